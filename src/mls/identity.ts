@@ -1,0 +1,84 @@
+import { createHash } from "node:crypto";
+import type { Credential } from "ts-mls";
+import { MlsError } from "./errors.js";
+
+/** An agent's long-term signing identity: its name and Ed25519 key pair. */
+export interface Identity {
+  readonly name: string;
+  readonly signaturePublicKey: Uint8Array;
+  readonly signaturePrivateKey: Uint8Array;
+}
+
+/** What a verified credential tells about a member. */
+export interface MemberIdentity {
+  readonly name: string;
+  readonly signaturePublicKey: Uint8Array;
+  readonly fingerprint: string;
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const CREDENTIAL_VERSION = 1;
+const ED25519_PUBLIC_KEY_BYTES = 32;
+
+/** Throws bad_request unless `name` is a valid agent name (1–64 of letters, digits, . _ @ -). */
+export function assertAgentName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new MlsError(
+      "bad_request",
+      "agent names are 1-64 characters: letters, digits, '.', '_', '@', '-', starting with a letter or digit",
+    );
+  }
+}
+
+/**
+ * The basic credential carries the name *and* the signature key, so the credential is
+ * self-certifying: the authentication service can check it against the leaf's key without a
+ * directory. Layout: version (1), name length (1), UTF-8 name, 32-byte Ed25519 public key.
+ */
+export function credentialFor(name: string, signaturePublicKey: Uint8Array): Credential {
+  assertAgentName(name);
+  const nameBytes = new TextEncoder().encode(name);
+  const identity = new Uint8Array(2 + nameBytes.length + signaturePublicKey.length);
+  identity[0] = CREDENTIAL_VERSION;
+  identity[1] = nameBytes.length;
+  identity.set(nameBytes, 2);
+  identity.set(signaturePublicKey, 2 + nameBytes.length);
+  return { credentialType: "basic", identity };
+}
+
+/** Parses a credential made by credentialFor; undefined for anything else. */
+export function parseCredential(credential: Credential): { name: string; signaturePublicKey: Uint8Array } | undefined {
+  if (credential.credentialType !== "basic") return undefined;
+  const id = credential.identity;
+  if (id.length < 2 || id[0] !== CREDENTIAL_VERSION) return undefined;
+  const nameLength = id[1] as number;
+  if (id.length !== 2 + nameLength + ED25519_PUBLIC_KEY_BYTES) return undefined;
+  let name: string;
+  try {
+    name = new TextDecoder("utf-8", { fatal: true }).decode(id.subarray(2, 2 + nameLength));
+  } catch {
+    return undefined;
+  }
+  if (!NAME_PATTERN.test(name)) return undefined;
+  return { name, signaturePublicKey: id.slice(2 + nameLength) };
+}
+
+/** A short, human-comparable digest of a signature key: 40 hex digits in groups of four. */
+export function fingerprint(signaturePublicKey: Uint8Array): string {
+  const hex = createHash("sha256").update(signaturePublicKey).digest("hex").slice(0, 40);
+  return hex.match(/.{4}/g)?.join(" ") ?? hex;
+}
+
+/** Verified identity of a credential whose embedded key equals the leaf's signature key. */
+export function memberIdentity(credential: Credential, signaturePublicKey: Uint8Array): MemberIdentity | undefined {
+  const parsed = parseCredential(credential);
+  if (parsed === undefined || !bytesEqual(parsed.signaturePublicKey, signaturePublicKey)) return undefined;
+  return { name: parsed.name, signaturePublicKey, fingerprint: fingerprint(signaturePublicKey) };
+}
+
+/** Byte equality for public values (not constant-time: nothing secret is compared here). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

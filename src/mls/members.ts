@@ -1,0 +1,50 @@
+import type { ClientState } from "ts-mls";
+import type { LeafNode } from "ts-mls/leafNode.js";
+import type { RatchetTree } from "ts-mls/ratchetTree.js";
+import { MlsError } from "./errors.js";
+import { bytesEqual, memberIdentity, type MemberIdentity } from "./identity.js";
+
+export interface Member extends MemberIdentity {
+  readonly leafIndex: number;
+}
+
+/** The leaf at `leafIndex` (leaves sit at even node indices), if the slot is occupied. */
+export function leafAt(tree: RatchetTree, leafIndex: number): LeafNode | undefined {
+  const node = tree[leafIndex * 2];
+  return node?.nodeType === "leaf" ? node.leaf : undefined;
+}
+
+/** Verified identity of the member at `leafIndex`; throws if the slot is empty or unbound. */
+export function memberAt(tree: RatchetTree, leafIndex: number): Member {
+  const leaf = leafAt(tree, leafIndex);
+  const identity = leaf && memberIdentity(leaf.credential, leaf.signaturePublicKey);
+  if (identity === undefined) throw new MlsError("decryption_failure", "sender is not a verified member");
+  return { ...identity, leafIndex };
+}
+
+/** Every member of the group, in leaf order. */
+export function membersOf(state: ClientState): Member[] {
+  const members: Member[] = [];
+  for (let leafIndex = 0; leafIndex * 2 < state.ratchetTree.length; leafIndex++) {
+    if (leafAt(state.ratchetTree, leafIndex) !== undefined) members.push(memberAt(state.ratchetTree, leafIndex));
+  }
+  return members;
+}
+
+/**
+ * RFC 9420 §5.3.1: an update must not change who a member is. ts-mls 1.x does not check this
+ * (its authentication callback is not told which leaf it judges), so after a commit we compare
+ * every leaf that was updated in place (source update or commit) with the same slot before.
+ * Slots refilled by an Add carry source key_package and are new members, not successors.
+ */
+export function assertSameIdentities(before: RatchetTree, after: RatchetTree): void {
+  for (let leafIndex = 0; leafIndex * 2 < after.length; leafIndex++) {
+    const now = leafAt(after, leafIndex);
+    const was = leafAt(before, leafIndex);
+    if (now === undefined || was === undefined || now.leafNodeSource === "key_package") continue;
+    if (now.credential.credentialType !== "basic" || was.credential.credentialType !== "basic" ||
+        !bytesEqual(now.credential.identity, was.credential.identity)) {
+      throw new MlsError("identity_changed", `member at leaf ${leafIndex} tried to change identity in an update`);
+    }
+  }
+}

@@ -1,0 +1,518 @@
+import { randomBytes } from "node:crypto";
+import {
+  createApplicationMessage,
+  createCommit,
+  createGroup,
+  createProposal,
+  decodeGroupState,
+  emptyPskIndex,
+  encodeGroupState,
+  encodeMlsMessage,
+  joinGroup,
+  makePskIndex,
+  processPrivateMessage,
+  zeroOutUint8Array,
+  type CiphersuiteImpl,
+  type ClientState,
+  type Proposal,
+} from "ts-mls";
+import { addHistoricalReceiverData } from "ts-mls/clientState.js";
+import type { PrivateMessage } from "ts-mls/privateMessage.js";
+import { decryptSenderData } from "ts-mls/privateMessage.js";
+import { consumeRatchet } from "ts-mls/secretTree.js";
+import { leafToNodeIndex, toLeafIndex } from "ts-mls/treemath.js";
+import { MlsError, type MlsErrorCode } from "./errors.js";
+import { toMlsError } from "./errorMapping.js";
+import { assertAgentName, bytesEqual, fingerprint, type Identity, type MemberIdentity } from "./identity.js";
+import { assertKeyPackageLive, CHANNEL_NAME_EXTENSION, createKeyPackage, decodePrivateKeys } from "./keyPackages.js";
+import { assertSameIdentities, memberAt, membersOf, type Member } from "./members.js";
+import { decodeKeyPackageMessage, decodeMessage, decodeWelcomeMessage, encodePrivateMessage, encodeWelcomeMessage } from "./messages.js";
+import { KeyedMutex } from "./mutex.js";
+import { withBucketPadding } from "./padding.js";
+import type { MlsStatePort, StoredGroup } from "../store/records.js";
+import { CIPHER_SUITE, clientConfig, loadCiphersuite } from "./suite.js";
+
+const GROUP_ID_BYTES = 12;
+/** Messages for future epochs kept per channel; a relay that sends more is misbehaving. */
+export const MAX_BUFFERED_PER_CHANNEL = 256;
+
+/** What one incoming message did. */
+export type ReceiveOutcome =
+  | { kind: "application"; channel: string; seq: number | undefined; epoch: bigint; sender: MemberIdentity; plaintext: Uint8Array }
+  | { kind: "commit"; channel: string; seq: number | undefined; epoch: bigint; own: boolean; removed: boolean; pendingDiscarded: boolean }
+  | { kind: "proposal"; channel: string; seq: number | undefined; epoch: bigint }
+  | { kind: "buffered"; channel: string; seq: number | undefined; epoch: bigint }
+  | { kind: "duplicate"; channel: string; seq: number }
+  /** A buffered message that turned out unreadable once its epoch came; it is dropped. */
+  | { kind: "rejected"; channel: string; seq: number | undefined; epoch: bigint; code: MlsErrorCode };
+
+/** A handshake ready to send; the local state moves only once it is confirmed. */
+export interface OutgoingCommit {
+  readonly channel: string;
+  /** The epoch the commit was built on (what the relay compares with the channel's epoch). */
+  readonly epoch: bigint;
+  readonly commit: Uint8Array;
+  /** For the members it adds, released by the relay only after the commit wins. */
+  readonly welcome: Uint8Array | undefined;
+}
+
+export interface ChannelInfo {
+  readonly channel: string;
+  readonly groupId: Uint8Array;
+  readonly epoch: bigint;
+  readonly members: Member[];
+  /** RFC 9420 epoch_authenticator: equal across members iff they share the epoch's secrets. */
+  readonly epochAuthenticator: Uint8Array;
+  readonly pendingCommit: boolean;
+}
+
+export interface MlsAgentOptions {
+  readonly name: string;
+  readonly port: MlsStatePort;
+  /** Defaults to suite 0x0001 on the node:crypto provider. */
+  readonly cipherSuite?: CiphersuiteImpl;
+  /** Milliseconds since the epoch; injectable for lifetime tests. */
+  readonly clock?: () => number;
+}
+
+interface PendingCommit {
+  readonly commit: Uint8Array;
+  readonly welcome: Uint8Array | undefined;
+  readonly newState: ClientState;
+  /** Secrets to zero once the commit is confirmed (the current state still uses some until then). */
+  readonly consumed: Uint8Array[];
+}
+
+interface GroupEntry {
+  readonly channel: string;
+  state: ClientState;
+  cursor: number;
+  pending: PendingCommit | undefined;
+}
+
+/**
+ * One agent's MLS engine: its identity, key packages and one group per channel. Every operation
+ * on a channel runs under that channel's lock, and every new state reaches the store (through
+ * MlsStatePort.apply, atomically with whatever else the step produced) before any ciphertext is
+ * returned to the caller.
+ */
+export class MlsAgent {
+  private readonly groups = new Map<string, GroupEntry>();
+  private readonly mutex = new KeyedMutex();
+
+  private constructor(
+    readonly identity: Identity,
+    private readonly port: MlsStatePort,
+    private readonly cs: CiphersuiteImpl,
+    private readonly clock: () => number,
+  ) {}
+
+  /** Opens the agent whose state `port` holds, creating its identity key on first start. */
+  static async open(options: MlsAgentOptions): Promise<MlsAgent> {
+    assertAgentName(options.name);
+    const cs = options.cipherSuite ?? (await loadCiphersuite());
+    let identity: Identity | undefined = options.port.loadIdentity();
+    if (identity === undefined) {
+      const keys = await cs.signature.keygen();
+      identity = { name: options.name, signaturePublicKey: keys.publicKey, signaturePrivateKey: keys.signKey };
+      options.port.saveIdentity(identity);
+    } else if (identity.name !== options.name) {
+      throw new MlsError("bad_request", `this data dir belongs to agent '${identity.name}', not '${options.name}'`);
+    }
+    return new MlsAgent(identity, options.port, cs, options.clock ?? Date.now);
+  }
+
+  /** The agent's fingerprint, for people to compare out of band. */
+  get fingerprint(): string {
+    return fingerprint(this.identity.signaturePublicKey);
+  }
+
+  /** A fresh single-use key package (encoded MLSMessage); its private half stays in the store. */
+  async createKeyPackage(): Promise<Uint8Array> {
+    const fresh = await createKeyPackage(this.identity, this.cs, this.nowSeconds());
+    this.port.saveKeyPackage(fresh.stored);
+    return fresh.stored.publicPackage;
+  }
+
+  /** Channels this agent holds a group for. */
+  channels(): string[] {
+    return this.port.listChannels();
+  }
+
+  /** Creates the group for a new channel with this agent as its only member. */
+  createChannel(channel: string): Promise<ChannelInfo> {
+    return this.mutex.run(channel, async () => {
+      if (this.groups.has(channel) || this.port.loadGroup(channel) !== undefined) {
+        throw new MlsError("already_exists", `channel '${channel}' exists already`);
+      }
+      const own = await createKeyPackage(this.identity, this.cs, this.nowSeconds());
+      const extension = { extensionType: CHANNEL_NAME_EXTENSION, extensionData: new TextEncoder().encode(channel) };
+      const state = await createGroup(randomBytes(GROUP_ID_BYTES), own.keyPackage, own.privateKeys, [extension], this.cs, clientConfig);
+      this.port.apply({ channel, state: stateRecord(state), cursor: -1, pending: null });
+      zeroOutUint8Array(own.privateKeys.initPrivateKey);
+      const entry: GroupEntry = { channel, state, cursor: -1, pending: undefined };
+      this.groups.set(channel, entry);
+      return this.info(entry);
+    });
+  }
+
+  /** Joins the group a Welcome opens, using (and deleting) the key package it was made for. */
+  async join(welcomeBytes: Uint8Array, cursor = -1): Promise<ChannelInfo> {
+    const welcome = decodeWelcomeMessage(welcomeBytes);
+    const stored = welcome.secrets.map((s) => this.port.loadKeyPackage(s.newMember)).find((kp) => kp !== undefined);
+    if (stored === undefined) {
+      throw new MlsError("unknown_key_package", "this Welcome is not for any unused key package of this agent");
+    }
+    if (stored.notAfter < this.nowSeconds()) throw new MlsError("expired_key_package", "the key package this Welcome uses has expired");
+    const privateKeys = decodePrivateKeys(stored.privatePackage, this.identity);
+    let state: ClientState;
+    try {
+      state = await joinGroup(welcome, decodeKeyPackageMessage(stored.publicPackage), privateKeys, emptyPskIndex, this.cs, undefined, undefined, clientConfig);
+    } catch (error) {
+      throw toMlsError(error, "invalid_welcome");
+    }
+    const channel = channelNameOf(state);
+    return this.mutex.run(channel, async () => {
+      if (this.groups.has(channel) || this.port.loadGroup(channel) !== undefined) {
+        throw new MlsError("already_exists", `already a member of channel '${channel}'`);
+      }
+      this.port.apply({ channel, state: stateRecord(state), cursor, pending: null, consumeKeyPackage: stored.ref });
+      zeroOutUint8Array(privateKeys.initPrivateKey);
+      const entry: GroupEntry = { channel, state, cursor, pending: undefined };
+      this.groups.set(channel, entry);
+      return this.info(entry);
+    });
+  }
+
+  /** Encrypts an application message; the new state is stored before the ciphertext is returned. */
+  encrypt(channel: string, plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.mutex.run(channel, async () => {
+      const entry = this.activeEntry(channel);
+      const padded = withBucketPadding(this.cs, entry.state.groupContext.groupId, entry.state.groupContext.epoch);
+      const result = await createApplicationMessage(entry.state, plaintext, padded);
+      this.port.apply({ channel, state: stateRecord(result.newState) });
+      entry.state = result.newState;
+      result.consumed.forEach(zeroOutUint8Array);
+      return encodePrivateMessage(result.privateMessage);
+    });
+  }
+
+  /** A commit adding the agents whose key packages (encoded MLSMessages) are given. */
+  addMembers(channel: string, keyPackages: readonly Uint8Array[]): Promise<OutgoingCommit> {
+    const now = this.nowSeconds();
+    const proposals: Proposal[] = keyPackages.map((bytes) => {
+      const keyPackage = decodeKeyPackageMessage(bytes);
+      if (keyPackage.cipherSuite !== CIPHER_SUITE) throw new MlsError("bad_request", "key package for another cipher suite");
+      assertKeyPackageLive(keyPackage, now);
+      return { proposalType: "add", add: { keyPackage } };
+    });
+    if (proposals.length === 0) throw new MlsError("bad_request", "no key packages given");
+    return this.commit(channel, () => proposals);
+  }
+
+  /** A commit removing every leaf of the named members. */
+  removeMembers(channel: string, names: readonly string[]): Promise<OutgoingCommit> {
+    return this.commit(channel, (state) => {
+      const leaves = membersOf(state).filter((m) => names.includes(m.name));
+      const missing = names.filter((name) => !leaves.some((m) => m.name === name));
+      if (missing.length > 0) throw new MlsError("not_found", `not members of '${channel}': ${missing.join(", ")}`);
+      if (leaves.some((m) => m.leafIndex === state.privatePath.leafIndex)) {
+        throw new MlsError("bad_request", "an agent cannot remove itself; use leave");
+      }
+      return leaves.map((m) => ({ proposalType: "remove", remove: { removed: m.leafIndex } }));
+    });
+  }
+
+  /** An empty commit with a fresh UpdatePath: new keys for this agent (post-compromise security). */
+  selfUpdate(channel: string): Promise<OutgoingCommit> {
+    return this.commit(channel, () => []);
+  }
+
+  /** A commit of every proposal received so far (such as another member's leave). */
+  commitPendingProposals(channel: string): Promise<OutgoingCommit> {
+    return this.commit(channel, () => []);
+  }
+
+  /**
+   * A proposal to remove this agent. MLS does not let a member commit its own removal, so another
+   * member commits it (commitPendingProposals); this agent learns it is out when it processes that.
+   */
+  proposeLeave(channel: string): Promise<Uint8Array> {
+    return this.mutex.run(channel, async () => {
+      const entry = this.activeEntry(channel);
+      const padded = withBucketPadding(this.cs, entry.state.groupContext.groupId, entry.state.groupContext.epoch);
+      const proposal: Proposal = { proposalType: "remove", remove: { removed: entry.state.privatePath.leafIndex } };
+      const result = await createProposal(entry.state, false, proposal, padded);
+      if (result.message.wireformat !== "mls_private_message") throw new MlsError("bad_request", "unexpected proposal format");
+      this.port.apply({ channel, state: stateRecord(result.newState) });
+      entry.state = result.newState;
+      return encodeMlsMessage(result.message);
+    });
+  }
+
+  /** The relay accepted our pending commit: it becomes the current state. */
+  confirmCommit(channel: string): Promise<ChannelInfo> {
+    return this.mutex.run(channel, async () => {
+      const entry = this.load(channel);
+      this.confirmPending(entry);
+      return this.info(entry);
+    });
+  }
+
+  /** The relay rejected our pending commit: drop it; rebuild on the newer epoch once processed. */
+  discardCommit(channel: string): Promise<void> {
+    return this.mutex.run(channel, async () => {
+      const entry = this.load(channel);
+      if (entry.pending === undefined) throw new MlsError("no_pending_commit", `no commit pending on '${channel}'`);
+      this.port.apply({ channel, pending: null });
+      entry.pending = undefined;
+    });
+  }
+
+  /**
+   * Processes one message of the channel's relay stream. `seq` is the relay's sequence number;
+   * one not above the channel's cursor is a duplicate and changes nothing. Messages for a future
+   * epoch are kept and processed when that epoch is reached; their outcomes follow the first.
+   */
+  receive(channel: string, bytes: Uint8Array, seq?: number): Promise<ReceiveOutcome[]> {
+    return this.mutex.run(channel, async () => {
+      const entry = this.load(channel);
+      if (seq !== undefined && seq <= entry.cursor) return [{ kind: "duplicate", channel, seq }];
+      const outcome = await this.receiveOne(entry, bytes, seq);
+      return outcome.kind === "commit" && !outcome.removed ? [outcome, ...(await this.drainBuffered(entry))] : [outcome];
+    });
+  }
+
+  /** Current epoch, members and pending status of a channel. */
+  channelInfo(channel: string): Promise<ChannelInfo> {
+    return this.mutex.run(channel, async () => this.info(this.load(channel)));
+  }
+
+  private async commit(channel: string, proposalsFor: (state: ClientState) => Proposal[]): Promise<OutgoingCommit> {
+    return this.mutex.run(channel, async () => {
+      const entry = this.activeEntry(channel);
+      if (entry.pending !== undefined) throw new MlsError("commit_pending", `a commit on '${channel}' awaits the relay's answer`);
+      const { state } = entry;
+      const extraProposals = proposalsFor(state);
+      const padded = withBucketPadding(this.cs, state.groupContext.groupId, state.groupContext.epoch);
+      let result: Awaited<ReturnType<typeof createCommit>>;
+      try {
+        result = await createCommit({ state, cipherSuite: padded }, { extraProposals, ratchetTreeExtension: true });
+      } catch (error) {
+        throw toMlsError(error, "bad_request");
+      }
+      // createCommit used a handshake generation of this epoch without recording it in the current
+      // state; record it, so a commit rebuilt on this same epoch never reuses that key and nonce.
+      const ownNode = leafToNodeIndex(toLeafIndex(state.privatePath.leafIndex));
+      const advanced = await consumeRatchet(state.secretTree, ownNode, "commit", this.cs);
+      const current: ClientState = { ...state, secretTree: advanced.newTree };
+      const pending: PendingCommit = {
+        commit: encodeMlsMessage(result.commit),
+        welcome: result.welcome && encodeWelcomeMessage(result.welcome),
+        newState: result.newState,
+        consumed: [...result.consumed, ...advanced.consumed],
+      };
+      this.port.apply({
+        channel,
+        state: stateRecord(current),
+        pending: { commit: pending.commit, welcome: pending.welcome, newState: encodeGroupState(pending.newState) },
+      });
+      entry.state = current;
+      entry.pending = pending;
+      return { channel, epoch: state.groupContext.epoch, commit: pending.commit, welcome: pending.welcome };
+    });
+  }
+
+  private confirmPending(entry: GroupEntry, cursor = entry.cursor): void {
+    const { pending } = entry;
+    if (pending === undefined) throw new MlsError("no_pending_commit", `no commit pending on '${entry.channel}'`);
+    // The pending state's copy of the old epoch's receive keys dates from when the commit was
+    // built; messages processed since then advanced them. Take the current ones.
+    const [historicalReceiverData] = addHistoricalReceiverData(entry.state);
+    const state: ClientState = { ...pending.newState, historicalReceiverData };
+    this.port.apply({ channel: entry.channel, state: stateRecord(state), pending: null, cursor });
+    entry.state = state;
+    entry.cursor = cursor;
+    entry.pending = undefined;
+    pending.consumed.forEach(zeroOutUint8Array);
+  }
+
+  private async receiveOne(entry: GroupEntry, bytes: Uint8Array, seq: number | undefined): Promise<ReceiveOutcome> {
+    const { channel } = entry;
+    if (entry.pending !== undefined && bytesEqual(entry.pending.commit, bytes)) {
+      this.confirmPending(entry, nextCursor(entry, seq));
+      return { kind: "commit", channel, seq, epoch: entry.state.groupContext.epoch, own: true, removed: false, pendingDiscarded: false };
+    }
+    const message = decodeMessage(bytes);
+    if (message.wireformat !== "mls_private_message") {
+      throw new MlsError("bad_message", "only PrivateMessages are accepted in a channel");
+    }
+    const pm = message.privateMessage;
+    if (!bytesEqual(pm.groupId, entry.state.groupContext.groupId)) throw new MlsError("bad_message", "message for another group");
+    if (pm.epoch > entry.state.groupContext.epoch) return this.buffer(entry, pm, bytes, seq);
+    return this.process(entry, pm, seq);
+  }
+
+  /** Processes a message of the current or a past epoch; `bufferId` names its buffer row, if any. */
+  private async process(entry: GroupEntry, pm: PrivateMessage, seq: number | undefined, bufferId?: number): Promise<ReceiveOutcome> {
+    const { channel, state } = entry;
+    const sender = pm.contentType === "application" ? await this.applicationSender(state, pm) : undefined;
+    let result: Awaited<ReturnType<typeof processPrivateMessage>>;
+    try {
+      result = await processPrivateMessage(state, pm, makePskIndex(state, {}), this.cs);
+    } catch (error) {
+      throw toMlsError(error);
+    }
+    const cursor = nextCursor(entry, seq);
+    const bufferRemove = bufferId === undefined ? [] : [bufferId];
+    if (result.kind === "applicationMessage") {
+      if (sender === undefined) throw new MlsError("decryption_failure", "application message without a verified sender");
+      const inbox = {
+        channel, seq, epoch: pm.epoch, sender: sender.name, senderFingerprint: sender.fingerprint,
+        plaintext: result.message, receivedAt: this.clock(),
+      };
+      this.port.apply({ channel, state: stateRecord(result.newState), cursor, inbox: [inbox], bufferRemove });
+      this.advance(entry, result.newState, cursor, result.consumed);
+      return { kind: "application", channel, seq, epoch: pm.epoch, sender, plaintext: result.message };
+    }
+    if (pm.contentType === "proposal") {
+      this.port.apply({ channel, state: stateRecord(result.newState), cursor, bufferRemove });
+      this.advance(entry, result.newState, cursor, result.consumed);
+      return { kind: "proposal", channel, seq, epoch: pm.epoch };
+    }
+    assertSameIdentities(state.ratchetTree, result.newState.ratchetTree);
+    const pendingDiscarded = entry.pending !== undefined;
+    const epoch = result.newState.groupContext.epoch;
+    entry.pending = undefined;
+    if (result.newState.groupActiveState.kind === "removedFromGroup") {
+      // Out of the group: forget its keys at once (forward secrecy); the inbox keeps what was read.
+      this.port.apply({ channel, state: null });
+      this.groups.delete(channel);
+      result.consumed.forEach(zeroOutUint8Array);
+      return { kind: "commit", channel, seq, epoch, own: false, removed: true, pendingDiscarded };
+    }
+    this.port.apply({ channel, state: stateRecord(result.newState), cursor, pending: null, bufferRemove });
+    this.advance(entry, result.newState, cursor, result.consumed);
+    return { kind: "commit", channel, seq, epoch, own: false, removed: false, pendingDiscarded };
+  }
+
+  private advance(entry: GroupEntry, state: ClientState, cursor: number, consumed: Uint8Array[]): void {
+    entry.state = state;
+    entry.cursor = cursor;
+    consumed.forEach(zeroOutUint8Array);
+  }
+
+  /** The verified member who sent an application message, from its encrypted sender data. */
+  private async applicationSender(state: ClientState, pm: PrivateMessage): Promise<MemberIdentity> {
+    const epochData = pm.epoch === state.groupContext.epoch
+      ? { senderDataSecret: state.keySchedule.senderDataSecret, ratchetTree: state.ratchetTree }
+      : state.historicalReceiverData.get(pm.epoch);
+    if (epochData === undefined) throw new MlsError("epoch_mismatch", "message from an epoch this agent can no longer read");
+    let senderData: Awaited<ReturnType<typeof decryptSenderData>>;
+    try {
+      senderData = await decryptSenderData(pm, epochData.senderDataSecret, this.cs);
+    } catch (error) {
+      throw toMlsError(error);
+    }
+    if (senderData === undefined) throw new MlsError("decryption_failure", "could not decrypt the sender data");
+    return memberAt(epochData.ratchetTree, senderData.leafIndex);
+  }
+
+  private buffer(entry: GroupEntry, pm: PrivateMessage, bytes: Uint8Array, seq: number | undefined): ReceiveOutcome {
+    if (this.port.loadBuffered(entry.channel).length >= MAX_BUFFERED_PER_CHANNEL) {
+      throw new MlsError("buffer_full", `too many messages for future epochs on '${entry.channel}'`);
+    }
+    const cursor = nextCursor(entry, seq);
+    this.port.apply({ channel: entry.channel, cursor, bufferAdd: [{ channel: entry.channel, epoch: pm.epoch, seq, message: bytes }] });
+    entry.cursor = cursor;
+    return { kind: "buffered", channel: entry.channel, seq, epoch: pm.epoch };
+  }
+
+  /** Processes buffered messages that the new epoch made readable, in arrival order. */
+  private async drainBuffered(entry: GroupEntry): Promise<ReceiveOutcome[]> {
+    const outcomes: ReceiveOutcome[] = [];
+    for (;;) {
+      const epoch = entry.state.groupContext.epoch;
+      const ready = this.port.loadBuffered(entry.channel).find((b) => b.epoch <= epoch);
+      if (ready === undefined) return outcomes;
+      const { seq } = ready;
+      try {
+        const message = decodeMessage(ready.message);
+        if (message.wireformat !== "mls_private_message") throw new MlsError("bad_message", "corrupt buffered message");
+        const outcome = await this.process(entry, message.privateMessage, seq, ready.id);
+        outcomes.push(outcome);
+        if (outcome.kind === "commit" && outcome.removed) return outcomes;
+      } catch (error) {
+        if (!(error instanceof MlsError)) throw error;
+        this.port.apply({ channel: entry.channel, bufferRemove: [ready.id] });
+        outcomes.push({ kind: "rejected", channel: entry.channel, seq, epoch: ready.epoch, code: error.code });
+      }
+    }
+  }
+
+  private info(entry: GroupEntry): ChannelInfo {
+    const { state } = entry;
+    return {
+      channel: entry.channel,
+      groupId: state.groupContext.groupId,
+      epoch: state.groupContext.epoch,
+      members: membersOf(state),
+      epochAuthenticator: state.keySchedule.epochAuthenticator,
+      pendingCommit: entry.pending !== undefined,
+    };
+  }
+
+  private activeEntry(channel: string): GroupEntry {
+    const entry = this.load(channel);
+    if (entry.state.groupActiveState.kind !== "active") {
+      throw new MlsError("not_member", `this agent is no longer a member of '${channel}'`);
+    }
+    return entry;
+  }
+
+  /** The cached group, decoding it from the store on first use (decoding is the slow part). */
+  private load(channel: string): GroupEntry {
+    const cached = this.groups.get(channel);
+    if (cached !== undefined) return cached;
+    const stored = this.port.loadGroup(channel);
+    if (stored === undefined) throw new MlsError("not_found", `no channel '${channel}' on this agent`);
+    const entry = decodeEntry(stored);
+    this.groups.set(channel, entry);
+    return entry;
+  }
+
+  private nowSeconds(): number {
+    return Math.floor(this.clock() / 1000);
+  }
+}
+
+/** Cursors only move forward: a buffered message processed late must not rewind them. */
+function nextCursor(entry: GroupEntry, seq: number | undefined): number {
+  return seq === undefined ? entry.cursor : Math.max(seq, entry.cursor);
+}
+
+function stateRecord(state: ClientState): { groupId: Uint8Array; epoch: bigint; blob: Uint8Array } {
+  return { groupId: state.groupContext.groupId, epoch: state.groupContext.epoch, blob: encodeGroupState(state) };
+}
+
+function decodeState(blob: Uint8Array): ClientState {
+  const decoded = decodeGroupState(blob, 0);
+  if (decoded === undefined) throw new MlsError("bad_message", "stored group state does not decode");
+  return { ...decoded[0], clientConfig };
+}
+
+function decodeEntry(stored: StoredGroup): GroupEntry {
+  const pending = stored.pending && {
+    commit: stored.pending.commit,
+    welcome: stored.pending.welcome,
+    newState: decodeState(stored.pending.newState),
+    consumed: [],
+  };
+  return { channel: stored.channel, state: decodeState(stored.state), cursor: stored.cursor, pending };
+}
+
+function channelNameOf(state: ClientState): string {
+  const extension = state.groupContext.extensions.find((e) => e.extensionType === CHANNEL_NAME_EXTENSION);
+  if (extension === undefined) throw new MlsError("invalid_welcome", "the group carries no channel name");
+  return new TextDecoder().decode(extension.extensionData);
+}

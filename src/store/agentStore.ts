@@ -1,0 +1,277 @@
+import { randomBytes } from "node:crypto";
+import { closeSync, openSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { AtRestCipher } from "./atRest.js";
+import { ensurePrivateDir } from "./dataDir.js";
+import { StoreError } from "./errors.js";
+import type {
+  BufferedMessage,
+  GroupChange,
+  InboxMessage,
+  MlsStatePort,
+  StoredGroup,
+  StoredIdentity,
+  StoredKeyPackage,
+} from "./records.js";
+import { migrate } from "./schema.js";
+
+export const DATABASE_FILE = "skytale.db";
+export const KEY_FILE = "store.key";
+const KEY_CHECK = "skytale-mcp at-rest key check";
+
+export interface AgentStoreOptions {
+  /** When set, the at-rest key is derived from it; otherwise a key file beside the database. */
+  readonly passphrase?: string | undefined;
+}
+
+/** An inbox message as stored, with its row id. */
+export interface InboxEntry extends InboxMessage {
+  readonly id: number;
+}
+
+interface GroupRow {
+  channel: string;
+  group_id: Buffer;
+  epoch: number | bigint;
+  state: Buffer;
+  cursor: number;
+  commit_message: Buffer | null;
+  welcome: Buffer | null;
+  new_state: Buffer | null;
+}
+
+interface InboxRow {
+  id: number;
+  channel: string;
+  seq: number | null;
+  epoch: number | bigint;
+  sender: string;
+  sender_fingerprint: string;
+  body: Buffer;
+  received_at: number;
+}
+
+/**
+ * One agent's SQLite database in its data dir. Secrets are sealed with AES-256-GCM before they
+ * reach SQLite; every GroupChange is one transaction; synchronous=FULL so that a state reported
+ * stored survives a power cut, which the never-reuse-a-generation rule depends on.
+ */
+export class AgentStore implements MlsStatePort {
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly cipher: AtRestCipher,
+    readonly dir: string,
+  ) {}
+
+  /** Opens (creating if needed) the store in `dir`. */
+  static open(dir: string, options: AgentStoreOptions = {}): AgentStore {
+    ensurePrivateDir(dir);
+    const path = join(dir, DATABASE_FILE);
+    let db: Database.Database;
+    try {
+      // Create the file 0600 first: SQLite gives its -wal and -shm files the database's mode.
+      closeSync(openSync(path, "a", 0o600));
+      db = new Database(path);
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("foreign_keys = ON");
+      db.pragma("secure_delete = ON");
+      migrate(db);
+    } catch (cause) {
+      if (cause instanceof StoreError) throw cause;
+      throw new StoreError("io", `cannot open database ${path}: ${(cause as Error).message}`, { cause });
+    }
+    try {
+      return new AgentStore(db, openCipher(db, dir, options.passphrase), dir);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  loadIdentity(): StoredIdentity | undefined {
+    const row = this.db.prepare("SELECT name, public_key, private_key FROM identity WHERE id = 1").get() as
+      | { name: string; public_key: Buffer; private_key: Buffer }
+      | undefined;
+    if (row === undefined) return undefined;
+    return {
+      name: row.name,
+      signaturePublicKey: new Uint8Array(row.public_key),
+      signaturePrivateKey: new Uint8Array(this.cipher.open(row.private_key, "identity")),
+    };
+  }
+
+  saveIdentity(identity: StoredIdentity): void {
+    this.db
+      .prepare("INSERT INTO identity (id, name, public_key, private_key) VALUES (1, ?, ?, ?)")
+      .run(identity.name, identity.signaturePublicKey, this.cipher.seal(identity.signaturePrivateKey, "identity"));
+  }
+
+  saveKeyPackage(keyPackage: StoredKeyPackage): void {
+    this.db
+      .prepare("INSERT INTO key_packages (ref, public_package, private_package, not_after) VALUES (?, ?, ?, ?)")
+      .run(keyPackage.ref, keyPackage.publicPackage, this.cipher.seal(keyPackage.privatePackage, keyPackageContext(keyPackage.ref)), keyPackage.notAfter);
+  }
+
+  loadKeyPackage(ref: Uint8Array): StoredKeyPackage | undefined {
+    const row = this.db.prepare("SELECT public_package, private_package, not_after FROM key_packages WHERE ref = ?").get(ref) as
+      | { public_package: Buffer; private_package: Buffer; not_after: number }
+      | undefined;
+    if (row === undefined) return undefined;
+    return {
+      ref,
+      publicPackage: new Uint8Array(row.public_package),
+      privatePackage: new Uint8Array(this.cipher.open(row.private_package, keyPackageContext(ref))),
+      notAfter: row.not_after,
+    };
+  }
+
+  listChannels(): string[] {
+    return (this.db.prepare("SELECT channel FROM groups ORDER BY channel").all() as { channel: string }[]).map((r) => r.channel);
+  }
+
+  loadGroup(channel: string): StoredGroup | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT g.channel, g.group_id, g.epoch, g.state, g.cursor, p.commit_message, p.welcome, p.new_state
+         FROM groups g LEFT JOIN pending_commits p ON p.channel = g.channel WHERE g.channel = ?`,
+      )
+      .get(channel) as GroupRow | undefined;
+    if (row === undefined) return undefined;
+    const pending =
+      row.commit_message === null || row.new_state === null
+        ? undefined
+        : {
+            commit: new Uint8Array(row.commit_message),
+            welcome: row.welcome === null ? undefined : new Uint8Array(row.welcome),
+            newState: new Uint8Array(this.cipher.open(row.new_state, `pending:${channel}`)),
+          };
+    return {
+      channel,
+      groupId: new Uint8Array(row.group_id),
+      epoch: BigInt(row.epoch),
+      state: new Uint8Array(this.cipher.open(row.state, `group:${channel}`)),
+      cursor: row.cursor,
+      pending,
+    };
+  }
+
+  loadBuffered(channel: string): BufferedMessage[] {
+    const rows = this.db
+      .prepare("SELECT id, epoch, seq, message FROM future_epoch_buffer WHERE channel = ? ORDER BY id")
+      .all(channel) as { id: number; epoch: number | bigint; seq: number | null; message: Buffer }[];
+    return rows.map((r) => ({ id: r.id, channel, epoch: BigInt(r.epoch), seq: r.seq ?? undefined, message: new Uint8Array(r.message) }));
+  }
+
+  apply(change: GroupChange): void {
+    this.db.transaction(() => this.applyInTransaction(change))();
+  }
+
+  /** Undelivered inbox messages, oldest first, optionally of one channel. */
+  undelivered(channel: string | undefined, limit: number): InboxEntry[] {
+    const rows = (
+      channel === undefined
+        ? this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 ORDER BY id LIMIT ?").all(limit)
+        : this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 AND channel = ? ORDER BY id LIMIT ?").all(channel, limit)
+    ) as InboxRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      channel: r.channel,
+      seq: r.seq ?? undefined,
+      epoch: BigInt(r.epoch),
+      sender: r.sender,
+      senderFingerprint: r.sender_fingerprint,
+      plaintext: new Uint8Array(this.cipher.open(r.body, `inbox:${r.channel}`)),
+      receivedAt: r.received_at,
+    }));
+  }
+
+  /** Marks inbox messages as handed to the user, so they are never returned again. */
+  markDelivered(ids: readonly number[]): void {
+    const mark = this.db.prepare("UPDATE inbox SET delivered = 1 WHERE id = ?");
+    this.db.transaction(() => ids.forEach((id) => mark.run(id)))();
+  }
+
+  private applyInTransaction(change: GroupChange): void {
+    const { channel } = change;
+    if (change.state === null) {
+      this.db.prepare("DELETE FROM groups WHERE channel = ?").run(channel);
+    } else if (change.state !== undefined) {
+      const sealed = this.cipher.seal(change.state.blob, `group:${channel}`);
+      this.db
+        .prepare(
+          `INSERT INTO groups (channel, group_id, epoch, state) VALUES (?, ?, ?, ?)
+           ON CONFLICT (channel) DO UPDATE SET group_id = excluded.group_id, epoch = excluded.epoch, state = excluded.state`,
+        )
+        .run(channel, change.state.groupId, change.state.epoch, sealed);
+    }
+    if (change.cursor !== undefined) this.db.prepare("UPDATE groups SET cursor = ? WHERE channel = ?").run(change.cursor, channel);
+    if (change.pending === null) {
+      this.db.prepare("DELETE FROM pending_commits WHERE channel = ?").run(channel);
+    } else if (change.pending !== undefined) {
+      const { commit, welcome, newState } = change.pending;
+      this.db
+        .prepare("INSERT OR REPLACE INTO pending_commits (channel, commit_message, welcome, new_state) VALUES (?, ?, ?, ?)")
+        .run(channel, commit, welcome ?? null, this.cipher.seal(newState, `pending:${channel}`));
+    }
+    const insertInbox = this.db.prepare(
+      "INSERT INTO inbox (channel, seq, epoch, sender, sender_fingerprint, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    for (const m of change.inbox ?? []) {
+      insertInbox.run(m.channel, m.seq ?? null, m.epoch, m.sender, m.senderFingerprint, this.cipher.seal(m.plaintext, `inbox:${m.channel}`), m.receivedAt);
+    }
+    const insertBuffered = this.db.prepare("INSERT INTO future_epoch_buffer (channel, epoch, seq, message) VALUES (?, ?, ?, ?)");
+    for (const b of change.bufferAdd ?? []) insertBuffered.run(b.channel, b.epoch, b.seq ?? null, b.message);
+    const removeBuffered = this.db.prepare("DELETE FROM future_epoch_buffer WHERE id = ?");
+    for (const id of change.bufferRemove ?? []) removeBuffered.run(id);
+    if (change.consumeKeyPackage !== undefined) {
+      this.db.prepare("DELETE FROM key_packages WHERE ref = ?").run(change.consumeKeyPackage);
+    }
+  }
+}
+
+function keyPackageContext(ref: Uint8Array): string {
+  return `key_package:${Buffer.from(ref).toString("hex")}`;
+}
+
+/**
+ * The at-rest cipher for this store, checked against a sealed marker so that a wrong passphrase
+ * (or a passphrase set after the store was made with a key file) gives a clear error at once.
+ */
+function openCipher(db: Database.Database, dir: string, passphrase: string | undefined): AtRestCipher {
+  const meta = (key: string) => (db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: Buffer } | undefined)?.value;
+  const setMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+  const source = meta("key_source")?.toString() ?? (passphrase ? "passphrase" : "keyfile");
+  if (source === "passphrase" && !passphrase) {
+    throw new StoreError("wrong_key", `the store in ${dir} is protected by a passphrase: set SKYTALE_PASSPHRASE`);
+  }
+  if (source === "keyfile" && passphrase) {
+    throw new StoreError("wrong_key", `the store in ${dir} uses a key file, not a passphrase: unset SKYTALE_PASSPHRASE`);
+  }
+  let salt = meta("scrypt_salt");
+  const cipher =
+    source === "passphrase"
+      ? AtRestCipher.fromPassphrase(passphrase as string, (salt ??= randomBytes(16)))
+      : AtRestCipher.fromKeyFile(join(dir, KEY_FILE));
+  const check = meta("key_check");
+  if (check === undefined) {
+    db.transaction(() => {
+      setMeta.run("key_source", Buffer.from(source));
+      if (salt !== undefined) setMeta.run("scrypt_salt", salt);
+      setMeta.run("key_check", cipher.seal(Buffer.from(KEY_CHECK), "key_check"));
+    })();
+    return cipher;
+  }
+  try {
+    cipher.open(check, "key_check");
+  } catch (cause) {
+    const hint = source === "passphrase" ? "SKYTALE_PASSPHRASE is wrong" : `the key file ${join(dir, KEY_FILE)} does not match`;
+    throw new StoreError("wrong_key", `cannot open the store in ${dir}: ${hint}`, { cause });
+  }
+  return cipher;
+}

@@ -1,0 +1,71 @@
+import type Database from "better-sqlite3";
+import { StoreError } from "./errors.js";
+
+/**
+ * Migrations, applied in order; PRAGMA user_version records how many ran. Append only: a
+ * released migration never changes.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+  CREATE TABLE identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    private_key BLOB NOT NULL
+  );
+  CREATE TABLE key_packages (
+    ref BLOB PRIMARY KEY,
+    public_package BLOB NOT NULL,
+    private_package BLOB NOT NULL,
+    not_after INTEGER NOT NULL
+  );
+  CREATE TABLE groups (
+    channel TEXT PRIMARY KEY,
+    group_id BLOB NOT NULL,
+    epoch INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    cursor INTEGER NOT NULL DEFAULT -1
+  );
+  CREATE TABLE pending_commits (
+    channel TEXT PRIMARY KEY REFERENCES groups(channel) ON DELETE CASCADE,
+    commit_message BLOB NOT NULL,
+    welcome BLOB,
+    new_state BLOB NOT NULL
+  );
+  CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    seq INTEGER,
+    epoch INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    sender_fingerprint TEXT NOT NULL,
+    body BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX inbox_undelivered ON inbox (delivered, channel, id);
+  CREATE TABLE future_epoch_buffer (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL REFERENCES groups(channel) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    seq INTEGER,
+    message BLOB NOT NULL
+  );
+  CREATE INDEX future_epoch_buffer_channel ON future_epoch_buffer (channel, id);
+  `,
+];
+
+/** Brings the database to the newest schema; refuses one written by a newer version. */
+export function migrate(db: Database.Database): void {
+  const version = db.pragma("user_version", { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new StoreError("corrupt", `database schema ${version} is newer than this skytale-mcp understands (${MIGRATIONS.length})`);
+  }
+  for (let next = version; next < MIGRATIONS.length; next++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[next] as string);
+      db.pragma(`user_version = ${next + 1}`);
+    })();
+  }
+}
