@@ -23,7 +23,7 @@ import { consumeRatchet } from "ts-mls/secretTree.js";
 import { leafToNodeIndex, toLeafIndex } from "ts-mls/treemath.js";
 import { MlsError, type MlsErrorCode } from "./errors.js";
 import { toMlsError } from "./errorMapping.js";
-import { assertAgentName, bytesEqual, fingerprint, type Identity, type MemberIdentity } from "./identity.js";
+import { assertAgentName, bytesEqual, fingerprint, memberIdentity, type Identity, type MemberIdentity } from "./identity.js";
 import { assertKeyPackageLive, CHANNEL_NAME_EXTENSION, createKeyPackage, decodePrivateKeys } from "./keyPackages.js";
 import { assertSameIdentities, memberAt, membersOf, type Member } from "./members.js";
 import { decodeKeyPackageMessage, decodeMessage, decodeWelcomeMessage, encodePrivateMessage, encodeWelcomeMessage } from "./messages.js";
@@ -198,12 +198,16 @@ export class MlsAgent {
   }
 
   /** A commit adding the agents whose key packages (encoded MLSMessages) are given. */
-  addMembers(channel: string, keyPackages: readonly Uint8Array[]): Promise<OutgoingCommit> {
+  async addMembers(channel: string, keyPackages: readonly Uint8Array[]): Promise<OutgoingCommit> {
     const now = this.nowSeconds();
     const proposals: Proposal[] = keyPackages.map((bytes) => {
       const keyPackage = decodeKeyPackageMessage(bytes);
       if (keyPackage.cipherSuite !== CIPHER_SUITE) throw new MlsError("bad_request", "key package for another cipher suite");
       assertKeyPackageLive(keyPackage, now);
+      const { credential, signaturePublicKey } = keyPackage.leafNode;
+      if (memberIdentity(credential, signaturePublicKey) === undefined) {
+        throw new MlsError("invalid_credential", "the key package's credential does not name the key it is signed with");
+      }
       return { proposalType: "add", add: { keyPackage } };
     });
     if (proposals.length === 0) throw new MlsError("bad_request", "no key packages given");

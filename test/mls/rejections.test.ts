@@ -1,0 +1,141 @@
+import { createApplicationMessage, createGroup, defaultCapabilities, encodeMlsMessage, generateKeyPackageWithKey, type ClientState } from "ts-mls";
+import { decodeGroupState, encodeGroupState } from "ts-mls";
+import { describe, expect, it } from "vitest";
+import { credentialFor } from "../../src/mls/identity.js";
+import { encodeKeyPackageMessage } from "../../src/mls/messages.js";
+import { clientConfig, loadCiphersuite } from "../../src/mls/suite.js";
+import { ChannelStream, openAgent, text, type TestAgent } from "../helpers.js";
+
+const CHANNEL = "acme/sec/rejections";
+const DAY_MS = 24 * 3600 * 1000;
+
+async function pair(clock?: () => number): Promise<[TestAgent, TestAgent, ChannelStream]> {
+  const alice = await openAgent("alice", undefined, clock);
+  const bob = await openAgent("bob", undefined, clock);
+  const stream = new ChannelStream(CHANNEL);
+  await alice.mls.createChannel(CHANNEL);
+  const add = await alice.mls.addMembers(CHANNEL, [await bob.mls.createKeyPackage()]);
+  await stream.publish(add.commit, [alice]);
+  await bob.mls.join(add.welcome!, 0);
+  return [alice, bob, stream];
+}
+
+function stateOf(agent: TestAgent): ClientState {
+  return { ...decodeGroupState(agent.store.loadGroup(CHANNEL)!.state, 0)![0], clientConfig };
+}
+
+describe("what the MLS layer refuses", () => {
+  it("tampered ciphertext", async () => {
+    const [alice, bob] = await pair();
+    const m = await alice.mls.encrypt(CHANNEL, text("do not touch"));
+    const tampered = m.slice();
+    tampered[tampered.length - 5]! ^= 0x01;
+    await expect(bob.mls.receive(CHANNEL, tampered)).rejects.toMatchObject({ code: "decryption_failure" });
+    expect((await bob.mls.receive(CHANNEL, m))[0]).toMatchObject({ kind: "application" });
+  });
+
+  it("replayed ciphertext, even under a new sequence number", async () => {
+    const [alice, bob] = await pair();
+    const m = await alice.mls.encrypt(CHANNEL, text("once"));
+    await bob.mls.receive(CHANNEL, m, 10);
+    await expect(bob.mls.receive(CHANNEL, m, 11)).rejects.toMatchObject({ code: "replay" });
+  });
+
+  it("a message from a non-member who knows the group id and epoch", async () => {
+    const [alice, bob] = await pair();
+    const cs = await loadCiphersuite();
+    const target = stateOf(alice);
+    const mallory = await openAgent("mallory");
+    const kp = await generateKeyPackageWithKey(
+      credentialFor("mallory", mallory.mls.identity.signaturePublicKey), defaultCapabilities(), { notBefore: 0n, notAfter: 2n ** 40n }, [],
+      { signKey: mallory.mls.identity.signaturePrivateKey, publicKey: mallory.mls.identity.signaturePublicKey }, cs,
+    );
+    // Mallory builds her own group under the same id and moves it to the same epoch.
+    let own = await createGroup(target.groupContext.groupId, kp.publicPackage, kp.privatePackage, [], cs, clientConfig);
+    own = { ...own, groupContext: { ...own.groupContext, epoch: target.groupContext.epoch } };
+    const forged = await createApplicationMessage(own, text("trust me"), cs);
+    const bytes = encodeMlsMessage({ version: "mls10", wireformat: "mls_private_message", privateMessage: forged.privateMessage });
+    await expect(bob.mls.receive(CHANNEL, bytes)).rejects.toMatchObject({ code: "decryption_failure" });
+  });
+
+  it("a former member's message", async () => {
+    const [alice, bob, stream] = await pair();
+    const carol = await openAgent("carol");
+    const add = await alice.mls.addMembers(CHANNEL, [await carol.mls.createKeyPackage()]);
+    await stream.publish(add.commit, [alice, bob]);
+    await carol.mls.join(add.welcome!, 0);
+    const carolsOldState = encodeGroupState(stateOf(carol));
+    const remove = await alice.mls.removeMembers(CHANNEL, ["carol"]);
+    await stream.publish(remove.commit, [alice, bob, carol]);
+    const old = { ...decodeGroupState(carolsOldState, 0)![0], clientConfig };
+    const cs = await loadCiphersuite();
+    const sent = await createApplicationMessage(old, text("still here?"), cs);
+    const bytes = encodeMlsMessage({ version: "mls10", wireformat: "mls_private_message", privateMessage: sent.privateMessage });
+    // bob keeps the previous epoch for late messages, so this one decrypts as of that epoch only if
+    // sent then; a removed member's later messages are refused once that epoch ages out.
+    const update = await alice.mls.selfUpdate(CHANNEL);
+    await stream.publish(update.commit, [alice, bob]);
+    const update2 = await alice.mls.selfUpdate(CHANNEL);
+    await stream.publish(update2.commit, [alice, bob]);
+    await expect(bob.mls.receive(CHANNEL, bytes)).rejects.toMatchObject({ code: "epoch_mismatch" });
+  });
+
+  it("an expired key package, and one not yet valid", async () => {
+    let now = Date.UTC(2026, 10, 25);
+    const clock = () => now;
+    const [alice] = await pair(clock);
+    const dave = await openAgent("dave", undefined, clock);
+    const kp = await dave.mls.createKeyPackage();
+    now += 31 * DAY_MS;
+    await expect(alice.mls.addMembers(CHANNEL, [kp])).rejects.toMatchObject({ code: "expired_key_package" });
+    now -= 40 * DAY_MS;
+    await expect(alice.mls.addMembers(CHANNEL, [kp])).rejects.toMatchObject({ code: "expired_key_package" });
+  });
+
+  it("a credential whose name is bound to another key", async () => {
+    const [alice] = await pair();
+    const cs = await loadCiphersuite();
+    const eve = await openAgent("eve");
+    const other = await cs.signature.keygen();
+    // eve signs with her key but claims a credential naming another key
+    const kp = await generateKeyPackageWithKey(
+      credentialFor("eve", other.publicKey), defaultCapabilities(), { notBefore: 0n, notAfter: 2n ** 40n }, [],
+      { signKey: eve.mls.identity.signaturePrivateKey, publicKey: eve.mls.identity.signaturePublicKey }, cs,
+    );
+    await expect(alice.mls.addMembers(CHANNEL, [encodeKeyPackageMessage(kp.publicPackage)])).rejects.toMatchObject({ code: "invalid_credential" });
+  });
+
+  it("an update that changes a member's name", async () => {
+    const [alice, bob, stream] = await pair();
+    const cs = await loadCiphersuite();
+    // bob's own leaf is rewritten to a different (validly bound) name before he commits
+    const state = stateOf(bob);
+    const leafIndex = state.privatePath.leafIndex;
+    const node = state.ratchetTree[leafIndex * 2];
+    if (node?.nodeType !== "leaf") throw new Error("no leaf");
+    const renamed = { ...node, leaf: { ...node.leaf, credential: credentialFor("robert", node.leaf.signaturePublicKey) } };
+    const tree = state.ratchetTree.map((n, i) => (i === leafIndex * 2 ? renamed : n));
+    const { createCommit } = await import("ts-mls");
+    const forged = await createCommit({ state: { ...state, ratchetTree: tree }, cipherSuite: cs });
+    await expect(stream.publish(encodeMlsMessage(forged.commit), [alice])).rejects.toMatchObject({ code: "identity_changed" });
+  });
+
+  it("bad arguments and unknown channels", async () => {
+    const [alice] = await pair();
+    await expect(alice.mls.encrypt("nope/nope/nope", text("x"))).rejects.toMatchObject({ code: "not_found" });
+    await expect(alice.mls.createChannel(CHANNEL)).rejects.toMatchObject({ code: "already_exists" });
+    await expect(alice.mls.addMembers(CHANNEL, [])).rejects.toMatchObject({ code: "bad_request" });
+    await expect(alice.mls.removeMembers(CHANNEL, ["zed"])).rejects.toMatchObject({ code: "not_found" });
+    await expect(alice.mls.removeMembers(CHANNEL, ["alice"])).rejects.toMatchObject({ code: "bad_request" });
+    await expect(alice.mls.join(new Uint8Array([0, 1, 0, 3]))).rejects.toMatchObject({ code: "bad_message" });
+  });
+
+  it("a Welcome for a key package already used", async () => {
+    const [alice, , stream] = await pair();
+    const carol = await openAgent("carol");
+    const add = await alice.mls.addMembers(CHANNEL, [await carol.mls.createKeyPackage()]);
+    await stream.publish(add.commit, [alice]);
+    await carol.mls.join(add.welcome!);
+    await expect(carol.mls.join(add.welcome!)).rejects.toMatchObject({ code: "unknown_key_package" });
+  });
+});
