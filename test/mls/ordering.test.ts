@@ -87,7 +87,7 @@ describe("operations on one group", () => {
     expect(e).toMatchObject({ kind: "application" });
     await alice!.mls.confirmCommit(CHANNEL);
     const [l] = await alice!.mls.receive(CHANNEL, late);
-    expect(l.kind === "application" && untext(l.plaintext)).toBe("late");
+    expect(l?.kind === "application" && untext(l.plaintext)).toBe("late");
     await expect(alice!.mls.receive(CHANNEL, early)).rejects.toMatchObject({ code: "replay" });
     await stream.publish(commit.commit, [bob!]);
     await sameEpoch([alice!, bob!]);

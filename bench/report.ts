@@ -1,0 +1,37 @@
+// Shared by the benchmark scripts: timing, machine description, and the docs/benchmarks.md writer.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { performance } from "node:perf_hooks";
+
+const DOC = new URL("../docs/benchmarks.md", import.meta.url);
+
+export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+export function rate(count: number, ms: number): string {
+  return Math.round((count * 1000) / ms).toString();
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+export function machineLine(): string {
+  const cpu = cpus();
+  return `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`;
+}
+
+/** Replaces (or appends) the section between `<!-- name -->` markers in docs/benchmarks.md. */
+export function replaceSection(name: string, heading: string, body: string): void {
+  const begin = `<!-- ${name} -->`;
+  const end = `<!-- /${name} -->`;
+  const section = `${begin}\n${heading}\n\n${body}\n${end}`;
+  const doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Benchmarks\n\nEach section is rewritten by the script it names.\n";
+  const at = doc.indexOf(begin);
+  const next = at >= 0 ? doc.slice(0, at) + section + doc.slice(doc.indexOf(end) + end.length) : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(DOC, next);
+}
