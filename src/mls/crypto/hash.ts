@@ -1,0 +1,22 @@
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import type { Hash } from "ts-mls";
+import { toBytes } from "./bytes.js";
+
+function hmacSha256(key: Uint8Array, data: Uint8Array): Buffer {
+  return createHmac("sha256", key).update(data).digest();
+}
+
+/** SHA-256 and HMAC-SHA256 as ts-mls's Hash (RefHash, transcript hashes, confirmation and membership tags). */
+export const sha256Hash: Hash = {
+  async digest(data) {
+    return toBytes(createHash("sha256").update(data).digest());
+  },
+  async mac(key, data) {
+    return toBytes(hmacSha256(key, data));
+  },
+  async verifyMac(key, mac, data) {
+    const expected = hmacSha256(key, data);
+    // timingSafeEqual throws on a length mismatch; a tag of the wrong length is simply invalid.
+    return mac.length === expected.length && timingSafeEqual(mac, expected);
+  },
+};
