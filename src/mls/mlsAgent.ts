@@ -35,6 +35,8 @@ import { CIPHER_SUITE, clientConfig, loadCiphersuite } from "./suite.js";
 const GROUP_ID_BYTES = 12;
 /** Messages for future epochs kept per channel; a relay that sends more is misbehaving. */
 export const MAX_BUFFERED_PER_CHANNEL = 256;
+/** How far ahead a buffered message's epoch may be; anything further is not a reordering. */
+export const MAX_EPOCHS_AHEAD = 64n;
 
 /** What one incoming message did. */
 export type ReceiveOutcome =
@@ -423,6 +425,9 @@ export class MlsAgent {
   }
 
   private buffer(entry: GroupEntry, pm: PrivateMessage, bytes: Uint8Array, seq: number | undefined): ReceiveOutcome {
+    if (pm.epoch > entry.state.groupContext.epoch + MAX_EPOCHS_AHEAD) {
+      throw new MlsError("epoch_mismatch", `message for epoch ${pm.epoch}, too far ahead of ${entry.state.groupContext.epoch}`);
+    }
     if (this.port.loadBuffered(entry.channel).length >= MAX_BUFFERED_PER_CHANNEL) {
       throw new MlsError("buffer_full", `too many messages for future epochs on '${entry.channel}'`);
     }

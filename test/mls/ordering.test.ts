@@ -120,6 +120,16 @@ describe("operations on one group", () => {
     expect(outcomes.filter((o) => o.kind === "rejected" && o.code === "replay")).toHaveLength(MAX_BUFFERED_PER_CHANNEL - 1);
   });
 
+  it("a message claiming an epoch far ahead is refused, not buffered", async () => {
+    const [[alice, bob]] = await group("alice", "bob");
+    const m = await alice!.mls.encrypt(CHANNEL, text("x"));
+    const forged = m.slice();
+    const epochOffset = 4 + 1 + 12; // version, wire format, group id length and bytes
+    new DataView(forged.buffer).setBigUint64(epochOffset, 2n ** 63n + 5n);
+    await expect(bob!.mls.receive(CHANNEL, forged)).rejects.toMatchObject({ code: "epoch_mismatch" });
+    expect(bob!.store.loadBuffered(CHANNEL)).toEqual([]);
+  });
+
   it("a duplicate sequence number changes nothing", async () => {
     const [[alice, bob], stream] = await group("alice", "bob");
     const m = await alice!.mls.encrypt(CHANNEL, text("once"));
