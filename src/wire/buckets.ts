@@ -26,11 +26,12 @@ export function bucketFor(frameBytes: number): number | undefined {
 }
 
 /**
- * The body sizes, in increasing order, that fill frames exactly: each bucket minus the overhead,
- * then whole multiples of the fragment payload.
+ * The smallest envelope body size, at least `bodyBytes`, that fills frames exactly: a bucket minus
+ * the overhead, or, above the largest bucket, an envelope of whole fragment payloads.
  */
 export function paddedBodySizeAtLeast(bodyBytes: number): number {
   const bucket = bucketFor(bodyBytes + WIRE_OVERHEAD);
   if (bucket !== undefined) return bucket - WIRE_OVERHEAD;
-  return Math.ceil(bodyBytes / FRAGMENT_PAYLOAD_BYTES) * FRAGMENT_PAYLOAD_BYTES;
+  const fragments = Math.ceil((bodyBytes + ENVELOPE_HEADER_BYTES) / FRAGMENT_PAYLOAD_BYTES);
+  return fragments * FRAGMENT_PAYLOAD_BYTES - ENVELOPE_HEADER_BYTES;
 }

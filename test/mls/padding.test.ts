@@ -1,12 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { paddedContentLength, privateMessageSize } from "../../src/mls/padding.js";
-import { BUCKETS, FRAGMENT_PAYLOAD_BYTES, WIRE_OVERHEAD } from "../../src/wire/buckets.js";
+import { BUCKETS, ENVELOPE_HEADER_BYTES, FRAGMENT_PAYLOAD_BYTES, WIRE_OVERHEAD } from "../../src/wire/buckets.js";
 import { ChannelStream, openAgent, text, untext } from "../helpers.js";
 
 const CHANNEL = "acme/wire/padding";
 const fillsFrames = (mlsBytes: number) =>
-  (BUCKETS as readonly number[]).includes(mlsBytes + WIRE_OVERHEAD) || mlsBytes % FRAGMENT_PAYLOAD_BYTES === 0;
+  (BUCKETS as readonly number[]).includes(mlsBytes + WIRE_OVERHEAD) || (mlsBytes + ENVELOPE_HEADER_BYTES) % FRAGMENT_PAYLOAD_BYTES === 0;
 
 describe("bucket padding inside MLS", () => {
   it("every content length pads to a size that fills frames exactly", () => {

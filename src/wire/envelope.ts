@@ -1,0 +1,293 @@
+import { ByteReader, ByteWriter } from "./binary.js";
+import { ENVELOPE_HEADER_BYTES } from "./buckets.js";
+import { WireError } from "./errors.js";
+
+/**
+ * The envelope: what the relay reads once the link layer is opened.
+ *
+ *   version (1) | type (1) | id (8) | body
+ *
+ * `id` is the relay's per-channel (or per-inbox) sequence number on frames it delivers from its
+ * archive, and the client's request id on requests and on the replies that answer them. MLS
+ * bodies (Msg, GroupProposal) are the rest of the envelope with no length prefix, so that the MLS
+ * layer's bucket padding lands exactly (see buckets.ts).
+ */
+export const ENVELOPE_VERSION = 1;
+
+/** Envelopes above this (after reassembly) are refused: 1 MiB. */
+export const MAX_ENVELOPE_BYTES = 1 << 20;
+
+const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const MAX_CHANNEL_ID_BYTES = 64;
+const MAX_RECIPIENTS = 255;
+
+export type Target = { kind: "channel"; channel: Uint8Array } | { kind: "agent"; agent: string };
+
+/** Frames the relay forwards without reading: it only routes them to a channel or an agent inbox. */
+export const RELAY_THROUGH_TYPES = [
+  "JoinRequest",
+  "JoinReply",
+  "LeaveRequest",
+  "LeaveReply",
+  "DiscoveryRequest",
+  "DiscoveryReply",
+  "GroupClose",
+] as const;
+export type RelayThroughType = (typeof RELAY_THROUGH_TYPES)[number];
+
+export type Envelope =
+  | { type: "Auth"; id: bigint; agent: string; token: string }
+  | { type: "AuthOk"; id: bigint; agent: string }
+  | { type: "Error"; id: bigint; code: string; message: string }
+  | { type: "Ack"; id: bigint; seq: bigint }
+  | { type: "Ping"; id: bigint }
+  | { type: "Pong"; id: bigint }
+  | { type: "Msg"; id: bigint; body: Uint8Array }
+  | { type: "GroupProposal"; id: bigint; body: Uint8Array }
+  | { type: "GroupCommit"; id: bigint; commit: Uint8Array; welcome: { recipients: string[]; welcome: Uint8Array } | undefined }
+  | { type: "GroupAck"; id: bigint; channel: Uint8Array; epoch: bigint; seq: bigint }
+  | { type: "GroupNack"; id: bigint; channel: Uint8Array; epoch: bigint; winningSeq: bigint }
+  | { type: "GroupWelcome"; id: bigint; channel: Uint8Array; welcome: Uint8Array }
+  | { type: "Subscribe"; id: bigint; channel: Uint8Array; fromSeq: bigint }
+  | { type: "Unsubscribe"; id: bigint; channel: Uint8Array }
+  | { type: "InboxSubscribe"; id: bigint; fromSeq: bigint }
+  | { type: "InboxAck"; id: bigint; upToSeq: bigint }
+  | { type: "KeyPackagePublish"; id: bigint; lastResort: boolean; keyPackage: Uint8Array }
+  | { type: "KeyPackageFetch"; id: bigint; agent: string }
+  | { type: "KeyPackageReply"; id: bigint; agent: string; keyPackage: Uint8Array | undefined }
+  | { type: RelayThroughType; id: bigint; target: Target; from: string; payload: Uint8Array }
+  | { type: "Fragment"; id: bigint; message: number; part: number; count: number; chunk: Uint8Array };
+
+export type EnvelopeType = Envelope["type"];
+export type EnvelopeOf<T extends EnvelopeType> = Extract<Envelope, { type: T }>;
+
+const TYPE_CODES: Record<EnvelopeType, number> = {
+  Auth: 0x01,
+  AuthOk: 0x02,
+  Error: 0x03,
+  Ack: 0x04,
+  Ping: 0x05,
+  Pong: 0x06,
+  Msg: 0x10,
+  GroupProposal: 0x11,
+  GroupCommit: 0x12,
+  GroupAck: 0x13,
+  GroupNack: 0x14,
+  GroupWelcome: 0x15,
+  Subscribe: 0x20,
+  Unsubscribe: 0x21,
+  InboxSubscribe: 0x22,
+  InboxAck: 0x23,
+  KeyPackagePublish: 0x30,
+  KeyPackageFetch: 0x31,
+  KeyPackageReply: 0x32,
+  JoinRequest: 0x40,
+  JoinReply: 0x41,
+  LeaveRequest: 0x42,
+  LeaveReply: 0x43,
+  DiscoveryRequest: 0x44,
+  DiscoveryReply: 0x45,
+  GroupClose: 0x46,
+  Fragment: 0x7f,
+};
+const TYPES_BY_CODE = new Map(Object.entries(TYPE_CODES).map(([name, code]) => [code, name as EnvelopeType]));
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+function text(bytes: Uint8Array, what: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new WireError("bad_field", `${what} is not valid UTF-8`);
+  }
+}
+
+function agentId(bytes: Uint8Array, allowEmpty = false): string {
+  const id = text(bytes, "agent id");
+  if (!(allowEmpty && id === "") && !AGENT_ID.test(id)) throw new WireError("bad_field", "agent id is not 1-64 of [A-Za-z0-9._@-]");
+  return id;
+}
+
+function channelId(bytes: Uint8Array): Uint8Array {
+  if (bytes.length === 0 || bytes.length > MAX_CHANNEL_ID_BYTES) throw new WireError("bad_field", "channel id must be 1-64 bytes");
+  return bytes;
+}
+
+function writeTarget(w: ByteWriter, t: Target): void {
+  if (t.kind === "channel") w.u8(1).vec8(t.channel);
+  else w.u8(2).vec8(utf8.encode(t.agent));
+}
+
+function readTarget(r: ByteReader): Target {
+  const kind = r.u8();
+  if (kind === 1) return { kind: "channel", channel: channelId(r.vec8()) };
+  if (kind === 2) return { kind: "agent", agent: agentId(r.vec8()) };
+  throw new WireError("bad_field", "unknown target kind");
+}
+
+function writeBody(w: ByteWriter, e: Envelope): void {
+  switch (e.type) {
+    case "Auth":
+      w.vec8(utf8.encode(e.agent)).vec16(utf8.encode(e.token));
+      return;
+    case "AuthOk":
+      w.vec8(utf8.encode(e.agent));
+      return;
+    case "Error":
+      w.vec8(utf8.encode(e.code)).vec16(utf8.encode(e.message));
+      return;
+    case "Ack":
+      w.u64(e.seq);
+      return;
+    case "Ping":
+    case "Pong":
+      return;
+    case "Msg":
+    case "GroupProposal":
+      w.raw(e.body);
+      return;
+    case "GroupCommit":
+      w.vec32(e.commit);
+      if (e.welcome === undefined) {
+        w.u8(0);
+        return;
+      }
+      if (e.welcome.recipients.length === 0 || e.welcome.recipients.length > MAX_RECIPIENTS) {
+        throw new WireError("bad_field", "a Welcome needs 1-255 recipients");
+      }
+      w.u8(e.welcome.recipients.length);
+      for (const r of e.welcome.recipients) w.vec8(utf8.encode(r));
+      w.vec32(e.welcome.welcome);
+      return;
+    case "GroupAck":
+      w.vec8(e.channel).u64(e.epoch).u64(e.seq);
+      return;
+    case "GroupNack":
+      w.vec8(e.channel).u64(e.epoch).u64(e.winningSeq);
+      return;
+    case "GroupWelcome":
+      w.vec8(e.channel).vec32(e.welcome);
+      return;
+    case "Subscribe":
+      w.vec8(e.channel).u64(e.fromSeq);
+      return;
+    case "Unsubscribe":
+      w.vec8(e.channel);
+      return;
+    case "InboxSubscribe":
+      w.u64(e.fromSeq);
+      return;
+    case "InboxAck":
+      w.u64(e.upToSeq);
+      return;
+    case "KeyPackagePublish":
+      w.u8(e.lastResort ? 1 : 0).vec32(e.keyPackage);
+      return;
+    case "KeyPackageFetch":
+      w.vec8(utf8.encode(e.agent));
+      return;
+    case "KeyPackageReply":
+      w.vec8(utf8.encode(e.agent));
+      if (e.keyPackage === undefined) w.u8(0);
+      else w.u8(1).vec32(e.keyPackage);
+      return;
+    case "Fragment":
+      w.u32(e.message).u16(e.part).u16(e.count).raw(e.chunk);
+      return;
+    default:
+      writeTarget(w, e.target);
+      w.vec8(utf8.encode(e.from)).raw(e.payload);
+  }
+}
+
+function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
+  switch (type) {
+    case "Auth":
+      return { type, id, agent: agentId(r.vec8()), token: text(r.vec16(), "token") };
+    case "AuthOk":
+      return { type, id, agent: agentId(r.vec8()) };
+    case "Error":
+      return { type, id, code: text(r.vec8(), "error code"), message: text(r.vec16(), "error message") };
+    case "Ack":
+      return { type, id, seq: r.u64() };
+    case "Ping":
+    case "Pong":
+      return { type, id };
+    case "Msg":
+    case "GroupProposal":
+      return { type, id, body: r.rest() };
+    case "GroupCommit": {
+      const commit = r.vec32();
+      const count = r.u8();
+      if (count === 0) return { type, id, commit, welcome: undefined };
+      const recipients = Array.from({ length: count }, () => agentId(r.vec8()));
+      return { type, id, commit, welcome: { recipients, welcome: r.vec32() } };
+    }
+    case "GroupAck":
+      return { type, id, channel: channelId(r.vec8()), epoch: r.u64(), seq: r.u64() };
+    case "GroupNack":
+      return { type, id, channel: channelId(r.vec8()), epoch: r.u64(), winningSeq: r.u64() };
+    case "GroupWelcome":
+      return { type, id, channel: channelId(r.vec8()), welcome: r.vec32() };
+    case "Subscribe":
+      return { type, id, channel: channelId(r.vec8()), fromSeq: r.u64() };
+    case "Unsubscribe":
+      return { type, id, channel: channelId(r.vec8()) };
+    case "InboxSubscribe":
+      return { type, id, fromSeq: r.u64() };
+    case "InboxAck":
+      return { type, id, upToSeq: r.u64() };
+    case "KeyPackagePublish": {
+      const flag = r.u8();
+      if (flag > 1) throw new WireError("bad_field", "lastResort flag must be 0 or 1");
+      return { type, id, lastResort: flag === 1, keyPackage: r.vec32() };
+    }
+    case "KeyPackageFetch":
+      return { type, id, agent: agentId(r.vec8()) };
+    case "KeyPackageReply": {
+      const agent = agentId(r.vec8());
+      const present = r.u8();
+      if (present > 1) throw new WireError("bad_field", "presence flag must be 0 or 1");
+      return { type, id, agent, keyPackage: present === 1 ? r.vec32() : undefined };
+    }
+    case "Fragment": {
+      const message = r.u32();
+      const part = r.u16();
+      const count = r.u16();
+      if (count < 2 || part >= count) throw new WireError("bad_field", "fragment part out of range");
+      return { type, id, message, part, count, chunk: r.rest() };
+    }
+    default:
+      return { type, id, target: readTarget(r), from: agentId(r.vec8(), true), payload: r.rest() };
+  }
+}
+
+/** Encodes an envelope; throws WireError for values out of range. */
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  const w = new ByteWriter().u8(ENVELOPE_VERSION).u8(TYPE_CODES[e.type]).u64(e.id);
+  writeBody(w, e);
+  const bytes = w.bytes();
+  if (bytes.length > MAX_ENVELOPE_BYTES) throw new WireError("too_large", "envelope over 1 MiB");
+  return bytes;
+}
+
+/** Decodes one whole envelope, strictly: any malformation is a WireError, never another exception. */
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  if (bytes.length > MAX_ENVELOPE_BYTES) throw new WireError("too_large", "envelope over 1 MiB");
+  if (bytes.length < ENVELOPE_HEADER_BYTES) throw new WireError("truncated", "envelope shorter than its header");
+  const r = new ByteReader(bytes);
+  const version = r.u8();
+  if (version !== ENVELOPE_VERSION) throw new WireError("bad_version", `envelope version ${version} is not supported`);
+  const code = r.u8();
+  const type = TYPES_BY_CODE.get(code);
+  if (type === undefined) throw new WireError("bad_type", `unknown envelope type 0x${code.toString(16)}`);
+  const envelope = readBody(type, r.u64(), r);
+  r.end();
+  return envelope;
+}
+
+/** True for the types the relay forwards opaque. */
+export function isRelayThrough(e: Envelope): e is EnvelopeOf<RelayThroughType> {
+  return (RELAY_THROUGH_TYPES as readonly string[]).includes(e.type);
+}

@@ -1,0 +1,94 @@
+import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { BUCKETS, LINK_FRAME_OVERHEAD } from "./buckets.js";
+import { WireError } from "./errors.js";
+
+/**
+ * Link frames: AES-256-GCM over `length (2) | envelope | zero fill`, exactly one bucket long.
+ * Length 0 marks a cover frame. The fill is zeros *inside* the AEAD, so on the wire the whole
+ * frame is ciphertext and tag, indistinguishable from random bytes; the length is encrypted too.
+ * Nonces are a per-direction frame counter (never sent, never repeated); every REKEY_INTERVAL
+ * frames both sides move to a key derived from the previous one.
+ */
+export const REKEY_INTERVAL = 1 << 20;
+
+const TAG_BYTES = 16;
+const LENGTH_BYTES = 2;
+const BUCKET_SET = new Set<number>(BUCKETS);
+/** The largest envelope one frame carries; larger ones are fragmented. */
+export const MAX_FRAME_ENVELOPE = (BUCKETS[BUCKETS.length - 1] as number) - LINK_FRAME_OVERHEAD;
+
+class FrameKey {
+  private counter = 0n;
+  private key: Buffer;
+
+  constructor(
+    key: Uint8Array,
+    private readonly rekeyInterval: bigint,
+  ) {
+    this.key = Buffer.from(key);
+  }
+
+  /** The key and nonce for the next frame. */
+  next(): { key: Buffer; nonce: Buffer } {
+    if (this.counter > 0n && this.counter % this.rekeyInterval === 0n) {
+      const previous = this.key;
+      this.key = Buffer.from(hkdfSync("sha256", previous, Buffer.alloc(0), "skytale/link/rekey", 32));
+      previous.fill(0);
+    }
+    const nonce = Buffer.alloc(12);
+    nonce.writeBigUInt64BE(this.counter, 4);
+    this.counter++;
+    return { key: this.key, nonce };
+  }
+}
+
+/** Seals frames in one direction. Frames must be sent in the order they are sealed. */
+export class FrameSealer {
+  private readonly key: FrameKey;
+
+  constructor(key: Uint8Array, rekeyInterval = REKEY_INTERVAL) {
+    this.key = new FrameKey(key, BigInt(rekeyInterval));
+  }
+
+  /** A frame of `size` bytes carrying `envelope`, or a cover frame when `envelope` is undefined. */
+  seal(envelope: Uint8Array | undefined, size: number): Uint8Array {
+    if (!BUCKET_SET.has(size)) throw new WireError("bad_frame", `${size} is not a bucket size`);
+    const length = envelope?.length ?? 0;
+    if (length > size - LINK_FRAME_OVERHEAD) throw new WireError("too_large", "envelope does not fit the frame");
+    const plaintext = Buffer.alloc(size - TAG_BYTES);
+    plaintext.writeUInt16BE(length, 0);
+    if (envelope !== undefined) plaintext.set(envelope, LENGTH_BYTES);
+    const { key, nonce } = this.key.next();
+    const cipher = createCipheriv("aes-256-gcm", key, nonce);
+    const body = cipher.update(plaintext);
+    cipher.final();
+    return Buffer.concat([body, cipher.getAuthTag()]);
+  }
+}
+
+/** Opens frames from the other direction, in order. */
+export class FrameOpener {
+  private readonly key: FrameKey;
+
+  constructor(key: Uint8Array, rekeyInterval = REKEY_INTERVAL) {
+    this.key = new FrameKey(key, BigInt(rekeyInterval));
+  }
+
+  /** The envelope a frame carries, or undefined for a cover frame. */
+  open(frame: Uint8Array): Uint8Array | undefined {
+    if (!BUCKET_SET.has(frame.length)) throw new WireError("bad_frame", `frame of ${frame.length} bytes is not a bucket size`);
+    const { key, nonce } = this.key.next();
+    const decipher = createDecipheriv("aes-256-gcm", key, nonce);
+    decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
+    let plaintext: Buffer;
+    try {
+      plaintext = Buffer.concat([decipher.update(frame.subarray(0, frame.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      throw new WireError("bad_frame", "frame failed authentication");
+    }
+    const length = plaintext.readUInt16BE(0);
+    if (length === 0) return undefined;
+    if (length > frame.length - LINK_FRAME_OVERHEAD) throw new WireError("bad_frame", "frame length field out of range");
+    return new Uint8Array(plaintext.subarray(LENGTH_BYTES, LENGTH_BYTES + length));
+  }
+}

@@ -1,0 +1,87 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { decodeEnvelope, encodeEnvelope, RELAY_THROUGH_TYPES, type Envelope } from "../../src/wire/envelope.js";
+import { WireError } from "../../src/wire/errors.js";
+
+const id = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
+const bytes = (max = 300) => fc.uint8Array({ maxLength: max });
+const channel = fc.uint8Array({ minLength: 1, maxLength: 64 });
+const agent = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,20}$/);
+const target = fc.oneof(
+  channel.map((c) => ({ kind: "channel" as const, channel: c })),
+  agent.map((a) => ({ kind: "agent" as const, agent: a })),
+);
+
+const envelope: fc.Arbitrary<Envelope> = fc.oneof(
+  fc.record({ type: fc.constant("Auth" as const), id, agent, token: fc.string({ maxLength: 100 }) }),
+  fc.record({ type: fc.constant("AuthOk" as const), id, agent }),
+  fc.record({ type: fc.constant("Error" as const), id, code: fc.string({ maxLength: 30 }), message: fc.string({ maxLength: 100 }) }),
+  fc.record({ type: fc.constant("Ack" as const), id, seq: id }),
+  fc.record({ type: fc.constantFrom("Ping" as const, "Pong" as const), id }),
+  fc.record({ type: fc.constantFrom("Msg" as const, "GroupProposal" as const), id, body: bytes() }),
+  fc.record({
+    type: fc.constant("GroupCommit" as const),
+    id,
+    commit: bytes(),
+    welcome: fc.option(fc.record({ recipients: fc.array(agent, { minLength: 1, maxLength: 5 }), welcome: bytes() }), { nil: undefined }),
+  }),
+  fc.record({ type: fc.constant("GroupAck" as const), id, channel, epoch: id, seq: id }),
+  fc.record({ type: fc.constant("GroupNack" as const), id, channel, epoch: id, winningSeq: id }),
+  fc.record({ type: fc.constant("GroupWelcome" as const), id, channel, welcome: bytes() }),
+  fc.record({ type: fc.constant("Subscribe" as const), id, channel, fromSeq: id }),
+  fc.record({ type: fc.constant("Unsubscribe" as const), id, channel }),
+  fc.record({ type: fc.constant("InboxSubscribe" as const), id, fromSeq: id }),
+  fc.record({ type: fc.constant("InboxAck" as const), id, upToSeq: id }),
+  fc.record({ type: fc.constant("KeyPackagePublish" as const), id, lastResort: fc.boolean(), keyPackage: bytes() }),
+  fc.record({ type: fc.constant("KeyPackageFetch" as const), id, agent }),
+  fc.record({ type: fc.constant("KeyPackageReply" as const), id, agent, keyPackage: fc.option(bytes(), { nil: undefined }) }),
+  fc.record({ type: fc.constantFrom(...RELAY_THROUGH_TYPES), id, target, from: fc.oneof(fc.constant(""), agent), payload: bytes() }),
+  fc.record({
+    type: fc.constant("Fragment" as const),
+    id,
+    message: fc.nat({ max: 2 ** 32 - 1 }),
+    count: fc.integer({ min: 2, max: 40 }),
+    part: fc.nat({ max: 1 }),
+    chunk: bytes(),
+  }),
+);
+
+describe("envelope codec", () => {
+  it("round-trips every type", () => {
+    fc.assert(
+      fc.property(envelope, (e) => {
+        expect(decodeEnvelope(encodeEnvelope(e))).toEqual(e);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("a Msg costs exactly the 10-byte header around its MLS body", () => {
+    expect(encodeEnvelope({ type: "Msg", id: 5n, body: new Uint8Array(200) }).length).toBe(210);
+  });
+
+  it.each([
+    ["an unknown version", [2, 0x04, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0], "bad_version"],
+    ["an unknown type", [1, 0x09, 0, 0, 0, 0, 0, 0, 0, 1], "bad_type"],
+    ["a short header", [1, 0x04, 0], "truncated"],
+    ["a truncated field", [1, 0x04, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0], "truncated"],
+    ["trailing bytes", [1, 0x04, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 9], "trailing_bytes"],
+    ["a bad agent id", [1, 0x31, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0x2f], "bad_field"],
+    ["an empty channel id", [1, 0x21, 0, 0, 0, 0, 0, 0, 0, 1, 0], "bad_field"],
+  ])("refuses %s", (_what, input, code) => {
+    expect(() => decodeEnvelope(new Uint8Array(input))).toThrow(expect.objectContaining({ code }));
+  });
+
+  it("random bytes only ever give a WireError", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (input) => {
+        try {
+          decodeEnvelope(input);
+        } catch (e) {
+          if (!(e instanceof WireError)) throw e;
+        }
+      }),
+      { numRuns: 20000 },
+    );
+  });
+});
