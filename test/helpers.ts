@@ -1,8 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { decodeGroupState, type ClientState } from "ts-mls";
+import { decryptSenderData } from "ts-mls/privateMessage.js";
 import { afterAll } from "vitest";
+import { decodeMessage } from "../src/mls/messages.js";
 import { MlsAgent } from "../src/mls/mlsAgent.js";
+import { clientConfig, loadCiphersuite } from "../src/mls/suite.js";
 import { AgentStore } from "../src/store/agentStore.js";
 
 const dirs: string[] = [];
@@ -55,3 +59,37 @@ export class ChannelStream {
 
 export const text = (s: string) => new TextEncoder().encode(s);
 export const untext = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** A channel created by the first agent, with the others added in one commit and joined. */
+export async function groupOf(channel: string, ...names: string[]): Promise<[TestAgent[], ChannelStream]> {
+  const agents = await Promise.all(names.map((n) => openAgent(n)));
+  const [creator, ...rest] = agents as [TestAgent, ...TestAgent[]];
+  const stream = new ChannelStream(channel);
+  await creator.mls.createChannel(channel);
+  if (rest.length > 0) {
+    const add = await creator.mls.addMembers(channel, await Promise.all(rest.map((a) => a.mls.createKeyPackage())));
+    await stream.publish(add.commit, [creator]);
+    for (const a of rest) await a.mls.join(add.welcome!, 0);
+  }
+  return [agents, stream];
+}
+
+/** An agent's current group state, decoded from its store as a second reader would. */
+export function stateOf(agent: TestAgent, channel: string): ClientState {
+  const stored = agent.store.loadGroup(channel);
+  if (stored === undefined) throw new Error(`${agent.name} has no group for ${channel}`);
+  return { ...decodeGroupState(stored.state, 0)![0], clientConfig };
+}
+
+/** The ratchet generation a PrivateMessage was sent with, read with `receiver`'s epoch secrets. */
+export async function generationOf(receiver: TestAgent, channel: string, bytes: Uint8Array): Promise<number> {
+  const senderData = await decryptSenderData(privateMessageOf(bytes), stateOf(receiver, channel).keySchedule.senderDataSecret, await loadCiphersuite());
+  if (senderData === undefined) throw new Error("sender data did not decrypt");
+  return senderData.generation;
+}
+
+export function privateMessageOf(bytes: Uint8Array) {
+  const m = decodeMessage(bytes);
+  if (m.wireformat !== "mls_private_message") throw new Error("not a PrivateMessage");
+  return m.privateMessage;
+}

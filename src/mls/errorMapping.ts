@@ -1,4 +1,4 @@
-import { CodecError, CryptoError, CryptoVerificationError, ValidationError } from "ts-mls/mlsError.js";
+import { CodecError, CryptoError, CryptoVerificationError, UsageError, ValidationError } from "ts-mls/mlsError.js";
 import { MlsError, type MlsErrorCode } from "./errors.js";
 
 /**
@@ -18,6 +18,12 @@ export function toMlsError(error: unknown, fallback: MlsErrorCode = "decryption_
       return new MlsError("invalid_credential", "a member credential does not match its signature key", { cause: error });
     }
     return new MlsError(fallback, `rejected by MLS validation: ${error.message}`, { cause: error });
+  }
+  if (error instanceof UsageError) {
+    if (error.message.includes("unapplied proposals")) {
+      return new MlsError("proposals_pending", "a member's proposal (such as a leave) must be committed first", { cause: error });
+    }
+    return new MlsError("bad_request", `not allowed by MLS: ${error.message}`, { cause: error });
   }
   if (error instanceof CodecError) return new MlsError("bad_message", "malformed MLS content", { cause: error });
   if (error instanceof CryptoVerificationError || error instanceof CryptoError) {

@@ -12,6 +12,8 @@ export type MlsErrorCode =
   | "not_found" // no such channel on this agent
   | "already_exists" // a channel of that name exists already
   | "not_member" // this agent was removed from the channel
+  | "sender_removed" // a late message from an epoch its sender has since been removed in
+  | "proposals_pending" // received proposals must be committed before this agent can send
   | "commit_pending" // a commit of ours awaits the relay's verdict
   | "no_pending_commit" // confirm or discard without a pending commit
   | "buffer_full" // too many messages for future epochs

@@ -44,9 +44,13 @@ export async function createKeyPackage(identity: Identity, cs: CiphersuiteImpl, 
 export function assertKeyPackageLive(keyPackage: KeyPackage, nowSeconds: number): void {
   const { leafNode } = keyPackage;
   if (leafNode.leafNodeSource !== "key_package") throw new MlsError("bad_message", "key package without a lifetime");
+  const { notBefore, notAfter } = leafNode.lifetime;
   const now = BigInt(nowSeconds);
-  if (now < leafNode.lifetime.notBefore || now > leafNode.lifetime.notAfter) {
+  if (now < notBefore || now > notAfter) {
     throw new MlsError("expired_key_package", "the key package is outside its lifetime; ask the agent for a new one");
+  }
+  if (notAfter - notBefore > BigInt(KEY_PACKAGE_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS)) {
+    throw new MlsError("expired_key_package", "the key package claims a lifetime longer than 30 days; ask the agent for a new one");
   }
 }
 

@@ -31,6 +31,23 @@ export function membersOf(state: ClientState): Member[] {
   return members;
 }
 
+/** Names identify members to people and tools, so one name is one member (one key). */
+export function assertUniqueNames(state: ClientState): void {
+  const seen = new Set<string>();
+  for (const m of membersOf(state)) {
+    if (seen.has(m.name)) throw new MlsError("invalid_credential", `two members are named '${m.name}'`);
+    seen.add(m.name);
+  }
+}
+
+/** True when the member at `leafIndex` of `before` still holds that leaf, same identity, in `after`. */
+export function stillMember(before: RatchetTree, after: RatchetTree, leafIndex: number): boolean {
+  const was = leafAt(before, leafIndex);
+  const now = leafAt(after, leafIndex);
+  return was !== undefined && now !== undefined && was.credential.credentialType === "basic" &&
+    now.credential.credentialType === "basic" && bytesEqual(was.credential.identity, now.credential.identity);
+}
+
 /**
  * RFC 9420 §5.3.1: an update must not change who a member is. ts-mls 1.x does not check this
  * (its authentication callback is not told which leaf it judges), so after a commit we compare

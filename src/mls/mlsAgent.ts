@@ -14,6 +14,7 @@ import {
   zeroOutUint8Array,
   type CiphersuiteImpl,
   type ClientState,
+  type IncomingMessageCallback,
   type Proposal,
 } from "ts-mls";
 import { addHistoricalReceiverData } from "ts-mls/clientState.js";
@@ -23,16 +24,20 @@ import { consumeRatchet } from "ts-mls/secretTree.js";
 import { leafToNodeIndex, toLeafIndex } from "ts-mls/treemath.js";
 import { MlsError, type MlsErrorCode } from "./errors.js";
 import { toMlsError } from "./errorMapping.js";
-import { assertAgentName, bytesEqual, fingerprint, memberIdentity, type Identity, type MemberIdentity } from "./identity.js";
+import { assertAgentName, bytesEqual, fingerprint, memberIdentity, parseCredential, type Identity, type MemberIdentity } from "./identity.js";
 import { assertKeyPackageLive, CHANNEL_NAME_EXTENSION, createKeyPackage, decodePrivateKeys } from "./keyPackages.js";
-import { assertSameIdentities, memberAt, membersOf, type Member } from "./members.js";
+import { assertSameIdentities, assertUniqueNames, memberAt, membersOf, stillMember, type Member } from "./members.js";
 import { decodeKeyPackageMessage, decodeMessage, decodeWelcomeMessage, encodePrivateMessage, encodeWelcomeMessage } from "./messages.js";
+import { assertChannelName } from "./channelName.js";
+import { StoreError } from "../store/errors.js";
 import { KeyedMutex } from "./mutex.js";
 import { withBucketPadding } from "./padding.js";
 import type { MlsStatePort, StoredGroup } from "../store/records.js";
 import { CIPHER_SUITE, clientConfig, loadCiphersuite } from "./suite.js";
 
 const GROUP_ID_BYTES = 12;
+/** Proposal types a skytale channel uses; others (PSK, ReInit, extension changes) are refused. */
+const ALLOWED_PROPOSALS = new Set(["add", "remove", "update"]);
 /** Messages for future epochs kept per channel; a relay that sends more is misbehaving. */
 export const MAX_BUFFERED_PER_CHANNEL = 256;
 /** How far ahead a buffered message's epoch may be; anything further is not a reordering. */
@@ -45,6 +50,8 @@ export type ReceiveOutcome =
   | { kind: "proposal"; channel: string; seq: number | undefined; epoch: bigint }
   | { kind: "buffered"; channel: string; seq: number | undefined; epoch: bigint }
   | { kind: "duplicate"; channel: string; seq: number }
+  /** Our own message or commit, echoed back by the relay: nothing to do but note its seq. */
+  | { kind: "own"; channel: string; seq: number | undefined; epoch: bigint }
   /** A buffered message that turned out unreadable once its epoch came; it is dropped. */
   | { kind: "rejected"; channel: string; seq: number | undefined; epoch: bigint; code: MlsErrorCode };
 
@@ -121,7 +128,9 @@ export class MlsAgent {
     } else if (identity.name !== options.name) {
       throw new MlsError("bad_request", `this data dir belongs to agent '${identity.name}', not '${options.name}'`);
     }
-    return new MlsAgent(identity, options.port, cs, options.clock ?? Date.now);
+    const clock = options.clock ?? Date.now;
+    options.port.pruneKeyPackages(Math.floor(clock() / 1000));
+    return new MlsAgent(identity, options.port, cs, clock);
   }
 
   /** The agent's fingerprint, for people to compare out of band. */
@@ -142,19 +151,15 @@ export class MlsAgent {
   }
 
   /** Creates the group for a new channel with this agent as its only member. */
-  createChannel(channel: string): Promise<ChannelInfo> {
+  async createChannel(channel: string): Promise<ChannelInfo> {
+    assertChannelName(channel);
     return this.mutex.run(channel, async () => {
-      if (this.groups.has(channel) || this.port.loadGroup(channel) !== undefined) {
-        throw new MlsError("already_exists", `channel '${channel}' exists already`);
-      }
+      this.assertAbsent(channel);
       const own = await createKeyPackage(this.identity, this.cs, this.nowSeconds());
       const extension = { extensionType: CHANNEL_NAME_EXTENSION, extensionData: new TextEncoder().encode(channel) };
       const state = await createGroup(randomBytes(GROUP_ID_BYTES), own.keyPackage, own.privateKeys, [extension], this.cs, clientConfig);
-      this.port.apply({ channel, state: stateRecord(state), cursor: -1, pending: null });
       zeroOutUint8Array(own.privateKeys.initPrivateKey);
-      const entry: GroupEntry = { channel, state, cursor: -1, pending: undefined };
-      this.groups.set(channel, entry);
-      return this.info(entry);
+      return this.install(channel, state, -1);
     });
   }
 
@@ -167,23 +172,43 @@ export class MlsAgent {
     }
     if (stored.notAfter < this.nowSeconds()) throw new MlsError("expired_key_package", "the key package this Welcome uses has expired");
     const privateKeys = decodePrivateKeys(stored.privatePackage, this.identity);
-    let state: ClientState;
     try {
-      state = await joinGroup(welcome, decodeKeyPackageMessage(stored.publicPackage), privateKeys, emptyPskIndex, this.cs, undefined, undefined, clientConfig);
-    } catch (error) {
-      throw toMlsError(error, "invalid_welcome");
-    }
-    const channel = channelNameOf(state);
-    return this.mutex.run(channel, async () => {
-      if (this.groups.has(channel) || this.port.loadGroup(channel) !== undefined) {
-        throw new MlsError("already_exists", `already a member of channel '${channel}'`);
+      let state: ClientState;
+      try {
+        state = await joinGroup(welcome, decodeKeyPackageMessage(stored.publicPackage), privateKeys, emptyPskIndex, this.cs, undefined, undefined, clientConfig);
+      } catch (error) {
+        throw toMlsError(error, "invalid_welcome");
       }
-      this.port.apply({ channel, state: stateRecord(state), cursor, pending: null, consumeKeyPackage: stored.ref });
+      assertUniqueNames(state);
+      const channel = channelNameOf(state);
+      return await this.mutex.run(channel, async () => {
+        this.assertAbsent(channel);
+        try {
+          return this.install(channel, state, cursor, stored.ref);
+        } catch (error) {
+          if (error instanceof StoreError && error.code === "conflict") {
+            throw new MlsError("unknown_key_package", "the key package this Welcome uses was used already");
+          }
+          throw error;
+        }
+      });
+    } finally {
       zeroOutUint8Array(privateKeys.initPrivateKey);
-      const entry: GroupEntry = { channel, state, cursor, pending: undefined };
-      this.groups.set(channel, entry);
-      return this.info(entry);
-    });
+    }
+  }
+
+  private assertAbsent(channel: string): void {
+    if (this.groups.has(channel) || this.port.loadGroup(channel) !== undefined) {
+      throw new MlsError("already_exists", `channel '${channel}' exists on this agent already`);
+    }
+  }
+
+  /** Stores a new group (and uses up the key package it was joined with) and caches it. */
+  private install(channel: string, state: ClientState, cursor: number, consumeKeyPackage?: Uint8Array): ChannelInfo {
+    this.port.apply({ channel, state: stateRecord(state), cursor, pending: null, ...(consumeKeyPackage ? { consumeKeyPackage } : {}) });
+    const entry: GroupEntry = { channel, state, cursor, pending: undefined };
+    this.groups.set(channel, entry);
+    return this.info(entry);
   }
 
   /** Encrypts an application message; the new state is stored before the ciphertext is returned. */
@@ -191,7 +216,12 @@ export class MlsAgent {
     return this.mutex.run(channel, async () => {
       const entry = this.activeEntry(channel);
       const padded = withBucketPadding(this.cs, entry.state.groupContext.groupId, entry.state.groupContext.epoch);
-      const result = await createApplicationMessage(entry.state, plaintext, padded);
+      let result: Awaited<ReturnType<typeof createApplicationMessage>>;
+      try {
+        result = await createApplicationMessage(entry.state, plaintext, padded);
+      } catch (error) {
+        throw toMlsError(error, "bad_request");
+      }
       this.port.apply({ channel, state: stateRecord(result.newState) });
       entry.state = result.newState;
       result.consumed.forEach(zeroOutUint8Array);
@@ -213,7 +243,16 @@ export class MlsAgent {
       return { proposalType: "add", add: { keyPackage } };
     });
     if (proposals.length === 0) throw new MlsError("bad_request", "no key packages given");
-    return this.commit(channel, () => proposals);
+    return this.commit(channel, (state) => {
+      const names = membersOf(state).map((m) => m.name);
+      for (const p of proposals) {
+        if (p.proposalType !== "add") continue;
+        const name = parseCredential(p.add.keyPackage.leafNode.credential)?.name ?? "";
+        if (names.includes(name)) throw new MlsError("bad_request", `'${name}' is already a member of '${channel}' (names are unique in a channel)`);
+        names.push(name);
+      }
+      return proposals;
+    });
   }
 
   /** A commit removing every leaf of the named members. */
@@ -229,14 +268,20 @@ export class MlsAgent {
     });
   }
 
-  /** An empty commit with a fresh UpdatePath: new keys for this agent (post-compromise security). */
+  /**
+   * A commit with a fresh UpdatePath: new keys for this agent (post-compromise security). Like
+   * every commit, it also commits the proposals received so far (such as another member's leave).
+   */
   selfUpdate(channel: string): Promise<OutgoingCommit> {
     return this.commit(channel, () => []);
   }
 
-  /** A commit of every proposal received so far (such as another member's leave). */
+  /** A commit of the proposals received so far; bad_request when there are none. */
   commitPendingProposals(channel: string): Promise<OutgoingCommit> {
-    return this.commit(channel, () => []);
+    return this.commit(channel, (state) => {
+      if (Object.keys(state.unappliedProposals).length === 0) throw new MlsError("bad_request", `no proposals pending on '${channel}'`);
+      return [];
+    });
   }
 
   /**
@@ -248,20 +293,27 @@ export class MlsAgent {
       const entry = this.activeEntry(channel);
       const padded = withBucketPadding(this.cs, entry.state.groupContext.groupId, entry.state.groupContext.epoch);
       const proposal: Proposal = { proposalType: "remove", remove: { removed: entry.state.privatePath.leafIndex } };
-      const result = await createProposal(entry.state, false, proposal, padded);
-      if (result.message.wireformat !== "mls_private_message") throw new MlsError("bad_request", "unexpected proposal format");
+      let result: Awaited<ReturnType<typeof createProposal>>;
+      try {
+        result = await createProposal(entry.state, false, proposal, padded);
+      } catch (error) {
+        throw toMlsError(error, "bad_request");
+      }
       this.port.apply({ channel, state: stateRecord(result.newState) });
       entry.state = result.newState;
       return encodeMlsMessage(result.message);
     });
   }
 
-  /** The relay accepted our pending commit: it becomes the current state. */
-  confirmCommit(channel: string): Promise<ChannelInfo> {
+  /**
+   * The relay accepted our pending commit: it becomes the current state. Returns the outcomes of
+   * buffered messages the new epoch made readable.
+   */
+  confirmCommit(channel: string): Promise<ReceiveOutcome[]> {
     return this.mutex.run(channel, async () => {
       const entry = this.load(channel);
       this.confirmPending(entry);
-      return this.info(entry);
+      return this.drainBuffered(entry);
     });
   }
 
@@ -283,9 +335,15 @@ export class MlsAgent {
   receive(channel: string, bytes: Uint8Array, seq?: number): Promise<ReceiveOutcome[]> {
     return this.mutex.run(channel, async () => {
       const entry = this.load(channel);
-      if (seq !== undefined && seq <= entry.cursor) return [{ kind: "duplicate", channel, seq }];
+      // Buffered messages whose epoch came while we were down (a crash after a commit) go first.
+      const earlier = await this.drainBuffered(entry);
+      if (!this.groups.has(channel)) return earlier;
+      if (seq !== undefined && (seq <= entry.cursor || this.port.loadBuffered(channel).some((b) => b.seq === seq))) {
+        return [...earlier, { kind: "duplicate", channel, seq }];
+      }
       const outcome = await this.receiveOne(entry, bytes, seq);
-      return outcome.kind === "commit" && !outcome.removed ? [outcome, ...(await this.drainBuffered(entry))] : [outcome];
+      const later = outcome.kind === "commit" && !outcome.removed ? await this.drainBuffered(entry) : [];
+      return [...earlier, outcome, ...later];
     });
   }
 
@@ -359,18 +417,52 @@ export class MlsAgent {
     return this.process(entry, pm, seq);
   }
 
-  /** Processes a message of the current or a past epoch; `bufferId` names its buffer row, if any. */
-  private async process(entry: GroupEntry, pm: PrivateMessage, seq: number | undefined, bufferId?: number): Promise<ReceiveOutcome> {
-    const { channel, state } = entry;
-    const sender = pm.contentType === "application" ? await this.applicationSender(state, pm) : undefined;
-    let result: Awaited<ReturnType<typeof processPrivateMessage>>;
+  /** The leaf that sent a message, from its encrypted sender data, and that epoch's tree. */
+  private async senderOf(state: ClientState, pm: PrivateMessage): Promise<{ leafIndex: number; tree: ClientState["ratchetTree"] }> {
+    const epochData = pm.epoch === state.groupContext.epoch
+      ? { senderDataSecret: state.keySchedule.senderDataSecret, ratchetTree: state.ratchetTree }
+      : state.historicalReceiverData.get(pm.epoch);
+    if (epochData === undefined) throw new MlsError("epoch_mismatch", "message from an epoch this agent can no longer read");
+    let senderData: Awaited<ReturnType<typeof decryptSenderData>>;
     try {
-      result = await processPrivateMessage(state, pm, makePskIndex(state, {}), this.cs);
+      senderData = await decryptSenderData(pm, epochData.senderDataSecret, this.cs);
     } catch (error) {
       throw toMlsError(error);
     }
+    if (senderData === undefined) throw new MlsError("decryption_failure", "could not decrypt the sender data");
+    return { leafIndex: senderData.leafIndex, tree: epochData.ratchetTree };
+  }
+
+  /** Processes a message of the current or a past epoch; `bufferId` names its buffer row, if any. */
+  private async process(entry: GroupEntry, pm: PrivateMessage, seq: number | undefined, bufferId?: number): Promise<ReceiveOutcome> {
+    const { channel, state } = entry;
     const cursor = nextCursor(entry, seq);
     const bufferRemove = bufferId === undefined ? [] : [bufferId];
+    const from = await this.senderOf(state, pm);
+    if (from.leafIndex === state.privatePath.leafIndex) {
+      // The relay echoes our own frames; we cannot (and need not) decrypt them.
+      this.port.apply({ channel, cursor, bufferRemove });
+      entry.cursor = cursor;
+      return { kind: "own", channel, seq, epoch: pm.epoch };
+    }
+    if (pm.epoch < state.groupContext.epoch && !stillMember(from.tree, state.ratchetTree, from.leafIndex)) {
+      // Old epochs stay readable for late messages, but not for members removed since.
+      throw new MlsError("sender_removed", "message from a member who has since left or been removed");
+    }
+    const sender = pm.contentType === "application" ? memberAt(from.tree, from.leafIndex) : undefined;
+    let forbidden: string | undefined;
+    const policy: IncomingMessageCallback = (incoming) => {
+      const proposals = incoming.kind === "commit" ? incoming.proposals : [incoming.proposal];
+      forbidden = proposals.map((p) => String(p.proposal.proposalType)).find((t) => !ALLOWED_PROPOSALS.has(t));
+      return forbidden === undefined ? "accept" : "reject";
+    };
+    let result: Awaited<ReturnType<typeof processPrivateMessage>>;
+    try {
+      result = await processPrivateMessage(state, pm, makePskIndex(state, {}), this.cs, policy);
+    } catch (error) {
+      throw toMlsError(error);
+    }
+    if (forbidden !== undefined) throw new MlsError("bad_message", `'${forbidden}' proposals are not allowed in skytale channels`);
     if (result.kind === "applicationMessage") {
       if (sender === undefined) throw new MlsError("decryption_failure", "application message without a verified sender");
       const inbox = {
@@ -387,8 +479,9 @@ export class MlsAgent {
       return { kind: "proposal", channel, seq, epoch: pm.epoch };
     }
     assertSameIdentities(state.ratchetTree, result.newState.ratchetTree);
+    assertUniqueNames(result.newState);
     const pendingDiscarded = entry.pending !== undefined;
-    const epoch = result.newState.groupContext.epoch;
+    const epoch = pm.epoch + 1n;
     entry.pending = undefined;
     if (result.newState.groupActiveState.kind === "removedFromGroup") {
       // Out of the group: forget its keys at once (forward secrecy); the inbox keeps what was read.
@@ -408,39 +501,22 @@ export class MlsAgent {
     consumed.forEach(zeroOutUint8Array);
   }
 
-  /** The verified member who sent an application message, from its encrypted sender data. */
-  private async applicationSender(state: ClientState, pm: PrivateMessage): Promise<MemberIdentity> {
-    const epochData = pm.epoch === state.groupContext.epoch
-      ? { senderDataSecret: state.keySchedule.senderDataSecret, ratchetTree: state.ratchetTree }
-      : state.historicalReceiverData.get(pm.epoch);
-    if (epochData === undefined) throw new MlsError("epoch_mismatch", "message from an epoch this agent can no longer read");
-    let senderData: Awaited<ReturnType<typeof decryptSenderData>>;
-    try {
-      senderData = await decryptSenderData(pm, epochData.senderDataSecret, this.cs);
-    } catch (error) {
-      throw toMlsError(error);
-    }
-    if (senderData === undefined) throw new MlsError("decryption_failure", "could not decrypt the sender data");
-    return memberAt(epochData.ratchetTree, senderData.leafIndex);
-  }
-
   private buffer(entry: GroupEntry, pm: PrivateMessage, bytes: Uint8Array, seq: number | undefined): ReceiveOutcome {
     if (pm.epoch > entry.state.groupContext.epoch + MAX_EPOCHS_AHEAD) {
       throw new MlsError("epoch_mismatch", `message for epoch ${pm.epoch}, too far ahead of ${entry.state.groupContext.epoch}`);
     }
-    if (this.port.loadBuffered(entry.channel).length >= MAX_BUFFERED_PER_CHANNEL) {
+    if (this.port.countBuffered(entry.channel) >= MAX_BUFFERED_PER_CHANNEL) {
       throw new MlsError("buffer_full", `too many messages for future epochs on '${entry.channel}'`);
     }
-    const cursor = nextCursor(entry, seq);
-    this.port.apply({ channel: entry.channel, cursor, bufferAdd: [{ channel: entry.channel, epoch: pm.epoch, seq, message: bytes }] });
-    entry.cursor = cursor;
+    // The cursor stays: what leads to this epoch may still come with a lower seq.
+    this.port.apply({ channel: entry.channel, bufferAdd: [{ channel: entry.channel, epoch: pm.epoch, seq, message: bytes }] });
     return { kind: "buffered", channel: entry.channel, seq, epoch: pm.epoch };
   }
 
   /** Processes buffered messages that the new epoch made readable, in arrival order. */
   private async drainBuffered(entry: GroupEntry): Promise<ReceiveOutcome[]> {
     const outcomes: ReceiveOutcome[] = [];
-    for (;;) {
+    while (this.port.countBuffered(entry.channel) > 0) {
       const epoch = entry.state.groupContext.epoch;
       const ready = this.port.loadBuffered(entry.channel).find((b) => b.epoch <= epoch);
       if (ready === undefined) return outcomes;
@@ -457,6 +533,7 @@ export class MlsAgent {
         outcomes.push({ kind: "rejected", channel: entry.channel, seq, epoch: ready.epoch, code: error.code });
       }
     }
+    return outcomes;
   }
 
   private info(entry: GroupEntry): ChannelInfo {
@@ -523,5 +600,12 @@ function decodeEntry(stored: StoredGroup): GroupEntry {
 function channelNameOf(state: ClientState): string {
   const extension = state.groupContext.extensions.find((e) => e.extensionType === CHANNEL_NAME_EXTENSION);
   if (extension === undefined) throw new MlsError("invalid_welcome", "the group carries no channel name");
-  return new TextDecoder().decode(extension.extensionData);
+  let name: string;
+  try {
+    name = new TextDecoder("utf-8", { fatal: true }).decode(extension.extensionData);
+    assertChannelName(name);
+  } catch {
+    throw new MlsError("invalid_welcome", "the group's channel name is not a valid channel name");
+  }
+  return name;
 }

@@ -13,7 +13,7 @@ import { nodeCryptoProvider } from "./crypto/nodeProvider.js";
 /** The one cipher suite skytale speaks (0x0001). */
 export const CIPHER_SUITE: CiphersuiteName = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";
 
-/** Key packages live 30 days; ts-mls rejects longer total lifetimes than this. */
+/** Key packages live 30 days; assertKeyPackageLive refuses longer ones from others. */
 export const KEY_PACKAGE_LIFETIME_SECONDS = 30 * 24 * 3600;
 
 /** The suite implementation on our node:crypto provider (or another, for benchmarks and tests). */
@@ -25,8 +25,9 @@ export function loadCiphersuite(provider: CryptoProvider = nodeCryptoProvider): 
  * Client config re-attached to every decoded state (ts-mls does not serialise it).
  * - retainKeysForEpochs 2: late messages of the previous epoch still open; 0 would keep all (bug).
  * - padding off here: padding.ts pads to wire buckets, which needs the final length.
- * - lifetimes are checked by ts-mls when we add a key package; on receive they are not, because
- *   never-updated leaves keep their key package lifetime and would make whole trees invalid.
+ * - lifetimes: we check a key package before adding it (assertKeyPackageLive; ts-mls 1.6.4 ignores
+ *   maximumTotalLifetime). Trees are not checked on receive: a never-updated leaf keeps its key
+ *   package lifetime and would make a whole group unjoinable once it expires.
  */
 export const clientConfig: ClientConfig = {
   keyRetentionConfig: { retainKeysForGenerations: 32, retainKeysForEpochs: 2, maximumForwardRatchetSteps: 1000 },

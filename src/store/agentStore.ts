@@ -58,6 +58,8 @@ interface InboxRow {
  * stored survives a power cut, which the never-reuse-a-generation rule depends on.
  */
 export class AgentStore implements MlsStatePort {
+  private scrubWal = false;
+
   private constructor(
     private readonly db: Database.Database,
     private readonly cipher: AtRestCipher,
@@ -72,14 +74,21 @@ export class AgentStore implements MlsStatePort {
     try {
       // Create the file 0600 first: SQLite gives its -wal and -shm files the database's mode.
       closeSync(openSync(path, "a", 0o600));
-      db = new Database(path);
+      db = new Database(path, { timeout: 100 });
       db.pragma("journal_mode = WAL");
+      // One process per data dir: two would each hold a decoded state and reuse generations.
+      // The exclusive lock is taken by the first write below and held until close.
+      db.pragma("locking_mode = EXCLUSIVE");
+      db.exec("BEGIN EXCLUSIVE; COMMIT");
       db.pragma("synchronous = FULL");
       db.pragma("foreign_keys = ON");
       db.pragma("secure_delete = ON");
       migrate(db);
     } catch (cause) {
       if (cause instanceof StoreError) throw cause;
+      if ((cause as { code?: string }).code === "SQLITE_BUSY") {
+        throw new StoreError("locked", `another process is using the data dir ${dir} (one skytale-mcp process per agent)`, { cause });
+      }
       throw new StoreError("io", `cannot open database ${path}: ${(cause as Error).message}`, { cause });
     }
     try {
@@ -161,6 +170,15 @@ export class AgentStore implements MlsStatePort {
     };
   }
 
+  countBuffered(channel: string): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM future_epoch_buffer WHERE channel = ?").get(channel) as { n: number }).n;
+  }
+
+  /** Deletes key packages past their lifetime (their private halves are never needed again). */
+  pruneKeyPackages(nowSeconds: number): number {
+    return this.db.prepare("DELETE FROM key_packages WHERE not_after < ?").run(nowSeconds).changes;
+  }
+
   loadBuffered(channel: string): BufferedMessage[] {
     const rows = this.db
       .prepare("SELECT id, epoch, seq, message FROM future_epoch_buffer WHERE channel = ? ORDER BY id")
@@ -170,6 +188,11 @@ export class AgentStore implements MlsStatePort {
 
   apply(change: GroupChange): void {
     this.db.transaction(() => this.applyInTransaction(change))();
+    if (this.scrubWal) {
+      // secure_delete zeroes freed pages in the database, not older copies in the WAL.
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+      this.scrubWal = false;
+    }
   }
 
   /** Undelivered inbox messages, oldest first, optionally of one channel. */
@@ -179,16 +202,17 @@ export class AgentStore implements MlsStatePort {
         ? this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 ORDER BY id LIMIT ?").all(limit)
         : this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 AND channel = ? ORDER BY id LIMIT ?").all(channel, limit)
     ) as InboxRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      channel: r.channel,
-      seq: r.seq ?? undefined,
-      epoch: BigInt(r.epoch),
-      sender: r.sender,
-      senderFingerprint: r.sender_fingerprint,
-      plaintext: new Uint8Array(this.cipher.open(r.body, `inbox:${r.channel}`)),
-      receivedAt: r.received_at,
-    }));
+    return rows.map((r) => {
+      const meta = {
+        channel: r.channel,
+        seq: r.seq ?? undefined,
+        epoch: BigInt(r.epoch),
+        sender: r.sender,
+        senderFingerprint: r.sender_fingerprint,
+        receivedAt: r.received_at,
+      };
+      return { id: r.id, ...meta, plaintext: new Uint8Array(this.cipher.open(r.body, inboxContext(meta))) };
+    });
   }
 
   /** Marks inbox messages as handed to the user, so they are never returned again. */
@@ -201,6 +225,7 @@ export class AgentStore implements MlsStatePort {
     const { channel } = change;
     if (change.state === null) {
       this.db.prepare("DELETE FROM groups WHERE channel = ?").run(channel);
+      this.scrubWal = true;
     } else if (change.state !== undefined) {
       const sealed = this.cipher.seal(change.state.blob, `group:${channel}`);
       this.db
@@ -223,16 +248,22 @@ export class AgentStore implements MlsStatePort {
       "INSERT INTO inbox (channel, seq, epoch, sender, sender_fingerprint, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     for (const m of change.inbox ?? []) {
-      insertInbox.run(m.channel, m.seq ?? null, m.epoch, m.sender, m.senderFingerprint, this.cipher.seal(m.plaintext, `inbox:${m.channel}`), m.receivedAt);
+      insertInbox.run(m.channel, m.seq ?? null, m.epoch, m.sender, m.senderFingerprint, this.cipher.seal(m.plaintext, inboxContext(m)), m.receivedAt);
     }
     const insertBuffered = this.db.prepare("INSERT INTO future_epoch_buffer (channel, epoch, seq, message) VALUES (?, ?, ?, ?)");
     for (const b of change.bufferAdd ?? []) insertBuffered.run(b.channel, b.epoch, b.seq ?? null, b.message);
     const removeBuffered = this.db.prepare("DELETE FROM future_epoch_buffer WHERE id = ?");
     for (const id of change.bufferRemove ?? []) removeBuffered.run(id);
     if (change.consumeKeyPackage !== undefined) {
-      this.db.prepare("DELETE FROM key_packages WHERE ref = ?").run(change.consumeKeyPackage);
+      const { changes } = this.db.prepare("DELETE FROM key_packages WHERE ref = ?").run(change.consumeKeyPackage);
+      if (changes !== 1) throw new StoreError("conflict", "that key package was used already");
     }
   }
+}
+
+/** Everything the inbox keeps about a message is bound into its AAD, so rows cannot be re-attributed. */
+function inboxContext(m: Omit<InboxMessage, "plaintext">): string {
+  return `inbox:${JSON.stringify([m.channel, m.seq ?? null, m.epoch.toString(), m.sender, m.senderFingerprint, m.receivedAt])}`;
 }
 
 function keyPackageContext(ref: Uint8Array): string {

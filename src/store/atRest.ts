@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from "node:crypto";
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { StoreError } from "./errors.js";
 
 const KEY_BYTES = 32;
@@ -25,23 +26,18 @@ export class AtRestCipher {
 
   /** The key kept in a 0600 file beside the database, created on first use. */
   static fromKeyFile(path: string): AtRestCipher {
+    let key: Buffer;
     try {
-      const fd = openSync(path, "wx", 0o600);
-      try {
-        writeSync(fd, randomBytes(KEY_BYTES));
-      } finally {
-        closeSync(fd);
-      }
+      key = readFileSync(path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new StoreError("io", `cannot create key file ${path}`, { cause: error });
-      }
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw new StoreError("io", `cannot read key file ${path}`, { cause: error });
+      key = createKeyFile(path);
     }
-    const key = readFileSync(path);
     if (key.length !== KEY_BYTES) throw new StoreError("corrupt", `key file ${path} is not ${KEY_BYTES} bytes`);
     return new AtRestCipher(key);
   }
 
+  /** Encrypts `plaintext`, bound to `context`. */
   seal(plaintext: Uint8Array, context: string): Uint8Array {
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv("aes-256-gcm", this.key, nonce);
@@ -50,6 +46,7 @@ export class AtRestCipher {
     return Buffer.concat([Buffer.of(FORMAT_VERSION), nonce, body, cipher.getAuthTag()]);
   }
 
+  /** Decrypts a value sealed for `context`; throws corrupt for anything else. */
   open(sealed: Uint8Array, context: string): Uint8Array {
     if (sealed.length < 1 + NONCE_BYTES + TAG_BYTES || sealed[0] !== FORMAT_VERSION) {
       throw new StoreError("corrupt", `stored value for ${context} is malformed`);
@@ -65,4 +62,32 @@ export class AtRestCipher {
       throw new StoreError("corrupt", `stored value for ${context} failed authentication`, { cause });
     }
   }
+}
+
+/**
+ * Writes a new key durably before anything is sealed with it: temp file, fsync, rename, fsync of
+ * the directory. A power cut can then leave no key file or a whole one, never an empty one.
+ */
+function createKeyFile(path: string): Buffer {
+  const key = randomBytes(KEY_BYTES);
+  const temp = `${path}.${process.pid}.tmp`;
+  try {
+    const fd = openSync(temp, "wx", 0o600);
+    try {
+      writeSync(fd, key);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+    const dir = openSync(dirname(path), "r");
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch (cause) {
+    throw new StoreError("io", `cannot create key file ${path}`, { cause });
+  }
+  return key;
 }

@@ -82,5 +82,7 @@ export interface MlsStatePort {
   listChannels(): string[];
   loadGroup(channel: string): StoredGroup | undefined;
   loadBuffered(channel: string): BufferedMessage[];
+  countBuffered(channel: string): number;
+  pruneKeyPackages(nowSeconds: number): number;
   apply(change: GroupChange): void;
 }

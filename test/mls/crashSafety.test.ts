@@ -2,36 +2,17 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { decodeGroupState } from "ts-mls";
-import { decryptSenderData } from "ts-mls/privateMessage.js";
 import { describe, expect, it } from "vitest";
-import { decodeMessage } from "../../src/mls/messages.js";
 import { MlsAgent } from "../../src/mls/mlsAgent.js";
-import { loadCiphersuite } from "../../src/mls/suite.js";
 import type { GroupChange } from "../../src/store/records.js";
-import { ChannelStream, openAgent, restart, text, untext, type TestAgent } from "../helpers.js";
+import { generationOf, groupOf, restart, text, untext, type ChannelStream, type TestAgent } from "../helpers.js";
 
 const CHANNEL = "acme/ops/crash";
 const run = promisify(execFile);
 
 async function pair(): Promise<[TestAgent, TestAgent, ChannelStream]> {
-  const alice = await openAgent("alice");
-  const bob = await openAgent("bob");
-  const stream = new ChannelStream(CHANNEL);
-  await alice.mls.createChannel(CHANNEL);
-  const add = await alice.mls.addMembers(CHANNEL, [await bob.mls.createKeyPackage()]);
-  await stream.publish(add.commit, [alice]);
-  await bob.mls.join(add.welcome!, 0);
-  return [alice, bob, stream];
-}
-
-/** The application-ratchet generation a message was sent with, read as its receiver would. */
-async function generationOf(receiver: TestAgent, bytes: Uint8Array): Promise<number> {
-  const state = decodeGroupState(receiver.store.loadGroup(CHANNEL)!.state, 0)![0];
-  const m = decodeMessage(bytes);
-  if (m.wireformat !== "mls_private_message") throw new Error("not private");
-  const senderData = await decryptSenderData(m.privateMessage, state.keySchedule.senderDataSecret, await loadCiphersuite());
-  return senderData!.generation;
+  const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
+  return [alice!, bob!, stream];
 }
 
 describe("crash safety", () => {
@@ -44,8 +25,8 @@ describe("crash safety", () => {
 
     const sent = new Uint8Array(readFileSync(join(alice.dir, "sent.bin")));
     const after = await alice.mls.encrypt(CHANNEL, text("first after restart"));
-    expect(await generationOf(bob, sent)).toBe(0);
-    expect(await generationOf(bob, after)).toBe(2); // generation 1 was persisted as used, then lost
+    expect(await generationOf(bob, CHANNEL, sent)).toBe(0);
+    expect(await generationOf(bob, CHANNEL, after)).toBe(2); // generation 1 was persisted as used, then lost
     const outcomes = [...(await stream.publish(sent, [bob])), ...(await stream.publish(after, [bob]))];
     expect(outcomes.map((o) => (o.kind === "application" ? untext(o.plaintext) : o.kind))).toEqual([
       "sent before the crash",
@@ -65,7 +46,7 @@ describe("crash safety", () => {
     await expect(broken.encrypt(CHANNEL, text("never leaves"))).rejects.toThrow("disk full");
     await restart(alice);
     const next = await alice.mls.encrypt(CHANNEL, text("after the failed write"));
-    expect(await generationOf(bob, next)).toBe(0);
+    expect(await generationOf(bob, CHANNEL, next)).toBe(0);
     const [o] = await stream.publish(next, [bob]);
     expect(o).toMatchObject({ kind: "application" });
   });
@@ -81,5 +62,7 @@ function bindAll(store: TestAgent["store"]) {
     listChannels: store.listChannels.bind(store),
     loadGroup: store.loadGroup.bind(store),
     loadBuffered: store.loadBuffered.bind(store),
+    countBuffered: store.countBuffered.bind(store),
+    pruneKeyPackages: store.pruneKeyPackages.bind(store),
   };
 }

@@ -1,23 +1,8 @@
-import { decodeGroupState } from "ts-mls";
-import { decryptSenderData } from "ts-mls/privateMessage.js";
 import { describe, expect, it } from "vitest";
-import { decodeMessage } from "../../src/mls/messages.js";
 import { MAX_BUFFERED_PER_CHANNEL } from "../../src/mls/mlsAgent.js";
-import { loadCiphersuite } from "../../src/mls/suite.js";
-import { ChannelStream, openAgent, text, untext, type TestAgent } from "../helpers.js";
+import { generationOf, groupOf, text, untext, type TestAgent } from "../helpers.js";
 
 const CHANNEL = "acme/ops/ordering";
-
-async function group(...names: string[]): Promise<[TestAgent[], ChannelStream]> {
-  const agents = await Promise.all(names.map((n) => openAgent(n)));
-  const [creator, ...rest] = agents as [TestAgent, ...TestAgent[]];
-  const stream = new ChannelStream(CHANNEL);
-  await creator.mls.createChannel(CHANNEL);
-  const add = await creator.mls.addMembers(CHANNEL, await Promise.all(rest.map((a) => a.mls.createKeyPackage())));
-  await stream.publish(add.commit, [creator]);
-  for (const a of rest) await a.mls.join(add.welcome!, 0);
-  return [agents, stream];
-}
 
 async function sameEpoch(agents: TestAgent[]) {
   const infos = await Promise.all(agents.map((a) => a.mls.channelInfo(CHANNEL)));
@@ -31,7 +16,7 @@ async function sameEpoch(agents: TestAgent[]) {
 
 describe("operations on one group", () => {
   it("50 concurrent encrypts give 50 distinct, decryptable messages", async () => {
-    const [[alice, bob], stream] = await group("alice", "bob");
+    const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
     const sent = await Promise.all(Array.from({ length: 50 }, (_, i) => alice!.mls.encrypt(CHANNEL, text(`m${i}`))));
     expect(new Set(sent.map((b) => Buffer.from(b).toString("hex"))).size).toBe(50);
     const got: string[] = [];
@@ -42,7 +27,7 @@ describe("operations on one group", () => {
   });
 
   it("two commits on one epoch: the relay's first wins, the other is discarded and rebuilt", async () => {
-    const [[alice, bob, carol], stream] = await group("alice", "bob", "carol");
+    const [[alice, bob, carol], stream] = await groupOf(CHANNEL, "alice", "bob", "carol");
     const fromAlice = await alice!.mls.selfUpdate(CHANNEL);
     const fromBob = await bob!.mls.selfUpdate(CHANNEL);
     expect(fromAlice.epoch).toBe(fromBob.epoch);
@@ -61,25 +46,18 @@ describe("operations on one group", () => {
   });
 
   it("after a nack, a commit rebuilt on the same epoch uses a new handshake generation", async () => {
-    const [[alice, bob], stream] = await group("alice", "bob");
+    const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
     const first = await bob!.mls.selfUpdate(CHANNEL);
     await bob!.mls.discardCommit(CHANNEL);
     await expect(bob!.mls.discardCommit(CHANNEL)).rejects.toMatchObject({ code: "no_pending_commit" });
     const second = await bob!.mls.selfUpdate(CHANNEL);
-    const cs = await loadCiphersuite();
-    const state = decodeGroupState(alice!.store.loadGroup(CHANNEL)!.state, 0)![0];
-    const generation = async (bytes: Uint8Array) => {
-      const m = decodeMessage(bytes);
-      if (m.wireformat !== "mls_private_message") throw new Error("not private");
-      return (await decryptSenderData(m.privateMessage, state.keySchedule.senderDataSecret, cs))!.generation;
-    };
-    expect([await generation(first.commit), await generation(second.commit)]).toEqual([0, 1]);
+    expect([await generationOf(alice!, CHANNEL, first.commit), await generationOf(alice!, CHANNEL, second.commit)]).toEqual([0, 1]);
     await stream.publish(second.commit, [bob!, alice!]);
     await sameEpoch([alice!, bob!]);
   });
 
   it("late messages of the old epoch still open after our commit is confirmed, once only", async () => {
-    const [[alice, bob], stream] = await group("alice", "bob");
+    const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
     const commit = await alice!.mls.selfUpdate(CHANNEL);
     const early = await bob!.mls.encrypt(CHANNEL, text("early"));
     const late = await bob!.mls.encrypt(CHANNEL, text("late"));
@@ -93,22 +71,45 @@ describe("operations on one group", () => {
     await sameEpoch([alice!, bob!]);
   });
 
-  it("messages of a future epoch wait for the commit that leads there", async () => {
-    const [[alice, bob, carol], stream] = await group("alice", "bob", "carol");
+  it("a message of a future epoch waits for the commit that leads there, even when that commit has a lower seq", async () => {
+    const [[alice, bob, carol]] = await groupOf(CHANNEL, "alice", "bob", "carol");
     const update = await alice!.mls.selfUpdate(CHANNEL);
     await alice!.mls.confirmCommit(CHANNEL);
-    await bob!.mls.receive(CHANNEL, update.commit, stream.next());
+    await bob!.mls.receive(CHANNEL, update.commit, 1);
     const ahead = await bob!.mls.encrypt(CHANNEL, text("from the next epoch"));
-    // carol sees bob's message before the commit (a relay reordering, or a resumed stream)
-    const [buffered] = await carol!.mls.receive(CHANNEL, ahead);
-    expect(buffered).toMatchObject({ kind: "buffered", epoch: 2n });
-    const outcomes = await carol!.mls.receive(CHANNEL, update.commit);
-    expect(outcomes.map((o) => o.kind)).toEqual(["commit", "application"]);
+    // carol sees bob's message (seq 2) before the commit (seq 1): a reordering or a resumed stream
+    expect((await carol!.mls.receive(CHANNEL, ahead, 2))[0]).toMatchObject({ kind: "buffered", epoch: 2n });
+    expect(await carol!.mls.receive(CHANNEL, ahead, 2)).toEqual([{ kind: "duplicate", channel: CHANNEL, seq: 2 }]);
+    const outcomes = await carol!.mls.receive(CHANNEL, update.commit, 1);
+    expect(outcomes.map((o) => [o.kind, o.seq])).toEqual([["commit", 1], ["application", 2]]);
     expect(carol!.store.loadBuffered(CHANNEL)).toEqual([]);
+    expect(await carol!.mls.receive(CHANNEL, ahead, 2)).toEqual([{ kind: "duplicate", channel: CHANNEL, seq: 2 }]);
   });
 
-  it("the future-epoch buffer is bounded", async () => {
-    const [[alice, bob], stream] = await group("alice", "bob");
+  it("confirming our commit processes messages buffered for its epoch", async () => {
+    const [[alice, bob]] = await groupOf(CHANNEL, "alice", "bob");
+    const update = await alice!.mls.selfUpdate(CHANNEL);
+    await bob!.mls.receive(CHANNEL, update.commit, 1); // bob got the commit before alice got her ack
+    const reply = await bob!.mls.encrypt(CHANNEL, text("already in the new epoch"));
+    expect((await alice!.mls.receive(CHANNEL, reply, 2))[0]).toMatchObject({ kind: "buffered" });
+    const drained = await alice!.mls.confirmCommit(CHANNEL);
+    expect(drained.map((o) => o.kind === "application" && untext(o.plaintext))).toEqual(["already in the new epoch"]);
+  });
+
+  it("our own frames, echoed by the relay, are recognised and skipped", async () => {
+    const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
+    const mine = await alice!.mls.encrypt(CHANNEL, text("mine"));
+    expect(await stream.publish(mine, [alice!, bob!])).toMatchObject([{ kind: "own" }, { kind: "application" }]);
+    const update = await alice!.mls.selfUpdate(CHANNEL);
+    await alice!.mls.confirmCommit(CHANNEL); // the ack came before the echo
+    expect(await stream.publish(update.commit, [alice!, bob!])).toMatchObject([{ kind: "own" }, { kind: "commit" }]);
+    const leave = await bob!.mls.proposeLeave(CHANNEL);
+    expect(await stream.publish(leave, [bob!, alice!])).toMatchObject([{ kind: "own" }, { kind: "proposal" }]);
+    await expect(alice!.mls.encrypt(CHANNEL, text("x"))).rejects.toMatchObject({ code: "proposals_pending" });
+  });
+
+  it("the future-epoch buffer is bounded, in count and in how far ahead", async () => {
+    const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
     const update = await alice!.mls.selfUpdate(CHANNEL);
     await stream.publish(update.commit, [alice!]);
     const ahead = await alice!.mls.encrypt(CHANNEL, text("x"));
@@ -118,20 +119,15 @@ describe("operations on one group", () => {
     const outcomes = await bob!.mls.receive(CHANNEL, update.commit);
     expect(outcomes.filter((o) => o.kind === "application")).toHaveLength(1);
     expect(outcomes.filter((o) => o.kind === "rejected" && o.code === "replay")).toHaveLength(MAX_BUFFERED_PER_CHANNEL - 1);
-  });
 
-  it("a message claiming an epoch far ahead is refused, not buffered", async () => {
-    const [[alice, bob]] = await group("alice", "bob");
-    const m = await alice!.mls.encrypt(CHANNEL, text("x"));
-    const forged = m.slice();
-    const epochOffset = 4 + 1 + 12; // version, wire format, group id length and bytes
-    new DataView(forged.buffer).setBigUint64(epochOffset, 2n ** 63n + 5n);
+    const forged = (await alice!.mls.encrypt(CHANNEL, text("x"))).slice();
+    new DataView(forged.buffer).setBigUint64(4 + 1 + 12, 2n ** 63n + 5n); // the epoch field
     await expect(bob!.mls.receive(CHANNEL, forged)).rejects.toMatchObject({ code: "epoch_mismatch" });
-    expect(bob!.store.loadBuffered(CHANNEL)).toEqual([]);
+    expect(bob!.store.countBuffered(CHANNEL)).toBe(0);
   });
 
   it("a duplicate sequence number changes nothing", async () => {
-    const [[alice, bob], stream] = await group("alice", "bob");
+    const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
     const m = await alice!.mls.encrypt(CHANNEL, text("once"));
     const seq = stream.next();
     expect((await bob!.mls.receive(CHANNEL, m, seq))[0]).toMatchObject({ kind: "application" });

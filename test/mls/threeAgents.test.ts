@@ -1,23 +1,10 @@
-import { decodeGroupState, processPrivateMessage, makePskIndex, type ClientState } from "ts-mls";
+import { processPrivateMessage, makePskIndex } from "ts-mls";
 import { unprotectPrivateMessage } from "ts-mls/messageProtection.js";
 import { describe, expect, it } from "vitest";
-import { decodeMessage } from "../../src/mls/messages.js";
 import { clientConfig, loadCiphersuite } from "../../src/mls/suite.js";
-import { ChannelStream, openAgent, text, untext, type TestAgent } from "../helpers.js";
+import { ChannelStream, openAgent, privateMessageOf, stateOf, text, untext } from "../helpers.js";
 
 const CHANNEL = "acme/research/planning";
-
-function storedState(agent: TestAgent): ClientState {
-  const stored = agent.store.loadGroup(CHANNEL);
-  if (!stored) throw new Error("no group");
-  return { ...decodeGroupState(stored.state, 0)![0], clientConfig };
-}
-
-function privateMessage(bytes: Uint8Array) {
-  const m = decodeMessage(bytes);
-  if (m.wireformat !== "mls_private_message") throw new Error("not private");
-  return m.privateMessage;
-}
 
 describe("three agents in one channel", () => {
   it("create, add, join, talk both ways, remove, self-update, leave", async () => {
@@ -56,11 +43,11 @@ describe("three agents in one channel", () => {
     }
 
     // Remove carol. The commit must carry an UpdatePath, or carol could derive the next epoch.
-    const carolBefore = storedState(carol);
+    const carolBefore = stateOf(carol, CHANNEL);
     const remove = await alice.mls.removeMembers(CHANNEL, ["carol"]);
-    const bobView = storedState(bob);
+    const bobView = stateOf(bob, CHANNEL);
     const opened = await unprotectPrivateMessage(
-      bobView.keySchedule.senderDataSecret, privateMessage(remove.commit), bobView.secretTree, bobView.ratchetTree,
+      bobView.keySchedule.senderDataSecret, privateMessageOf(remove.commit), bobView.secretTree, bobView.ratchetTree,
       bobView.groupContext, clientConfig.keyRetentionConfig, cs,
     );
     expect(opened.content.content.contentType).toBe("commit");
@@ -73,10 +60,10 @@ describe("three agents in one channel", () => {
     const secret = await alice.mls.encrypt(CHANNEL, text("carol must not read this"));
     await expect(carol.mls.receive(CHANNEL, secret, stream.next())).rejects.toMatchObject({ code: "not_found" });
     // Even with her last state kept by hand, carol can neither follow the epoch nor read the message.
-    const afterRemove = await processPrivateMessage(carolBefore, privateMessage(remove.commit), makePskIndex(carolBefore, {}), cs);
+    const afterRemove = await processPrivateMessage(carolBefore, privateMessageOf(remove.commit), makePskIndex(carolBefore, {}), cs);
     expect(afterRemove.newState.groupActiveState.kind).toBe("removedFromGroup");
-    await expect(processPrivateMessage(afterRemove.newState, privateMessage(secret), makePskIndex(afterRemove.newState, {}), cs)).rejects.toThrow();
-    await expect(processPrivateMessage(carolBefore, privateMessage(secret), makePskIndex(carolBefore, {}), cs)).rejects.toThrow();
+    await expect(processPrivateMessage(afterRemove.newState, privateMessageOf(secret), makePskIndex(afterRemove.newState, {}), cs)).rejects.toThrow();
+    await expect(processPrivateMessage(carolBefore, privateMessageOf(secret), makePskIndex(carolBefore, {}), cs)).rejects.toThrow();
     const [bobGotSecret] = await bob.mls.receive(CHANNEL, secret, stream.next());
     expect(bobGotSecret).toMatchObject({ kind: "application", sender: { name: "alice" } });
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { MlsAgent } from "../../src/mls/mlsAgent.js";
 import { AgentStore, DATABASE_FILE, KEY_FILE } from "../../src/store/agentStore.js";
 import { resolveDataDir } from "../../src/store/dataDir.js";
-import { ChannelStream, openAgent, tempDir, text } from "../helpers.js";
+import { ChannelStream, openAgent, stateOf, tempDir, text } from "../helpers.js";
 
 const CHANNEL = "acme/store/test";
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -41,6 +41,10 @@ describe("the agent store", () => {
     const raw = Buffer.concat(readdirSync(bob.dir).filter((f) => f.startsWith(DATABASE_FILE)).map((f) => readFileSync(join(bob.dir, f))));
     expect(raw.includes(Buffer.from(secret))).toBe(false);
     expect(raw.includes(Buffer.from(bob.mls.identity.signaturePrivateKey))).toBe(false);
+    const { keySchedule } = stateOf(bob, CHANNEL);
+    for (const secret of [keySchedule.initSecret, keySchedule.exporterSecret, keySchedule.senderDataSecret]) {
+      expect(raw.includes(Buffer.from(secret))).toBe(false);
+    }
     expect(raw.includes(Buffer.from(CHANNEL))).toBe(true); // channel names are not secret on disk
   });
 
@@ -77,6 +81,30 @@ describe("the agent store", () => {
     const store = AgentStore.open(alice.dir);
     expect(() => store.loadGroup("acme/a/two")).toThrow(expect.objectContaining({ code: "corrupt" }));
     store.close();
+  });
+
+  it("one process per data dir: a second opener is refused until the first closes", () => {
+    const dir = tempDir();
+    const first = AgentStore.open(dir);
+    expect(() => AgentStore.open(dir)).toThrow(expect.objectContaining({ code: "locked" }));
+    first.close();
+    AgentStore.open(dir).close();
+  });
+
+  it("expired key packages are deleted when the agent opens", async () => {
+    let now = Date.UTC(2026, 10, 1);
+    const dir = tempDir();
+    const store = AgentStore.open(dir);
+    const agent = await MlsAgent.open({ name: "alice", port: store, clock: () => now });
+    await agent.createKeyPackage();
+    store.close();
+    now += 31 * 24 * 3600 * 1000;
+    const reopened = AgentStore.open(dir);
+    await MlsAgent.open({ name: "alice", port: reopened, clock: () => now });
+    reopened.close();
+    const db = new Database(join(dir, DATABASE_FILE));
+    expect(db.prepare("SELECT count(*) AS n FROM key_packages").get()).toEqual({ n: 0 });
+    db.close();
   });
 
   it("migrates once, and refuses a schema from a newer version", () => {
