@@ -157,7 +157,7 @@ export class MlsAgent {
       this.assertAbsent(channel);
       const own = await createKeyPackage(this.identity, this.cs, this.nowSeconds());
       const extension = { extensionType: CHANNEL_NAME_EXTENSION, extensionData: new TextEncoder().encode(channel) };
-      const state = await createGroup(randomBytes(GROUP_ID_BYTES), own.keyPackage, own.privateKeys, [extension], this.cs, clientConfig);
+      const state = await createGroup(new Uint8Array(randomBytes(GROUP_ID_BYTES)), own.keyPackage, own.privateKeys, [extension], this.cs, clientConfig);
       zeroOutUint8Array(own.privateKeys.initPrivateKey);
       return this.install(channel, state, -1);
     });

@@ -26,7 +26,11 @@ export class LinkCodec {
 
   /** The encoded envelope pieces to send, one per frame (fragments when it is too large). */
   pieces(envelope: Envelope): Uint8Array[] {
-    const bytes = encodeEnvelope(envelope);
+    return this.piecesOf(encodeEnvelope(envelope));
+  }
+
+  /** Like pieces(), for an envelope already encoded (a relay encodes a fan-out frame once). */
+  piecesOf(bytes: Uint8Array): Uint8Array[] {
     if (bytes.length <= MAX_FRAME_ENVELOPE) return [bytes];
     const message = this.nextMessage;
     this.nextMessage = (this.nextMessage + 1) >>> 0;

@@ -1,0 +1,66 @@
+import type { RelayThroughType } from "../wire/envelope.js";
+
+/**
+ * Storage behind the relay. The sequencer's guarantees live here, as compare-and-set on the
+ * channel's epoch inside one atomic append, so that a NATS JetStream implementation (per-subject
+ * `Nats-Expected-Last-Subject-Sequence`) can replace SQLite without changing any caller.
+ */
+
+/** What a channel archive holds. */
+export type StoredKind = "Msg" | "GroupProposal" | "GroupCommit" | RelayThroughType;
+
+export interface ChannelFrame {
+  readonly seq: bigint;
+  readonly kind: StoredKind;
+  readonly body: Uint8Array;
+  /** The authenticated agent that sent it. */
+  readonly from: string;
+}
+
+export type HandshakeResult =
+  | { readonly kind: "accepted"; readonly seq: bigint; readonly epoch: bigint; readonly duplicate: boolean }
+  | { readonly kind: "stale"; readonly epoch: bigint; readonly winningSeq: bigint };
+
+export interface InboxItem {
+  readonly seq: bigint;
+  /** An encoded envelope (id 0); the relay sets the id to `seq` when it delivers it. */
+  readonly envelope: Uint8Array;
+}
+
+export interface ChannelLog {
+  /** Archives a frame that needs no ordering check; a repeated body returns its first seq. */
+  append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): { seq: bigint; duplicate: boolean };
+  /**
+   * Archives a proposal or commit only if `epoch` is the channel's current epoch (or the channel
+   * has none yet). A commit moves the channel to `epoch + 1` and, in the same atomic step, puts its
+   * Welcome into each recipient's inbox. A repeated winner returns its first result.
+   */
+  appendHandshake(
+    channel: Uint8Array,
+    kind: "GroupProposal" | "GroupCommit",
+    body: Uint8Array,
+    from: string,
+    epoch: bigint,
+    welcome: { recipients: readonly string[]; envelope: Uint8Array } | undefined,
+  ): HandshakeResult;
+  /** Frames with seq ≥ fromSeq, oldest first, at most `limit`. */
+  read(channel: Uint8Array, fromSeq: bigint, limit: number): ChannelFrame[];
+  lastSeq(channel: Uint8Array): bigint;
+
+  appendInbox(agent: string, envelope: Uint8Array): bigint;
+  readInbox(agent: string, fromSeq: bigint, limit: number): InboxItem[];
+  ackInbox(agent: string, upToSeq: bigint): void;
+  lastInboxSeq(agent: string): bigint;
+  inboxSize(agent: string): number;
+
+  publishKeyPackage(agent: string, keyPackage: Uint8Array, lastResort: boolean): void;
+  /** Single-use key packages an agent has in the directory (the last-resort one not counted). */
+  keyPackageCount(agent: string): number;
+  /** Removes and returns one key package; the last-resort one is returned but kept. */
+  takeKeyPackage(agent: string): Uint8Array | undefined;
+
+  /** Drops archived frames older than `olderThanMs` and the oldest beyond `maxBytesPerChannel`. */
+  prune(nowMs: number, olderThanMs: number, maxBytesPerChannel: number): number;
+  stats(): { channels: number; archiveBytes: number };
+  close(): void;
+}

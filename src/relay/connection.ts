@@ -1,0 +1,179 @@
+import type { WebSocket } from "ws";
+import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js";
+import { type Envelope } from "../wire/envelope.js";
+import { WireError } from "../wire/errors.js";
+import { respondToHello } from "../wire/handshake.js";
+import { LinkCodec } from "../wire/link.js";
+import type { StaticKeyPair } from "../wire/x25519.js";
+import type { RelayLimits } from "./config.js";
+import type { RelayMetrics } from "./metrics.js";
+import { TokenBucket } from "./rateLimit.js";
+
+/** Errors answered on the link with an Error envelope; codes are part of the protocol. */
+export type RelayErrorCode = "auth_failed" | "not_authenticated" | "bad_request" | "rate_limited" | "too_large" | "limit_exceeded" | "internal";
+
+/** Rate-limit breaches tolerated before a connection counts as abusive and is closed. */
+const MAX_BREACHES = 100;
+
+type LinkState =
+  | { phase: "handshake" }
+  | { phase: "auth"; codec: LinkCodec }
+  | { phase: "ready"; codec: LinkCodec; agent: string }
+  | { phase: "closed" };
+
+export interface ConnectionContext {
+  readonly relayKey: StaticKeyPair;
+  readonly limits: RelayLimits;
+  readonly cover: CoverConfig;
+  readonly metrics: RelayMetrics;
+  readonly now: () => number;
+  readonly timers?: Timers;
+  readonly random?: () => number;
+}
+
+/**
+ * One client link at the relay: handshake, then bucket-sized frames both ways, rate limits,
+ * cover traffic, and the subscriptions this client holds. Envelopes that arrive once the link is
+ * up are handed to `onEnvelope`; the connection itself knows nothing about channels.
+ */
+export class RelayConnection {
+  private state: LinkState = { phase: "handshake" };
+  private readonly frames: TokenBucket;
+  private readonly bytes: TokenBucket;
+  private breaches = 0;
+  private readonly scheduler: CoverScheduler<Uint8Array[]>;
+  readonly subscriptions = new Set<string>();
+  inboxSubscribed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: ConnectionContext,
+    private readonly handlers: {
+      onEnvelope(conn: RelayConnection, envelope: Envelope): void;
+      onClose(conn: RelayConnection): void;
+    },
+  ) {
+    this.frames = new TokenBucket(ctx.limits.framesPerSecond, ctx.limits.framesPerSecond, ctx.now);
+    this.bytes = new TokenBucket(ctx.limits.bytesPerSecond, ctx.limits.bytesPerSecond, ctx.now);
+    this.scheduler = new CoverScheduler<Uint8Array[]>(ctx.cover, {
+      sendReal: (pieces) => this.transmit(pieces),
+      sendCover: (size) => this.transmitCover(size),
+      sizeOf: (pieces) => pieces[0]?.length ?? 0,
+      ...(ctx.timers ? { timers: ctx.timers } : {}),
+      ...(ctx.random ? { random: ctx.random } : {}),
+    });
+    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on("close", () => this.closed());
+    ws.on("error", () => this.closed());
+  }
+
+  /** The authenticated agent, once Auth succeeded. */
+  get agent(): string | undefined {
+    return this.state.phase === "ready" ? this.state.agent : undefined;
+  }
+
+  get ready(): boolean {
+    return this.state.phase === "ready";
+  }
+
+  /** Marks the link authenticated as `agent` and starts cover traffic. */
+  authenticated(agent: string): void {
+    if (this.state.phase !== "auth") return;
+    this.state = { phase: "ready", codec: this.state.codec, agent };
+    this.scheduler.start();
+  }
+
+  send(envelope: Envelope): void {
+    if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
+    this.ctx.metrics.countOut(envelope.type);
+    this.scheduler.submit(this.state.codec.pieces(envelope));
+  }
+
+  /** Sends an envelope encoded once for many receivers (fan-out). */
+  sendEncoded(type: string, bytes: Uint8Array): void {
+    if (this.state.phase !== "ready") return;
+    this.ctx.metrics.countOut(type);
+    this.scheduler.submit(this.state.codec.piecesOf(bytes));
+  }
+
+  error(id: bigint, code: RelayErrorCode, message: string): void {
+    this.send({ type: "Error", id, code, message });
+  }
+
+  /** Closes the socket; `code` 1008 for policy, 1002 for protocol errors, 1001 on shutdown. */
+  close(code: number, reason: string): void {
+    if (this.state.phase === "closed") return;
+    this.ws.close(code, reason);
+    this.closed();
+  }
+
+  private closed(): void {
+    if (this.state.phase === "closed") return;
+    this.state = { phase: "closed" };
+    this.scheduler.stop();
+    this.handlers.onClose(this);
+  }
+
+  private transmit(pieces: Uint8Array[]): void {
+    if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
+    for (const piece of pieces) this.ws.send(this.state.codec.seal(piece));
+    this.dropIfBacklogged();
+  }
+
+  private transmitCover(size: number): void {
+    if (this.state.phase !== "ready") return;
+    this.ctx.metrics.coverOut++;
+    this.ws.send(this.state.codec.sealCover(size));
+    this.dropIfBacklogged();
+  }
+
+  /** A reader too slow to keep up is dropped; it resumes from its cursor when it reconnects. */
+  private dropIfBacklogged(): void {
+    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) this.close(1008, "too slow: reconnect and resume");
+  }
+
+  private onMessage(data: unknown, isBinary: boolean): void {
+    if (this.state.phase === "closed") return;
+    const frame = toBytes(data);
+    if (!isBinary || frame === undefined) return this.protocolError("binary frames only");
+    const limited = !this.frames.take(1) || !this.bytes.take(frame.length);
+    if (limited && ++this.breaches > MAX_BREACHES) return this.close(1008, "rate limit exceeded repeatedly");
+    try {
+      this.handleFrame(frame, limited);
+    } catch (error) {
+      if (error instanceof WireError) return this.protocolError(error.message);
+      throw error;
+    }
+  }
+
+  /** Opens a frame; over the rate limit it is still opened (to keep nonces in step) but refused. */
+  private handleFrame(frame: Uint8Array, limited: boolean): void {
+    if (this.state.phase === "handshake") {
+      const { reply, keys } = respondToHello(frame, this.ctx.relayKey);
+      this.state = { phase: "auth", codec: new LinkCodec(keys, this.ctx.now) };
+      this.ws.send(reply);
+      return;
+    }
+    if (this.state.phase === "closed") return;
+    const envelope = this.state.codec.read(frame);
+    if (envelope === undefined) {
+      this.ctx.metrics.coverIn++;
+      return;
+    }
+    this.ctx.metrics.countIn(envelope.type);
+    if (limited) return this.error(envelope.id, "rate_limited", "too many frames or bytes per second; slow down and retry");
+    this.handlers.onEnvelope(this, envelope);
+  }
+
+  private protocolError(reason: string): void {
+    this.ctx.metrics.protocolErrors++;
+    this.close(1002, reason.slice(0, 120));
+  }
+}
+
+function toBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof Uint8Array) return data;
+  if (Array.isArray(data)) return Buffer.concat(data as Buffer[]);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return undefined;
+}

@@ -1,0 +1,244 @@
+import { encodeEnvelope, isRelayThrough, type Envelope, type EnvelopeOf, type RelayThroughType } from "../wire/envelope.js";
+import { WireError } from "../wire/errors.js";
+import { readMlsRouting, type MlsRouting } from "../wire/mlsHeader.js";
+import type { ChannelFrame, ChannelLog } from "./channelLog.js";
+import type { RelayConfig } from "./config.js";
+import type { RelayConnection } from "./connection.js";
+import type { RelayMetrics } from "./metrics.js";
+import { checkToken } from "./token.js";
+
+/** Archive frames read per query while replaying a subscription. */
+const REPLAY_BATCH = 512;
+/** Key packages one agent may keep in the directory. */
+const MAX_KEY_PACKAGES = 100;
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+/** A request refused with an Error envelope; the link stays up. */
+class Refusal extends Error {
+  constructor(
+    readonly code: "bad_request" | "limit_exceeded" | "too_large",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * What the relay does with each envelope: authentication, the sequencer (through ChannelLog's
+ * compare-and-set), fan-out to subscribers, inboxes and the key-package directory. It never
+ * reads an MLS message beyond its cleartext header.
+ */
+export class RelayHandlers {
+  private readonly subscribers = new Map<string, Set<RelayConnection>>();
+  private readonly inboxReaders = new Map<string, Set<RelayConnection>>();
+
+  constructor(
+    private readonly log: ChannelLog,
+    private readonly config: RelayConfig,
+    private readonly metrics: RelayMetrics,
+    private readonly connections: ReadonlySet<RelayConnection>,
+  ) {}
+
+  handle(conn: RelayConnection, e: Envelope): void {
+    const agent = conn.agent;
+    if (agent === undefined) return this.authenticate(conn, e);
+    try {
+      this.dispatch(conn, agent, e);
+    } catch (error) {
+      if (error instanceof Refusal) return conn.error(e.id, error.code, error.message);
+      if (error instanceof WireError) return conn.error(e.id, "bad_request", error.message);
+      conn.error(e.id, "internal", "the relay failed to handle this request");
+      throw error;
+    }
+  }
+
+  /** Drops a closed connection from every subscription. */
+  forget(conn: RelayConnection): void {
+    for (const key of conn.subscriptions) this.subscribers.get(key)?.delete(conn);
+    const agent = conn.agent;
+    if (agent !== undefined) this.inboxReaders.get(agent)?.delete(conn);
+  }
+
+  private authenticate(conn: RelayConnection, e: Envelope): void {
+    if (e.type !== "Auth") {
+      conn.error(e.id, "not_authenticated", "send Auth first");
+      return conn.close(1008, "not authenticated");
+    }
+    const secret = this.config.authSecret;
+    if (secret !== undefined) {
+      const check = checkToken(secret, e.token, e.agent);
+      if (!check.ok) {
+        this.metrics.authFailures++;
+        const why = { malformed: "the token is malformed", bad_signature: "the token's signature is wrong", expired: "the token has expired", wrong_agent: "the token was issued to another agent" }[check.reason];
+        conn.error(e.id, "auth_failed", `${why}; ask the relay operator for a new token (skytale-mcp token)`);
+        return conn.close(1008, "auth failed");
+      }
+    }
+    conn.authenticated(e.agent);
+    conn.send({ type: "AuthOk", id: e.id, agent: e.agent });
+  }
+
+  private dispatch(conn: RelayConnection, agent: string, e: Envelope): void {
+    switch (e.type) {
+      case "Msg":
+        return this.message(conn, agent, e);
+      case "GroupProposal":
+      case "GroupCommit":
+        return this.handshake(conn, agent, e);
+      case "Subscribe":
+        return this.subscribe(conn, e);
+      case "Unsubscribe":
+        this.subscribers.get(hex(e.channel))?.delete(conn);
+        conn.subscriptions.delete(hex(e.channel));
+        return conn.send({ type: "Ack", id: e.id, seq: 0n });
+      case "InboxSubscribe":
+        return this.subscribeInbox(conn, agent, e.id, e.fromSeq);
+      case "InboxAck":
+        this.log.ackInbox(agent, e.upToSeq);
+        return conn.send({ type: "Ack", id: e.id, seq: e.upToSeq });
+      case "KeyPackagePublish":
+        return this.publishKeyPackage(conn, agent, e);
+      case "KeyPackageFetch":
+        return conn.send({ type: "KeyPackageReply", id: e.id, agent: e.agent, keyPackage: this.log.takeKeyPackage(e.agent) });
+      case "Ping":
+        return conn.send({ type: "Pong", id: e.id });
+      default:
+        if (isRelayThrough(e)) return this.relayThrough(conn, agent, e);
+        throw new Refusal("bad_request", `${e.type} is not a request a client sends`);
+    }
+  }
+
+  private routing(body: Uint8Array, expected: MlsRouting["contentType"]): MlsRouting {
+    const routing = readMlsRouting(body);
+    if (routing.contentType !== expected) throw new Refusal("bad_request", `this MLS message is a ${routing.contentType}, not a ${expected}`);
+    return routing;
+  }
+
+  private message(conn: RelayConnection, agent: string, e: EnvelopeOf<"Msg">): void {
+    const { groupId } = this.routing(e.body, "application");
+    const { seq, duplicate } = this.log.append(groupId, "Msg", e.body, agent);
+    conn.send({ type: "Ack", id: e.id, seq });
+    if (!duplicate) this.fanOut(groupId, "Msg", encodeEnvelope({ type: "Msg", id: seq, body: e.body }));
+  }
+
+  private handshake(conn: RelayConnection, agent: string, e: EnvelopeOf<"GroupProposal" | "GroupCommit">): void {
+    const isCommit = e.type === "GroupCommit";
+    const body = isCommit ? e.commit : e.body;
+    const { groupId, epoch } = this.routing(body, isCommit ? "commit" : "proposal");
+    const welcome = isCommit ? e.welcome : undefined;
+    if (welcome !== undefined) {
+      const full = welcome.recipients.find((r) => this.log.inboxSize(r) >= this.config.limits.maxInboxItems);
+      if (full !== undefined) throw new Refusal("limit_exceeded", `the inbox of '${full}' is full`);
+    }
+    const result = this.log.appendHandshake(
+      groupId,
+      e.type,
+      body,
+      agent,
+      epoch,
+      welcome && { recipients: welcome.recipients, envelope: encodeEnvelope({ type: "GroupWelcome", id: 0n, channel: groupId, welcome: welcome.welcome }) },
+    );
+    if (result.kind === "stale") {
+      this.metrics.nacks++;
+      return conn.send({ type: "GroupNack", id: e.id, channel: groupId, epoch: result.epoch, winningSeq: result.winningSeq });
+    }
+    this.metrics.acks++;
+    conn.send({ type: "GroupAck", id: e.id, channel: groupId, epoch: result.epoch, seq: result.seq });
+    if (result.duplicate) return;
+    const delivered: Envelope = isCommit
+      ? { type: "GroupCommit", id: result.seq, commit: body, welcome: undefined }
+      : { type: "GroupProposal", id: result.seq, body };
+    this.fanOut(groupId, e.type, encodeEnvelope(delivered));
+    for (const recipient of new Set(welcome?.recipients ?? [])) this.deliverInbox(recipient);
+  }
+
+  private relayThrough(conn: RelayConnection, agent: string, e: EnvelopeOf<RelayThroughType>): void {
+    const target = e.target;
+    if (target.kind === "channel") {
+      const { seq, duplicate } = this.log.append(target.channel, e.type, e.payload, agent);
+      conn.send({ type: "Ack", id: e.id, seq });
+      if (!duplicate) this.fanOut(target.channel, e.type, encodeEnvelope({ ...e, id: seq, from: agent }));
+      return;
+    }
+    if (this.log.inboxSize(target.agent) >= this.config.limits.maxInboxItems) {
+      throw new Refusal("limit_exceeded", `the inbox of '${target.agent}' is full`);
+    }
+    const seq = this.log.appendInbox(target.agent, encodeEnvelope({ ...e, id: 0n, from: agent }));
+    conn.send({ type: "Ack", id: e.id, seq });
+    this.deliverInbox(target.agent);
+  }
+
+  private publishKeyPackage(conn: RelayConnection, agent: string, e: EnvelopeOf<"KeyPackagePublish">): void {
+    if (e.keyPackage.length === 0 || e.keyPackage.length > 16384) throw new Refusal("bad_request", "a key package is 1-16384 bytes");
+    if (!e.lastResort && this.log.keyPackageCount(agent) >= MAX_KEY_PACKAGES) {
+      throw new Refusal("limit_exceeded", `at most ${MAX_KEY_PACKAGES} key packages per agent`);
+    }
+    this.log.publishKeyPackage(agent, e.keyPackage, e.lastResort);
+    conn.send({ type: "Ack", id: e.id, seq: 0n });
+  }
+
+  private subscribe(conn: RelayConnection, e: EnvelopeOf<"Subscribe">): void {
+    const key = hex(e.channel);
+    if (!conn.subscriptions.has(key) && conn.subscriptions.size >= this.config.limits.maxChannelsPerConnection) {
+      throw new Refusal("limit_exceeded", `at most ${this.config.limits.maxChannelsPerConnection} channels per connection`);
+    }
+    conn.send({ type: "Ack", id: e.id, seq: this.log.lastSeq(e.channel) });
+    // Replay and registration happen in one turn of the event loop, so no live frame can slip
+    // between the last replayed one and the first live one, and none comes twice.
+    for (let from = e.fromSeq > 0n ? e.fromSeq : 1n; ; ) {
+      const batch = this.log.read(e.channel, from, REPLAY_BATCH);
+      for (const frame of batch) conn.sendEncoded(frame.kind, encodeEnvelope(delivered(e.channel, frame)));
+      if (batch.length < REPLAY_BATCH) break;
+      from = (batch.at(-1) as ChannelFrame).seq + 1n;
+    }
+    conn.subscriptions.add(key);
+    let set = this.subscribers.get(key);
+    if (set === undefined) this.subscribers.set(key, (set = new Set()));
+    set.add(conn);
+  }
+
+  private subscribeInbox(conn: RelayConnection, agent: string, id: bigint, fromSeq: bigint): void {
+    conn.send({ type: "Ack", id, seq: this.log.lastInboxSeq(agent) });
+    this.sendInbox(conn, agent, fromSeq > 0n ? fromSeq : 1n);
+    conn.inboxSubscribed = true;
+    let set = this.inboxReaders.get(agent);
+    if (set === undefined) this.inboxReaders.set(agent, (set = new Set()));
+    set.add(conn);
+  }
+
+  private sendInbox(conn: RelayConnection, agent: string, fromSeq: bigint): void {
+    for (const item of this.log.readInbox(agent, fromSeq, this.config.limits.maxInboxItems)) {
+      const bytes = item.envelope.slice();
+      new DataView(bytes.buffer).setBigUint64(2, item.seq); // the envelope id field
+      conn.sendEncoded("inbox", bytes);
+    }
+  }
+
+  /** Pushes an agent's newest inbox item to its online readers. */
+  private deliverInbox(agent: string): void {
+    const readers = this.inboxReaders.get(agent);
+    if (readers === undefined || readers.size === 0) return;
+    const last = this.log.lastInboxSeq(agent);
+    for (const conn of readers) this.sendInbox(conn, agent, last);
+  }
+
+  private fanOut(channel: Uint8Array, type: string, bytes: Uint8Array): void {
+    for (const conn of this.subscribers.get(hex(channel)) ?? []) {
+      if (this.connections.has(conn)) conn.sendEncoded(type, bytes);
+    }
+  }
+}
+
+/** The envelope a subscriber receives for an archived frame. */
+function delivered(channel: Uint8Array, frame: ChannelFrame): Envelope {
+  switch (frame.kind) {
+    case "Msg":
+    case "GroupProposal":
+      return { type: frame.kind, id: frame.seq, body: frame.body };
+    case "GroupCommit":
+      return { type: "GroupCommit", id: frame.seq, commit: frame.body, welcome: undefined };
+    default:
+      return { type: frame.kind, id: frame.seq, target: { kind: "channel", channel }, from: frame.from, payload: frame.body };
+  }
+}

@@ -1,0 +1,41 @@
+/** Counters and gauges for GET /metrics, in Prometheus text format. */
+export class RelayMetrics {
+  connections = 0;
+  readonly framesIn = new Map<string, number>();
+  readonly framesOut = new Map<string, number>();
+  coverIn = 0;
+  coverOut = 0;
+  acks = 0;
+  nacks = 0;
+  authFailures = 0;
+  protocolErrors = 0;
+
+  countIn(type: string): void {
+    this.framesIn.set(type, (this.framesIn.get(type) ?? 0) + 1);
+  }
+
+  countOut(type: string): void {
+    this.framesOut.set(type, (this.framesOut.get(type) ?? 0) + 1);
+  }
+
+  render(store: { channels: number; archiveBytes: number }): string {
+    const lines: string[] = [];
+    const metric = (name: string, type: "counter" | "gauge", help: string, values: [string, number][]) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, v] of values) lines.push(`${name}${labels} ${v}`);
+    };
+    const byType = (m: Map<string, number>): [string, number][] => [...m].map(([t, v]) => [`{type="${t}"}`, v]);
+    metric("skytale_relay_connections", "gauge", "Open client connections.", [["", this.connections]]);
+    metric("skytale_relay_channels", "gauge", "Channels in the archive.", [["", store.channels]]);
+    metric("skytale_relay_archive_bytes", "gauge", "Bytes of archived frame bodies.", [["", store.archiveBytes]]);
+    metric("skytale_relay_frames_in_total", "counter", "Envelopes received, by type.", byType(this.framesIn));
+    metric("skytale_relay_frames_out_total", "counter", "Envelopes sent, by type.", byType(this.framesOut));
+    metric("skytale_relay_cover_frames_in_total", "counter", "Cover frames received (dropped).", [["", this.coverIn]]);
+    metric("skytale_relay_cover_frames_out_total", "counter", "Cover frames sent.", [["", this.coverOut]]);
+    metric("skytale_relay_group_acks_total", "counter", "Handshakes accepted.", [["", this.acks]]);
+    metric("skytale_relay_group_nacks_total", "counter", "Handshakes rejected for a stale epoch.", [["", this.nacks]]);
+    metric("skytale_relay_auth_failures_total", "counter", "Refused authentications.", [["", this.authFailures]]);
+    metric("skytale_relay_protocol_errors_total", "counter", "Connections closed for malformed input.", [["", this.protocolErrors]]);
+    return `${lines.join("\n")}\n`;
+  }
+}

@@ -1,0 +1,145 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { mkdirSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer } from "ws";
+import type { Timers } from "../wire/cover.js";
+import type { StaticKeyPair } from "../wire/x25519.js";
+import type { ChannelLog } from "./channelLog.js";
+import type { RelayConfig } from "./config.js";
+import { RelayConnection } from "./connection.js";
+import { RelayHandlers } from "./handlers.js";
+import { RelayMetrics } from "./metrics.js";
+import { SqliteChannelLog } from "./sqliteChannelLog.js";
+import { loadOrCreateRelayKey } from "./staticKey.js";
+
+export const LINK_PATH = "/v1/link";
+export const KEY_PATH = "/v1/key";
+const MAX_FRAME_BYTES = 32768;
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
+export interface RelayRuntime {
+  readonly now?: () => number;
+  readonly timers?: Timers;
+  readonly random?: () => number;
+  /** Where the relay reports what it does (never payloads, keys or tokens); stderr by default. */
+  readonly log?: (line: string) => void;
+  /** Storage; SqliteChannelLog in the data dir by default. */
+  readonly channelLog?: ChannelLog;
+}
+
+/**
+ * The relay: one HTTP server carrying the WebSocket link (/v1/link), the relay's public key
+ * (/v1/key), /healthz and /metrics.
+ */
+export class Relay {
+  private readonly connections = new Set<RelayConnection>();
+  private readonly pruneTimer: NodeJS.Timeout;
+
+  private constructor(
+    private readonly http: Server,
+    private readonly wss: WebSocketServer,
+    private readonly log: ChannelLog,
+    readonly relayKey: StaticKeyPair,
+    readonly metrics: RelayMetrics,
+    readonly config: RelayConfig,
+  ) {
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
+  }
+
+  /** Opens storage, loads (or makes) the relay key and starts listening. */
+  static async start(config: RelayConfig, runtime: RelayRuntime = {}): Promise<Relay> {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const relayKey = loadOrCreateRelayKey(config.dataDir);
+    const channelLog = runtime.channelLog ?? new SqliteChannelLog(config.dataDir, { durability: config.durability });
+    const metrics = new RelayMetrics();
+    const now = runtime.now ?? Date.now;
+    const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+    const http = createServer();
+    const relay = new Relay(http, wss, channelLog, relayKey, metrics, config);
+    const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections);
+    http.on("request", (req, res) => relay.serveHttp(req, res));
+    http.on("upgrade", (req, socket, head) => {
+      if (req.url !== LINK_PATH) {
+        socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (relay.connections.size >= config.limits.maxConnections) {
+          ws.close(1013, "relay full");
+          return;
+        }
+        const conn = new RelayConnection(ws, { relayKey, limits: config.limits, cover: config.cover, metrics, now, ...optional(runtime) }, {
+          onEnvelope: (c, e) => handlers.handle(c, e),
+          onClose: (c) => {
+            relay.connections.delete(c);
+            handlers.forget(c);
+            metrics.connections = relay.connections.size;
+          },
+        });
+        relay.connections.add(conn);
+        metrics.connections = relay.connections.size;
+        const deadline = setTimeout(() => {
+          if (!conn.ready) conn.close(1008, "handshake and auth must finish within the time limit");
+        }, config.limits.authTimeoutMs);
+        deadline.unref();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(config.port, config.host, () => resolve());
+    });
+    return relay;
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    const host = this.config.host.includes(":") ? `[${this.config.host}]` : this.config.host;
+    return `ws://${host}:${this.port}`;
+  }
+
+  get publicKeyBase64(): string {
+    return Buffer.from(this.relayKey.publicKey).toString("base64url");
+  }
+
+  /** Stops accepting, closes every link (clients resume elsewhere or later) and the storage. */
+  async close(): Promise<void> {
+    clearInterval(this.pruneTimer);
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    for (const conn of [...this.connections]) conn.close(1001, "relay shutting down");
+    this.wss.close();
+    this.http.closeAllConnections();
+    await closed;
+    this.log.close();
+  }
+
+  private prune(): void {
+    this.log.prune(Date.now(), this.config.retentionDays * 24 * 3600 * 1000, this.config.maxChannelBytes);
+  }
+
+  private serveHttp(req: IncomingMessage, res: ServerResponse): void {
+    const reply = (status: number, body: string, type = "text/plain; charset=utf-8") => {
+      res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+      res.end(body);
+    };
+    if (req.method !== "GET") return reply(405, "method not allowed\n");
+    switch (req.url) {
+      case "/healthz":
+        return reply(200, "ok\n");
+      case "/metrics":
+        return reply(200, this.metrics.render(this.log.stats()), "text/plain; version=0.0.4");
+      case KEY_PATH:
+        return reply(200, `${this.publicKeyBase64}\n`);
+      default:
+        return reply(404, "not found\n");
+    }
+  }
+}
+
+function optional(runtime: RelayRuntime): { timers?: Timers; random?: () => number } {
+  return { ...(runtime.timers ? { timers: runtime.timers } : {}), ...(runtime.random ? { random: runtime.random } : {}) };
+}

@@ -1,0 +1,43 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+
+/**
+ * Bearer tokens: HS256 JWTs (RFC 7519) with `sub` (the agent id), `iat` and `exp`. Minted by
+ * `skytale-mcp token`, checked by the relay on Auth.
+ */
+export type TokenCheck = { ok: true; agent: string } | { ok: false; reason: "malformed" | "bad_signature" | "expired" | "wrong_agent" };
+
+const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
+const MAX_TOKEN_LENGTH = 4096;
+
+function sign(secret: string, signingInput: string): Buffer {
+  return createHmac("sha256", secret).update(signingInput).digest();
+}
+
+/** A token for `agent` valid for `ttlSeconds` from `nowSeconds`. */
+export function mintToken(secret: string, agent: string, ttlSeconds: number, nowSeconds = Math.floor(Date.now() / 1000)): string {
+  if (!secret) throw new Error("an auth secret is required to mint tokens");
+  if (!(ttlSeconds > 0)) throw new Error("ttl must be a positive number of seconds");
+  const payload = Buffer.from(JSON.stringify({ sub: agent, iat: nowSeconds, exp: nowSeconds + Math.floor(ttlSeconds) })).toString("base64url");
+  return `${HEADER}.${payload}.${sign(secret, `${HEADER}.${payload}`).toString("base64url")}`;
+}
+
+/** Verifies signature, expiry and that the token was issued to `agent`. */
+export function checkToken(secret: string, token: string, agent: string, nowSeconds = Math.floor(Date.now() / 1000)): TokenCheck {
+  if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: "malformed" };
+  const parts = token.split(".");
+  if (parts.length !== 3 || parts[0] !== HEADER) return { ok: false, reason: "malformed" };
+  const [header, payload, signature] = parts as [string, string, string];
+  const expected = sign(secret, `${header}.${payload}`);
+  const given = Buffer.from(signature, "base64url");
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: "bad_signature" };
+  let claims: { sub?: unknown; exp?: unknown };
+  try {
+    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { sub?: unknown; exp?: unknown };
+  } catch {
+    return { ok: false, reason: "malformed" };
+  }
+  if (typeof claims.exp !== "number" || typeof claims.sub !== "string") return { ok: false, reason: "malformed" };
+  if (claims.exp <= nowSeconds) return { ok: false, reason: "expired" };
+  if (claims.sub !== agent) return { ok: false, reason: "wrong_agent" };
+  return { ok: true, agent };
+}

@@ -1,0 +1,121 @@
+// A minimal client for relay tests, built from the real wire pieces: handshake, link frames,
+// request/reply by id, and a log of everything the relay pushed.
+import WebSocket from "ws";
+import type { Envelope } from "../../src/wire/envelope.js";
+import { ClientHandshake } from "../../src/wire/handshake.js";
+import { LinkCodec } from "../../src/wire/link.js";
+
+export class TestLink {
+  readonly pushed: Envelope[] = [];
+  readonly frameSizes: number[] = [];
+  covers = 0;
+  closed: { code: number; reason: string } | undefined;
+  private nextId = 1n;
+  private readonly waiting = new Map<bigint, (e: Envelope) => void>();
+  private readonly watchers = new Set<() => void>();
+
+  private constructor(
+    private readonly ws: WebSocket,
+    private readonly codec: LinkCodec,
+  ) {
+    ws.on("message", (data: Buffer) => {
+      this.frameSizes.push(data.length);
+      const e = this.codec.read(data);
+      if (e === undefined) {
+        this.covers++;
+        return;
+      }
+      const waiter = this.waiting.get(e.id);
+      const isReply = ["Ack", "AuthOk", "Error", "GroupAck", "GroupNack", "KeyPackageReply", "Pong"].includes(e.type);
+      if (isReply && waiter !== undefined) {
+        this.waiting.delete(e.id);
+        waiter(e);
+      } else this.pushed.push(e);
+      this.watchers.forEach((w) => w());
+    });
+    ws.on("close", (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      this.watchers.forEach((w) => w());
+    });
+  }
+
+  /** Connects, handshakes and (unless `auth` is false) authenticates as `agent`. */
+  static async connect(url: string, relayKey: Uint8Array, agent: string, options: { token?: string; auth?: boolean } = {}): Promise<TestLink> {
+    const ws = new WebSocket(`${url}/v1/link`);
+    ws.binaryType = "nodebuffer";
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    const hs = new ClientHandshake(relayKey);
+    const reply = new Promise<Buffer>((resolve) => ws.once("message", (d: Buffer) => resolve(d)));
+    ws.send(hs.hello);
+    const link = new TestLink(ws, new LinkCodec(hs.finish(await reply)));
+    if (options.auth !== false) {
+      const answer = await link.request({ type: "Auth", id: 0n, agent, token: options.token ?? "" });
+      if (answer.type !== "AuthOk") throw Object.assign(new Error(`auth refused: ${JSON.stringify(answer, bigintJson)}`), { answer });
+    }
+    return link;
+  }
+
+  /** Sends a request (its id is replaced by a fresh one) and resolves with the relay's reply. */
+  request(e: Envelope, timeoutMs = 10_000): Promise<Envelope> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no reply to ${e.type}`)), timeoutMs);
+      this.waiting.set(id, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      this.send({ ...e, id });
+    });
+  }
+
+  send(e: Envelope): void {
+    for (const piece of this.codec.pieces(e)) this.ws.send(this.codec.seal(piece));
+  }
+
+  sendRaw(bytes: Uint8Array): void {
+    this.ws.send(bytes);
+  }
+
+  /** Resolves once `predicate` holds over what was pushed (checked on every arrival). */
+  waitFor(predicate: (pushed: Envelope[]) => boolean, timeoutMs = 10_000): Promise<void> {
+    if (predicate(this.pushed)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!predicate(this.pushed)) return;
+        this.watchers.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.watchers.delete(check);
+        reject(new Error(`timed out; ${this.pushed.length} pushed`));
+      }, timeoutMs);
+      this.watchers.add(check);
+    });
+  }
+
+  waitClosed(timeoutMs = 10_000): Promise<{ code: number; reason: string }> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.closed === undefined) return;
+        this.watchers.delete(check);
+        clearTimeout(timer);
+        resolve(this.closed);
+      };
+      const timer = setTimeout(() => reject(new Error("not closed")), timeoutMs);
+      this.watchers.add(check);
+      check();
+    });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export function bigintJson(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value instanceof Uint8Array ? Buffer.from(value).toString("hex") : value;
+}
