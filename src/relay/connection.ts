@@ -1,4 +1,5 @@
 import type { WebSocket } from "ws";
+import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "../wire/buckets.js";
 import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js";
 import { type Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
@@ -58,7 +59,7 @@ export class RelayConnection {
     this.scheduler = new CoverScheduler<Uint8Array[]>(ctx.cover, {
       sendReal: (pieces) => this.transmit(pieces),
       sendCover: (size) => this.transmitCover(size),
-      sizeOf: (pieces) => pieces[0]?.length ?? 0,
+      sizeOf: (pieces) => bucketFor((pieces[0]?.length ?? 0) + LINK_FRAME_OVERHEAD) ?? BUCKETS[0],
       ...(ctx.timers ? { timers: ctx.timers } : {}),
       ...(ctx.random ? { random: ctx.random } : {}),
     });
@@ -142,7 +143,8 @@ export class RelayConnection {
       this.handleFrame(frame, limited);
     } catch (error) {
       if (error instanceof WireError) return this.protocolError(error.message);
-      throw error;
+      // Never let one link's surprise take the relay down: drop that link only.
+      this.close(1011, "internal error");
     }
   }
 

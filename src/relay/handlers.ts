@@ -14,6 +14,14 @@ const MAX_KEY_PACKAGES = 100;
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
+/** Sequence numbers and epochs are stored as SQLite integers (signed 64-bit). */
+const MAX_STORED_INTEGER = 2n ** 63n - 1n;
+
+function storable(n: bigint, what: string): bigint {
+  if (n > MAX_STORED_INTEGER) throw new Refusal("bad_request", `${what} is out of range`);
+  return n;
+}
+
 /** A request refused with an Error envelope; the link stays up. */
 class Refusal extends Error {
   constructor(
@@ -38,6 +46,7 @@ export class RelayHandlers {
     private readonly config: RelayConfig,
     private readonly metrics: RelayMetrics,
     private readonly connections: ReadonlySet<RelayConnection>,
+    private readonly report: (line: string) => void,
   ) {}
 
   handle(conn: RelayConnection, e: Envelope): void {
@@ -48,8 +57,9 @@ export class RelayHandlers {
     } catch (error) {
       if (error instanceof Refusal) return conn.error(e.id, error.code, error.message);
       if (error instanceof WireError) return conn.error(e.id, "bad_request", error.message);
+      // A bug must cost one request, not the relay: report it without the request's contents.
+      this.report(`internal error handling ${e.type}: ${(error as Error).message}`);
       conn.error(e.id, "internal", "the relay failed to handle this request");
-      throw error;
     }
   }
 
@@ -93,9 +103,9 @@ export class RelayHandlers {
         conn.subscriptions.delete(hex(e.channel));
         return conn.send({ type: "Ack", id: e.id, seq: 0n });
       case "InboxSubscribe":
-        return this.subscribeInbox(conn, agent, e.id, e.fromSeq);
+        return this.subscribeInbox(conn, agent, e.id, storable(e.fromSeq, "fromSeq"));
       case "InboxAck":
-        this.log.ackInbox(agent, e.upToSeq);
+        this.log.ackInbox(agent, storable(e.upToSeq, "upToSeq"));
         return conn.send({ type: "Ack", id: e.id, seq: e.upToSeq });
       case "KeyPackagePublish":
         return this.publishKeyPackage(conn, agent, e);
@@ -126,6 +136,7 @@ export class RelayHandlers {
     const isCommit = e.type === "GroupCommit";
     const body = isCommit ? e.commit : e.body;
     const { groupId, epoch } = this.routing(body, isCommit ? "commit" : "proposal");
+    storable(epoch + 1n, "epoch");
     const welcome = isCommit ? e.welcome : undefined;
     if (welcome !== undefined) {
       const full = welcome.recipients.find((r) => this.log.inboxSize(r) >= this.config.limits.maxInboxItems);
@@ -180,6 +191,7 @@ export class RelayHandlers {
 
   private subscribe(conn: RelayConnection, e: EnvelopeOf<"Subscribe">): void {
     const key = hex(e.channel);
+    storable(e.fromSeq, "fromSeq");
     if (!conn.subscriptions.has(key) && conn.subscriptions.size >= this.config.limits.maxChannelsPerConnection) {
       throw new Refusal("limit_exceeded", `at most ${this.config.limits.maxChannelsPerConnection} channels per connection`);
     }

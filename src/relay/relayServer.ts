@@ -57,7 +57,8 @@ export class Relay {
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     const http = createServer();
     const relay = new Relay(http, wss, channelLog, relayKey, metrics, config);
-    const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections);
+    const report = runtime.log ?? ((line: string) => process.stderr.write(`skytale relay: ${line}\n`));
+    const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections, report);
     http.on("request", (req, res) => relay.serveHttp(req, res));
     http.on("upgrade", (req, socket, head) => {
       if (req.url !== LINK_PATH) {

@@ -75,6 +75,15 @@ export class TestLink {
     for (const piece of this.codec.pieces(e)) this.ws.send(this.codec.seal(piece));
   }
 
+  sendCover(size: number): void {
+    this.ws.send(this.codec.sealCover(size));
+  }
+
+  /** Seals arbitrary bytes as an envelope piece: a valid frame around possibly invalid content. */
+  sendPiece(piece: Uint8Array): void {
+    this.ws.send(this.codec.seal(piece));
+  }
+
   sendRaw(bytes: Uint8Array): void {
     this.ws.send(bytes);
   }
