@@ -28,6 +28,8 @@ export interface InboxItem {
 }
 
 export interface ChannelLog {
+  /** Runs `fn` as one atomic unit: everything it stores is kept together, or none of it. */
+  atomically(fn: () => void): void;
   /** Archives a frame that needs no ordering check; a repeated body returns its first seq. */
   append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): { seq: bigint; duplicate: boolean };
   /**

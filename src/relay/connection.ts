@@ -8,6 +8,7 @@ import { LinkCodec } from "../wire/link.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
 import type { RelayLimits } from "./config.js";
 import type { RelayMetrics } from "./metrics.js";
+import type { SendGate } from "./sendGate.js";
 import { TokenBucket } from "./rateLimit.js";
 
 /** Errors answered on the link with an Error envelope; codes are part of the protocol. */
@@ -27,6 +28,7 @@ export interface ConnectionContext {
   readonly limits: RelayLimits;
   readonly cover: CoverConfig;
   readonly metrics: RelayMetrics;
+  readonly gate: SendGate;
   readonly now: () => number;
   readonly timers?: Timers;
   readonly random?: () => number;
@@ -85,16 +87,20 @@ export class RelayConnection {
   }
 
   send(envelope: Envelope): void {
-    if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
-    this.ctx.metrics.countOut(envelope.type);
-    this.scheduler.submit(this.state.codec.pieces(envelope));
+    this.ctx.gate.pass(() => {
+      if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
+      this.ctx.metrics.countOut(envelope.type);
+      this.scheduler.submit(this.state.codec.pieces(envelope));
+    });
   }
 
   /** Sends an envelope encoded once for many receivers (fan-out). */
   sendEncoded(type: string, bytes: Uint8Array): void {
-    if (this.state.phase !== "ready") return;
-    this.ctx.metrics.countOut(type);
-    this.scheduler.submit(this.state.codec.piecesOf(bytes));
+    this.ctx.gate.pass(() => {
+      if (this.state.phase !== "ready") return;
+      this.ctx.metrics.countOut(type);
+      this.scheduler.submit(this.state.codec.piecesOf(bytes));
+    });
   }
 
   error(id: bigint, code: RelayErrorCode, message: string): void {

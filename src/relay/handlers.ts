@@ -5,6 +5,7 @@ import type { ChannelFrame, ChannelLog } from "./channelLog.js";
 import type { RelayConfig } from "./config.js";
 import type { RelayConnection } from "./connection.js";
 import type { RelayMetrics } from "./metrics.js";
+import type { SendGate } from "./sendGate.js";
 import { checkToken } from "./token.js";
 
 /** Archive frames read per query while replaying a subscription. */
@@ -40,6 +41,7 @@ class Refusal extends Error {
 export class RelayHandlers {
   private readonly subscribers = new Map<string, Set<RelayConnection>>();
   private readonly inboxReaders = new Map<string, Set<RelayConnection>>();
+  private queue: [RelayConnection, string, Envelope][] = [];
 
   constructor(
     private readonly log: ChannelLog,
@@ -47,11 +49,32 @@ export class RelayHandlers {
     private readonly metrics: RelayMetrics,
     private readonly connections: ReadonlySet<RelayConnection>,
     private readonly report: (line: string) => void,
+    private readonly gate: SendGate,
   ) {}
 
+  /**
+   * Requests are queued and handled together at the end of this turn of the event loop, as one
+   * storage transaction (group commit); replies wait in the SendGate until it is committed.
+   */
   handle(conn: RelayConnection, e: Envelope): void {
     const agent = conn.agent;
     if (agent === undefined) return this.authenticate(conn, e);
+    if (this.queue.length === 0) setImmediate(() => this.flush());
+    this.queue.push([conn, agent, e]);
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      this.gate.batch(() => this.log.atomically(() => batch.forEach(([conn, agent, e]) => this.handleOne(conn, agent, e))));
+    } catch (error) {
+      this.report(`storage failed, ${batch.length} requests refused: ${(error as Error).message}`);
+      for (const [conn, , e] of batch) conn.error(e.id, "internal", "the relay could not store this; retry");
+    }
+  }
+
+  private handleOne(conn: RelayConnection, agent: string, e: Envelope): void {
     try {
       this.dispatch(conn, agent, e);
     } catch (error) {

@@ -9,6 +9,7 @@ import type { RelayConfig } from "./config.js";
 import { RelayConnection } from "./connection.js";
 import { RelayHandlers } from "./handlers.js";
 import { RelayMetrics } from "./metrics.js";
+import { SendGate } from "./sendGate.js";
 import { SqliteChannelLog } from "./sqliteChannelLog.js";
 import { loadOrCreateRelayKey } from "./staticKey.js";
 
@@ -58,7 +59,8 @@ export class Relay {
     const http = createServer();
     const relay = new Relay(http, wss, channelLog, relayKey, metrics, config);
     const report = runtime.log ?? ((line: string) => process.stderr.write(`skytale relay: ${line}\n`));
-    const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections, report);
+    const gate = new SendGate();
+    const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections, report, gate);
     http.on("request", (req, res) => relay.serveHttp(req, res));
     http.on("upgrade", (req, socket, head) => {
       if (req.url !== LINK_PATH) {
@@ -70,7 +72,7 @@ export class Relay {
           ws.close(1013, "relay full");
           return;
         }
-        const conn = new RelayConnection(ws, { relayKey, limits: config.limits, cover: config.cover, metrics, now, ...optional(runtime) }, {
+        const conn = new RelayConnection(ws, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, ...optional(runtime) }, {
           onEnvelope: (c, e) => handlers.handle(c, e),
           onClose: (c) => {
             relay.connections.delete(c);

@@ -104,11 +104,22 @@ export class SqliteChannelLog implements ChannelLog {
 
   private readonly now: () => number;
 
+  /** Channels known to have a row, so the hot path skips the INSERT OR IGNORE. */
+  private readonly knownChannels = new Set<string>();
+
   private store(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, epochAfter: bigint | null): bigint {
-    this.stmt.createChannel.run(channel);
+    const key = Buffer.from(channel).toString("hex");
+    if (!this.knownChannels.has(key)) {
+      this.stmt.createChannel.run(channel);
+      this.knownChannels.add(key);
+    }
     const { last_seq } = this.stmt.bumpSeq.get(channel) as { last_seq: number };
     this.stmt.insertFrame.run(channel, last_seq, kind, id, body, from, epochAfter, this.now());
     return BigInt(last_seq);
+  }
+
+  atomically(fn: () => void): void {
+    this.db.transaction(fn)();
   }
 
   append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): { seq: bigint; duplicate: boolean } {

@@ -14,6 +14,7 @@ import type {
   StoredIdentity,
   StoredKeyPackage,
 } from "./records.js";
+import { SqliteOutbox } from "./outbox.js";
 import { migrate } from "./schema.js";
 
 export const DATABASE_FILE = "skytale.db";
@@ -101,6 +102,11 @@ export class AgentStore implements MlsStatePort {
 
   close(): void {
     this.db.close();
+  }
+
+  /** The relay transport's durable outbox, on this store's connection (it holds the lock). */
+  outbox(): SqliteOutbox {
+    return new SqliteOutbox(this.db);
   }
 
   loadIdentity(): StoredIdentity | undefined {

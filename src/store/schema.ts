@@ -54,6 +54,14 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX future_epoch_buffer_channel ON future_epoch_buffer (channel, id);
   `,
+  // Requests handed to the relay transport and not yet answered (src/transport/outbox.ts).
+  // AUTOINCREMENT so that ids keep growing across restarts and the send order survives.
+  `
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    envelope BLOB NOT NULL
+  );
+  `,
 ];
 
 /** Brings the database to the newest schema; refuses one written by a newer version. */

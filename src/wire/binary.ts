@@ -2,9 +2,15 @@ import { WireError } from "./errors.js";
 
 /** Appends big-endian fields to a growing buffer. */
 export class ByteWriter {
-  private buf = new Uint8Array(64);
-  private view = new DataView(this.buf.buffer);
+  private buf: Uint8Array;
+  private view: DataView;
   private at = 0;
+
+  /** `capacity`: expected size, so that large bodies are not copied while the buffer grows. */
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(capacity);
+    this.view = new DataView(this.buf.buffer);
+  }
 
   private reserve(n: number): void {
     if (this.at + n <= this.buf.length) return;
@@ -66,8 +72,9 @@ export class ByteWriter {
     return this.u32(bytes.length).raw(bytes);
   }
 
+  /** The bytes written (a view, no copy, when the capacity was exact). */
   bytes(): Uint8Array {
-    return this.buf.slice(0, this.at);
+    return this.at === this.buf.length ? this.buf : this.buf.slice(0, this.at);
   }
 }
 
@@ -110,9 +117,10 @@ export class ByteReader {
     return v;
   }
 
+  /** The next `n` bytes, as a view into the input (decoded fields share the input's memory). */
   raw(n: number): Uint8Array {
     this.need(n);
-    const out = this.buf.slice(this.at, this.at + n);
+    const out = this.buf.subarray(this.at, this.at + n);
     this.at += n;
     return out;
   }

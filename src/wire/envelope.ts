@@ -263,9 +263,14 @@ function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
   }
 }
 
+/** The exact body size of the MLS-carrying types (the hot path), a small guess for the rest. */
+function bodySizeHint(e: Envelope): number {
+  return e.type === "Msg" || e.type === "GroupProposal" ? e.body.length : 64;
+}
+
 /** Encodes an envelope; throws WireError for values out of range. */
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  const w = new ByteWriter().u8(ENVELOPE_VERSION).u8(TYPE_CODES[e.type]).u64(e.id);
+  const w = new ByteWriter(ENVELOPE_HEADER_BYTES + bodySizeHint(e)).u8(ENVELOPE_VERSION).u8(TYPE_CODES[e.type]).u64(e.id);
   writeBody(w, e);
   const bytes = w.bytes();
   if (bytes.length > MAX_ENVELOPE_BYTES) throw new WireError("too_large", "envelope over 1 MiB");

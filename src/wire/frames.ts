@@ -80,15 +80,16 @@ export class FrameOpener {
     const { key, nonce } = this.key.next();
     const decipher = createDecipheriv("aes-256-gcm", key, nonce);
     decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
-    let plaintext: Buffer;
+    // GCM's final() returns nothing: the whole plaintext comes from update().
+    const plaintext = decipher.update(frame.subarray(0, frame.length - TAG_BYTES));
     try {
-      plaintext = Buffer.concat([decipher.update(frame.subarray(0, frame.length - TAG_BYTES)), decipher.final()]);
+      decipher.final();
     } catch {
       throw new WireError("bad_frame", "frame failed authentication");
     }
     const length = plaintext.readUInt16BE(0);
     if (length === 0) return undefined;
     if (length > frame.length - LINK_FRAME_OVERHEAD) throw new WireError("bad_frame", "frame length field out of range");
-    return new Uint8Array(plaintext.subarray(LENGTH_BYTES, LENGTH_BYTES + length));
+    return new Uint8Array(plaintext.buffer, plaintext.byteOffset + LENGTH_BYTES, length);
   }
 }

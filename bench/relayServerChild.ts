@@ -1,0 +1,63 @@
+// A relay under test for bench/relay.bench.ts, in its own process: "baseline" is a plain
+// WebSocket broadcast relay (no encryption, no padding, no storage ordering); "off" and "poisson"
+// are the skytale relay with that cover mode. Prints {"port": N} once listening; answers "mem"
+// on stdin with its memory after a full GC.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { WebSocketServer, type WebSocket } from "ws";
+import { DEFAULT_LIMITS } from "../src/relay/config.js";
+import { Relay } from "../src/relay/relayServer.js";
+
+const kind = process.argv[2] as "baseline" | "off" | "poisson";
+const dir = mkdtempSync(join(tmpdir(), "skytale-bench-relay-"));
+
+async function startBaseline(): Promise<number> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
+  const subscribers = new Set<WebSocket>();
+  const ack = Buffer.alloc(8);
+  wss.on("connection", (ws) => {
+    ws.on("message", (data: Buffer, isBinary) => {
+      if (!isBinary) {
+        subscribers.add(ws);
+        ws.send("subscribed");
+        return;
+      }
+      for (const s of subscribers) s.send(data);
+      ws.send(ack);
+    });
+    ws.on("close", () => subscribers.delete(ws));
+  });
+  await new Promise((r) => wss.once("listening", r));
+  return (wss.address() as { port: number }).port;
+}
+
+async function startSkytale(): Promise<{ port: number; relay: Relay }> {
+  const relay = await Relay.start({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: dir,
+    authSecret: undefined,
+    cover: kind === "poisson" ? { mode: "poisson", rate: 1 } : { mode: "off", rate: 0 },
+    retentionDays: 7,
+    maxChannelBytes: 1 << 30,
+    durability: "normal",
+    limits: { ...DEFAULT_LIMITS, maxConnections: 20_000, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30 },
+  });
+  return { port: relay.port, relay };
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const port = kind === "baseline" ? await startBaseline() : (await startSkytale()).port;
+process.stdout.write(`${JSON.stringify({ port })}\n`);
+createInterface({ input: process.stdin }).on("line", (line) => {
+  if (line !== "mem") return;
+  gc?.();
+  const m = process.memoryUsage();
+  process.stdout.write(`${JSON.stringify({ rss: m.rss, heap: m.heapUsed, external: m.external + m.arrayBuffers })}\n`);
+});
+process.stdin.on("end", () => {
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+});

@@ -1,0 +1,44 @@
+/** A request handed to the transport and not yet answered by the relay. */
+export interface OutboxEntry {
+  readonly id: number;
+  /** The encoded envelope with request id 0; the transport gives it a fresh id on every send. */
+  readonly envelope: Uint8Array;
+}
+
+/**
+ * Where outgoing stored requests wait until the relay answers them. `add` must be durable when it
+ * returns (the transport sends only afterwards), ids must grow, and `list` returns entries in id
+ * order. Synchronous on purpose: nothing can be sent between a caller handing a frame over and it
+ * being stored.
+ */
+export interface Outbox {
+  /** Stores an entry and returns its id. */
+  add(envelope: Uint8Array): number;
+  /** Forgets an entry the relay answered; unknown ids are ignored. */
+  remove(id: number): void;
+  /** Every entry still waiting, oldest first. */
+  list(): OutboxEntry[];
+}
+
+/** An outbox that lives as long as the process: for tests, and library users without a store. */
+export class MemoryOutbox implements Outbox {
+  private readonly entries = new Map<number, Uint8Array>();
+  private nextId = 1;
+
+  /** Stores a copy of the envelope. */
+  add(envelope: Uint8Array): number {
+    const id = this.nextId++;
+    this.entries.set(id, envelope.slice());
+    return id;
+  }
+
+  /** Forgets an entry. */
+  remove(id: number): void {
+    this.entries.delete(id);
+  }
+
+  /** Entries in id order (a Map iterates in insertion order, and ids only grow). */
+  list(): OutboxEntry[] {
+    return [...this.entries].map(([id, envelope]) => ({ id, envelope }));
+  }
+}

@@ -1,0 +1,172 @@
+import WebSocket, { type RawData } from "ws";
+import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "../wire/buckets.js";
+import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js";
+import type { Envelope } from "../wire/envelope.js";
+import { WireError } from "../wire/errors.js";
+import { ClientHandshake, HANDSHAKE_BYTES } from "../wire/handshake.js";
+import { LinkCodec } from "../wire/link.js";
+import { TransportError } from "./errors.js";
+
+const LARGEST_BUCKET = BUCKETS[BUCKETS.length - 1] as number;
+/** How long a graceful close may take before the socket is cut. */
+const CLOSE_GRACE_MS = 1000;
+
+export interface RelayLinkParams {
+  /** The full `/v1/link` URL. */
+  readonly url: string;
+  readonly relayKey: Uint8Array;
+  /** What to tell the user when the relay cannot prove it holds `relayKey`. */
+  readonly mismatchMessage: string;
+  readonly cover: CoverConfig;
+  readonly timers: Timers;
+  readonly random: () => number;
+  readonly now: () => number;
+  readonly handshakeTimeoutMs: number;
+  /** Every envelope the relay sends once the link is up, in order. */
+  readonly onEnvelope: (envelope: Envelope) => void;
+  /** Called once when a link that became ready ends, with why. */
+  readonly onClose: (reason: TransportError) => void;
+}
+
+/**
+ * One WebSocket to the relay: the handshake, then link frames through LinkCodec, with cover
+ * traffic deciding when each frame leaves. It knows nothing of requests or subscriptions.
+ */
+export class RelayLink {
+  /** Resolves when the handshake is done; rejects with why the attempt failed. */
+  readonly ready: Promise<void>;
+  private readonly ws: WebSocket;
+  private readonly handshake: ClientHandshake;
+  private readonly closed: Promise<void>;
+  private markReady!: () => void;
+  private failReady!: (reason: TransportError) => void;
+  private codec: LinkCodec | undefined;
+  private cover: CoverScheduler<Uint8Array> | undefined;
+  private reason: TransportError | undefined;
+  private handshakeTimer: unknown;
+  private graceTimer: unknown;
+  private lastReceived: number;
+
+  constructor(private readonly p: RelayLinkParams) {
+    this.lastReceived = p.now();
+    this.ready = new Promise((resolve, reject) => {
+      this.markReady = resolve;
+      this.failReady = reject;
+    });
+    this.handshake = new ClientHandshake(p.relayKey);
+    this.handshakeTimer = p.timers.setTimeout(
+      () => this.fail(new TransportError("timeout", `the relay at ${p.url} did not complete the handshake in time`)),
+      p.handshakeTimeoutMs,
+    );
+    // No compression: it would make frame contents guessable from sizes, which buckets exist to hide.
+    this.ws = new WebSocket(p.url, { perMessageDeflate: false, maxPayload: LARGEST_BUCKET });
+    this.ws.binaryType = "nodebuffer";
+    this.ws.on("open", () => this.ws.send(this.handshake.hello));
+    this.ws.on("message", (data, isBinary) => this.receive(data, isBinary));
+    this.ws.on("error", (error) => {
+      const code = this.codec === undefined ? "unreachable" : "disconnected";
+      this.reason ??= new TransportError(code, `relay connection to ${p.url} failed: ${error.message}`, { cause: error });
+    });
+    this.closed = new Promise((resolve) => this.ws.once("close", () => resolve(this.onSocketClosed())));
+  }
+
+  /** When the relay last sent anything, cover frames included. */
+  get lastReceivedAt(): number {
+    return this.lastReceived;
+  }
+
+  /**
+   * Hands an envelope to the cover scheduler, its fragments one after another in one go so that
+   * nothing can come between them. Dropped when the link is going away: the client re-sends
+   * everything unanswered on the next link.
+   */
+  send(envelope: Envelope): void {
+    if (this.codec === undefined || this.cover === undefined || this.reason !== undefined) return;
+    // submit() cannot refuse: the queue bound is Infinity because the client bounds what it sends.
+    for (const piece of this.codec.pieces(envelope)) this.cover.submit(piece);
+  }
+
+  /** Ends the link (gracefully once established) and resolves when the socket is closed. */
+  close(): Promise<void> {
+    this.reason ??= new TransportError("closed", "the link was closed");
+    this.cover?.stop();
+    if (this.ws.readyState === WebSocket.OPEN && this.codec !== undefined) {
+      this.ws.close(1000);
+      this.graceTimer = this.p.timers.setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    } else {
+      this.ws.terminate();
+    }
+    return this.closed;
+  }
+
+  /** Cuts the link at once, e.g. when the relay has gone silent. */
+  fail(reason: TransportError): void {
+    this.reason ??= reason;
+    this.cover?.stop();
+    this.ws.terminate();
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    if (this.reason !== undefined) return;
+    if (!isBinary) return this.fail(new TransportError("protocol_error", "the relay sent a text message"));
+    const frame = toBytes(data);
+    this.lastReceived = this.p.now();
+    if (this.codec === undefined) return this.finishHandshake(frame);
+    let envelope: Envelope | undefined;
+    try {
+      envelope = this.codec.read(frame);
+    } catch (error) {
+      // Any bad frame puts the frame counters out of step: the link cannot continue.
+      return this.fail(new TransportError("protocol_error", `the relay sent a bad frame: ${(error as Error).message}`, { cause: error }));
+    }
+    if (envelope !== undefined) this.p.onEnvelope(envelope);
+  }
+
+  private finishHandshake(reply: Uint8Array): void {
+    let codec: LinkCodec;
+    try {
+      codec = new LinkCodec(this.handshake.finish(reply), this.p.now);
+    } catch (error) {
+      const mismatch = error instanceof WireError && error.code === "handshake_failed" && reply.length === HANDSHAKE_BYTES;
+      return this.fail(
+        mismatch
+          ? new TransportError("relay_key_mismatch", this.p.mismatchMessage, { cause: error })
+          : new TransportError("protocol_error", `the relay at ${this.p.url} sent a malformed handshake`, { cause: error }),
+      );
+    }
+    this.p.timers.clearTimeout(this.handshakeTimer);
+    this.codec = codec;
+    const cover = new CoverScheduler<Uint8Array>(this.p.cover, {
+      sendReal: (piece) => this.write(() => codec.seal(piece)),
+      sendCover: (size) => this.write(() => codec.sealCover(size)),
+      sizeOf: (piece) => bucketFor(piece.length + LINK_FRAME_OVERHEAD) ?? LARGEST_BUCKET,
+      timers: this.p.timers,
+      random: this.p.random,
+      maxQueue: Number.POSITIVE_INFINITY,
+    });
+    this.cover = cover;
+    cover.start();
+    this.markReady();
+  }
+
+  /** Seals only at the moment of sending, because the frame counter must follow send order. */
+  private write(seal: () => Uint8Array): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(seal(), { binary: true });
+  }
+
+  private onSocketClosed(): void {
+    this.p.timers.clearTimeout(this.handshakeTimer);
+    this.p.timers.clearTimeout(this.graceTimer);
+    this.cover?.stop();
+    if (this.codec === undefined) {
+      this.failReady(this.reason ?? new TransportError("unreachable", `the relay at ${this.p.url} closed the connection during the handshake`));
+      return;
+    }
+    this.p.onClose(this.reason ?? new TransportError("disconnected", `the relay at ${this.p.url} closed the connection`));
+  }
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
