@@ -1,0 +1,98 @@
+/**
+ * The channel manager's contract: what an MCP tool (or a library user) can ask of one agent.
+ * Implemented by Agent (agent.ts); the MCP layer depends only on this file.
+ */
+
+export type AgentErrorCode =
+  | "not_found" // no such channel on this agent, or no key package for that agent id
+  | "bad_request" // invalid arguments (bad channel name, malformed invite or welcome, ...)
+  | "already_exists" // the channel exists, or the agent is already a member
+  | "not_member" // this agent is not (or no longer) a member of the channel
+  | "auth_failed" // the relay refused our token
+  | "relay_unreachable" // the relay cannot be reached (the request stays queued where that is safe)
+  | "relay_key_mismatch" // the relay does not hold the key pinned for it
+  | "join_timeout" // a join did not finish in time (it may still finish later)
+  | "invite_invalid" // an invite that is expired, used up, or not for this relay
+  | "epoch_mismatch" // the channel moved on while this operation was built; retried without success
+  | "decryption_failure" // a message that does not decrypt or verify
+  | "internal"; // a bug: report it
+
+/** A failure with a stable code and a sentence that tells the caller what to do next. */
+export class AgentError extends Error {
+  override readonly name = "AgentError";
+  constructor(
+    readonly code: AgentErrorCode | string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface ChannelState {
+  readonly channel: string;
+  readonly epoch: bigint;
+  /** Member names, in leaf order. */
+  readonly members: string[];
+}
+
+export interface MemberView {
+  readonly identity: string;
+  readonly fingerprint: string;
+}
+
+export interface ChannelSummary extends ChannelState {
+  /** Messages received and not yet returned by receive(). */
+  readonly unread: number;
+}
+
+/** A message from another member, as receive() returns it (once). */
+export interface ReceivedMessage {
+  readonly channel: string;
+  readonly sender: string;
+  readonly senderFingerprint: string;
+  readonly message: string;
+  readonly seq: number | undefined;
+  /** When this agent received it (ISO 8601). */
+  readonly sentAt: string;
+}
+
+export type JoinResult =
+  | ({ readonly status: "joined" } & ChannelState)
+  | { readonly status: "pending"; readonly channel: string };
+
+export interface ReceiveOptions {
+  readonly channel?: string;
+  /** How long to wait for a first message when none is waiting (0 = do not wait). */
+  readonly waitMs?: number;
+  readonly maxMessages?: number;
+  readonly signal?: AbortSignal;
+  /** Called about once a second while waiting (for progress notifications). */
+  readonly onWait?: (waitedMs: number) => void;
+}
+
+export interface ChannelService {
+  readonly identity: { readonly name: string; readonly fingerprint: string };
+  relayStatus(): { url: string; connected: boolean };
+  createChannel(channel: string): Promise<ChannelState>;
+  invite(channel: string, options: { maxUses: number; ttlSeconds: number }): Promise<{ invite: string; expiresAt: Date }>;
+  /** Joins with an invite token; "pending" when no member admitted us within `waitMs`. */
+  joinWithInvite(invite: string, waitMs?: number): Promise<JoinResult>;
+  /** Joins with a Welcome from the manual key-package flow; `channel` must be the one it opens. */
+  joinWithWelcome(channel: string, welcome: Uint8Array): Promise<JoinResult>;
+  /** A fresh single-use key package (encoded MLSMessage) for the manual flow. */
+  keyPackage(): Promise<Uint8Array>;
+  /** Adds an agent by its key package, or by its id through the relay's key-package directory. */
+  addMember(channel: string, who: { keyPackage: Uint8Array } | { agent: string }): Promise<ChannelState & { welcome: Uint8Array }>;
+  send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }>;
+  receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean }>;
+  channels(): Promise<ChannelSummary[]>;
+  members(channel: string): Promise<{ channel: string; epoch: bigint; members: MemberView[] }>;
+  /** Leaves a channel: "left" once a member committed our removal, else "leave_requested". */
+  leave(channel: string): Promise<{ channel: string; status: "left" | "leave_requested" }>;
+  removeMember(channel: string, member: string): Promise<ChannelState>;
+  rotateKeys(channel: string): Promise<ChannelState>;
+  /** Called with the channel name whenever a new message lands in the inbox. */
+  onMessage(listener: (channel: string) => void): () => void;
+  close(): Promise<void>;
+}
