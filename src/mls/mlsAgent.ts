@@ -73,6 +73,8 @@ export interface ChannelInfo {
   /** RFC 9420 epoch_authenticator: equal across members iff they share the epoch's secrets. */
   readonly epochAuthenticator: Uint8Array;
   readonly pendingCommit: boolean;
+  /** Proposals received and not committed yet (while any are, no one can send). */
+  readonly pendingProposals: number;
 }
 
 export interface MlsAgentOptions {
@@ -82,6 +84,8 @@ export interface MlsAgentOptions {
   readonly cipherSuite?: CiphersuiteImpl;
   /** Milliseconds since the epoch; injectable for lifetime tests. */
   readonly clock?: () => number;
+  /** Which decrypted application messages go to the inbox (the rest are control messages). */
+  readonly keepInInbox?: (plaintext: Uint8Array) => boolean;
 }
 
 interface PendingCommit {
@@ -114,6 +118,7 @@ export class MlsAgent {
     private readonly port: MlsStatePort,
     private readonly cs: CiphersuiteImpl,
     private readonly clock: () => number,
+    private readonly keepInInbox: (plaintext: Uint8Array) => boolean,
   ) {}
 
   /** Opens the agent whose state `port` holds, creating its identity key on first start. */
@@ -130,7 +135,7 @@ export class MlsAgent {
     }
     const clock = options.clock ?? Date.now;
     options.port.pruneKeyPackages(Math.floor(clock() / 1000));
-    return new MlsAgent(identity, options.port, cs, clock);
+    return new MlsAgent(identity, options.port, cs, clock, options.keepInInbox ?? (() => true));
   }
 
   /** The agent's fingerprint, for people to compare out of band. */
@@ -347,6 +352,19 @@ export class MlsAgent {
     });
   }
 
+  /**
+   * Moves the channel's cursor past a frame that cannot be processed (it was refused with an
+   * MlsError, or is not an MLS message for us), so that a resumed stream does not bring it back.
+   */
+  skip(channel: string, seq: number): Promise<void> {
+    return this.mutex.run(channel, async () => {
+      const entry = this.load(channel);
+      if (seq <= entry.cursor) return;
+      this.port.apply({ channel, cursor: seq });
+      entry.cursor = seq;
+    });
+  }
+
   /** Current epoch, members and pending status of a channel. */
   channelInfo(channel: string): Promise<ChannelInfo> {
     return this.mutex.run(channel, async () => this.info(this.load(channel)));
@@ -469,7 +487,7 @@ export class MlsAgent {
         channel, seq, epoch: pm.epoch, sender: sender.name, senderFingerprint: sender.fingerprint,
         plaintext: result.message, receivedAt: this.clock(),
       };
-      this.port.apply({ channel, state: stateRecord(result.newState), cursor, inbox: [inbox], bufferRemove });
+      this.port.apply({ channel, state: stateRecord(result.newState), cursor, inbox: this.keepInInbox(result.message) ? [inbox] : [], bufferRemove });
       this.advance(entry, result.newState, cursor, result.consumed);
       return { kind: "application", channel, seq, epoch: pm.epoch, sender, plaintext: result.message };
     }
@@ -545,6 +563,7 @@ export class MlsAgent {
       members: membersOf(state),
       epochAuthenticator: state.keySchedule.epochAuthenticator,
       pendingCommit: entry.pending !== undefined,
+      pendingProposals: Object.keys(state.unappliedProposals).length,
     };
   }
 

@@ -43,7 +43,8 @@ export interface ChannelLog {
     body: Uint8Array,
     from: string,
     epoch: bigint,
-    welcome: { recipients: readonly string[]; envelope: Uint8Array } | undefined,
+    /** The Welcome envelope is built from the commit's seq, which only the log knows. */
+    welcome: { recipients: readonly string[]; envelope: (commitSeq: bigint) => Uint8Array } | undefined,
   ): HandshakeResult;
   /** Frames with seq ≥ fromSeq, oldest first, at most `limit`. */
   read(channel: Uint8Array, fromSeq: bigint, limit: number): ChannelFrame[];

@@ -171,7 +171,10 @@ export class RelayHandlers {
       body,
       agent,
       epoch,
-      welcome && { recipients: welcome.recipients, envelope: encodeEnvelope({ type: "GroupWelcome", id: 0n, channel: groupId, welcome: welcome.welcome }) },
+      welcome && {
+        recipients: welcome.recipients,
+        envelope: (commitSeq) => encodeEnvelope({ type: "GroupWelcome", id: 0n, channel: groupId, commitSeq, welcome: welcome.welcome }),
+      },
     );
     if (result.kind === "stale") {
       this.metrics.nacks++;

@@ -137,7 +137,7 @@ export class SqliteChannelLog implements ChannelLog {
     body: Uint8Array,
     from: string,
     epoch: bigint,
-    welcome: { recipients: readonly string[]; envelope: Uint8Array } | undefined,
+    welcome: { recipients: readonly string[]; envelope: (commitSeq: bigint) => Uint8Array } | undefined,
   ): HandshakeResult {
     return this.db.transaction((): HandshakeResult => {
       const id = msgId(body);
@@ -155,7 +155,8 @@ export class SqliteChannelLog implements ChannelLog {
         this.stmt.setEpoch.run(after, kind === "GroupCommit" ? seq : (row?.epoch_seq ?? 0), channel);
       }
       if (kind === "GroupCommit" && welcome !== undefined) {
-        for (const agent of new Set(welcome.recipients)) this.insertInbox(agent, welcome.envelope);
+        const envelope = welcome.envelope(seq);
+        for (const agent of new Set(welcome.recipients)) this.insertInbox(agent, envelope);
       }
       return { kind: "accepted", seq, epoch: after, duplicate: false };
     })();

@@ -104,6 +104,49 @@ export class AgentStore implements MlsStatePort {
     this.db.close();
   }
 
+  /** Channels with their MLS group ids (the relay's channel ids) and relay cursors. */
+  listGroups(): { channel: string; groupId: Uint8Array; cursor: number }[] {
+    const rows = this.db.prepare("SELECT channel, group_id, cursor FROM groups ORDER BY channel").all() as { channel: string; group_id: Buffer; cursor: number }[];
+    return rows.map((r) => ({ channel: r.channel, groupId: new Uint8Array(r.group_id), cursor: r.cursor }));
+  }
+
+  countUndelivered(channel: string): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM inbox WHERE delivered = 0 AND channel = ?").get(channel) as { n: number }).n;
+  }
+
+  setting(key: string): string | undefined {
+    return (this.db.prepare("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  saveInvite(invite: StoredInvite): void {
+    this.db
+      .prepare("INSERT OR IGNORE INTO invites (id, channel, secret, expires_at, max_uses) VALUES (?, ?, ?, ?, ?)")
+      .run(invite.id, invite.channel, this.cipher.seal(invite.secret, inviteContext(invite.id)), invite.expiresAt, invite.maxUses);
+  }
+
+  loadInvite(id: Uint8Array): (StoredInvite & { uses: number }) | undefined {
+    const row = this.db.prepare("SELECT channel, secret, expires_at, max_uses, uses FROM invites WHERE id = ?").get(id) as
+      | { channel: string; secret: Buffer; expires_at: number; max_uses: number; uses: number }
+      | undefined;
+    if (row === undefined) return undefined;
+    return { id, channel: row.channel, secret: new Uint8Array(this.cipher.open(row.secret, inviteContext(id))), expiresAt: row.expires_at, maxUses: row.max_uses, uses: row.uses };
+  }
+
+  /** Invites of `channel` that can still admit someone at `nowSeconds`. */
+  activeInvites(channel: string, nowSeconds: number): StoredInvite[] {
+    const rows = this.db.prepare("SELECT id FROM invites WHERE channel = ? AND expires_at >= ? AND uses < max_uses").all(channel, nowSeconds) as { id: Buffer }[];
+    return rows.flatMap((r) => this.loadInvite(new Uint8Array(r.id)) ?? []);
+  }
+
+  /** Counts one admission; false when the invite is used up (then nothing changes). */
+  useInvite(id: Uint8Array): boolean {
+    return this.db.prepare("UPDATE invites SET uses = uses + 1 WHERE id = ? AND uses < max_uses").run(id).changes === 1;
+  }
+
   /** The relay transport's durable outbox, on this store's connection (it holds the lock). */
   outbox(): SqliteOutbox {
     return new SqliteOutbox(this.db);
@@ -265,6 +308,20 @@ export class AgentStore implements MlsStatePort {
       if (changes !== 1) throw new StoreError("conflict", "that key package was used already");
     }
   }
+}
+
+/** An invite this agent honours: whoever shows a MAC under `secret` may join `channel`. */
+export interface StoredInvite {
+  readonly id: Uint8Array;
+  readonly channel: string;
+  readonly secret: Uint8Array;
+  /** Unix seconds. */
+  readonly expiresAt: number;
+  readonly maxUses: number;
+}
+
+function inviteContext(id: Uint8Array): string {
+  return `invite:${Buffer.from(id).toString("hex")}`;
 }
 
 /** Everything the inbox keeps about a message is bound into its AAD, so rows cannot be re-attributed. */

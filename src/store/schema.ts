@@ -62,6 +62,18 @@ const MIGRATIONS: readonly string[] = [
     envelope BLOB NOT NULL
   );
   `,
+  // The channel manager: invites members honour, and small settings such as the inbox cursor.
+  `
+  CREATE TABLE invites (
+    id BLOB PRIMARY KEY,
+    channel TEXT NOT NULL,
+    secret BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    max_uses INTEGER NOT NULL,
+    uses INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
 ];
 
 /** Brings the database to the newest schema; refuses one written by a newer version. */

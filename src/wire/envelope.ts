@@ -47,7 +47,8 @@ export type Envelope =
   | { type: "GroupCommit"; id: bigint; commit: Uint8Array; welcome: { recipients: string[]; welcome: Uint8Array } | undefined }
   | { type: "GroupAck"; id: bigint; channel: Uint8Array; epoch: bigint; seq: bigint }
   | { type: "GroupNack"; id: bigint; channel: Uint8Array; epoch: bigint; winningSeq: bigint }
-  | { type: "GroupWelcome"; id: bigint; channel: Uint8Array; welcome: Uint8Array }
+  /** `commitSeq`: the channel seq of the commit that added the recipient: it reads from the next one. */
+  | { type: "GroupWelcome"; id: bigint; channel: Uint8Array; commitSeq: bigint; welcome: Uint8Array }
   | { type: "Subscribe"; id: bigint; channel: Uint8Array; fromSeq: bigint }
   | { type: "Unsubscribe"; id: bigint; channel: Uint8Array }
   | { type: "InboxSubscribe"; id: bigint; fromSeq: bigint }
@@ -167,7 +168,7 @@ function writeBody(w: ByteWriter, e: Envelope): void {
       w.vec8(e.channel).u64(e.epoch).u64(e.winningSeq);
       return;
     case "GroupWelcome":
-      w.vec8(e.channel).vec32(e.welcome);
+      w.vec8(e.channel).u64(e.commitSeq).vec32(e.welcome);
       return;
     case "Subscribe":
       w.vec8(e.channel).u64(e.fromSeq);
@@ -229,7 +230,7 @@ function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
     case "GroupNack":
       return { type, id, channel: channelId(r.vec8()), epoch: r.u64(), winningSeq: r.u64() };
     case "GroupWelcome":
-      return { type, id, channel: channelId(r.vec8()), welcome: r.vec32() };
+      return { type, id, channel: channelId(r.vec8()), commitSeq: r.u64(), welcome: r.vec32() };
     case "Subscribe":
       return { type, id, channel: channelId(r.vec8()), fromSeq: r.u64() };
     case "Unsubscribe":

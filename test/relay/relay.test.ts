@@ -83,7 +83,7 @@ describe("relay: ordering and archive", () => {
     expect(loser).toMatchObject({ type: "GroupNack", epoch: 2n, winningSeq: 1n });
     const [welcomed, left] = ra.type === "GroupAck" ? [c, d] : [d, c];
     await welcomed.waitFor((p) => p.length === 1);
-    expect(welcomed.pushed[0]).toMatchObject({ type: "GroupWelcome", id: 1n, channel: groupId });
+    expect(welcomed.pushed[0]).toMatchObject({ type: "GroupWelcome", id: 1n, channel: groupId, commitSeq: 1n });
     await new Promise((r) => setTimeout(r, 100));
     expect(left.pushed).toEqual([]);
     expect(relay.metrics.nacks).toBe(1);

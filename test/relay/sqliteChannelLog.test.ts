@@ -18,9 +18,9 @@ describe("SqliteChannelLog", () => {
 
   it("a winning commit's Welcome lands in every recipient inbox in the same step", () => {
     const log = new SqliteChannelLog(tempDir());
-    const welcome = { recipients: ["x", "y", "x"], envelope: body(9) };
+    const welcome = { recipients: ["x", "y", "x"], envelope: () => body(9) };
     log.appendHandshake(ch, "GroupCommit", body(1), "a", 0n, welcome);
-    expect(log.appendHandshake(ch, "GroupCommit", body(2), "a", 0n, { recipients: ["z"], envelope: body(8) })).toMatchObject({ kind: "stale" });
+    expect(log.appendHandshake(ch, "GroupCommit", body(2), "a", 0n, { recipients: ["z"], envelope: () => body(8) })).toMatchObject({ kind: "stale" });
     expect(log.readInbox("x", 1n, 10)).toEqual([{ seq: 1n, envelope: body(9) }]);
     expect(log.readInbox("y", 1n, 10)).toHaveLength(1);
     expect(log.readInbox("z", 1n, 10)).toEqual([]);

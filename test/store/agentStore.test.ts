@@ -112,7 +112,7 @@ describe("the agent store", () => {
     AgentStore.open(dir).close();
     AgentStore.open(dir).close();
     const db = new Database(join(dir, DATABASE_FILE));
-    expect(db.pragma("user_version", { simple: true })).toBe(2);
+    expect(db.pragma("user_version", { simple: true })).toBe(3);
     db.pragma("user_version = 99");
     db.close();
     expect(() => AgentStore.open(dir)).toThrow(expect.objectContaining({ code: "corrupt" }));

@@ -237,7 +237,7 @@ export class FakeRelay {
     channel.epoch = routing.epoch + 1n;
     channel.epochSeq = stored.id;
     for (const agent of e.welcome?.recipients ?? []) {
-      this.toInbox(agent, { type: "GroupWelcome", id: 0n, channel: routing.groupId, welcome: e.welcome?.welcome ?? new Uint8Array() });
+      this.toInbox(agent, { type: "GroupWelcome", id: 0n, channel: routing.groupId, commitSeq: 0n, welcome: e.welcome?.welcome ?? new Uint8Array() });
     }
     return { type: "GroupAck", id: 0n, channel: routing.groupId, epoch: channel.epoch, seq: stored.id };
   }

@@ -27,7 +27,7 @@ const envelope: fc.Arbitrary<Envelope> = fc.oneof(
   }),
   fc.record({ type: fc.constant("GroupAck" as const), id, channel, epoch: id, seq: id }),
   fc.record({ type: fc.constant("GroupNack" as const), id, channel, epoch: id, winningSeq: id }),
-  fc.record({ type: fc.constant("GroupWelcome" as const), id, channel, welcome: bytes() }),
+  fc.record({ type: fc.constant("GroupWelcome" as const), id, channel, commitSeq: id, welcome: bytes() }),
   fc.record({ type: fc.constant("Subscribe" as const), id, channel, fromSeq: id }),
   fc.record({ type: fc.constant("Unsubscribe" as const), id, channel }),
   fc.record({ type: fc.constant("InboxSubscribe" as const), id, fromSeq: id }),

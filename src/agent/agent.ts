@@ -1,0 +1,581 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { MlsError } from "../mls/errors.js";
+import { parseCredential } from "../mls/identity.js";
+import { decodeKeyPackageMessage, decodeWelcomeMessage } from "../mls/messages.js";
+import { MlsAgent, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
+import { KeyedMutex } from "../mls/mutex.js";
+import { AgentStore } from "../store/agentStore.js";
+import { resolveDataDir } from "../store/dataDir.js";
+import type { ChannelDelivery, InboxDelivery } from "../transport/deliveries.js";
+import { TransportError } from "../transport/errors.js";
+import { RelayClient } from "../transport/relayClient.js";
+import { RELAY_KEY_PIN_FILE, RelayKeyPins } from "../transport/relayKeyPin.js";
+import { relayBase } from "../transport/relayUrl.js";
+import { DEFAULT_COVER, type CoverConfig } from "../wire/cover.js";
+import { decodeJoinRequest, decodeInvite, encodeInvite, encodeJoinRequest, joinMac, macMatches } from "./invites.js";
+import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
+import { decodeControl, decodeText, encodeControl, encodeText, isUserText } from "./messageCodec.js";
+import { toAgentError } from "./errors.js";
+import {
+  AgentError,
+  type ChannelService,
+  type ChannelState,
+  type ChannelSummary,
+  type JoinResult,
+  type MemberView,
+  type ReceiveOptions,
+  type ReceivedMessage,
+} from "./types.js";
+
+export interface AgentConfig {
+  /** The agent's name (its identity and relay id). */
+  readonly name: string;
+  /** Default: SKYTALE_DATA_DIR or ~/.skytale/<name>. */
+  readonly dataDir?: string;
+  readonly passphrase?: string;
+  /** The relay; unset means the shared local relay on 127.0.0.1:8787, started on demand. */
+  readonly relayUrl?: string;
+  /** The relay's static key; unset means the key recorded on first use (or from an invite). */
+  readonly relayKey?: Uint8Array;
+  readonly token?: string;
+  readonly cover?: CoverConfig;
+  /** Self-update after this many sent messages or this long, whichever comes first. */
+  readonly rotation?: { readonly messages: number; readonly ms: number };
+  /** For tests: where the local relay lives. */
+  readonly localRelay?: LocalRelayHost;
+  readonly log?: (line: string) => void;
+}
+
+const DEFAULT_ROTATION = { messages: 100, ms: 60 * 60 * 1000 };
+const COMMIT_ATTEMPTS = 6;
+const SEND_TIMEOUT_MS = 20_000;
+const PUBLISHED_KEY_PACKAGES = 3;
+const INBOX_CURSOR = "relay_inbox_cursor";
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/**
+ * The channel manager: one per agent identity. It owns the store, the MLS engine and the relay
+ * link; a background loop applies the relay's stream in order (decrypting into the inbox,
+ * applying commits, admitting invited joiners, committing members' leave requests), commits are
+ * retried on a nack after the winner is processed, and keys rotate on their own.
+ */
+export class Agent implements ChannelService {
+  private readonly byGroup = new Map<string, string>();
+  private readonly processed = new Map<string, number>();
+  private readonly progress = new Set<() => void>();
+  private readonly listeners = new Set<(channel: string) => void>();
+  private readonly intents = new KeyedMutex();
+  private readonly sentSinceRotation = new Map<string, { count: number; since: number }>();
+  private stream: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly config: AgentConfig,
+    private readonly store: AgentStore,
+    private readonly mls: MlsAgent,
+    private readonly relay: RelayClient,
+    private readonly relayUrl: string,
+    private readonly localRelay: LocalRelayHost | undefined,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Opens the agent's store, connects to its relay (starting the local one if needed) and resumes every channel. */
+  static async open(config: AgentConfig): Promise<Agent> {
+    const log = config.log ?? ((line: string) => process.stderr.write(`skytale: ${line}\n`));
+    const dataDir = config.dataDir ?? resolveDataDir(config.name);
+    const store = AgentStore.open(dataDir, { passphrase: config.passphrase });
+    try {
+      const mls = await MlsAgent.open({ name: config.name, port: store, keepInInbox: isUserText });
+      let localRelay: LocalRelayHost | undefined;
+      if (config.relayUrl === undefined) {
+        localRelay = config.localRelay ?? new LocalRelayHost();
+        await localRelay.ensure();
+      }
+      const relayUrl = config.relayUrl ?? LOCAL_RELAY_URL;
+      // The relay client asks the agent for cursors; the agent needs the client: tie the knot.
+      const self: { agent?: Agent } = {};
+      const relay = new RelayClient({
+        url: relayUrl,
+        agent: config.name,
+        token: config.token ?? "",
+        ...(config.relayKey ? { relayKey: config.relayKey } : { pinFile: join(dataDir, RELAY_KEY_PIN_FILE) }),
+        outbox: store.outbox(),
+        cursor: (groupId) => BigInt((self.agent?.cursorOf(groupId) ?? -1) + 1),
+        inboxCursor: () => BigInt(store.setting(INBOX_CURSOR) ?? "0") + 1n,
+        cover: config.cover ?? DEFAULT_COVER.poisson,
+      });
+      const agent = new Agent(config, store, mls, relay, relayUrl, localRelay, log);
+      self.agent = agent;
+      agent.start();
+      return agent;
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+
+  get identity(): { name: string; fingerprint: string } {
+    return { name: this.config.name, fingerprint: this.mls.fingerprint };
+  }
+
+  relayStatus(): { url: string; connected: boolean } {
+    return { url: this.relayUrl, connected: this.relay.state === "connected" };
+  }
+
+  onMessage(listener: (channel: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private start(): void {
+    for (const g of this.store.listGroups()) {
+      this.byGroup.set(hex(g.groupId), g.channel);
+      this.processed.set(g.channel, g.cursor);
+      this.follow(g.groupId);
+    }
+    this.relay.on("channel", (d) => this.enqueue(() => this.onChannelFrame(d)));
+    this.relay.on("inbox", (d) => this.enqueue(() => this.onInboxItem(d)));
+    this.relay.on("error", (e) => this.log(`relay: ${e.code}: ${e.message}`));
+    this.relay.on("state", ({ state }) => {
+      // The local relay's host may have exited: whoever notices first takes over its data dir.
+      if (state === "waiting" && this.localRelay !== undefined && !this.closed) void this.localRelay.ensure().catch(() => undefined);
+    });
+    void this.relay.subscribeInbox(BigInt(this.store.setting(INBOX_CURSOR) ?? "0") + 1n).catch(() => undefined);
+    void this.relay.connect().then(
+      () => this.publishKeyPackages(PUBLISHED_KEY_PACKAGES),
+      (e: unknown) => this.log(`relay not reachable yet (${(e as Error).message}); will keep trying`),
+    );
+  }
+
+  private follow(groupId: Uint8Array): void {
+    void this.relay.subscribe(groupId, BigInt((this.cursorOf(groupId) ?? -1) + 1)).catch(() => undefined);
+  }
+
+  private cursorOf(groupId: Uint8Array): number | undefined {
+    const channel = this.byGroup.get(hex(groupId));
+    return channel === undefined ? undefined : this.processed.get(channel);
+  }
+
+  /** The relay's stream is applied strictly in order, one frame at a time. */
+  private enqueue(step: () => Promise<void>): void {
+    this.stream = this.stream.then(step).catch((e: unknown) => this.log(`while applying the relay stream: ${(e as Error).message}`));
+  }
+
+  private markProcessed(channel: string, seq: number): void {
+    if (seq > (this.processed.get(channel) ?? -1)) this.processed.set(channel, seq);
+    this.progress.forEach((wake) => wake());
+  }
+
+  private async onChannelFrame(d: ChannelDelivery): Promise<void> {
+    const channel = this.byGroup.get(hex(d.channel));
+    if (channel === undefined) return;
+    const seq = Number(d.seq);
+    const e = d.envelope;
+    if (e.type === "Msg" || e.type === "GroupProposal" || e.type === "GroupCommit") {
+      const body = e.type === "GroupCommit" ? e.commit : e.body;
+      try {
+        this.handleOutcomes(channel, await this.mls.receive(channel, body, seq));
+      } catch (error) {
+        if (!(error instanceof MlsError)) throw error;
+        if (error.code === "not_found") return;
+        this.log(`dropped frame ${seq} of ${channel}: ${error.code}`);
+        await this.mls.skip(channel, seq);
+      }
+    } else {
+      if (e.type === "JoinRequest") this.considerJoinRequest(channel, e.payload);
+      await this.mls.skip(channel, seq).catch(() => undefined);
+    }
+    this.markProcessed(channel, seq);
+  }
+
+  private handleOutcomes(channel: string, outcomes: ReceiveOutcome[]): void {
+    for (const o of outcomes) {
+      if (o.kind === "application") {
+        const notice = decodeControl(o.plaintext);
+        if (notice !== undefined) this.rememberInvite(channel, notice);
+        else this.listeners.forEach((l) => l(channel));
+      } else if (o.kind === "commit" && o.removed) {
+        this.forgetChannel(channel);
+      } else if (o.kind === "proposal") {
+        // A member asked to leave: commit it, so the channel is not blocked (one committer wins).
+        void this.commitIntent(channel, () => this.mls.commitPendingProposals(channel), []).catch((e: unknown) => this.quiet(e));
+      }
+    }
+    this.progress.forEach((wake) => wake());
+  }
+
+  private forgetChannel(channel: string): void {
+    for (const [g, c] of this.byGroup) {
+      if (c !== channel) continue;
+      this.relay.unsubscribe(new Uint8Array(Buffer.from(g, "hex")));
+      this.byGroup.delete(g);
+    }
+    this.processed.delete(channel);
+  }
+
+  private async onInboxItem(d: InboxDelivery): Promise<void> {
+    const e = d.envelope;
+    if (e.type === "GroupWelcome") {
+      try {
+        const info = await this.mls.join(e.welcome, Number(e.commitSeq));
+        this.adopt(info.channel, info.groupId, Number(e.commitSeq));
+        void this.publishKeyPackages(1);
+      } catch (error) {
+        if (!(error instanceof MlsError)) throw error;
+        this.log(`ignored a Welcome: ${error.code}`);
+      }
+    }
+    this.store.setSetting(INBOX_CURSOR, d.seq.toString());
+    await this.relay.ackInbox(d.seq).catch(() => undefined);
+    this.progress.forEach((wake) => wake());
+  }
+
+  private adopt(channel: string, groupId: Uint8Array, cursor: number): void {
+    this.byGroup.set(hex(groupId), channel);
+    this.processed.set(channel, cursor);
+    this.follow(groupId);
+  }
+
+  private async publishKeyPackages(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      await this.relay.publishKeyPackage(await this.mls.createKeyPackage()).catch((e: unknown) => this.quiet(e));
+    }
+  }
+
+  /** Failures of background work are logged (by code), never thrown at nobody. */
+  private quiet(error: unknown): void {
+    const code = (error as { code?: string }).code ?? "internal";
+    this.log(`background step failed: ${code}: ${(error as Error).message}`);
+  }
+
+  /** Resolves when `done()` holds, re-checked after every processed frame, or rejects on timeout. */
+  private until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!done()) return;
+        this.progress.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.progress.delete(check);
+        reject(new AgentError("join_timeout", what));
+      }, timeoutMs);
+      this.progress.add(check);
+    });
+  }
+
+  /**
+   * Sends a commit and follows the relay's verdict: on ack it becomes our state; on nack we process
+   * the winner and, unless `isDone` says the winner already did our job, build it again.
+   */
+  private commitIntent(channel: string, build: () => Promise<OutgoingCommit>, recipients: string[], isDone?: () => Promise<boolean>): Promise<ChannelState> {
+    return this.intents.run(channel, async () => {
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+        if (isDone !== undefined && (await isDone())) return this.state(channel);
+        const outgoing = await build();
+        const welcome = outgoing.welcome !== undefined && recipients.length > 0 ? { recipients, welcome: outgoing.welcome } : undefined;
+        const verdict = await this.relay.sendCommit(outgoing.commit, welcome);
+        if (verdict.kind === "ack") {
+          await this.mls.confirmCommit(channel).then((o) => this.handleOutcomes(channel, o), (e: unknown) => ignoreCode(e, "no_pending_commit"));
+          return this.state(channel);
+        }
+        await this.mls.discardCommit(channel).catch((e: unknown) => ignoreCode(e, "no_pending_commit"));
+        await this.until(() => (this.processed.get(channel) ?? -1) >= Number(verdict.winningSeq), 30_000, "the winning commit did not arrive");
+      }
+      throw new AgentError("epoch_mismatch", `the channel kept changing while committing on '${channel}'; try again`);
+    });
+  }
+
+  private async state(channel: string): Promise<ChannelState> {
+    const info = await this.mls.channelInfo(channel);
+    return { channel, epoch: info.epoch, members: info.members.map((m) => m.name) };
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw toAgentError(error);
+    }
+  }
+
+  createChannel(channel: string): Promise<ChannelState> {
+    return this.guard(async () => {
+      const info = await this.mls.createChannel(channel);
+      this.adopt(channel, info.groupId, -1);
+      return { channel, epoch: info.epoch, members: info.members.map((m) => m.name) };
+    });
+  }
+
+  keyPackage(): Promise<Uint8Array> {
+    return this.guard(() => this.mls.createKeyPackage());
+  }
+
+  addMember(channel: string, who: { keyPackage: Uint8Array } | { agent: string }): Promise<ChannelState & { welcome: Uint8Array }> {
+    return this.guard(async () => {
+      let keyPackage: Uint8Array;
+      if ("agent" in who) {
+        const fetched = await this.relay.fetchKeyPackage(who.agent);
+        if (fetched === undefined) throw new AgentError("not_found", `'${who.agent}' has no key package in the relay's directory; ask it to start once, or use channel_invite`);
+        keyPackage = fetched;
+      } else keyPackage = who.keyPackage;
+      const name = parseCredential(decodeKeyPackageMessage(keyPackage).leafNode.credential)?.name;
+      if (name === undefined) throw new AgentError("bad_request", "that key package does not carry a skytale identity");
+      let welcome: Uint8Array | undefined;
+      const result = await this.commitIntent(
+        channel,
+        async () => {
+          const outgoing = await this.mls.addMembers(channel, [keyPackage]);
+          welcome = outgoing.welcome;
+          return outgoing;
+        },
+        [name],
+      );
+      if (welcome === undefined) throw new AgentError("internal", "the add produced no Welcome");
+      void this.shareInvites(channel).catch((e: unknown) => this.quiet(e));
+      return { ...result, welcome };
+    });
+  }
+
+  send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
+    return this.guard(async () => {
+      const body = await this.encryptText(channel, message);
+      const seq = await withTimeout(this.relay.sendMessage(body), SEND_TIMEOUT_MS, "the message is stored and queued; it goes out when the relay is reachable");
+      const { epoch } = await this.mls.channelInfo(channel);
+      this.countForRotation(channel);
+      return { channel, seq: Number(seq), epoch };
+    });
+  }
+
+  private async encryptText(channel: string, message: string): Promise<Uint8Array> {
+    try {
+      return await this.mls.encrypt(channel, encodeText(message));
+    } catch (error) {
+      if (!(error instanceof MlsError) || error.code !== "proposals_pending") throw error;
+      await this.commitIntent(channel, () => this.mls.commitPendingProposals(channel), [], async () => !(await this.hasPendingProposals(channel)));
+      return this.mls.encrypt(channel, encodeText(message));
+    }
+  }
+
+  private async hasPendingProposals(channel: string): Promise<boolean> {
+    return (await this.mls.channelInfo(channel)).pendingProposals > 0;
+  }
+
+  private countForRotation(channel: string): void {
+    const rotation = this.config.rotation ?? DEFAULT_ROTATION;
+    const now = Date.now();
+    const entry = this.sentSinceRotation.get(channel) ?? { count: 0, since: now };
+    entry.count++;
+    this.sentSinceRotation.set(channel, entry);
+    if (entry.count < rotation.messages && now - entry.since < rotation.ms) return;
+    this.sentSinceRotation.set(channel, { count: 0, since: now });
+    void this.commitIntent(channel, () => this.mls.selfUpdate(channel), []).catch((e: unknown) => this.quiet(e));
+  }
+
+  receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean }> {
+    return this.guard(async () => {
+      const { channel, waitMs = 0, maxMessages = 100, signal } = options;
+      if (channel !== undefined && !this.mls.channels().includes(channel) && this.store.countUndelivered(channel) === 0) {
+        throw new AgentError("not_found", `no channel '${channel}' on this agent; create it or join it first`);
+      }
+      const started = Date.now();
+      for (;;) {
+        const rows = this.store.undelivered(channel, maxMessages);
+        const waited = Date.now() - started;
+        if (rows.length > 0 || waited >= waitMs || signal?.aborted || this.closed) {
+          this.store.markDelivered(rows.map((r) => r.id));
+          const messages = rows.map((r) => ({
+            channel: r.channel,
+            sender: r.sender,
+            senderFingerprint: r.senderFingerprint,
+            message: decodeText(r.plaintext) ?? "",
+            seq: r.seq,
+            sentAt: new Date(r.receivedAt).toISOString(),
+          }));
+          return { messages, timedOut: messages.length === 0 };
+        }
+        options.onWait?.(waited);
+        await this.nextEvent(Math.min(1000, waitMs - waited), signal);
+      }
+    });
+  }
+
+  /** Waits for any processed frame, `ms`, or the abort signal, whichever is first. */
+  private nextEvent(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.progress.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.progress.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  channels(): Promise<ChannelSummary[]> {
+    return this.guard(async () =>
+      Promise.all(
+        this.mls.channels().map(async (channel) => ({ ...(await this.state(channel)), unread: this.store.countUndelivered(channel) })),
+      ),
+    );
+  }
+
+  members(channel: string): Promise<{ channel: string; epoch: bigint; members: MemberView[] }> {
+    return this.guard(async () => {
+      const info = await this.mls.channelInfo(channel);
+      return { channel, epoch: info.epoch, members: info.members.map((m) => ({ identity: m.name, fingerprint: m.fingerprint })) };
+    });
+  }
+
+  removeMember(channel: string, member: string): Promise<ChannelState> {
+    return this.guard(() =>
+      this.commitIntent(channel, () => this.mls.removeMembers(channel, [member]), [], async () => !(await this.state(channel)).members.includes(member)),
+    );
+  }
+
+  rotateKeys(channel: string): Promise<ChannelState> {
+    return this.guard(async () => {
+      this.sentSinceRotation.set(channel, { count: 0, since: Date.now() });
+      return this.commitIntent(channel, () => this.mls.selfUpdate(channel), []);
+    });
+  }
+
+  leave(channel: string): Promise<{ channel: string; status: "left" | "leave_requested" }> {
+    return this.guard(async () => {
+      const proposal = await this.mls.proposeLeave(channel);
+      const verdict = await this.relay.sendProposal(proposal);
+      if (verdict.kind === "nack") throw new AgentError("epoch_mismatch", `'${channel}' changed while leaving; try again`);
+      try {
+        await this.until(() => !this.mls.channels().includes(channel), 5000, "");
+        return { channel, status: "left" as const };
+      } catch {
+        return { channel, status: "leave_requested" as const };
+      }
+    });
+  }
+
+  invite(channel: string, options: { maxUses: number; ttlSeconds: number }): Promise<{ invite: string; expiresAt: Date }> {
+    return this.guard(async () => {
+      const { maxUses, ttlSeconds } = options;
+      if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 1000) throw new AgentError("bad_request", "max_uses must be 1-1000");
+      if (!Number.isInteger(ttlSeconds) || ttlSeconds < 60 || ttlSeconds > 30 * 24 * 3600) throw new AgentError("bad_request", "ttl_seconds must be 60 s to 30 days");
+      const info = await this.mls.channelInfo(channel);
+      const relayKey = this.config.relayKey ?? new RelayKeyPins(join(this.store.dir, RELAY_KEY_PIN_FILE)).get(relayBase(this.relayUrl));
+      if (relayKey === undefined) throw new AgentError("relay_unreachable", "the relay's key is not known yet (never connected); try again once connected");
+      const id = new Uint8Array(randomBytes(16));
+      const secret = new Uint8Array(randomBytes(32));
+      const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
+      this.store.saveInvite({ id, channel, secret, expiresAt, maxUses });
+      const notice = encodeControl({ t: "invite", id: hex(id), secret: Buffer.from(secret).toString("base64url"), expiresAt, maxUses });
+      await withTimeout(this.relay.sendMessage(await this.mls.encrypt(channel, notice)), SEND_TIMEOUT_MS, "the invite is stored and queued for the other members");
+      const token = encodeInvite({ channel, groupId: info.groupId, relayUrl: relayBase(this.relayUrl), relayKey, id, secret, expiresAt });
+      return { invite: token, expiresAt: new Date(expiresAt * 1000) };
+    });
+  }
+
+  /** New members cannot read notices sent before they joined: tell them the invites still open. */
+  private async shareInvites(channel: string): Promise<void> {
+    for (const invite of this.store.activeInvites(channel, Math.floor(Date.now() / 1000))) {
+      const notice = encodeControl({ t: "invite", id: hex(invite.id), secret: Buffer.from(invite.secret).toString("base64url"), expiresAt: invite.expiresAt, maxUses: invite.maxUses });
+      await this.relay.sendMessage(await this.mls.encrypt(channel, notice));
+    }
+  }
+
+  private rememberInvite(channel: string, notice: { id: string; secret: string; expiresAt: number; maxUses: number }): void {
+    const id = new Uint8Array(Buffer.from(notice.id, "hex"));
+    const secret = new Uint8Array(Buffer.from(notice.secret, "base64url"));
+    if (id.length !== 16 || secret.length !== 32) return;
+    this.store.saveInvite({ id, channel, secret, expiresAt: notice.expiresAt, maxUses: notice.maxUses });
+  }
+
+  /**
+   * Every member sees a join request at the same place in the channel's order, so every member
+   * counts the invite's uses alike; each tries to commit the Add and the relay lets one win.
+   */
+  private considerJoinRequest(channel: string, payload: Uint8Array): void {
+    const request = decodeJoinRequest(payload);
+    if (request === undefined) return;
+    const invite = this.store.loadInvite(request.inviteId);
+    if (invite === undefined || invite.channel !== channel) return;
+    if (invite.expiresAt < Math.floor(Date.now() / 1000)) return this.log(`join request for an expired invite on ${channel}`);
+    if (!macMatches(joinMac(invite.secret, request.inviteId, request.keyPackage, request.agent), request.mac)) {
+      return this.log(`join request with a bad MAC on ${channel}`);
+    }
+    if (!this.store.useInvite(request.inviteId)) return this.log(`join request for a used-up invite on ${channel}`);
+    const isMember = async () => (await this.state(channel)).members.includes(request.agent);
+    void this.commitIntent(channel, () => this.mls.addMembers(channel, [request.keyPackage]), [request.agent], isMember)
+      .then(() => this.shareInvites(channel))
+      .catch((e: unknown) => this.quiet(e));
+  }
+
+  joinWithInvite(token: string, waitMs = 10_000): Promise<JoinResult> {
+    return this.guard(async () => {
+      const invite = decodeInvite(token);
+      if (invite.expiresAt < Math.floor(Date.now() / 1000)) throw new AgentError("invite_invalid", "this invite has expired; ask a member for a new one");
+      if (invite.relayUrl !== relayBase(this.relayUrl)) {
+        throw new AgentError("invite_invalid", `this invite is for the relay ${invite.relayUrl}, but this agent uses ${relayBase(this.relayUrl)}; set SKYTALE_RELAY to it`);
+      }
+      if (this.mls.channels().includes(invite.channel)) throw new AgentError("already_exists", `already a member of '${invite.channel}'`);
+      if (this.config.relayKey === undefined) new RelayKeyPins(join(this.store.dir, RELAY_KEY_PIN_FILE)).record(invite.relayUrl, invite.relayKey);
+      const keyPackage = await this.mls.createKeyPackage();
+      const mac = joinMac(invite.secret, invite.id, keyPackage, this.config.name);
+      const payload = encodeJoinRequest({ inviteId: invite.id, agent: this.config.name, keyPackage, mac });
+      await withTimeout(this.relay.forward("JoinRequest", { kind: "channel", channel: invite.groupId }, payload), SEND_TIMEOUT_MS, "the join request is queued for the relay");
+      try {
+        await this.until(() => this.mls.channels().includes(invite.channel), waitMs, "");
+        return { status: "joined" as const, ...(await this.state(invite.channel)) };
+      } catch {
+        return { status: "pending" as const, channel: invite.channel };
+      }
+    });
+  }
+
+  joinWithWelcome(channel: string, welcome: Uint8Array): Promise<JoinResult> {
+    return this.guard(async () => {
+      decodeWelcomeMessage(welcome);
+      const info = await this.mls.join(welcome);
+      if (info.channel !== channel) {
+        throw new AgentError("bad_request", `that Welcome opens '${info.channel}', not '${channel}' (joined '${info.channel}' anyway)`);
+      }
+      this.adopt(channel, info.groupId, -1);
+      return { status: "joined" as const, channel, epoch: info.epoch, members: info.members.map((m) => m.name) };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.progress.forEach((wake) => wake());
+    await this.relay.close();
+    await this.stream;
+    this.store.close();
+    await this.localRelay?.close();
+  }
+}
+
+function ignoreCode(error: unknown, code: string): void {
+  if (!(error instanceof MlsError) || error.code !== code) throw error;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, queuedHint: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AgentError("relay_unreachable", `the relay did not answer in ${ms / 1000} s; ${queuedHint}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } catch (error) {
+    if (error instanceof TransportError && error.code !== "rejected") {
+      throw new AgentError("relay_unreachable", `${error.message}; ${queuedHint}`, { cause: error });
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}

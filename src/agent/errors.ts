@@ -1,0 +1,25 @@
+import { MlsError } from "../mls/errors.js";
+import { StoreError } from "../store/errors.js";
+import { TransportError } from "../transport/errors.js";
+import { AgentError } from "./types.js";
+
+const TRANSPORT_CODES: Record<string, string> = {
+  auth_failed: "auth_failed",
+  relay_key_mismatch: "relay_key_mismatch",
+  rejected: "bad_request",
+};
+
+/**
+ * Errors from the layers below, with their stable codes kept (MLS codes such as not_found or
+ * decryption_failure pass through as they are); anything uncoded becomes `internal`.
+ */
+export function toAgentError(error: unknown): AgentError {
+  if (error instanceof AgentError) return error;
+  if (error instanceof MlsError) return new AgentError(error.code, error.message, { cause: error });
+  if (error instanceof StoreError) return new AgentError(error.code === "locked" ? "bad_request" : "internal", error.message, { cause: error });
+  if (error instanceof TransportError) {
+    const code = TRANSPORT_CODES[error.code] ?? "relay_unreachable";
+    return new AgentError(code, error.message, { cause: error });
+  }
+  return new AgentError("internal", "internal error", { cause: error });
+}

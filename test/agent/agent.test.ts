@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Agent, type AgentConfig } from "../../src/agent/agent.js";
+import { parseRelayConfig } from "../../src/relay/config.js";
+import { Relay } from "../../src/relay/relayServer.js";
+import { tempDir } from "../helpers.js";
+
+const CHANNEL = "acme/agents/e2e";
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function startRelay(dataDir = tempDir("skytale-relay-"), port = 0): Promise<Relay> {
+  const relay = await Relay.start(parseRelayConfig(["--port", String(port), "--data-dir", dataDir, "--cover", "off"], {}), { log: () => {} });
+  cleanups.push(() => relay.close());
+  return relay;
+}
+
+function configFor(relay: Relay, name: string, dataDir = tempDir(`skytale-${name}-`)): AgentConfig {
+  return { name, dataDir, relayUrl: relay.url, relayKey: relay.relayKey.publicKey, cover: { mode: "off", rate: 0 }, log: (l) => process.env.AGENT_DEBUG && console.error(name, l) };
+}
+
+async function open(config: AgentConfig): Promise<Agent> {
+  const agent = await Agent.open(config);
+  cleanups.push(() => agent.close());
+  return agent;
+}
+
+async function eventually(check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("the channel manager, end to end through a real relay", () => {
+  it("an invite joins while every member is offline: the request waits and completes when one returns", async () => {
+    const relay = await startRelay();
+    const aliceConfig = configFor(relay, "alice");
+    const alice = await open(aliceConfig);
+    await alice.createChannel(CHANNEL);
+    const { invite, expiresAt } = await alice.invite(CHANNEL, { maxUses: 1, ttlSeconds: 600 });
+    expect(expiresAt.getTime()).toBeGreaterThan(Date.now());
+    await alice.close();
+    const carol = await open(configFor(relay, "carol"));
+    expect(await carol.joinWithInvite(invite, 300)).toEqual({ status: "pending", channel: CHANNEL });
+    const back = await open(aliceConfig);
+    await eventually(async () => (await carol.channels()).some((c) => c.channel === CHANNEL));
+    expect((await back.members(CHANNEL)).members.map((m) => m.identity)).toEqual(["alice", "carol"]);
+    // used up: a second joiner with the same invite is never admitted
+    const dave = await open(configFor(relay, "dave"));
+    expect(await dave.joinWithInvite(invite, 500)).toMatchObject({ status: "pending" });
+  });
+
+  it("create, invite, join, send, receive, remove, leave", async () => {
+    const relay = await startRelay();
+    const alice = await open(configFor(relay, "alice"));
+    const bob = await open(configFor(relay, "bob"));
+    const carol = await open(configFor(relay, "carol"));
+
+    expect(await alice.createChannel(CHANNEL)).toEqual({ channel: CHANNEL, epoch: 0n, members: ["alice"] });
+    const { invite } = await alice.invite(CHANNEL, { maxUses: 2, ttlSeconds: 3600 });
+    expect(await bob.joinWithInvite(invite)).toMatchObject({ status: "joined", channel: CHANNEL, members: ["alice", "bob"] });
+    // bob learned the invite after joining, so he could admit carol too; one of them does.
+    expect(await carol.joinWithInvite(invite)).toMatchObject({ status: "joined", members: ["alice", "bob", "carol"] });
+
+    const sent = await bob.send(CHANNEL, "hello from bob");
+    expect(sent.seq).toBeGreaterThan(0);
+    const got = await carol.receive({ channel: CHANNEL, waitMs: 5000 });
+    expect(got.messages.map((m) => [m.sender, m.message])).toEqual([["bob", "hello from bob"]]);
+    expect((await carol.receive({ channel: CHANNEL })).messages).toEqual([]); // each message once
+    const waiting = alice.receive({ channel: CHANNEL, waitMs: 5000 });
+    expect((await waiting).messages.map((m) => m.message)).toEqual(["hello from bob"]);
+    const empty = await alice.receive({ channel: CHANNEL, waitMs: 200 });
+    expect(empty).toEqual({ messages: [], timedOut: true });
+
+    await alice.removeMember(CHANNEL, "carol");
+    await eventually(async () => !(await carol.channels()).some((c) => c.channel === CHANNEL));
+    await alice.send(CHANNEL, "carol must not read this");
+    await eventually(async () => (await bob.receive({ channel: CHANNEL })).messages.length === 1);
+    await expect(carol.receive({ channel: CHANNEL, waitMs: 300 })).rejects.toMatchObject({ code: "not_found" });
+    expect((await carol.receive({ waitMs: 300 })).messages).toEqual([]);
+
+    expect(await bob.leave(CHANNEL)).toMatchObject({ channel: CHANNEL });
+    await eventually(async () => (await alice.members(CHANNEL)).members.length === 1);
+  });
+
+  it("adds an offline agent through the relay's key-package directory", async () => {
+    const relay = await startRelay();
+    const daveConfig = configFor(relay, "dave");
+    const dave = await open(daveConfig);
+    await eventually(() => dave.relayStatus().connected);
+    await new Promise((r) => setTimeout(r, 200)); // its key packages reach the directory
+    await dave.close();
+    const alice = await open(configFor(relay, "alice"));
+    await alice.createChannel(CHANNEL);
+    const added = await alice.addMember(CHANNEL, { agent: "dave" });
+    expect(added.members).toEqual(["alice", "dave"]);
+    await alice.send(CHANNEL, "welcome, dave");
+    const back = await open(daveConfig);
+    const got = await back.receive({ channel: CHANNEL, waitMs: 10_000 }).catch(async () => {
+      await eventually(async () => (await back.channels()).length === 1);
+      return back.receive({ channel: CHANNEL, waitMs: 10_000 });
+    });
+    expect(got.messages.map((m) => m.message)).toEqual(["welcome, dave"]);
+  });
+
+  it("restarting an agent between sends neither loses nor repeats a message", async () => {
+    const relay = await startRelay();
+    const alice = await open(configFor(relay, "alice"));
+    const bobConfig = configFor(relay, "bob");
+    let bob = await open(bobConfig);
+    await alice.createChannel(CHANNEL);
+    await alice.addMember(CHANNEL, { keyPackage: await bob.keyPackage() }).then(async (r) => bob.joinWithWelcome(CHANNEL, r.welcome));
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      await alice.send(CHANNEL, `m${i}`);
+      if (i % 2 === 1) {
+        await bob.close();
+        bob = await open(bobConfig);
+      }
+      const got = await bob.receive({ channel: CHANNEL, waitMs: 5000 });
+      seen.push(...got.messages.map((m) => m.message));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    seen.push(...(await bob.receive({ channel: CHANNEL })).messages.map((m) => m.message));
+    expect(seen).toEqual(["m0", "m1", "m2", "m3", "m4", "m5"]);
+  });
+
+  it("clear errors for unknown channels, bad names and bad invites", async () => {
+    const relay = await startRelay();
+    const alice = await open(configFor(relay, "alice"));
+    await expect(alice.send("nope/nope/nope", "x")).rejects.toMatchObject({ code: "not_found" });
+    await expect(alice.createChannel("Not A Name")).rejects.toMatchObject({ code: "bad_request" });
+    await expect(alice.joinWithInvite("hello")).rejects.toMatchObject({ code: "bad_request" });
+    await expect(alice.addMember("nope/nope/nope", { agent: "ghost" })).rejects.toMatchObject({ code: "not_found" });
+  });
+});
