@@ -92,7 +92,7 @@ export class Agent implements ChannelService {
         localRelay = config.localRelay ?? new LocalRelayHost();
         await localRelay.ensure();
       }
-      const relayUrl = config.relayUrl ?? LOCAL_RELAY_URL;
+      const relayUrl = config.relayUrl ?? localRelay?.url ?? LOCAL_RELAY_URL;
       // The relay client asks the agent for cursors; the agent needs the client: tie the knot.
       const self: { agent?: Agent } = {};
       const relay = new RelayClient({

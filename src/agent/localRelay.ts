@@ -30,6 +30,15 @@ export class LocalRelayHost {
     private readonly log: (line: string) => void = (line) => process.stderr.write(`skytale: ${line}\n`),
   ) {}
 
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  /** True while this process hosts the relay. */
+  get hosting(): boolean {
+    return this.relay !== undefined;
+  }
+
   /** Makes sure a relay answers on the local port, starting one here if none does. */
   async ensure(): Promise<"hosted" | "found"> {
     if (this.relay !== undefined) return "hosted";

@@ -91,11 +91,13 @@ describe("the channel manager, end to end through a real relay", () => {
     const daveConfig = configFor(relay, "dave");
     const dave = await open(daveConfig);
     await eventually(() => dave.relayStatus().connected);
-    await new Promise((r) => setTimeout(r, 200)); // its key packages reach the directory
+    await new Promise((r) => setTimeout(r, 300)); // its key packages reach the directory
     await dave.close();
     const alice = await open(configFor(relay, "alice"));
     await alice.createChannel(CHANNEL);
-    const added = await alice.addMember(CHANNEL, { agent: "dave" });
+    let added: Awaited<ReturnType<Agent["addMember"]>> | undefined;
+    await eventually(() => alice.addMember(CHANNEL, { agent: "dave" }).then((r) => ((added = r), true), () => false));
+    if (added === undefined) throw new Error("not added");
     expect(added.members).toEqual(["alice", "dave"]);
     await alice.send(CHANNEL, "welcome, dave");
     const back = await open(daveConfig);
@@ -135,5 +137,39 @@ describe("the channel manager, end to end through a real relay", () => {
     await expect(alice.createChannel("Not A Name")).rejects.toMatchObject({ code: "bad_request" });
     await expect(alice.joinWithInvite("hello")).rejects.toMatchObject({ code: "bad_request" });
     await expect(alice.addMember("nope/nope/nope", { agent: "ghost" })).rejects.toMatchObject({ code: "not_found" });
+  });
+});
+
+describe("the local relay (no SKYTALE_RELAY)", () => {
+  it("the first agent hosts it; when that agent exits, another takes over the same data without losing messages", async () => {
+    const { LocalRelayHost } = await import("../../src/agent/localRelay.js");
+    const { createServer } = await import("node:net");
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const relayDir = tempDir("skytale-local-relay-");
+    const local = (name: string): AgentConfig => ({
+      name,
+      dataDir: tempDir(`skytale-${name}-`),
+      localRelay: new LocalRelayHost(relayDir, port, () => {}),
+      cover: { mode: "off", rate: 0 },
+      log: () => {},
+    });
+    const alice = await Agent.open(local("alice"));
+    const bobConfig = local("bob");
+    const bob = await open(bobConfig);
+    expect(alice.relayStatus().url).toBe(`ws://127.0.0.1:${port}`);
+    await eventually(() => alice.relayStatus().connected && bob.relayStatus().connected);
+    await alice.createChannel(CHANNEL);
+    await eventually(() => alice.addMember(CHANNEL, { agent: "bob" }).then(() => true, () => false)); // once bob's key packages are in
+    await alice.send(CHANNEL, "before the host left");
+    await alice.close(); // alice hosted the relay: it goes with her
+    await eventually(() => bobConfig.localRelay!.hosting, 15_000);
+    await eventually(() => bob.relayStatus().connected, 15_000);
+    const got = await bob.receive({ channel: CHANNEL, waitMs: 10_000 });
+    expect(got.messages.map((m) => m.message)).toEqual(["before the host left"]);
   });
 });
