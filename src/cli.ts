@@ -1,17 +1,26 @@
 #!/usr/bin/env node
-// The skytale-mcp command: the relay, token minting, and helpers on an agent's own data dir.
-// The MCP stdio server (the default command) is added by later work.
+// The skytale-mcp command: by default the MCP stdio server of one agent (stdout is JSON-RPC
+// only); also the relay, token minting, the demo, and helpers on an agent's own data dir.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { Agent } from "./agent/agent.js";
+import { agentConfigFromEnv } from "./agent/config.js";
+import { AgentError } from "./agent/types.js";
+import { runDemo } from "./demo.js";
 import { openAgent } from "./index.js";
+import { runStdioServer } from "./mcp/stdio.js";
 import { MlsError } from "./mls/errors.js";
 import { ConfigError, parseRelayConfig, RELAY_USAGE } from "./relay/config.js";
 import { Relay } from "./relay/relayServer.js";
 import { mintToken } from "./relay/token.js";
 import { StoreError } from "./store/errors.js";
 
-const USAGE = `usage: skytale-mcp <command>
+const USAGE = `usage: skytale-mcp [command]
 
 commands:
+  (none)        run the MCP stdio server for the agent named by SKYTALE_IDENTITY
+  demo          two agents talk through an embedded relay; shows what the relay sees
   relay [options] run a relay (see skytale-mcp relay --help)
   token --secret S --sub AGENT [--ttl SECONDS]
                 print a bearer token for AGENT that a relay with auth secret S accepts
@@ -21,13 +30,37 @@ commands:
 environment:
   SKYTALE_IDENTITY    the agent's name (required)
   SKYTALE_DATA_DIR    data dir (default ~/.skytale/<identity>)
+  SKYTALE_RELAY       relay URL, ws:// or wss:// (default: a local relay on 127.0.0.1:8787, started on demand)
+  SKYTALE_RELAY_KEY   the relay's key (default: recorded on first use)
+  SKYTALE_TOKEN       bearer token for a relay with auth
+  SKYTALE_COVER       off | poisson | constant (default poisson); SKYTALE_COVER_RATE frames/s
   SKYTALE_PASSPHRASE  derive the at-rest key from this instead of a key file`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+async function serveMcp(): Promise<number> {
+  const agent = await Agent.open(agentConfigFromEnv());
+  await runStdioServer(agent, { version: version() });
+  return new Promise<number>(() => undefined); // runs until the host closes stdin or signals
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command] = argv;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+  if (command === undefined || command === "serve") return serveMcp();
+  if (command === "--help" || command === "-h" || command === "help") {
     console.error(USAGE);
-    return command === undefined ? 2 : 0;
+    return 0;
+  }
+  if (command === "demo") {
+    await runDemo(fileURLToPath(import.meta.url));
+    return 0;
+  }
+  if (command === "--version" || command === "-v") {
+    console.log(version());
+    return 0;
   }
   if (command === "relay") return runRelay(argv.slice(1));
   if (command === "token") return printToken(argv.slice(1));
@@ -88,7 +121,7 @@ main(process.argv.slice(2)).then(
       console.error(`skytale-mcp: ${error.message}`);
       process.exit(2);
     }
-    const known = error instanceof MlsError || error instanceof StoreError;
+    const known = error instanceof MlsError || error instanceof StoreError || error instanceof AgentError;
     console.error(known ? `skytale-mcp: ${error.code}: ${error.message}` : error);
     process.exit(1);
   },

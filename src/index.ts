@@ -1,11 +1,20 @@
 /**
- * skytale-mcp as a library: the MLS engine of one agent and its encrypted store.
- * The MCP server and the relay link build on these.
+ * skytale-mcp as a library: the channel manager of one agent (Agent), the MCP server factory
+ * over it, the relay, and the lower layers (MLS engine, encrypted store) for direct use.
  */
 import { MlsAgent, type MlsAgentOptions } from "./mls/mlsAgent.js";
 import { AgentStore, type AgentStoreOptions } from "./store/agentStore.js";
 import { resolveDataDir } from "./store/dataDir.js";
 
+export { Agent, type AgentConfig } from "./agent/agent.js";
+export { agentConfigFromEnv } from "./agent/config.js";
+export { AgentError, type AgentErrorCode, type ChannelService, type ChannelState, type ChannelSummary, type JoinResult, type MemberView, type ReceivedMessage, type ReceiveOptions } from "./agent/types.js";
+export { createServer } from "./mcp/server.js";
+export { runStdioServer } from "./mcp/stdio.js";
+export { Relay } from "./relay/relayServer.js";
+export { parseRelayConfig, type RelayConfig } from "./relay/config.js";
+export { mintToken } from "./relay/token.js";
+export { RelayClient, type RelayClientOptions } from "./transport/relayClient.js";
 export { MlsAgent, MAX_BUFFERED_PER_CHANNEL } from "./mls/mlsAgent.js";
 export type { ChannelInfo, MlsAgentOptions, OutgoingCommit, ReceiveOutcome } from "./mls/mlsAgent.js";
 export { MlsError, type MlsErrorCode } from "./mls/errors.js";
@@ -18,13 +27,13 @@ export { StoreError, type StoreErrorCode } from "./store/errors.js";
 export { resolveDataDir } from "./store/dataDir.js";
 export { BUCKETS, WIRE_OVERHEAD } from "./wire/buckets.js";
 
-/** An opened agent: its MLS engine and the store under it. */
+/** An agent's MLS engine and the store under it, without a relay (see Agent for the whole). */
 export interface OpenedAgent {
   readonly mls: MlsAgent;
   readonly store: AgentStore;
 }
 
-/** Opens the agent `name` in its data dir (SKYTALE_DATA_DIR or ~/.skytale/<name>), creating it on first use. */
+/** Opens the MLS engine and store of agent `name` in its data dir (SKYTALE_DATA_DIR or ~/.skytale/<name>), creating it on first use. */
 export async function openAgent(
   name: string,
   options: AgentStoreOptions & Omit<MlsAgentOptions, "name" | "port"> & { dataDir?: string } = {},

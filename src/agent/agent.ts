@@ -383,9 +383,11 @@ export class Agent implements ChannelService {
       }
       const started = Date.now();
       for (;;) {
+        // A cancelled call gets no answer at all: consuming messages for it would lose them.
+        if (signal?.aborted) return { messages: [], timedOut: true };
         const rows = this.store.undelivered(channel, maxMessages);
         const waited = Date.now() - started;
-        if (rows.length > 0 || waited >= waitMs || signal?.aborted || this.closed) {
+        if (rows.length > 0 || waited >= waitMs || this.closed) {
           this.store.markDelivered(rows.map((r) => r.id));
           const messages = rows.map((r) => ({
             channel: r.channel,
@@ -539,7 +541,15 @@ export class Agent implements ChannelService {
   joinWithWelcome(channel: string, welcome: Uint8Array): Promise<JoinResult> {
     return this.guard(async () => {
       decodeWelcomeMessage(welcome);
-      const info = await this.mls.join(welcome);
+      let info: Awaited<ReturnType<MlsAgent["join"]>>;
+      try {
+        info = await this.mls.join(welcome);
+      } catch (error) {
+        // The same Welcome also reached our relay inbox; if that copy won, we are in already.
+        const raced = error instanceof MlsError && (error.code === "unknown_key_package" || error.code === "already_exists");
+        if (raced && this.mls.channels().includes(channel)) return { status: "joined" as const, ...(await this.state(channel)) };
+        throw error;
+      }
       if (info.channel !== channel) {
         throw new AgentError("bad_request", `that Welcome opens '${info.channel}', not '${channel}' (joined '${info.channel}' anyway)`);
       }

@@ -2,6 +2,8 @@
  * The channel manager's contract: what an MCP tool (or a library user) can ask of one agent.
  * Implemented by Agent (agent.ts); the MCP layer depends only on this file.
  */
+export { CHANNEL_NAME } from "../mls/channelName.js";
+export { NAME_PATTERN as AGENT_NAME } from "../mls/identity.js";
 
 export type AgentErrorCode =
   | "not_found" // no such channel on this agent, or no key package for that agent id

@@ -1,7 +1,8 @@
 import { MlsError } from "./errors.js";
 
 const SEGMENT = "[a-z0-9][a-z0-9._-]{0,63}";
-const CHANNEL_NAME = new RegExp(`^${SEGMENT}/${SEGMENT}/${SEGMENT}$`);
+/** org/namespace/service, each part lowercase letters, digits, '.', '_' or '-'. */
+export const CHANNEL_NAME = new RegExp(`^${SEGMENT}/${SEGMENT}/${SEGMENT}$`);
 
 /** Throws bad_request unless `name` is org/namespace/service: lowercase letters, digits, '.', '_', '-'. */
 export function assertChannelName(name: string): void {

@@ -16,7 +16,8 @@ export interface MemberIdentity {
   readonly fingerprint: string;
 }
 
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+/** Agent names: 1-64 letters, digits, '.', '_', '@', '-', starting with a letter or digit. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const CREDENTIAL_VERSION = 1;
 const ED25519_PUBLIC_KEY_BYTES = 32;
 

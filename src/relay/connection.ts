@@ -123,13 +123,18 @@ export class RelayConnection {
 
   private transmit(pieces: Uint8Array[]): void {
     if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
-    for (const piece of pieces) this.ws.send(this.state.codec.seal(piece));
+    for (const piece of pieces) {
+      const frame = this.state.codec.seal(piece);
+      this.ctx.metrics.countFrame("out", frame.length);
+      this.ws.send(frame);
+    }
     this.dropIfBacklogged();
   }
 
   private transmitCover(size: number): void {
     if (this.state.phase !== "ready") return;
     this.ctx.metrics.coverOut++;
+    this.ctx.metrics.countFrame("out", size);
     this.ws.send(this.state.codec.sealCover(size));
     this.dropIfBacklogged();
   }
@@ -163,6 +168,7 @@ export class RelayConnection {
       return;
     }
     if (this.state.phase === "closed") return;
+    this.ctx.metrics.countFrame("in", frame.length);
     const envelope = this.state.codec.read(frame);
     if (envelope === undefined) {
       this.ctx.metrics.coverIn++;

@@ -3,6 +3,8 @@ export class RelayMetrics {
   connections = 0;
   readonly framesIn = new Map<string, number>();
   readonly framesOut = new Map<string, number>();
+  /** Link frames by direction and size: what an observer of the wire sees. */
+  readonly linkFrames = new Map<string, number>();
   coverIn = 0;
   coverOut = 0;
   acks = 0;
@@ -18,6 +20,11 @@ export class RelayMetrics {
     this.framesOut.set(type, (this.framesOut.get(type) ?? 0) + 1);
   }
 
+  countFrame(direction: "in" | "out", size: number): void {
+    const key = `${direction} ${size}`;
+    this.linkFrames.set(key, (this.linkFrames.get(key) ?? 0) + 1);
+  }
+
   render(store: { channels: number; archiveBytes: number }): string {
     const lines: string[] = [];
     const metric = (name: string, type: "counter" | "gauge", help: string, values: [string, number][]) => {
@@ -30,6 +37,11 @@ export class RelayMetrics {
     metric("skytale_relay_archive_bytes", "gauge", "Bytes of archived frame bodies.", [["", store.archiveBytes]]);
     metric("skytale_relay_frames_in_total", "counter", "Envelopes received, by type.", byType(this.framesIn));
     metric("skytale_relay_frames_out_total", "counter", "Envelopes sent, by type.", byType(this.framesOut));
+    const frames: [string, number][] = [...this.linkFrames].map(([k, v]) => {
+      const [direction, size] = k.split(" ");
+      return [`{direction="${direction}",size="${size}"}`, v];
+    });
+    metric("skytale_relay_link_frames_total", "counter", "Link frames (after the handshake), by direction and size.", frames);
     metric("skytale_relay_cover_frames_in_total", "counter", "Cover frames received (dropped).", [["", this.coverIn]]);
     metric("skytale_relay_cover_frames_out_total", "counter", "Cover frames sent.", [["", this.coverOut]]);
     metric("skytale_relay_group_acks_total", "counter", "Handshakes accepted.", [["", this.acks]]);

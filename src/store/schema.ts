@@ -76,6 +76,9 @@ const MIGRATIONS: readonly string[] = [
   `,
 ];
 
+/** The user_version of a fully migrated database. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
 /** Brings the database to the newest schema; refuses one written by a newer version. */
 export function migrate(db: Database.Database): void {
   const version = db.pragma("user_version", { simple: true }) as number;

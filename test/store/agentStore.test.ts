@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { MlsAgent } from "../../src/mls/mlsAgent.js";
 import { AgentStore, DATABASE_FILE, KEY_FILE } from "../../src/store/agentStore.js";
 import { resolveDataDir } from "../../src/store/dataDir.js";
+import { SCHEMA_VERSION } from "../../src/store/schema.js";
 import { ChannelStream, openAgent, stateOf, tempDir, text } from "../helpers.js";
 
 const CHANNEL = "acme/store/test";
@@ -112,7 +113,7 @@ describe("the agent store", () => {
     AgentStore.open(dir).close();
     AgentStore.open(dir).close();
     const db = new Database(join(dir, DATABASE_FILE));
-    expect(db.pragma("user_version", { simple: true })).toBe(3);
+    expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     db.pragma("user_version = 99");
     db.close();
     expect(() => AgentStore.open(dir)).toThrow(expect.objectContaining({ code: "corrupt" }));

@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { AgentStore, DATABASE_FILE } from "../../src/store/agentStore.js";
 import { SqliteOutbox } from "../../src/store/outbox.js";
+import { SCHEMA_VERSION } from "../../src/store/schema.js";
 import type { Outbox } from "../../src/transport/outbox.js";
 import { tempDir } from "../helpers.js";
 
@@ -42,7 +43,7 @@ describe("SqliteOutbox", () => {
     outbox.add(bytes(7));
     outbox.close();
     expect(db.open).toBe(true);
-    expect(db.pragma("user_version", { simple: true })).toBe(2);
+    expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     db.close();
     const store = AgentStore.open(dir);
     store.close();

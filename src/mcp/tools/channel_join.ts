@@ -1,0 +1,78 @@
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "zod";
+import type { JoinResult } from "../../agent/types.js";
+import type { ToolContext } from "../context.js";
+import { respond } from "../results.js";
+import { base64urlField, channelField, decodeBase64url, epochOutput, epochNumber, inviteField, MAX_WELCOME_BYTES, waitField } from "../schemas.js";
+
+const NAME = "channel_join";
+const inputSchema = z
+  .object({
+    invite: inviteField().optional(),
+    channel: channelField().optional(),
+    welcome: base64urlField("welcome", MAX_WELCOME_BYTES, "Welcome (base64url) from a member's channel_add_member; needs channel").optional(),
+    wait_ms: waitField("With invite: how long to wait for a member to admit you before answering 'pending' (default: the agent's own)").optional(),
+  })
+  .strict()
+  // JSON Schema cannot say "exactly one of" in a way every host shows, so the rule is checked here
+  // and spelled out in the description.
+  .superRefine((args, check) => {
+    const withInvite = args.invite !== undefined;
+    const withWelcome = args.channel !== undefined || args.welcome !== undefined;
+    if (withInvite && withWelcome) {
+      check.addIssue({ code: "custom", message: "give either invite, or channel and welcome, not both" });
+    } else if (!withInvite && !withWelcome) {
+      check.addIssue({ code: "custom", message: "give either invite (from channel_invite), or channel and welcome (from channel_add_member)" });
+    } else if (withWelcome && (args.channel === undefined || args.welcome === undefined)) {
+      check.addIssue({ code: "custom", message: "joining with a Welcome needs both channel and welcome" });
+    } else if (withWelcome && args.wait_ms !== undefined) {
+      check.addIssue({ code: "custom", message: "wait_ms applies only to joining with an invite" });
+    }
+  });
+const outputSchema = z.object({
+  channel: z.string(),
+  status: z.enum(["joined", "pending"]),
+  epoch: epochOutput.optional(),
+  members: z.array(z.string()).optional(),
+  note: z.string().optional(),
+});
+type Output = z.infer<typeof outputSchema>;
+
+function toOutput(result: JoinResult): Output {
+  if (result.status === "pending") {
+    return {
+      channel: result.channel,
+      status: "pending",
+      note: "No member has admitted this agent yet. The request waits at the relay and the join completes when a member is online; check channel_list later.",
+    };
+  }
+  return { channel: result.channel, status: "joined", epoch: epochNumber(result.epoch), members: [...result.members] };
+}
+
+export function registerChannelJoin(server: McpServer, ctx: ToolContext) {
+  return server.registerTool(
+    NAME,
+    {
+      title: "Join a channel",
+      description:
+        "Join an existing encrypted channel. Give exactly one of: invite (a token from a member's channel_invite; the " +
+        "usual way), or channel plus welcome (the manual flow: you sent your key_package to a member, and its " +
+        "channel_add_member returned the welcome). status 'pending' means no member was online to admit you yet: " +
+        "the join finishes on its own later. Once joined, use send and receive.",
+      inputSchema,
+      outputSchema,
+      // Each call with an invite sends a fresh join request and may use up one of the invite's uses.
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+    },
+    (args, extra) =>
+      respond(ctx, NAME, extra, async (): Promise<Output> => {
+        const result =
+          args.invite !== undefined
+            ? await ctx.service.joinWithInvite(args.invite, args.wait_ms)
+            : // the refinement above guarantees channel and welcome here
+              await ctx.service.joinWithWelcome(args.channel ?? "", decodeBase64url(args.welcome ?? ""));
+        if (result.status === "joined") ctx.channelsChanged();
+        return toOutput(result);
+      }),
+  );
+}

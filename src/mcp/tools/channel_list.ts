@@ -1,0 +1,33 @@
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "zod";
+import type { ToolContext } from "../context.js";
+import { respond } from "../results.js";
+import { channelStateOutput, toChannelState } from "../schemas.js";
+
+const NAME = "channel_list";
+const inputSchema = z.object({}).strict();
+const outputSchema = z.object({
+  channels: z.array(
+    z.object({ ...channelStateOutput, unread: z.number().int().min(0).describe("Messages waiting for receive") }),
+  ),
+});
+
+export function registerChannelList(server: McpServer, ctx: ToolContext) {
+  return server.registerTool(
+    NAME,
+    {
+      title: "List channels",
+      description:
+        "List the channels this agent is a member of, with their members and how many messages wait for receive. " +
+        "Use it to find out where you can send, or whether a pending join has completed. Reading it does not " +
+        "consume messages.",
+      inputSchema,
+      outputSchema,
+      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    (_args, extra) =>
+      respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> => ({
+        channels: (await ctx.service.channels()).map((summary) => ({ ...toChannelState(summary), unread: summary.unread })),
+      })),
+  );
+}

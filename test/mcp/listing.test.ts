@@ -1,0 +1,86 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { connectHost, type Host } from "./harness.js";
+import { MemoryNetwork, MemoryService } from "./memoryService.js";
+
+const TOOLS = [
+  "channel_create",
+  "channel_invite",
+  "channel_join",
+  "key_package",
+  "channel_add_member",
+  "send",
+  "receive",
+  "channel_list",
+  "channel_members",
+  "channel_leave",
+  "channel_remove_member",
+  "channel_rotate_keys",
+  "whoami",
+];
+
+describe("what the server offers a host", () => {
+  let host: Host;
+  beforeEach(async () => {
+    host = await connectHost(new MemoryService("planner", new MemoryNetwork()));
+  });
+  afterEach(() => host.close());
+
+  it("names itself and explains the loop in its instructions", () => {
+    expect(host.client.getServerVersion()).toEqual({ name: "skytale-mcp", version: "1.2.3" });
+    const instructions = host.client.getInstructions() ?? "";
+    expect(instructions).toMatch(/channel_create/);
+    expect(instructions).toMatch(/channel_join/);
+    expect(instructions).toMatch(/send/);
+    expect(instructions).toMatch(/receive/);
+    expect(instructions).toMatch(/empty result .* normal/);
+    expect(instructions).toMatch(/untrusted input/);
+    expect(instructions).toMatch(/never as instructions/);
+  });
+
+  it("declares logging and subscribable resources", () => {
+    const capabilities = host.client.getServerCapabilities();
+    expect(capabilities?.logging).toEqual({});
+    expect(capabilities?.resources?.subscribe).toBe(true);
+    expect(capabilities?.tools).toBeDefined();
+  });
+
+  it("lists all 13 tools, each with a title, a description, strict schemas and all four annotations", async () => {
+    const { tools } = await host.client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual([...TOOLS].sort());
+    for (const tool of tools) {
+      expect(tool.title, tool.name).toBeTruthy();
+      expect(tool.description?.length ?? 0, tool.name).toBeGreaterThan(60);
+      expect(tool.inputSchema.type, tool.name).toBe("object");
+      expect(tool.inputSchema.additionalProperties, tool.name).toBe(false);
+      expect(tool.outputSchema?.type, tool.name).toBe("object");
+      const annotations = tool.annotations ?? {};
+      for (const hint of ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"] as const) {
+        expect(typeof annotations[hint], `${tool.name}.${hint}`).toBe("boolean");
+      }
+    }
+  });
+
+  it("marks read-only and destructive tools as such", async () => {
+    const { tools } = await host.client.listTools();
+    const byName = new Map(tools.map((t) => [t.name, t.annotations]));
+    for (const name of ["channel_list", "channel_members", "whoami"]) expect(byName.get(name)?.readOnlyHint, name).toBe(true);
+    for (const name of ["channel_leave", "channel_remove_member"]) expect(byName.get(name)?.destructiveHint, name).toBe(true);
+    for (const name of ["send", "receive", "channel_create", "channel_join"]) expect(byName.get(name)?.readOnlyHint, name).toBe(false);
+  });
+
+  it("bounds every string and number in the input schemas", async () => {
+    const { tools } = await host.client.listTools();
+    for (const tool of tools) {
+      for (const [field, schema] of Object.entries(tool.inputSchema.properties ?? {})) {
+        const s = schema as { type?: string; maxLength?: number; maximum?: number };
+        if (s.type === "string") expect(s.maxLength, `${tool.name}.${field}`).toBeGreaterThan(0);
+        if (s.type === "integer" || s.type === "number") expect(s.maximum, `${tool.name}.${field}`).toBeDefined();
+      }
+    }
+  });
+
+  it("tells the model in receive's description that messages are untrusted", async () => {
+    const { tools } = await host.client.listTools();
+    expect(tools.find((t) => t.name === "receive")?.description).toMatch(/untrusted input/);
+  });
+});
