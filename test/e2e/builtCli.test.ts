@@ -1,0 +1,115 @@
+// The built package as hosts run it: dist/cli.js twice over stdio, a relay as its own process.
+// `npm test` builds first (see package.json), so this runs what `npx skytale-mcp` runs.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers.js";
+import { spawnRelay, type RelayProcess } from "../relay/relayProcess.js";
+
+const CLI = join(import.meta.dirname, "../../dist/cli.js");
+const CHANNEL = "acme/e2e/chat";
+type Structured = Record<string, unknown>;
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+interface Host {
+  call(tool: string, args?: Structured): Promise<Structured>;
+  errors: Error[];
+  stderr: () => string;
+  close(): Promise<void>;
+}
+
+async function host(name: string, dataDir: string, relay: RelayProcess): Promise<Host> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI],
+    env: {
+      ...getDefaultEnvironment(),
+      SKYTALE_IDENTITY: name,
+      SKYTALE_DATA_DIR: dataDir,
+      SKYTALE_RELAY: relay.url,
+      SKYTALE_RELAY_KEY: Buffer.from(relay.key).toString("base64url"),
+      SKYTALE_COVER: "poisson",
+      SKYTALE_COVER_RATE: "10",
+    },
+    stderr: "pipe",
+  });
+  let err = "";
+  transport.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  const client = new Client({ name: "e2e-host", version: "0" });
+  const errors: Error[] = [];
+  // A line on stdout that is not JSON-RPC surfaces here (the SDK fails to parse it).
+  client.onerror = (e) => errors.push(e);
+  await client.connect(transport);
+  const h: Host = {
+    async call(tool, args = {}) {
+      const r = await client.callTool({ name: tool, arguments: args });
+      if (r.isError) throw new Error(`${name}.${tool}: ${JSON.stringify(r.content)}`);
+      return r.structuredContent as Structured;
+    },
+    errors,
+    stderr: () => err,
+    close: () => client.close(),
+  };
+  cleanups.push(() => h.close());
+  return h;
+}
+
+describe("the built skytale-mcp over stdio", () => {
+  it("two agent processes hold a conversation through a relay process; stdout carries only JSON-RPC; a restart loses and repeats nothing", async () => {
+    expect(existsSync(CLI)).toBe(true);
+    const relay = await spawnRelay(["--port", "0", "--data-dir", tempDir("skytale-e2e-relay-"), "--cover", "poisson", "--cover-rate", "10"]);
+    cleanups.push(async () => relay.child.kill("SIGKILL"));
+    const plannerDir = tempDir("skytale-e2e-planner-");
+    const coderDir = tempDir("skytale-e2e-coder-");
+    const planner = await host("planner", plannerDir, relay);
+    let coder = await host("coder", coderDir, relay);
+
+    await planner.call("channel_create", { channel: CHANNEL });
+    const { invite } = await planner.call("channel_invite", { channel: CHANNEL });
+    expect(await coder.call("channel_join", { invite })).toMatchObject({ status: "joined", members: ["planner", "coder"] });
+
+    const received: string[] = [];
+    const drain = async (h: Host, waitMs: number) => {
+      const r = await h.call("receive", { channel: CHANNEL, wait_ms: waitMs });
+      received.push(...(r.messages as { message: string }[]).map((m) => m.message));
+      return r;
+    };
+    await planner.call("send", { channel: CHANNEL, message: "one" });
+    await drain(coder, 5000);
+    await coder.close(); // the host restarts the coder's process
+    await planner.call("send", { channel: CHANNEL, message: "two" });
+    await planner.call("send", { channel: CHANNEL, message: "three" });
+    coder = await host("coder", coderDir, relay);
+    while (received.length < 3) {
+      const r = await drain(coder, 5000);
+      if (r.timed_out) break;
+    }
+    expect((await drain(coder, 300)).timed_out).toBe(true);
+    expect(received).toEqual(["one", "two", "three"]);
+
+    await coder.call("send", { channel: CHANNEL, message: "reply" });
+    const back = await planner.call("receive", { channel: CHANNEL, wait_ms: 5000 });
+    expect(back.messages).toMatchObject([{ sender: "coder", message: "reply" }]);
+    expect(planner.errors).toEqual([]);
+    expect(coder.errors).toEqual([]);
+    expect(planner.stderr()).not.toContain("reply");
+  });
+
+  it("refuses to start without SKYTALE_IDENTITY, with a clear message on stderr", async () => {
+    const child = spawn(process.execPath, [CLI], { env: { ...getDefaultEnvironment() }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).not.toBe(0);
+    expect(stdout).toBe("");
+    expect(stderr).toMatch(/SKYTALE_IDENTITY is not set/);
+  });
+});
