@@ -1,18 +1,39 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll } from "vitest";
-import type { Timers } from "../../src/wire/cover.js";
+import { randomBytes } from "node:crypto";
+import { afterEach } from "vitest";
+import { RelayClient, type RelayClientOptions } from "../../src/transport/relayClient.js";
+import { DEFAULT_COVER, type Timers } from "../../src/wire/cover.js";
+import { FakeRelay, type FakeRelayOptions } from "./fakeRelay.js";
 
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+export { tempDir } from "../helpers.js";
 
-/** A fresh temp dir, removed when the test file ends. */
-export function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "skytale-transport-"));
-  dirs.push(dir);
-  return dir;
+/** Closed after each test, newest first. */
+export const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** The test relay on 127.0.0.1, closed after the test. */
+export async function startFakeRelay(options: FakeRelayOptions = {}): Promise<FakeRelay> {
+  const r = await FakeRelay.start(options);
+  cleanups.push(() => r.close());
+  return r;
 }
+
+/** A client of `r` as "alice" with fast reconnects and no cover, closed after the test. */
+export function clientOf(r: FakeRelay, options: Partial<RelayClientOptions> = {}): RelayClient {
+  const c = new RelayClient({
+    url: r.url,
+    agent: "alice",
+    relayKey: r.key.publicKey,
+    cover: DEFAULT_COVER.off,
+    backoff: { baseMs: 10, capMs: 50 },
+    ...options,
+  });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+export const channelId = () => new Uint8Array(randomBytes(12));
 
 /**
  * The cleartext front of an MLS PrivateMessage (version 1, wire format 2, group id, epoch,

@@ -1,38 +1,13 @@
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SqliteOutbox } from "../../src/store/outbox.js";
 import { MemoryOutbox } from "../../src/transport/outbox.js";
-import { RelayClient, type RelayClientOptions } from "../../src/transport/relayClient.js";
-import { DEFAULT_COVER } from "../../src/wire/cover.js";
+
 import { FakeRelay } from "./fakeRelay.js";
-import { ManualTimers, mlsMessage, tempDir, waitFor } from "./helpers.js";
+import { channelId, cleanups, clientOf, ManualTimers, mlsMessage, tempDir, waitFor, startFakeRelay } from "./helpers.js";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function relay(): Promise<FakeRelay> {
-  const r = await FakeRelay.start();
-  cleanups.push(() => r.close());
-  return r;
-}
-
-function client(r: FakeRelay, options: Partial<RelayClientOptions> = {}): RelayClient {
-  const c = new RelayClient({
-    url: r.url,
-    agent: "alice",
-    relayKey: r.key.publicKey,
-    cover: DEFAULT_COVER.off,
-    backoff: { baseMs: 10, capMs: 50 },
-    ...options,
-  });
-  cleanups.push(() => c.close());
-  return c;
-}
-
-const channelId = () => new Uint8Array(randomBytes(12));
+const relay = startFakeRelay;
+const client = clientOf;
 const msgs = (r: FakeRelay) => r.received.filter((e) => e.type === "Msg").length;
 
 describe("durable outbox", () => {

@@ -1,39 +1,14 @@
-import { randomBytes } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ChannelDelivery, InboxDelivery } from "../../src/transport/deliveries.js";
 import { TransportError } from "../../src/transport/errors.js";
-import { RelayClient, type RelayClientOptions } from "../../src/transport/relayClient.js";
+import { RelayClient } from "../../src/transport/relayClient.js";
 import { BUCKETS } from "../../src/wire/buckets.js";
-import { DEFAULT_COVER } from "../../src/wire/cover.js";
 import { generateStaticKeyPair } from "../../src/wire/x25519.js";
-import { FakeRelay, type FakeRelayOptions } from "./fakeRelay.js";
-import { mlsMessage, waitFor } from "./helpers.js";
+import { FakeRelay } from "./fakeRelay.js";
+import { channelId, clientOf, mlsMessage, startFakeRelay, waitFor } from "./helpers.js";
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function relay(options: FakeRelayOptions = {}): Promise<FakeRelay> {
-  const r = await FakeRelay.start(options);
-  cleanups.push(() => r.close());
-  return r;
-}
-
-function client(r: FakeRelay, options: Partial<RelayClientOptions> = {}): RelayClient {
-  const c = new RelayClient({
-    url: r.url,
-    agent: "alice",
-    relayKey: r.key.publicKey,
-    cover: DEFAULT_COVER.off,
-    backoff: { baseMs: 10, capMs: 50 },
-    ...options,
-  });
-  cleanups.push(() => c.close());
-  return c;
-}
-
-const channelId = () => new Uint8Array(randomBytes(12));
+const relay = startFakeRelay;
+const client = clientOf;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("connecting", () => {
