@@ -2,7 +2,6 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SqliteOutbox } from "../../src/store/outbox.js";
 import { MemoryOutbox } from "../../src/transport/outbox.js";
-
 import { FakeRelay } from "./fakeRelay.js";
 import { channelId, cleanups, clientOf, ManualTimers, mlsMessage, tempDir, waitFor, startFakeRelay } from "./helpers.js";
 
