@@ -123,12 +123,15 @@ export class SqliteChannelLog implements ChannelLog {
   }
 
   append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): { seq: bigint; duplicate: boolean } {
-    return this.db.transaction(() => {
+    const run = () => {
       const id = msgId(body);
       const seen = this.stmt.byMsgId.get(channel, id) as { seq: number } | undefined;
       if (seen !== undefined) return { seq: BigInt(seen.seq), duplicate: true };
       return { seq: this.store(channel, kind, body, from, id, null), duplicate: false };
-    })();
+    };
+    // Inside a batch (group commit) the batch's transaction already makes this atomic; a savepoint
+    // per message would cost more than the insert itself.
+    return this.db.inTransaction ? run() : this.db.transaction(run)();
   }
 
   appendHandshake(
