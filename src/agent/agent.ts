@@ -16,6 +16,7 @@ import { DEFAULT_COVER, type CoverConfig } from "../wire/cover.js";
 import { decodeJoinRequest, decodeInvite, encodeInvite, encodeJoinRequest, joinMac, macMatches } from "./invites.js";
 import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
 import { decodeControl, decodeText, encodeControl, encodeText, isUserText } from "./messageCodec.js";
+import type { StoredInvite } from "../store/agentStore.js";
 import { toAgentError } from "./errors.js";
 import {
   AgentError,
@@ -42,6 +43,11 @@ export interface AgentConfig {
   readonly cover?: CoverConfig;
   /** Self-update after this many sent messages or this long, whichever comes first. */
   readonly rotation?: { readonly messages: number; readonly ms: number };
+  /**
+   * Whether a member may add this agent to a channel without it asking (a directory add; default
+   * true). Joins this agent asked for with an invite are always accepted.
+   */
+  readonly acceptDirectoryAdds?: boolean;
   /** For tests: where the local relay lives. */
   readonly localRelay?: LocalRelayHost;
   readonly log?: (line: string) => void;
@@ -49,10 +55,17 @@ export interface AgentConfig {
 
 const DEFAULT_ROTATION = { messages: 100, ms: 60 * 60 * 1000 };
 const COMMIT_ATTEMPTS = 6;
+/** A tool call that commits gives up after this long (hosts cut calls at about 60 s). */
+const COMMIT_DEADLINE_MS = 40_000;
 const SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
 const INBOX_CURSOR = "relay_inbox_cursor";
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const stateOf = (channel: string, info: { epoch: bigint; members: { name: string }[] }): ChannelState => ({
+  channel,
+  epoch: info.epoch,
+  members: info.members.map((m) => m.name),
+});
 
 /**
  * The channel manager: one per agent identity. It owns the store, the MLS engine and the relay
@@ -67,7 +80,12 @@ export class Agent implements ChannelService {
   private readonly listeners = new Set<(channel: string) => void>();
   private readonly intents = new KeyedMutex();
   private readonly sentSinceRotation = new Map<string, { count: number; since: number }>();
+  /** Group ids (hex) of channels this agent asked to join with an invite. */
+  private readonly expectedWelcomes = new Set<string>();
+  private readonly memberNames = new Map<string, Set<string>>();
   private stream: Promise<void> = Promise.resolve();
+  /** Timers of waits in progress, cleared on close so nothing keeps the process alive. */
+  private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
   private constructor(
@@ -111,6 +129,7 @@ export class Agent implements ChannelService {
       return agent;
     } catch (error) {
       store.close();
+      await config.localRelay?.close().catch(() => undefined);
       throw error;
     }
   }
@@ -144,7 +163,10 @@ export class Agent implements ChannelService {
     void this.relay.subscribeInbox(BigInt(this.store.setting(INBOX_CURSOR) ?? "0") + 1n).catch(() => undefined);
     void this.relay.connect().then(
       () => this.publishKeyPackages(PUBLISHED_KEY_PACKAGES),
-      (e: unknown) => this.log(`relay not reachable yet (${(e as Error).message}); will keep trying`),
+      (e: unknown) => {
+        const fatal = e instanceof TransportError && ["auth_failed", "relay_key_mismatch", "bad_config"].includes(e.code);
+        this.log(fatal ? `cannot use the relay: ${(e as Error).message}` : `relay not reachable yet (${(e as Error).message}); will keep trying`);
+      },
     );
   }
 
@@ -163,7 +185,8 @@ export class Agent implements ChannelService {
   }
 
   private markProcessed(channel: string, seq: number): void {
-    if (seq > (this.processed.get(channel) ?? -1)) this.processed.set(channel, seq);
+    const last = this.processed.get(channel);
+    if (last !== undefined && seq > last) this.processed.set(channel, seq);
     this.progress.forEach((wake) => wake());
   }
 
@@ -183,7 +206,7 @@ export class Agent implements ChannelService {
         await this.mls.skip(channel, seq);
       }
     } else {
-      if (e.type === "JoinRequest") this.considerJoinRequest(channel, e.payload);
+      if (e.type === "JoinRequest") this.considerJoinRequest(channel, e.payload, e.from);
       await this.mls.skip(channel, seq).catch(() => undefined);
     }
     this.markProcessed(channel, seq);
@@ -197,12 +220,28 @@ export class Agent implements ChannelService {
         else this.listeners.forEach((l) => l(channel));
       } else if (o.kind === "commit" && o.removed) {
         this.forgetChannel(channel);
+      } else if (o.kind === "commit" || o.kind === "own") {
+        void this.noteMembers(channel).catch((e: unknown) => this.quiet(e));
       } else if (o.kind === "proposal") {
         // A member asked to leave: commit it, so the channel is not blocked (one committer wins).
         void this.commitIntent(channel, () => this.mls.commitPendingProposals(channel), []).catch((e: unknown) => this.quiet(e));
       }
     }
     this.progress.forEach((wake) => wake());
+  }
+
+  /**
+   * Every member applies the same commits, so all of them see a removal at the same point: each
+   * then forgets the channel's invites, which the removed member also knows.
+   */
+  private async noteMembers(channel: string): Promise<void> {
+    if (!this.mls.channels().includes(channel)) return;
+    const now = new Set((await this.mls.channelInfo(channel)).members.map((m) => m.name));
+    const before = this.memberNames.get(channel);
+    this.memberNames.set(channel, now);
+    if (before !== undefined && [...before].some((name) => !now.has(name)) && this.store.revokeInvites(channel) > 0) {
+      this.log(`a member left ${channel}: its open invites are revoked`);
+    }
   }
 
   private forgetChannel(channel: string): void {
@@ -216,7 +255,9 @@ export class Agent implements ChannelService {
 
   private async onInboxItem(d: InboxDelivery): Promise<void> {
     const e = d.envelope;
-    if (e.type === "GroupWelcome") {
+    if (e.type === "GroupWelcome" && !this.mayJoin(e.channel)) {
+      this.log("ignored a Welcome this agent did not ask for (directory adds are off: SKYTALE_ACCEPT_DIRECTORY_ADDS=0)");
+    } else if (e.type === "GroupWelcome") {
       try {
         const info = await this.mls.join(e.welcome, Number(e.commitSeq));
         this.adopt(info.channel, info.groupId, Number(e.commitSeq));
@@ -229,6 +270,11 @@ export class Agent implements ChannelService {
     this.store.setSetting(INBOX_CURSOR, d.seq.toString());
     await this.relay.ackInbox(d.seq).catch(() => undefined);
     this.progress.forEach((wake) => wake());
+  }
+
+  /** Joins this agent asked for, or directory adds by agents it accepts adds from. */
+  private mayJoin(groupId: Uint8Array): boolean {
+    return this.expectedWelcomes.delete(hex(groupId)) || (this.config.acceptDirectoryAdds ?? true);
   }
 
   private adopt(channel: string, groupId: Uint8Array, cursor: number): void {
@@ -250,19 +296,23 @@ export class Agent implements ChannelService {
   }
 
   /** Resolves when `done()` holds, re-checked after every processed frame, or rejects on timeout. */
-  private until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  private until(done: () => boolean, timeoutMs: number, what: string, code = "join_timeout"): Promise<void> {
     if (done()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const check = () => {
-        if (!done()) return;
+        if (!done() && !this.closed) return;
         this.progress.delete(check);
+        this.timers.delete(timer);
         clearTimeout(timer);
-        resolve();
+        if (this.closed && !done()) reject(new AgentError("not_found", "the agent is closing"));
+        else resolve();
       };
       const timer = setTimeout(() => {
         this.progress.delete(check);
-        reject(new AgentError("join_timeout", what));
+        this.timers.delete(timer);
+        reject(new AgentError(code, what));
       }, timeoutMs);
+      this.timers.add(timer);
       this.progress.add(check);
     });
   }
@@ -271,27 +321,33 @@ export class Agent implements ChannelService {
    * Sends a commit and follows the relay's verdict: on ack it becomes our state; on nack we process
    * the winner and, unless `isDone` says the winner already did our job, build it again.
    */
-  private commitIntent(channel: string, build: () => Promise<OutgoingCommit>, recipients: string[], isDone?: () => Promise<boolean>): Promise<ChannelState> {
+  private commitIntent(
+    channel: string,
+    build: () => Promise<OutgoingCommit>,
+    recipients: string[],
+    isDone?: () => Promise<boolean>,
+  ): Promise<ChannelState & { committed: boolean }> {
+    const deadline = Date.now() + COMMIT_DEADLINE_MS;
+    const left = () => Math.max(1, deadline - Date.now());
     return this.intents.run(channel, async () => {
-      for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
-        if (isDone !== undefined && (await isDone())) return this.state(channel);
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS && Date.now() < deadline && !this.closed; attempt++) {
+        if (isDone !== undefined && (await isDone())) return { ...(await this.state(channel)), committed: false };
         const outgoing = await build();
         const welcome = outgoing.welcome !== undefined && recipients.length > 0 ? { recipients, welcome: outgoing.welcome } : undefined;
-        const verdict = await this.relay.sendCommit(outgoing.commit, welcome);
+        const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome), left(), "the commit is queued; it is applied when the relay answers");
         if (verdict.kind === "ack") {
           await this.mls.confirmCommit(channel).then((o) => this.handleOutcomes(channel, o), (e: unknown) => ignoreCode(e, "no_pending_commit"));
-          return this.state(channel);
+          return { ...(await this.state(channel)), committed: true };
         }
         await this.mls.discardCommit(channel).catch((e: unknown) => ignoreCode(e, "no_pending_commit"));
-        await this.until(() => (this.processed.get(channel) ?? -1) >= Number(verdict.winningSeq), 30_000, "the winning commit did not arrive");
+        await this.until(() => (this.processed.get(channel) ?? -1) >= Number(verdict.winningSeq), left(), "the relay did not deliver the commit that won", "relay_unreachable");
       }
       throw new AgentError("epoch_mismatch", `the channel kept changing while committing on '${channel}'; try again`);
     });
   }
 
   private async state(channel: string): Promise<ChannelState> {
-    const info = await this.mls.channelInfo(channel);
-    return { channel, epoch: info.epoch, members: info.members.map((m) => m.name) };
+    return stateOf(channel, await this.mls.channelInfo(channel));
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
@@ -306,7 +362,7 @@ export class Agent implements ChannelService {
     return this.guard(async () => {
       const info = await this.mls.createChannel(channel);
       this.adopt(channel, info.groupId, -1);
-      return { channel, epoch: info.epoch, members: info.members.map((m) => m.name) };
+      return stateOf(channel, info);
     });
   }
 
@@ -336,7 +392,7 @@ export class Agent implements ChannelService {
       );
       if (welcome === undefined) throw new AgentError("internal", "the add produced no Welcome");
       void this.shareInvites(channel).catch((e: unknown) => this.quiet(e));
-      return { ...result, welcome };
+      return { channel: result.channel, epoch: result.epoch, members: result.members, welcome };
     });
   }
 
@@ -436,15 +492,15 @@ export class Agent implements ChannelService {
   }
 
   removeMember(channel: string, member: string): Promise<ChannelState> {
-    return this.guard(() =>
-      this.commitIntent(channel, () => this.mls.removeMembers(channel, [member]), [], async () => !(await this.state(channel)).members.includes(member)),
+    return this.guard(async () =>
+      this.state((await this.commitIntent(channel, () => this.mls.removeMembers(channel, [member]), [], async () => !(await this.state(channel)).members.includes(member))).channel),
     );
   }
 
   rotateKeys(channel: string): Promise<ChannelState> {
     return this.guard(async () => {
       this.sentSinceRotation.set(channel, { count: 0, since: Date.now() });
-      return this.commitIntent(channel, () => this.mls.selfUpdate(channel), []);
+      return this.state((await this.commitIntent(channel, () => this.mls.selfUpdate(channel), [])).channel);
     });
   }
 
@@ -468,39 +524,53 @@ export class Agent implements ChannelService {
       if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 1000) throw new AgentError("bad_request", "max_uses must be 1-1000");
       if (!Number.isInteger(ttlSeconds) || ttlSeconds < 60 || ttlSeconds > 30 * 24 * 3600) throw new AgentError("bad_request", "ttl_seconds must be 60 s to 30 days");
       const info = await this.mls.channelInfo(channel);
-      const relayKey = this.config.relayKey ?? new RelayKeyPins(join(this.store.dir, RELAY_KEY_PIN_FILE)).get(relayBase(this.relayUrl));
+      const relayKey = this.config.relayKey ?? this.pins().get(relayBase(this.relayUrl));
       if (relayKey === undefined) throw new AgentError("relay_unreachable", "the relay's key is not known yet (never connected); try again once connected");
       const id = new Uint8Array(randomBytes(16));
       const secret = new Uint8Array(randomBytes(32));
       const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
-      this.store.saveInvite({ id, channel, secret, expiresAt, maxUses });
-      const notice = encodeControl({ t: "invite", id: hex(id), secret: Buffer.from(secret).toString("base64url"), expiresAt, maxUses });
-      await withTimeout(this.relay.sendMessage(await this.mls.encrypt(channel, notice)), SEND_TIMEOUT_MS, "the invite is stored and queued for the other members");
+      const invite = { id, channel, secret, expiresAt, maxUses };
+      await withTimeout(this.relay.sendMessage(await this.encryptControl(channel, inviteNotice(invite, 0))), SEND_TIMEOUT_MS, "the invite is queued for the other members");
+      this.store.saveInvite(invite);
       const token = encodeInvite({ channel, groupId: info.groupId, relayUrl: relayBase(this.relayUrl), relayKey, id, secret, expiresAt });
       return { invite: token, expiresAt: new Date(expiresAt * 1000) };
     });
   }
 
-  /** New members cannot read notices sent before they joined: tell them the invites still open. */
+  private pins(): RelayKeyPins {
+    return new RelayKeyPins(join(this.store.dir, RELAY_KEY_PIN_FILE));
+  }
+
+  /** A control message, encrypted like text (committing pending proposals first if needed). */
+  private async encryptControl(channel: string, notice: Uint8Array): Promise<Uint8Array> {
+    if (await this.hasPendingProposals(channel)) {
+      await this.commitIntent(channel, () => this.mls.commitPendingProposals(channel), [], async () => !(await this.hasPendingProposals(channel)));
+    }
+    return this.mls.encrypt(channel, notice);
+  }
+
+  /**
+   * New members cannot read notices sent before they joined: the member whose commit added them
+   * tells them the invites still open, with the uses counted so far.
+   */
   private async shareInvites(channel: string): Promise<void> {
     for (const invite of this.store.activeInvites(channel, Math.floor(Date.now() / 1000))) {
-      const notice = encodeControl({ t: "invite", id: hex(invite.id), secret: Buffer.from(invite.secret).toString("base64url"), expiresAt: invite.expiresAt, maxUses: invite.maxUses });
-      await this.relay.sendMessage(await this.mls.encrypt(channel, notice));
+      await this.relay.sendMessage(await this.encryptControl(channel, inviteNotice(invite, invite.uses)));
     }
   }
 
-  private rememberInvite(channel: string, notice: { id: string; secret: string; expiresAt: number; maxUses: number }): void {
+  private rememberInvite(channel: string, notice: { id: string; secret: string; expiresAt: number; maxUses: number; uses: number }): void {
     const id = new Uint8Array(Buffer.from(notice.id, "hex"));
     const secret = new Uint8Array(Buffer.from(notice.secret, "base64url"));
-    if (id.length !== 16 || secret.length !== 32) return;
-    this.store.saveInvite({ id, channel, secret, expiresAt: notice.expiresAt, maxUses: notice.maxUses });
+    if (id.length !== 16 || secret.length !== 32 || !Number.isInteger(notice.uses) || notice.uses < 0) return;
+    this.store.saveInvite({ id, channel, secret, expiresAt: notice.expiresAt, maxUses: notice.maxUses }, notice.uses);
   }
 
   /**
    * Every member sees a join request at the same place in the channel's order, so every member
    * counts the invite's uses alike; each tries to commit the Add and the relay lets one win.
    */
-  private considerJoinRequest(channel: string, payload: Uint8Array): void {
+  private considerJoinRequest(channel: string, payload: Uint8Array, from: string): void {
     const request = decodeJoinRequest(payload);
     if (request === undefined) return;
     const invite = this.store.loadInvite(request.inviteId);
@@ -509,10 +579,19 @@ export class Agent implements ChannelService {
     if (!macMatches(joinMac(invite.secret, request.inviteId, request.keyPackage, request.agent), request.mac)) {
       return this.log(`join request with a bad MAC on ${channel}`);
     }
+    // The key package must be the requester's own: the name the relay authenticated, the name in
+    // the request and the name in the credential agree, or someone else would be pulled in.
+    let name: string | undefined;
+    try {
+      name = parseCredential(decodeKeyPackageMessage(request.keyPackage).leafNode.credential)?.name;
+    } catch {
+      return this.log(`join request with a malformed key package on ${channel}`);
+    }
+    if (name !== request.agent || name !== from) return this.log(`join request on ${channel} whose key package is not its sender's`);
     if (!this.store.useInvite(request.inviteId)) return this.log(`join request for a used-up invite on ${channel}`);
     const isMember = async () => (await this.state(channel)).members.includes(request.agent);
     void this.commitIntent(channel, () => this.mls.addMembers(channel, [request.keyPackage]), [request.agent], isMember)
-      .then(() => this.shareInvites(channel))
+      .then((r) => (r.committed ? this.shareInvites(channel) : undefined))
       .catch((e: unknown) => this.quiet(e));
   }
 
@@ -524,7 +603,8 @@ export class Agent implements ChannelService {
         throw new AgentError("invite_invalid", `this invite is for the relay ${invite.relayUrl}, but this agent uses ${relayBase(this.relayUrl)}; set SKYTALE_RELAY to it`);
       }
       if (this.mls.channels().includes(invite.channel)) throw new AgentError("already_exists", `already a member of '${invite.channel}'`);
-      if (this.config.relayKey === undefined) new RelayKeyPins(join(this.store.dir, RELAY_KEY_PIN_FILE)).record(invite.relayUrl, invite.relayKey);
+      if (this.config.relayKey === undefined) this.pins().record(invite.relayUrl, invite.relayKey);
+      this.expectedWelcomes.add(hex(invite.groupId));
       const keyPackage = await this.mls.createKeyPackage();
       const mac = joinMac(invite.secret, invite.id, keyPackage, this.config.name);
       const payload = encodeJoinRequest({ inviteId: invite.id, agent: this.config.name, keyPackage, mac });
@@ -550,11 +630,11 @@ export class Agent implements ChannelService {
         if (raced && this.mls.channels().includes(channel)) return { status: "joined" as const, ...(await this.state(channel)) };
         throw error;
       }
+      this.adopt(info.channel, info.groupId, -1);
       if (info.channel !== channel) {
         throw new AgentError("bad_request", `that Welcome opens '${info.channel}', not '${channel}' (joined '${info.channel}' anyway)`);
       }
-      this.adopt(channel, info.groupId, -1);
-      return { status: "joined" as const, channel, epoch: info.epoch, members: info.members.map((m) => m.name) };
+      return { status: "joined" as const, ...stateOf(channel, info) };
     });
   }
 
@@ -562,11 +642,16 @@ export class Agent implements ChannelService {
     if (this.closed) return;
     this.closed = true;
     this.progress.forEach((wake) => wake());
+    this.timers.forEach((t) => clearTimeout(t));
     await this.relay.close();
     await this.stream;
     this.store.close();
     await this.localRelay?.close();
   }
+}
+
+function inviteNotice(invite: StoredInvite, uses: number): Uint8Array {
+  return encodeControl({ t: "invite", id: hex(invite.id), secret: Buffer.from(invite.secret).toString("base64url"), expiresAt: invite.expiresAt, maxUses: invite.maxUses, uses });
 }
 
 function ignoreCode(error: unknown, code: string): void {

@@ -20,6 +20,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     ...(relayUrl ? { relayUrl } : {}),
     ...(keyText ? { relayKey: parseRelayKey(keyText, "SKYTALE_RELAY_KEY") } : {}),
     token: env.SKYTALE_TOKEN?.trim() ?? "",
+    acceptDirectoryAdds: !["0", "false", "no", "off"].includes((env.SKYTALE_ACCEPT_DIRECTORY_ADDS ?? "").trim().toLowerCase()),
     cover: coverFromEnv(env),
   };
 }

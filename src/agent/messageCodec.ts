@@ -15,6 +15,8 @@ export interface InviteNotice {
   readonly secret: string;
   readonly expiresAt: number;
   readonly maxUses: number;
+  /** Admissions counted so far, so that members who join later count on from there. */
+  readonly uses: number;
 }
 
 export function encodeText(text: string): Uint8Array {
@@ -45,7 +47,7 @@ export function decodeControl(plaintext: Uint8Array): InviteNotice | undefined {
   try {
     const value = JSON.parse(strictUtf8.decode(plaintext.subarray(1))) as Partial<InviteNotice>;
     const ok = value.t === "invite" && typeof value.id === "string" && typeof value.secret === "string" &&
-      typeof value.expiresAt === "number" && typeof value.maxUses === "number";
+      typeof value.expiresAt === "number" && typeof value.maxUses === "number" && typeof value.uses === "number";
     return ok ? (value as InviteNotice) : undefined;
   } catch {
     return undefined;

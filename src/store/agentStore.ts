@@ -122,10 +122,19 @@ export class AgentStore implements MlsStatePort {
     this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
   }
 
-  saveInvite(invite: StoredInvite): void {
+  /** Records an invite; if it is known already, only raises its use count to `uses`. */
+  saveInvite(invite: StoredInvite, uses = 0): void {
     this.db
-      .prepare("INSERT OR IGNORE INTO invites (id, channel, secret, expires_at, max_uses) VALUES (?, ?, ?, ?, ?)")
-      .run(invite.id, invite.channel, this.cipher.seal(invite.secret, inviteContext(invite.id)), invite.expiresAt, invite.maxUses);
+      .prepare(
+        `INSERT INTO invites (id, channel, secret, expires_at, max_uses, uses) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET uses = max(uses, excluded.uses)`,
+      )
+      .run(invite.id, invite.channel, this.cipher.seal(invite.secret, inviteContext(invite.id)), invite.expiresAt, invite.maxUses, uses);
+  }
+
+  /** Forgets every invite of `channel` (after a member is removed, none may let them back in). */
+  revokeInvites(channel: string): number {
+    return this.db.prepare("DELETE FROM invites WHERE channel = ?").run(channel).changes;
   }
 
   loadInvite(id: Uint8Array): (StoredInvite & { uses: number }) | undefined {
@@ -137,7 +146,7 @@ export class AgentStore implements MlsStatePort {
   }
 
   /** Invites of `channel` that can still admit someone at `nowSeconds`. */
-  activeInvites(channel: string, nowSeconds: number): StoredInvite[] {
+  activeInvites(channel: string, nowSeconds: number): (StoredInvite & { uses: number })[] {
     const rows = this.db.prepare("SELECT id FROM invites WHERE channel = ? AND expires_at >= ? AND uses < max_uses").all(channel, nowSeconds) as { id: Buffer }[];
     return rows.flatMap((r) => this.loadInvite(new Uint8Array(r.id)) ?? []);
   }

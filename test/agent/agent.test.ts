@@ -130,6 +130,43 @@ describe("the channel manager, end to end through a real relay", () => {
     expect(seen).toEqual(["m0", "m1", "m2", "m3", "m4", "m5"]);
   });
 
+  it("an invite admits at most max_uses agents, however many members learned it", async () => {
+    const relay = await startRelay();
+    const alice = await open(configFor(relay, "alice"));
+    await alice.createChannel(CHANNEL);
+    const { invite } = await alice.invite(CHANNEL, { maxUses: 2, ttlSeconds: 600 });
+    const [bob, carol, dave] = await Promise.all(["bob", "carol", "dave"].map((n) => open(configFor(relay, n))));
+    expect(await bob!.joinWithInvite(invite)).toMatchObject({ status: "joined" });
+    expect(await carol!.joinWithInvite(invite)).toMatchObject({ status: "joined" });
+    expect(await dave!.joinWithInvite(invite, 1500)).toEqual({ status: "pending", channel: CHANNEL });
+    expect((await alice.members(CHANNEL)).members.map((m) => m.identity)).toEqual(["alice", "bob", "carol"]);
+  });
+
+  it("removing a member revokes the channel's open invites, so it cannot come back with one", async () => {
+    const relay = await startRelay();
+    const alice = await open(configFor(relay, "alice"));
+    const bobConfig = configFor(relay, "bob");
+    const bob = await open(bobConfig);
+    await alice.createChannel(CHANNEL);
+    const { invite } = await alice.invite(CHANNEL, { maxUses: 5, ttlSeconds: 600 });
+    expect(await bob.joinWithInvite(invite)).toMatchObject({ status: "joined" });
+    await alice.removeMember(CHANNEL, "bob");
+    await eventually(async () => !(await bob.channels()).some((c) => c.channel === CHANNEL));
+    expect(await bob.joinWithInvite(invite, 1500)).toEqual({ status: "pending", channel: CHANNEL });
+    expect((await alice.members(CHANNEL)).members.map((m) => m.identity)).toEqual(["alice"]);
+  });
+
+  it("with directory adds off, an agent is not pulled into a channel it did not ask for", async () => {
+    const relay = await startRelay();
+    const dave = await open({ ...configFor(relay, "dave"), acceptDirectoryAdds: false });
+    await eventually(() => dave.relayStatus().connected);
+    const alice = await open(configFor(relay, "alice"));
+    await alice.createChannel(CHANNEL);
+    await eventually(() => alice.addMember(CHANNEL, { agent: "dave" }).then(() => true, () => false));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await dave.channels()).toEqual([]);
+  });
+
   it("clear errors for unknown channels, bad names and bad invites", async () => {
     const relay = await startRelay();
     const alice = await open(configFor(relay, "alice"));
