@@ -82,7 +82,6 @@ export class Agent implements ChannelService {
   private readonly sentSinceRotation = new Map<string, { count: number; since: number }>();
   /** Group ids (hex) of channels this agent asked to join with an invite. */
   private readonly expectedWelcomes = new Set<string>();
-  private readonly memberNames = new Map<string, Set<string>>();
   private stream: Promise<void> = Promise.resolve();
   /** Timers of waits in progress, cleared on close so nothing keeps the process alive. */
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -198,7 +197,8 @@ export class Agent implements ChannelService {
     if (e.type === "Msg" || e.type === "GroupProposal" || e.type === "GroupCommit") {
       const body = e.type === "GroupCommit" ? e.commit : e.body;
       try {
-        this.handleOutcomes(channel, await this.mls.receive(channel, body, seq));
+        const outcomes = await this.watchingRemovals(channel, () => this.mls.receive(channel, body, seq));
+        this.handleOutcomes(channel, outcomes);
       } catch (error) {
         if (!(error instanceof MlsError)) throw error;
         if (error.code === "not_found") return;
@@ -220,8 +220,6 @@ export class Agent implements ChannelService {
         else this.listeners.forEach((l) => l(channel));
       } else if (o.kind === "commit" && o.removed) {
         this.forgetChannel(channel);
-      } else if (o.kind === "commit" || o.kind === "own") {
-        void this.noteMembers(channel).catch((e: unknown) => this.quiet(e));
       } else if (o.kind === "proposal") {
         // A member asked to leave: commit it, so the channel is not blocked (one committer wins).
         void this.commitIntent(channel, () => this.mls.commitPendingProposals(channel), []).catch((e: unknown) => this.quiet(e));
@@ -231,17 +229,20 @@ export class Agent implements ChannelService {
   }
 
   /**
-   * Every member applies the same commits, so all of them see a removal at the same point: each
-   * then forgets the channel's invites, which the removed member also knows.
+   * Runs a step that may apply a commit. Every member applies the same commits, so all of them see
+   * a removal at the same point: each then forgets the channel's invites, which the removed
+   * member also knows.
    */
-  private async noteMembers(channel: string): Promise<void> {
-    if (!this.mls.channels().includes(channel)) return;
-    const now = new Set((await this.mls.channelInfo(channel)).members.map((m) => m.name));
-    const before = this.memberNames.get(channel);
-    this.memberNames.set(channel, now);
-    if (before !== undefined && [...before].some((name) => !now.has(name)) && this.store.revokeInvites(channel) > 0) {
+  private async watchingRemovals<T>(channel: string, step: () => Promise<T>): Promise<T> {
+    const names = async () => new Set((await this.mls.channelInfo(channel)).members.map((m) => m.name));
+    const before = await names();
+    const result = await step();
+    if (!this.mls.channels().includes(channel)) return result;
+    const after = await names();
+    if ([...before].some((name) => !after.has(name)) && this.store.revokeInvites(channel) > 0) {
       this.log(`a member left ${channel}: its open invites are revoked`);
     }
+    return result;
   }
 
   private forgetChannel(channel: string): void {
@@ -336,7 +337,10 @@ export class Agent implements ChannelService {
         const welcome = outgoing.welcome !== undefined && recipients.length > 0 ? { recipients, welcome: outgoing.welcome } : undefined;
         const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome), left(), "the commit is queued; it is applied when the relay answers");
         if (verdict.kind === "ack") {
-          await this.mls.confirmCommit(channel).then((o) => this.handleOutcomes(channel, o), (e: unknown) => ignoreCode(e, "no_pending_commit"));
+          await this.watchingRemovals(channel, () => this.mls.confirmCommit(channel)).then(
+            (o) => this.handleOutcomes(channel, o),
+            (e: unknown) => ignoreCode(e, "no_pending_commit"),
+          );
           return { ...(await this.state(channel)), committed: true };
         }
         await this.mls.discardCommit(channel).catch((e: unknown) => ignoreCode(e, "no_pending_commit"));
