@@ -81,7 +81,7 @@ describe("envelope codec", () => {
           if (!(e instanceof WireError)) throw e;
         }
       }),
-      { numRuns: 20000 },
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 20000) },
     );
   });
 });
