@@ -40,7 +40,7 @@ describe("relay under hostile input", () => {
     const fuzzer = await link(relay, "fuzzer");
     await fc.assert(
       fc.asyncProperty(request, async (e) => {
-        const reply = await fuzzer.request(e);
+        const reply = await fuzzer.request(e, 60_000);
         expect(reply.type).toMatch(/^(Ack|Error|GroupAck|GroupNack|KeyPackageReply)$/);
       }),
       { numRuns: RUNS },
