@@ -48,6 +48,8 @@ export interface AgentConfig {
    * true). Joins this agent asked for with an invite are always accepted.
    */
   readonly acceptDirectoryAdds?: boolean;
+  /** How long a send waits for the relay before answering relay_unreachable (it stays queued); 20 s. */
+  readonly sendTimeoutMs?: number;
   /** For tests: where the local relay lives. */
   readonly localRelay?: LocalRelayHost;
   readonly log?: (line: string) => void;
@@ -57,7 +59,7 @@ const DEFAULT_ROTATION = { messages: 100, ms: 60 * 60 * 1000 };
 const COMMIT_ATTEMPTS = 6;
 /** A tool call that commits gives up after this long (hosts cut calls at about 60 s). */
 const COMMIT_DEADLINE_MS = 40_000;
-const SEND_TIMEOUT_MS = 20_000;
+const DEFAULT_SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
 const INBOX_CURSOR = "relay_inbox_cursor";
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -135,6 +137,10 @@ export class Agent implements ChannelService {
 
   get identity(): { name: string; fingerprint: string } {
     return { name: this.config.name, fingerprint: this.mls.fingerprint };
+  }
+
+  private get sendTimeoutMs(): number {
+    return this.config.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
   }
 
   relayStatus(): { url: string; connected: boolean } {
@@ -403,7 +409,7 @@ export class Agent implements ChannelService {
   send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
     return this.guard(async () => {
       const body = await this.encryptText(channel, message);
-      const seq = await withTimeout(this.relay.sendMessage(body), SEND_TIMEOUT_MS, "the message is stored and queued; it goes out when the relay is reachable");
+      const seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
       const { epoch } = await this.mls.channelInfo(channel);
       this.countForRotation(channel);
       return { channel, seq: Number(seq), epoch };
@@ -534,7 +540,7 @@ export class Agent implements ChannelService {
       const secret = new Uint8Array(randomBytes(32));
       const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
       const invite = { id, channel, secret, expiresAt, maxUses };
-      await withTimeout(this.relay.sendMessage(await this.encryptControl(channel, inviteNotice(invite, 0))), SEND_TIMEOUT_MS, "the invite is queued for the other members");
+      await withTimeout(this.relay.sendMessage(await this.encryptControl(channel, inviteNotice(invite, 0))), this.sendTimeoutMs, "the invite is queued for the other members");
       this.store.saveInvite(invite);
       const token = encodeInvite({ channel, groupId: info.groupId, relayUrl: relayBase(this.relayUrl), relayKey, id, secret, expiresAt });
       return { invite: token, expiresAt: new Date(expiresAt * 1000) };
@@ -612,7 +618,7 @@ export class Agent implements ChannelService {
       const keyPackage = await this.mls.createKeyPackage();
       const mac = joinMac(invite.secret, invite.id, keyPackage, this.config.name);
       const payload = encodeJoinRequest({ inviteId: invite.id, agent: this.config.name, keyPackage, mac });
-      await withTimeout(this.relay.forward("JoinRequest", { kind: "channel", channel: invite.groupId }, payload), SEND_TIMEOUT_MS, "the join request is queued for the relay");
+      await withTimeout(this.relay.forward("JoinRequest", { kind: "channel", channel: invite.groupId }, payload), this.sendTimeoutMs, "the join request is queued for the relay");
       try {
         await this.until(() => this.mls.channels().includes(invite.channel), waitMs, "");
         return { status: "joined" as const, ...(await this.state(invite.channel)) };
@@ -670,10 +676,11 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, queuedHint: strin
   try {
     return await Promise.race([promise, timeout]);
   } catch (error) {
-    if (error instanceof TransportError && error.code !== "rejected") {
-      throw new AgentError("relay_unreachable", `${error.message}; ${queuedHint}`, { cause: error });
-    }
-    throw error;
+    if (!(error instanceof TransportError)) throw error;
+    const mapped = toAgentError(error);
+    // Only a link that may come back means "queued"; a refused token or a changed key does not.
+    if (mapped.code !== "relay_unreachable") throw mapped;
+    throw new AgentError("relay_unreachable", `${error.message}; ${queuedHint}`, { cause: error });
   } finally {
     clearTimeout(timer);
   }

@@ -167,6 +167,33 @@ describe("the channel manager, end to end through a real relay", () => {
     expect(await dave.channels()).toEqual([]);
   });
 
+  it("relay failures reach the caller as codes: refused token, unreachable relay, expired invite", async () => {
+    const { encodeInvite } = await import("../../src/agent/invites.js");
+    const secret = "a secret for this test only";
+    const guarded = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir(), "--auth-secret", secret, "--cover", "off"], {}), { log: () => {} });
+    cleanups.push(() => guarded.close());
+    const refused = await open({ ...configFor(guarded, "mallory"), token: "not-a-token", sendTimeoutMs: 2000 });
+    await refused.createChannel(CHANNEL);
+    await expect(refused.send(CHANNEL, "x")).rejects.toMatchObject({ code: "auth_failed" });
+
+    const nowhere = await open({ name: "loner", dataDir: tempDir(), relayUrl: "ws://127.0.0.1:9", relayKey: new Uint8Array(32).fill(9), cover: { mode: "off", rate: 0 }, sendTimeoutMs: 300, log: () => {} });
+    await nowhere.createChannel(CHANNEL); // local work needs no relay
+    await expect(nowhere.send(CHANNEL, "queued")).rejects.toMatchObject({ code: "relay_unreachable", message: expect.stringMatching(/queued/) });
+
+    const relay = await startRelay();
+    const bob = await open(configFor(relay, "bob"));
+    const expired = encodeInvite({
+      channel: CHANNEL, groupId: new Uint8Array(12), relayUrl: relay.url, relayKey: relay.relayKey.publicKey,
+      id: new Uint8Array(16), secret: new Uint8Array(32), expiresAt: Math.floor(Date.now() / 1000) - 10,
+    });
+    await expect(bob.joinWithInvite(expired)).rejects.toMatchObject({ code: "invite_invalid" });
+    const elsewhere = encodeInvite({
+      channel: CHANNEL, groupId: new Uint8Array(12), relayUrl: "ws://127.0.0.1:1", relayKey: relay.relayKey.publicKey,
+      id: new Uint8Array(16), secret: new Uint8Array(32), expiresAt: Math.floor(Date.now() / 1000) + 600,
+    });
+    await expect(bob.joinWithInvite(elsewhere)).rejects.toMatchObject({ code: "invite_invalid" });
+  });
+
   it("clear errors for unknown channels, bad names and bad invites", async () => {
     const relay = await startRelay();
     const alice = await open(configFor(relay, "alice"));
