@@ -32,6 +32,7 @@ import { machineLine, median, rate, replaceSection, timeMs } from "./report.js";
 
 const PAYLOAD = new Uint8Array(1024).fill(0x61);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
+const NOW = BigInt(Math.floor(Date.now() / 1000));
 
 const defaults = defaultCapabilities();
 const capabilities = { ...defaults, extensions: [...defaults.extensions, CHANNEL_NAME_EXTENSION] };
@@ -44,7 +45,7 @@ interface Member {
 async function member(cs: CiphersuiteImpl, name: string): Promise<Member> {
   const keys = await cs.signature.keygen();
   const { publicPackage, privatePackage } = await generateKeyPackageWithKey(
-    credentialFor(name, keys.publicKey), capabilities, { notBefore: 0n, notAfter: 2n ** 40n }, [],
+    credentialFor(name, keys.publicKey), capabilities, { notBefore: NOW - 60n, notAfter: NOW + 3600n }, [],
     { signKey: keys.signKey, publicKey: keys.publicKey }, cs,
   );
   return { keyPackage: publicPackage, privateKeys: privatePackage };
