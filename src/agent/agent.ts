@@ -82,6 +82,8 @@ export class Agent implements ChannelService {
   private readonly listeners = new Set<(channel: string) => void>();
   private readonly intents = new KeyedMutex();
   private readonly sentSinceRotation = new Map<string, { count: number; since: number }>();
+  /** Channels this agent asked to leave; the request is repeated until a member commits it. */
+  private readonly leaving = new Set<string>();
   /** Group ids (hex) of channels this agent asked to join with an invite. */
   private readonly expectedWelcomes = new Set<string>();
   private stream: Promise<void> = Promise.resolve();
@@ -226,6 +228,9 @@ export class Agent implements ChannelService {
         else this.listeners.forEach((l) => l(channel));
       } else if (o.kind === "commit" && o.removed) {
         this.forgetChannel(channel);
+      } else if (o.kind === "commit" && this.leaving.has(channel)) {
+        // A commit that did not remove us dropped our leave proposal with its epoch: ask again.
+        void this.requestLeave(channel).catch((e: unknown) => this.quiet(e));
       } else if (o.kind === "proposal") {
         // A member asked to leave: commit it, so the channel is not blocked (one committer wins).
         void this.commitIntent(channel, () => this.mls.commitPendingProposals(channel), []).catch((e: unknown) => this.quiet(e));
@@ -252,6 +257,7 @@ export class Agent implements ChannelService {
   }
 
   private forgetChannel(channel: string): void {
+    this.leaving.delete(channel);
     for (const [g, c] of this.byGroup) {
       if (c !== channel) continue;
       this.relay.unsubscribe(new Uint8Array(Buffer.from(g, "hex")));
@@ -408,6 +414,7 @@ export class Agent implements ChannelService {
 
   send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
     return this.guard(async () => {
+      if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
       const body = await this.encryptText(channel, message);
       const seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
       const { epoch } = await this.mls.channelInfo(channel);
@@ -514,11 +521,20 @@ export class Agent implements ChannelService {
     });
   }
 
+  /** Sends a self-remove proposal, again after a nack once the newer epoch is applied. */
+  private async requestLeave(channel: string): Promise<void> {
+    for (let attempt = 0; attempt < COMMIT_ATTEMPTS && this.mls.channels().includes(channel); attempt++) {
+      const verdict = await withTimeout(this.relay.sendProposal(await this.mls.proposeLeave(channel)), this.sendTimeoutMs, "the leave request is queued");
+      if (verdict.kind === "ack") return;
+      await this.until(() => (this.processed.get(channel) ?? -1) >= Number(verdict.winningSeq), 30_000, "the relay did not deliver the commit that won", "relay_unreachable");
+    }
+  }
+
   leave(channel: string): Promise<{ channel: string; status: "left" | "leave_requested" }> {
     return this.guard(async () => {
-      const proposal = await this.mls.proposeLeave(channel);
-      const verdict = await this.relay.sendProposal(proposal);
-      if (verdict.kind === "nack") throw new AgentError("epoch_mismatch", `'${channel}' changed while leaving; try again`);
+      await this.mls.channelInfo(channel);
+      this.leaving.add(channel);
+      await this.requestLeave(channel);
       try {
         await this.until(() => !this.mls.channels().includes(channel), 5000, "");
         return { channel, status: "left" as const };

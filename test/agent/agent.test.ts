@@ -194,6 +194,22 @@ describe("the channel manager, end to end through a real relay", () => {
     await expect(bob.joinWithInvite(elsewhere)).rejects.toMatchObject({ code: "invite_invalid" });
   });
 
+  it("a leave waits for a member: leave_requested while nobody is online, left once one returns", async () => {
+    const relay = await startRelay();
+    const aliceConfig = configFor(relay, "alice");
+    const alice = await open(aliceConfig);
+    const bob = await open(configFor(relay, "bob"));
+    await alice.createChannel(CHANNEL);
+    const { invite } = await alice.invite(CHANNEL, { maxUses: 1, ttlSeconds: 600 });
+    await bob.joinWithInvite(invite);
+    await alice.close();
+    expect(await bob.leave(CHANNEL)).toEqual({ channel: CHANNEL, status: "leave_requested" });
+    await expect(bob.send(CHANNEL, "still here?")).rejects.toMatchObject({ code: "not_member" });
+    const back = await open(aliceConfig);
+    await eventually(async () => !(await bob.channels()).some((c) => c.channel === CHANNEL));
+    expect((await back.members(CHANNEL)).members.map((m) => m.identity)).toEqual(["alice"]);
+  });
+
   it("clear errors for unknown channels, bad names and bad invites", async () => {
     const relay = await startRelay();
     const alice = await open(configFor(relay, "alice"));
