@@ -343,7 +343,9 @@ export class MlsAgent {
       // Buffered messages whose epoch came while we were down (a crash after a commit) go first.
       const earlier = await this.drainBuffered(entry);
       if (!this.groups.has(channel)) return earlier;
-      if (seq !== undefined && (seq <= entry.cursor || this.port.loadBuffered(channel).some((b) => b.seq === seq))) {
+      // Rows are read only when something is buffered: this runs for every message received.
+      const isBuffered = (n: number) => this.port.countBuffered(channel) > 0 && this.port.loadBuffered(channel).some((b) => b.seq === n);
+      if (seq !== undefined && (seq <= entry.cursor || isBuffered(seq))) {
         return [...earlier, { kind: "duplicate", channel, seq }];
       }
       const outcome = await this.receiveOne(entry, bytes, seq);
