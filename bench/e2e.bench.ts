@@ -24,7 +24,9 @@ interface Child {
 }
 
 function child(script: string, args: string[]): { process: ChildProcess; next: () => Promise<string> } {
-  const proc = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, script), ...args], { stdio: ["pipe", "pipe", "inherit"] });
+  // BENCH_PROFILE=<dir>: a CPU profile of every child (sender, receiver, relay) into that dir.
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const proc = spawn(process.execPath, [...profile, "--import", "tsx", join(import.meta.dirname, script), ...args], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: proc.stdout! });
   const queue: string[] = [];
   const waiters: ((line: string) => void)[] = [];
@@ -56,12 +58,16 @@ function side(mode: Mode, role: "sender" | "receiver", url: string, key: string,
   };
 }
 
-async function relay(mode: Mode): Promise<{ url: string; key: string; stop(): void }> {
+async function relay(mode: Mode): Promise<{ url: string; key: string; cpuMs(): Promise<number>; stop(): void }> {
   const { process: proc, next } = child("relayServerChild.ts", [mode === "baseline" ? "baseline" : "poisson"]);
   const { port } = JSON.parse(await next()) as { port: number };
   const url = `ws://127.0.0.1:${port}`;
   const key = mode === "baseline" ? "" : (await (await fetch(`http://127.0.0.1:${port}/v1/key`)).text()).trim();
-  return { url, key, stop: () => proc.stdin!.end() };
+  const cpuMs = async () => {
+    proc.stdin!.write("cpu\n");
+    return (JSON.parse(await next()) as { cpuMs: number }).cpuMs;
+  };
+  return { url, key, cpuMs, stop: () => proc.stdin!.end() };
 }
 
 function pct(sorted: number[], p: number): number {
@@ -76,6 +82,8 @@ interface Result {
   idleP99: number;
   outOfOrder: number;
   duplicates: number;
+  /** CPU milliseconds per 1,000 messages under load, per process. */
+  cpu: { sender: number; receiver: number; relay: number };
 }
 
 async function run(mode: Mode): Promise<Result> {
@@ -87,15 +95,18 @@ async function run(mode: Mode): Promise<Result> {
     const receiverReady = receiver.call({ op: "setup" });
     await sender.call({ op: "setup" });
     await receiverReady;
-    type Got = { latencies: number[]; lastAt: number; outOfOrder: number; duplicates: number };
-    type Sent = { startedAt: number; endedAt: number };
+    type Got = { latencies: number[]; lastAt: number; outOfOrder: number; duplicates: number; cpuMs: number };
+    type Sent = { startedAt: number; endedAt: number; cpuMs: number };
     const phase = async (first: number, count: number, window: number) => {
       const got = receiver.call<Got>({ op: "receive", count });
       const sent = await sender.call<Sent>({ op: "send", first, count, window });
       return { sent, got: await got };
     };
     await phase(0, WARMUP, WINDOW);
+    const relayCpu = await r.cpuMs();
     const load = await phase(WARMUP, MESSAGES, WINDOW);
+    const perThousand = (ms: number) => (ms * 1000) / MESSAGES;
+    const cpu = { sender: perThousand(load.sent.cpuMs), receiver: perThousand(load.got.cpuMs), relay: perThousand((await r.cpuMs()) - relayCpu) };
     const loaded = [...load.got.latencies].sort((a, b) => a - b);
     // Unloaded latency: one message at a time.
     const idle: number[] = [];
@@ -109,6 +120,7 @@ async function run(mode: Mode): Promise<Result> {
       idleP99: pct(idle, 0.99),
       outOfOrder: load.got.outOfOrder,
       duplicates: load.got.duplicates,
+      cpu,
     };
   } finally {
     await Promise.allSettled([sender.call({ op: "close" }), receiver.call({ op: "close" })]);

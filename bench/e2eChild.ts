@@ -113,22 +113,30 @@ function baselineSide(): Side {
   };
 }
 
+/** CPU time (user + system) this process used since `start`: what a phase cost, whatever else runs on the machine. */
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
+}
+
 const side = mode === "skytale" ? skytaleSide() : baselineSide();
 
 /** Sends `count` messages, at most `window` awaiting the relay's answer at any time. */
-async function sendAll(first: number, count: number, window: number): Promise<{ startedAt: number; endedAt: number }> {
+async function sendAll(first: number, count: number, window: number): Promise<{ startedAt: number; endedAt: number; cpuMs: number }> {
   const startedAt = now();
+  const cpu = process.cpuUsage();
   let next = first;
   const end = first + count;
   const worker = async () => {
     while (next < end) await side.send(message(next++));
   };
   await Promise.all(Array.from({ length: Math.min(window, count) }, worker));
-  return { startedAt, endedAt: now() };
+  return { startedAt, endedAt: now(), cpuMs: cpuMsSince(cpu) };
 }
 
 /** Receives until `count` messages arrived; latencies are receive time minus the time written in each. */
-async function receiveAll(count: number): Promise<{ latencies: number[]; lastAt: number; outOfOrder: number; duplicates: number }> {
+async function receiveAll(count: number): Promise<{ latencies: number[]; lastAt: number; outOfOrder: number; duplicates: number; cpuMs: number }> {
+  const cpu = process.cpuUsage();
   const latencies: number[] = [];
   const seen = new Set<number>();
   let last = -1;
@@ -147,7 +155,7 @@ async function receiveAll(count: number): Promise<{ latencies: number[]; lastAt:
       last = index;
     }
   }
-  return { latencies, lastAt, outOfOrder, duplicates };
+  return { latencies, lastAt, outOfOrder, duplicates, cpuMs: cpuMsSince(cpu) };
 }
 
 const lines = createInterface({ input: process.stdin });

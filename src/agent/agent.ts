@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { MlsError } from "../mls/errors.js";
 import { parseCredential } from "../mls/identity.js";
 import { decodeKeyPackageMessage, decodeWelcomeMessage } from "../mls/messages.js";
-import { MlsAgent, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
+import { MAX_BATCH, MlsAgent, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
 import { KeyedMutex } from "../mls/mutex.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
@@ -82,11 +82,14 @@ export class Agent implements ChannelService {
   private readonly listeners = new Set<(channel: string) => void>();
   private readonly intents = new KeyedMutex();
   private readonly sentSinceRotation = new Map<string, { count: number; since: number }>();
+  private readonly rotating = new Set<string>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
   /** Group ids (hex) of channels this agent asked to join with an invite. */
   private readonly expectedWelcomes = new Set<string>();
   private stream: Promise<void> = Promise.resolve();
+  /** Application frames of one channel queued on the stream and not started yet; later ones join it. */
+  private openBatch: ChannelDelivery[] | undefined;
   /** Timers of waits in progress, cleared on close so nothing keeps the process alive. */
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -160,8 +163,11 @@ export class Agent implements ChannelService {
       this.processed.set(g.channel, g.cursor);
       this.follow(g.groupId);
     }
-    this.relay.on("channel", (d) => this.enqueue(() => this.onChannelFrame(d)));
-    this.relay.on("inbox", (d) => this.enqueue(() => this.onInboxItem(d)));
+    this.relay.on("channel", (d) => this.onChannelDelivery(d));
+    this.relay.on("inbox", (d) => {
+      this.openBatch = undefined;
+      this.enqueue(() => this.onInboxItem(d));
+    });
     this.relay.on("error", (e) => this.log(`relay: ${e.code}: ${e.message}`));
     this.relay.on("state", ({ state }) => {
       // The local relay's host may have exited: whoever notices first takes over its data dir.
@@ -189,6 +195,45 @@ export class Agent implements ChannelService {
   /** The relay's stream is applied strictly in order, one frame at a time. */
   private enqueue(step: () => Promise<void>): void {
     this.stream = this.stream.then(step).catch((e: unknown) => this.log(`while applying the relay stream: ${(e as Error).message}`));
+  }
+
+  /**
+   * Application messages that arrive while the stream is busy are applied together (one store
+   * transaction for the lot), still strictly in relay order: a frame joins the batch only if
+   * nothing else was queued after it.
+   */
+  private onChannelDelivery(d: ChannelDelivery): void {
+    const batch = this.openBatch;
+    const joins = batch !== undefined && batch.length < MAX_BATCH && d.envelope.type === "Msg" && Buffer.compare(batch[0]!.channel, d.channel) === 0;
+    if (joins) return void batch.push(d);
+    if (d.envelope.type !== "Msg") {
+      this.openBatch = undefined;
+      return this.enqueue(() => this.onChannelFrame(d));
+    }
+    const fresh = [d];
+    this.openBatch = fresh;
+    this.enqueue(() => {
+      if (this.openBatch === fresh) this.openBatch = undefined;
+      return fresh.length === 1 ? this.onChannelFrame(d) : this.onMessageBatch(fresh);
+    });
+  }
+
+  private async onMessageBatch(batch: ChannelDelivery[]): Promise<void> {
+    const channel = this.byGroup.get(hex(batch[0]!.channel));
+    if (channel === undefined) return;
+    const frames = batch.map((d) => ({ bytes: d.envelope.type === "Msg" ? d.envelope.body : new Uint8Array(0), seq: Number(d.seq) }));
+    let results: Awaited<ReturnType<MlsAgent["receiveAll"]>>;
+    try {
+      results = await this.watchingRemovals(channel, () => this.mls.receiveAll(channel, frames));
+    } catch (error) {
+      if (error instanceof MlsError && error.code === "not_found") return;
+      throw error;
+    }
+    results.forEach((r, i) => {
+      if (!(r instanceof MlsError)) return this.handleOutcomes(channel, r);
+      if (r.code !== "not_found") this.log(`dropped frame ${frames[i]!.seq} of ${channel}: ${r.code}`);
+    });
+    this.markProcessed(channel, frames[frames.length - 1]!.seq);
   }
 
   private markProcessed(channel: string, seq: number): void {
@@ -417,7 +462,7 @@ export class Agent implements ChannelService {
       if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
       const body = await this.encryptText(channel, message);
       const seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
-      const { epoch } = await this.mls.channelInfo(channel);
+      const epoch = this.mls.epochOf(channel);
       this.countForRotation(channel);
       return { channel, seq: Number(seq), epoch };
     });
@@ -445,7 +490,12 @@ export class Agent implements ChannelService {
     this.sentSinceRotation.set(channel, entry);
     if (entry.count < rotation.messages && now - entry.since < rotation.ms) return;
     this.sentSinceRotation.set(channel, { count: 0, since: now });
-    void this.commitIntent(channel, () => this.mls.selfUpdate(channel), []).catch((e: unknown) => this.quiet(e));
+    // One rotation at a time: under a burst of sends, queued ones would only wait out their deadline.
+    if (this.rotating.has(channel)) return;
+    this.rotating.add(channel);
+    void this.commitIntent(channel, () => this.mls.selfUpdate(channel), [])
+      .catch((e: unknown) => this.quiet(e))
+      .finally(() => this.rotating.delete(channel));
   }
 
   receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean }> {
