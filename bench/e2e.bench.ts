@@ -6,7 +6,7 @@
 // WebSocket broadcast relay. Writes docs/benchmarks.md (bench:e2e).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { machineLine, replaceSection } from "./report.js";
@@ -132,6 +132,7 @@ async function run(mode: Mode): Promise<Result> {
 }
 
 async function main(): Promise<void> {
+  const loadBefore = loadavg()[0]!;
   const skytale = await run("skytale");
   console.error(`skytale: ${JSON.stringify(skytale)}`);
   // BENCH_ONLY=skytale: for quick iterations on the encrypted path; writes nothing.
@@ -139,22 +140,27 @@ async function main(): Promise<void> {
   const baseline = await run("baseline");
   console.error(`baseline: ${JSON.stringify(baseline)}`);
   const row = (label: string, x: Result, ratio: string) =>
-    `| ${label} | ${Math.round(x.msgsPerSecond)}${ratio} | ${x.loadedP50.toFixed(2)} | ${x.loadedP99.toFixed(2)} | ${x.idleP50.toFixed(2)} | ${x.idleP99.toFixed(2)} | ${x.outOfOrder} / ${x.duplicates} |`;
+    `| ${label} | ${Math.round(x.msgsPerSecond)}${ratio} | ${x.loadedP50.toFixed(2)} | ${x.loadedP99.toFixed(2)} | ${x.idleP50.toFixed(2)} | ${x.idleP99.toFixed(2)} | ` +
+    `${Math.round(x.cpu.sender)} / ${Math.round(x.cpu.receiver)} / ${Math.round(x.cpu.relay)} | ${Math.round(2e6 / (x.cpu.sender + x.cpu.receiver + x.cpu.relay))} | ${x.outOfOrder} / ${x.duplicates} |`;
   const text = [
-    `Command: \`npm run bench:e2e\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()}`,
+    `Command: \`npm run bench:e2e\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Load average when it started: ${loadBefore.toFixed(1)}`,
+    `(the machine is shared: read the CPU columns, which other work does not change much, next to msgs/s).`,
     "",
     `One channel, 2 members. ${MESSAGES} messages of 1 KiB after ${WARMUP} warm-up messages; the sender`,
     `keeps at most ${WINDOW} \`send\` calls unanswered; msgs/s counts from the first send to the last`,
     "message the receiver's `receive` returned. Send → deliver is the time written into each message at",
-    "`send` to the moment `receive` returned it: under that load, and one message at a time",
-    `(${LATENCY_ROUNDS} rounds). Sender, receiver and relay each run in their own process on the 2 cores.`,
+    "`send` to the moment `receive` returned it: under that load (it includes the receiver's backlog when",
+    `the sender outruns it), and one message at a time (${LATENCY_ROUNDS} rounds). Sender, receiver and relay each run in`,
+    "their own process on the 2 cores. CPU is user + system milliseconds per 1,000 messages in each",
+    "process during the loaded phase; \"2-core capacity\" is 2 cores divided by their sum, the rate the",
+    "three processes could sustain on an otherwise idle machine.",
     "skytale: real `Agent`s with their own SQLite data dirs (`synchronous=FULL`, sealed at rest), MLS",
     "with bucket padding, link encryption, cover poisson on both agents and the relay, default key",
     "rotation (a self-update every 100 sent messages). Baseline: the same text, plaintext over a plain",
     "WebSocket broadcast relay with an 8-byte ack per message, no storage.",
     "",
-    "| path | msgs/s | loaded p50 ms | loaded p99 ms | idle p50 ms | idle p99 ms | out of order / duplicates |",
-    "|---|---|---|---|---|---|---|",
+    "| path | msgs/s | loaded p50 ms | loaded p99 ms | idle p50 ms | idle p99 ms | CPU ms per 1,000: sender / receiver / relay | 2-core capacity msgs/s | out of order / duplicates |",
+    "|---|---|---|---|---|---|---|---|---|",
     row("plain WebSocket relay (baseline)", baseline, ""),
     row("skytale end to end", skytale, ` (${(skytale.msgsPerSecond / baseline.msgsPerSecond).toFixed(2)}×)`),
   ].join("\n");
