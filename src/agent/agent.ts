@@ -7,6 +7,7 @@ import { MlsAgent, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAg
 import { KeyedMutex } from "../mls/mutex.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
+import { StoreError } from "../store/errors.js";
 import type { ChannelDelivery, InboxDelivery } from "../transport/deliveries.js";
 import { TransportError } from "../transport/errors.js";
 import { RelayClient } from "../transport/relayClient.js";
@@ -62,6 +63,9 @@ const COMMIT_DEADLINE_MS = 40_000;
 const DEFAULT_SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
 const INBOX_CURSOR = "relay_inbox_cursor";
+/** Backoff while the data dir cannot be written (disk full, read-only): first and longest pause. */
+const STORE_RETRY_FIRST_MS = 250;
+const STORE_RETRY_MAX_MS = 5_000;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const stateOf = (channel: string, info: { epoch: bigint; members: { name: string }[] }): ChannelState => ({
   channel,
@@ -160,8 +164,8 @@ export class Agent implements ChannelService {
       this.processed.set(g.channel, g.cursor);
       this.follow(g.groupId);
     }
-    this.relay.on("channel", (d) => this.enqueue(() => this.onChannelFrame(d)));
-    this.relay.on("inbox", (d) => this.enqueue(() => this.onInboxItem(d)));
+    this.relay.on("channel", (d) => this.enqueue(() => this.untilStored(() => this.onChannelFrame(d))));
+    this.relay.on("inbox", (d) => this.enqueue(() => this.untilStored(() => this.onInboxItem(d))));
     this.relay.on("error", (e) => this.log(`relay: ${e.code}: ${e.message}`));
     this.relay.on("state", ({ state }) => {
       // The local relay's host may have exited: whoever notices first takes over its data dir.
@@ -189,6 +193,39 @@ export class Agent implements ChannelService {
   /** The relay's stream is applied strictly in order, one frame at a time. */
   private enqueue(step: () => Promise<void>): void {
     this.stream = this.stream.then(step).catch((e: unknown) => this.log(`while applying the relay stream: ${(e as Error).message}`));
+  }
+
+  /**
+   * A frame that cannot be stored (disk full, read-only data dir) must not be skipped, or it would
+   * be lost: the stream stalls and the step is retried until it is stored or the agent closes.
+   * A failed step changes nothing (each MLS step is one transaction), so repeating it is exact.
+   */
+  private async untilStored(step: () => Promise<void>): Promise<void> {
+    for (let delay = STORE_RETRY_FIRST_MS; ; delay = Math.min(delay * 2, STORE_RETRY_MAX_MS)) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!(error instanceof StoreError) || this.closed) throw error;
+        this.log(`${error.message}; the relay stream waits and retries in ${delay / 1000} s`);
+        await this.pause(delay);
+      }
+    }
+  }
+
+  /** Waits `ms`, or less if the agent closes meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.timers.delete(timer);
+        this.progress.delete(wake);
+        resolve();
+      };
+      const wake = () => this.closed && done();
+      const timer = setTimeout(done, ms);
+      this.timers.add(timer);
+      this.progress.add(wake);
+    });
   }
 
   private markProcessed(channel: string, seq: number): void {
