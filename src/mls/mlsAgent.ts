@@ -502,15 +502,17 @@ export class MlsAgent {
     assertUniqueNames(result.newState);
     const pendingDiscarded = entry.pending !== undefined;
     const epoch = pm.epoch + 1n;
-    entry.pending = undefined;
     if (result.newState.groupActiveState.kind === "removedFromGroup") {
       // Out of the group: forget its keys at once (forward secrecy); the inbox keeps what was read.
       this.port.apply({ channel, state: null });
+      entry.pending = undefined;
       this.groups.delete(channel);
       result.consumed.forEach(zeroOutUint8Array);
       return { kind: "commit", channel, seq, epoch, own: false, removed: true, pendingDiscarded };
     }
     this.port.apply({ channel, state: stateRecord(result.newState), cursor, pending: null, bufferRemove });
+    // Only now: if the write above failed, the pending commit must still be ours to recognise.
+    entry.pending = undefined;
     this.advance(entry, result.newState, cursor, result.consumed);
     return { kind: "commit", channel, seq, epoch, own: false, removed: false, pendingDiscarded };
   }
