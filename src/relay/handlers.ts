@@ -80,6 +80,8 @@ export class RelayHandlers {
     } catch (error) {
       if (error instanceof Refusal) return conn.error(e.id, error.code, error.message);
       if (error instanceof WireError) return conn.error(e.id, "bad_request", error.message);
+      // A failed write may have left this batch's transaction half done: fail the whole batch.
+      if (isStorageFailure(error)) throw error;
       // A bug must cost one request, not the relay: report it without the request's contents.
       this.report(`internal error handling ${e.type}: ${(error as Error).message}`);
       conn.error(e.id, "internal", "the relay failed to handle this request");
@@ -279,4 +281,9 @@ function delivered(channel: Uint8Array, frame: ChannelFrame): Envelope {
     default:
       return { type: frame.kind, id: frame.seq, target: { kind: "channel", channel }, from: frame.from, payload: frame.body };
   }
+}
+
+/** SQLite's own errors (a full disk, a read-only or damaged file), as opposed to our bugs. */
+function isStorageFailure(error: unknown): boolean {
+  return String((error as { code?: unknown } | undefined)?.code ?? "").startsWith("SQLITE_");
 }

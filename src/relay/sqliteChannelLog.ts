@@ -104,18 +104,16 @@ export class SqliteChannelLog implements ChannelLog {
 
   private readonly now: () => number;
 
-  /** Channels known to have a row, so the hot path skips the INSERT OR IGNORE. */
-  private readonly knownChannels = new Set<string>();
-
   private store(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, epochAfter: bigint | null): bigint {
-    const key = Buffer.from(channel).toString("hex");
-    if (!this.knownChannels.has(key)) {
+    // The hot path is one UPDATE; a new channel's row is made on the first miss. (No in-memory
+    // "known channels" cache: a rolled-back transaction would leave it claiming a row that is gone.)
+    let bumped = this.stmt.bumpSeq.get(channel) as { last_seq: number } | undefined;
+    if (bumped === undefined) {
       this.stmt.createChannel.run(channel);
-      this.knownChannels.add(key);
+      bumped = this.stmt.bumpSeq.get(channel) as { last_seq: number };
     }
-    const { last_seq } = this.stmt.bumpSeq.get(channel) as { last_seq: number };
-    this.stmt.insertFrame.run(channel, last_seq, kind, id, body, from, epochAfter, this.now());
-    return BigInt(last_seq);
+    this.stmt.insertFrame.run(channel, bumped.last_seq, kind, id, body, from, epochAfter, this.now());
+    return BigInt(bumped.last_seq);
   }
 
   atomically(fn: () => void): void {
