@@ -384,7 +384,13 @@ export class Agent implements ChannelService {
         if (isDone !== undefined && (await isDone())) return { ...(await this.state(channel)), committed: false };
         const outgoing = await build();
         const welcome = outgoing.welcome !== undefined && recipients.length > 0 ? { recipients, welcome: outgoing.welcome } : undefined;
-        const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome), left(), "the commit is queued; it is applied when the relay answers");
+        const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome, outgoing.proof), left(), "the commit is queued; it is applied when the relay answers").catch(
+          async (error: unknown) => {
+            if (!(error instanceof AgentError) || !(error.cause instanceof TransportError) || error.cause.relayCode !== "forbidden") throw error;
+            await this.mls.discardCommit(channel).catch((e: unknown) => ignoreCode(e, "no_pending_commit"));
+            throw new AgentError("fork_detected", `the relay refused a commit on '${channel}': this agent's view of the channel is not the relay's current epoch (${error.cause.message})`, { cause: error });
+          },
+        );
         if (verdict.kind === "ack") {
           await this.watchingRemovals(channel, () => this.mls.confirmCommit(channel)).then(
             (o) => this.handleOutcomes(channel, o),

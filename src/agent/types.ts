@@ -17,6 +17,7 @@ export type AgentErrorCode =
   | "invite_invalid" // an invite that is expired, used up, or not for this relay
   | "epoch_mismatch" // the channel moved on while this operation was built; retried without success
   | "decryption_failure" // a message that does not decrypt or verify
+  | "fork_detected" // the relay's history of the channel is not this agent's (its commit was refused as not from the current epoch)
   | "storage_full" // the disk holding the data dir is full; nothing was changed, retry after freeing space
   | "storage_read_only" // the data dir cannot be written; nothing was changed
   | "storage_corrupt" // the database in the data dir is damaged
