@@ -165,7 +165,9 @@ function table(headers: string[], rows: string[][]): string {
 async function main(): Promise<void> {
   const only = process.env.BENCH_RELAY_KINDS?.split(",") as Kind[] | undefined;
   const kinds: Kind[] = only ?? ["baseline", "off", "poisson"];
-  const plan: [number, number][] = quick ? [[1, 1000], [10, 500], [100, 100]] : [[1, 10_000], [10, 4000], [100, 600]];
+  // BENCH_RELAY_PLAN=subscribers:messages,... replaces the plan (e.g. to profile one case).
+  const plan = process.env.BENCH_RELAY_PLAN?.split(",").map((p) => p.split(":").map(Number) as [number, number]) ??
+    (quick ? [[1, 1000], [10, 500], [100, 100]] : [[1, 10_000], [10, 4000], [100, 600]]);
   const connectionCounts = quick ? [1000] : [1000, 10_000];
   const results = new Map<Kind, { throughput: Throughput[]; p50: number; p99: number; memory: number[] }>();
   for (const kind of kinds) {

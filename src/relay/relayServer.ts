@@ -72,7 +72,7 @@ export class Relay {
           ws.close(1013, "relay full");
           return;
         }
-        const conn = new RelayConnection(ws, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, ...optional(runtime) }, {
+        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, ...optional(runtime) }, {
           onEnvelope: (c, e) => handlers.handle(c, e),
           onClose: (c) => {
             relay.connections.delete(c);
