@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { BACKSTOP_CHECKPOINT_PAGES, BackgroundCheckpointer } from "./checkpointer.js";
 import type { ChannelFrame, ChannelLog, HandshakeResult, InboxItem, StoredKind } from "./channelLog.js";
 
 export const RELAY_DATABASE_FILE = "relay.db";
@@ -52,14 +53,19 @@ interface ChannelRow {
   last_seq: number;
 }
 
+/** SQLite's default checkpoint threshold, in pages, used again if the background thread fails. */
+const DEFAULT_CHECKPOINT_PAGES = 1000;
+
 /**
  * The embedded ChannelLog: one SQLite file in WAL mode. Every append is one transaction, so a
  * frame acknowledged to a client survives a crash of the relay process. `synchronous=NORMAL`
  * (default) may lose the last transactions on a power cut; `durability: "full"` fsyncs each one.
+ * Checkpoints (copying the log into the database file) run on a background thread.
  */
 export class SqliteChannelLog implements ChannelLog {
   private readonly db: Database.Database;
   private readonly stmt;
+  private readonly checkpointer: BackgroundCheckpointer;
 
   constructor(dataDir: string, options: { durability?: "normal" | "full"; now?: () => number } = {}) {
     const path = join(dataDir, RELAY_DATABASE_FILE);
@@ -68,6 +74,10 @@ export class SqliteChannelLog implements ChannelLog {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
     this.db.exec(SCHEMA);
+    this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+    this.checkpointer = new BackgroundCheckpointer(path, () => {
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_CHECKPOINT_PAGES}`);
+    });
     const now = options.now ?? Date.now;
     this.now = now;
     const db = this.db;
@@ -245,6 +255,7 @@ export class SqliteChannelLog implements ChannelLog {
   }
 
   close(): void {
+    this.checkpointer.stop();
     this.db.close();
   }
 }
