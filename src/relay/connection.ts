@@ -34,7 +34,7 @@ export interface ConnectionContext {
   readonly limits: RelayLimits;
   readonly cover: CoverConfig;
   readonly metrics: RelayMetrics;
-  readonly gate: SendGate;
+  readonly gate: SendGate<RelayConnection>;
   readonly now: () => number;
   readonly timers?: Timers;
   readonly random?: () => number;
@@ -95,7 +95,7 @@ export class RelayConnection {
   }
 
   send(envelope: Envelope): void {
-    this.ctx.gate.pass(() => {
+    this.ctx.gate.pass(this, () => {
       if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
       this.ctx.metrics.countOut(envelope.type);
       this.scheduler.submit(this.state.codec.pieces(envelope));
@@ -104,7 +104,7 @@ export class RelayConnection {
 
   /** Sends an envelope encoded once for many receivers (fan-out). */
   sendEncoded(type: string, bytes: Uint8Array): void {
-    this.ctx.gate.pass(() => {
+    this.ctx.gate.pass(this, () => {
       if (this.state.phase !== "ready") return;
       this.ctx.metrics.countOut(type);
       this.scheduler.submit(this.state.codec.piecesOf(bytes));
@@ -162,9 +162,15 @@ export class RelayConnection {
   }
 
   private readonly uncork = () => {
+    if (!this.corked) return;
     this.corked = false;
     this.socket.uncork();
   };
+
+  /** Lets the frames held back so far go now, when the rest of the turn has more work to do. */
+  flushWrites(): void {
+    this.uncork();
+  }
 
   /** A reader too slow to keep up is dropped; it resumes from its cursor when it reconnects. */
   private dropIfBacklogged(): void {
