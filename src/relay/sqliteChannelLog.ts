@@ -7,6 +7,11 @@ import type { ChannelFrame, ChannelLog, HandshakeResult, InboxItem, StoredKind }
 
 export const RELAY_DATABASE_FILE = "relay.db";
 
+/*
+ * The frames table is a rowid table: its rows carry whole MLS messages (2 KiB and more), which in
+ * a WITHOUT ROWID table spill into an overflow page each. Databases made before keep their
+ * WITHOUT ROWID frames table; every statement here works on both layouts.
+ */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS channels (
     id BLOB PRIMARY KEY,
@@ -24,7 +29,7 @@ const SCHEMA = `
     epoch_after INTEGER,
     stored_at INTEGER NOT NULL,
     PRIMARY KEY (channel, seq)
-  ) WITHOUT ROWID;
+  );
   CREATE UNIQUE INDEX IF NOT EXISTS frames_msg_id ON frames (channel, msg_id);
   CREATE TABLE IF NOT EXISTS inbox_heads (agent TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS inbox (
