@@ -20,6 +20,8 @@ const quick = process.env.BENCH_QUICK === "1";
 const profileDir = process.env.BENCH_RELAY_PROFILE;
 /** Subscribers are spread over this many client processes (fewer when there are fewer subscribers). */
 const SUBSCRIBER_PROCESSES = 2;
+/** Throughput rounds per case and relay; the table shows the median. */
+const ROUNDS = quick || profileDir !== undefined ? 1 : 3;
 
 const body = () => messageBody(GROUP_ID);
 
@@ -170,10 +172,23 @@ async function main(): Promise<void> {
     (quick ? [[1, 1000], [10, 500], [100, 100]] : [[1, 10_000], [10, 4000], [100, 600]]);
   const connectionCounts = quick ? [1000] : [1000, 10_000];
   const results = new Map<Kind, { throughput: Throughput[]; p50: number; p99: number; memory: number[] }>();
+  // Every relay runs from the start, and the throughput rounds take them in turn (round 1: each
+  // case on each relay, then round 2, ...): load from elsewhere on the machine then falls on all of
+  // them alike instead of on whichever ran at a bad moment. Each figure is the median of the rounds.
+  const servers = new Map<Kind, Server>();
+  for (const kind of kinds) servers.set(kind, await startServer(kind));
+  const rounds = new Map<Kind, Throughput[][]>(kinds.map((k) => [k, plan.map(() => [])]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, [subs, messages]] of plan.entries()) {
+      for (const kind of kinds) rounds.get(kind)![i]!.push(await throughput(servers.get(kind)!, kind, subs, messages));
+    }
+  }
   for (const kind of kinds) {
-    const server = await startServer(kind);
-    const t: Throughput[] = [];
-    for (const [subs, messages] of plan) t.push(await throughput(server, kind, subs, messages));
+    const server = servers.get(kind)!;
+    const t = rounds.get(kind)!.map((samples) => ({
+      msgsPerSecond: median(samples.map((x) => x.msgsPerSecond)),
+      cpuPerDelivery: median(samples.map((x) => x.cpuPerDelivery)),
+    }));
     if (profileDir !== undefined) {
       await server.stop();
       console.error(`${kind}: ${JSON.stringify(t)}`);
@@ -184,7 +199,7 @@ async function main(): Promise<void> {
     for (const n of connectionCounts) memory.push((await memoryPerConnection(server, kind, n)) / 1024);
     await server.stop();
     results.set(kind, { throughput: t, ...lat, memory });
-    console.error(`${kind}: ${JSON.stringify(results.get(kind))}`);
+    console.error(`${kind}: ${JSON.stringify(results.get(kind))} rounds: ${JSON.stringify(rounds.get(kind)!.map((r) => r.map((x) => Math.round(x.msgsPerSecond))))}`);
   }
   const base = results.get("baseline");
   if (base === undefined || only !== undefined) return;
@@ -213,14 +228,17 @@ async function main(): Promise<void> {
     "",
     "1 KiB messages (2020-byte MLS bodies, one 2048-byte frame each), one publisher with 64 in flight;",
     "msgs/s is messages delivered to every subscriber per second (deliveries/s = msgs/s × subscribers),",
-    "ratios against the baseline in the same run. Process layout, the same for every relay: the relay",
-    "in one process, the publisher in another, the subscribers spread over two more (one for a single",
-    "subscriber); the clock runs from the publisher's start until every subscriber has every message.",
-    "The skytale clients (bench/relayBenchClient.ts) are the transport's link alone: handshake, then",
-    "every frame opened and decoded with LinkCodec. Two cores are shared by all four processes, so the",
-    "clients' work still weighs on the throughput; relay CPU µs/delivery (process.cpuUsage of the relay",
-    "process over the run, divided by messages × subscribers) is the relay's own cost and the less noisy",
-    "comparison (a ratio above 1× means it costs more than the baseline).",
+    "ratios against the baseline in the same run. Process layout, the same for every relay: the relay in",
+    "one process, the publisher in another, the subscribers spread over two more (one for a single",
+    "subscriber). Each case starts with a warm-up of up to 2,000 messages, then the clock runs from the",
+    "publisher's start until every subscriber has every message. The skytale clients",
+    "(bench/relayBenchClient.ts) are the transport's link alone: handshake, then every frame opened and",
+    "decoded with LinkCodec. All processes share two cores (and whatever else the machine runs), so the",
+    "clients' work still weighs on msgs/s. Relay CPU µs/delivery is process.cpuUsage of the relay process",
+    "(all its threads, so skytale's checkpoint thread too) over the run, divided by messages ×",
+    "subscribers: the relay's own cost, and the less noisy comparison (above 1× it costs more than the",
+    `baseline). Each figure is the median of ${ROUNDS} round(s); all relays run from the start and take turns`,
+    "within each round, so that load from elsewhere falls on all of them alike.",
     "",
     throughputTable,
     "",
