@@ -39,7 +39,8 @@ export class BackgroundCheckpointer {
   /** `onFailure` runs if the thread dies; the caller then checkpoints on its own again. */
   constructor(path: string, onFailure: (error: Error) => void) {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, intervalMs: CHECKPOINT_INTERVAL_MS } });
+    // No execArgv: the thread needs no loader hooks (tsx, test runners) of the main thread.
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { driver, path, intervalMs: CHECKPOINT_INTERVAL_MS } });
     this.worker.on("error", onFailure);
     this.worker.unref();
   }
