@@ -50,12 +50,15 @@ export class RelayHandlers {
     private readonly metrics: RelayMetrics,
     private readonly connections: ReadonlySet<RelayConnection>,
     private readonly report: (line: string) => void,
-    private readonly gate: SendGate,
+    private readonly gate: SendGate<RelayConnection>,
   ) {}
 
   /**
    * Requests are queued and handled together at the end of this turn of the event loop, as one
-   * storage transaction (group commit); replies wait in the SendGate until it is committed.
+   * storage transaction (group commit); replies wait in the SendGate until it is committed. Then
+   * the links that made requests get their frames first, in order, and those are on their way
+   * before the fan-out to the other links is sealed (once per subscriber, the bulk of the work):
+   * a publisher hears its acks without waiting for every subscriber's copy.
    */
   handle(conn: RelayConnection, e: Envelope): void {
     const agent = conn.agent;
@@ -68,7 +71,12 @@ export class RelayHandlers {
     const batch = this.queue;
     this.queue = [];
     try {
-      this.gate.batch(() => this.log.atomically(() => batch.forEach(([conn, agent, e]) => this.handleOne(conn, agent, e))));
+      const requesters = new Set(batch.map(([conn]) => conn));
+      this.gate.batch(
+        () => this.log.atomically(() => batch.forEach(([conn, agent, e]) => this.handleOne(conn, agent, e))),
+        (conn) => requesters.has(conn),
+        () => requesters.forEach((conn) => conn.flushWrites()),
+      );
     } catch (error) {
       this.report(`storage failed, ${batch.length} requests refused: ${(error as Error).message}`);
       for (const [conn, , e] of batch) conn.error(e.id, "internal", "the relay could not store this; retry");

@@ -2,10 +2,16 @@ import { createHash } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { BACKSTOP_CHECKPOINT_PAGES, BackgroundCheckpointer } from "./checkpointer.js";
 import type { ChannelFrame, ChannelLog, CommitAuthorization, HandshakeResult, InboxItem, StoredKind } from "./channelLog.js";
 
 export const RELAY_DATABASE_FILE = "relay.db";
 
+/*
+ * The frames table is a rowid table: its rows carry whole MLS messages (2 KiB and more), which in
+ * a WITHOUT ROWID table spill into an overflow page each. Databases made before keep their
+ * WITHOUT ROWID frames table; every statement here works on both layouts.
+ */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS channels (
     id BLOB PRIMARY KEY,
@@ -24,7 +30,7 @@ const SCHEMA = `
     epoch_after INTEGER,
     stored_at INTEGER NOT NULL,
     PRIMARY KEY (channel, seq)
-  ) WITHOUT ROWID;
+  );
   CREATE UNIQUE INDEX IF NOT EXISTS frames_msg_id ON frames (channel, msg_id);
   CREATE TABLE IF NOT EXISTS inbox_heads (agent TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS inbox (
@@ -54,14 +60,19 @@ interface ChannelRow {
   commit_key: Buffer | null;
 }
 
+/** SQLite's default checkpoint threshold, in pages, used again if the background thread fails. */
+const DEFAULT_CHECKPOINT_PAGES = 1000;
+
 /**
  * The embedded ChannelLog: one SQLite file in WAL mode. Every append is one transaction, so a
  * frame acknowledged to a client survives a crash of the relay process. `synchronous=NORMAL`
  * (default) may lose the last transactions on a power cut; `durability: "full"` fsyncs each one.
+ * Checkpoints (copying the log into the database file) run on a background thread.
  */
 export class SqliteChannelLog implements ChannelLog {
   private readonly db: Database.Database;
   private readonly stmt;
+  private readonly checkpointer: BackgroundCheckpointer;
 
   constructor(dataDir: string, options: { durability?: "normal" | "full"; now?: () => number } = {}) {
     const path = join(dataDir, RELAY_DATABASE_FILE);
@@ -73,6 +84,10 @@ export class SqliteChannelLog implements ChannelLog {
     // Data dirs from before commit keys: add the column (SQLite has no ADD COLUMN IF NOT EXISTS).
     const columns = this.db.prepare("SELECT name FROM pragma_table_info('channels')").all() as { name: string }[];
     if (!columns.some((c) => c.name === "commit_key")) this.db.exec("ALTER TABLE channels ADD COLUMN commit_key BLOB");
+    this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+    this.checkpointer = new BackgroundCheckpointer(path, () => {
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_CHECKPOINT_PAGES}`);
+    });
     const now = options.now ?? Date.now;
     this.now = now;
     const db = this.db;
@@ -253,6 +268,7 @@ export class SqliteChannelLog implements ChannelLog {
   }
 
   close(): void {
+    this.checkpointer.stop();
     this.db.close();
   }
 }
