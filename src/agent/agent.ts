@@ -253,6 +253,11 @@ export class Agent implements ChannelService {
     const verdict = this.streamGuard.failed(channel, seq, body, code);
     if (verdict.kind === "refetch") return false;
     await this.mls.skip(channel, seq);
+    // An epoch this agent can no longer read (history from before it joined) is no news.
+    if (!verdict.refetched) {
+      this.log(`dropped frame ${seq} of ${channel}: ${code}`);
+      return true;
+    }
     const epoch = await this.mls.channelInfo(channel).then((i) => i.epoch, () => undefined);
     const atOurEpoch = code === "decryption_failure" && epoch !== undefined && readMlsRouting(body).epoch === epoch;
     if (verdict.confirmed && atOurEpoch) {
@@ -326,6 +331,7 @@ export class Agent implements ChannelService {
 
   /** Another member's frame was readable at our epoch: a provisional join was real. */
   private confirmJoin(channel: string): void {
+    if (!this.forks.isProvisional(channel)) return;
     const groupHex = [...this.byGroup].find(([, c]) => c === channel)?.[0] ?? "";
     const keyPackage = this.forks.confirm(channel, groupHex);
     if (keyPackage !== undefined) this.mls.consumeKeyPackage(keyPackage);
@@ -551,7 +557,8 @@ export class Agent implements ChannelService {
   receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }> {
     return this.guard(async () => {
       const { channel, waitMs = 0, maxMessages = 100, signal } = options;
-      if (channel !== undefined && !this.mls.channels().includes(channel) && this.store.countUndelivered(channel) === 0) {
+      const known = channel === undefined || this.mls.channels().includes(channel) || this.store.countUndelivered(channel) > 0 || this.forks.hasWarnings(channel);
+      if (!known) {
         throw new AgentError("not_found", `no channel '${channel}' on this agent; create it or join it first`);
       }
       const started = Date.now();

@@ -22,8 +22,11 @@ export type Admission =
 
 export type FailureVerdict =
   | { readonly kind: "refetch" }
-  /** Refused for good; `confirmed` when the relay served the very same bytes again. */
-  | { readonly kind: "refused"; readonly confirmed: boolean };
+  /**
+   * Refused for good. `refetched`: it was fetched again first (a refusal the relay's bytes may
+   * explain); `confirmed`: and the relay served the very same bytes again.
+   */
+  | { readonly kind: "refused"; readonly refetched: boolean; readonly confirmed: boolean };
 
 interface Watch {
   /** A re-fetch asked from this seq and not yet acknowledged by the relay. */
@@ -80,7 +83,7 @@ export class StreamGuard {
     w.failed.delete(seq);
     w.refused.add(seq);
     if (w.refused.size > MAX_REFUSED) w.refused.delete(w.refused.values().next().value as number);
-    return { kind: "refused", confirmed: before === hash };
+    return { kind: "refused", refetched: before !== undefined, confirmed: before === hash };
   }
 
   /** Whether the frame at `seq` was refused (skipped) by this agent. */

@@ -19,6 +19,15 @@ export interface TestAgent {
   readonly agent: Agent;
   /** Everything the agent logged (codes and sequence numbers, never plaintext). */
   readonly log: string[];
+  /** Codes of the warnings receive() returned so far. */
+  readonly warnings: string[];
+}
+
+/** receive(), keeping the warnings it reports. */
+export async function receive(t: TestAgent, waitMs = 0): Promise<string[]> {
+  const r = await t.agent.receive({ channel: CHANNEL, waitMs });
+  t.warnings.push(...(r.warnings ?? []).map((w) => w.code));
+  return r.messages.map((m) => `${m.sender}: ${m.message}`);
 }
 
 export interface World {
@@ -50,7 +59,7 @@ export async function world(): Promise<World> {
         },
       });
       cleanups.push(() => agent.close());
-      return { agent, log };
+      return { agent, log, warnings: [] };
     },
   };
 }
@@ -85,9 +94,9 @@ export async function channelOf(first: TestAgent, ...others: { name: string; t: 
 export async function drain(t: TestAgent, ms = 300): Promise<string[]> {
   const out: string[] = [];
   for (;;) {
-    const r = await t.agent.receive({ channel: CHANNEL, waitMs: ms });
-    if (r.messages.length === 0) return out;
-    out.push(...r.messages.map((m) => `${m.sender}: ${m.message}`));
+    const got = await receive(t, ms);
+    if (got.length === 0) return out;
+    out.push(...got);
   }
 }
 
@@ -95,10 +104,7 @@ export async function drain(t: TestAgent, ms = 300): Promise<string[]> {
 export async function receiveN(t: TestAgent, count: number, ms = 10_000): Promise<string[]> {
   const out: string[] = [];
   const until = Date.now() + ms;
-  while (out.length < count && Date.now() < until) {
-    const r = await t.agent.receive({ channel: CHANNEL, waitMs: Math.max(1, until - Date.now()) });
-    out.push(...r.messages.map((m) => `${m.sender}: ${m.message}`));
-  }
+  while (out.length < count && Date.now() < until) out.push(...(await receive(t, Math.max(1, until - Date.now()))));
   return out;
 }
 
@@ -121,17 +127,20 @@ export function withBody(e: Envelope, body: Uint8Array): Envelope {
   return e;
 }
 
+/** Receives until `expected` comes (messages others sent earlier may come first). */
+async function expectFrom(t: TestAgent, expected: string): Promise<void> {
+  const got: string[] = [];
+  const until = Date.now() + 10_000;
+  while (!got.includes(expected) && Date.now() < until) got.push(...(await receive(t, Math.max(1, until - Date.now()))));
+  if (!got.includes(expected)) throw new Error(`no '${expected}' after recovery: ${JSON.stringify(got)}`);
+}
+
 /** Both agents can talk both ways, a commit succeeds and they end at the same epoch with the same members. */
 export async function healthy(a: TestAgent, b: TestAgent, tag: string): Promise<void> {
   await a.agent.send(CHANNEL, `${tag} a→b`);
   await b.agent.send(CHANNEL, `${tag} b→a`);
-  const nameA = a.agent.identity.name;
-  const nameB = b.agent.identity.name;
-  const gotB = await receiveN(b, 1);
-  const gotA = await receiveN(a, 1);
-  if (gotB.join() !== `${nameA}: ${tag} a→b` || gotA.join() !== `${nameB}: ${tag} b→a`) {
-    throw new Error(`unexpected traffic after recovery: ${JSON.stringify({ gotA, gotB })}`);
-  }
+  await expectFrom(b, `${a.agent.identity.name}: ${tag} a→b`);
+  await expectFrom(a, `${b.agent.identity.name}: ${tag} b→a`);
   const rotated = await a.agent.rotateKeys(CHANNEL);
   await eventually(async () => (await b.agent.members(CHANNEL)).epoch === rotated.epoch);
 }
