@@ -94,6 +94,8 @@ export class Agent implements ChannelService {
   /** Gaps and unverifiable frames in a channel's stream are fetched again before being skipped. */
   private readonly streamGuard = new StreamGuard((channel, fromSeq) => this.refetch(channel, fromSeq));
   private readonly forks = new ForkWatch((line) => this.log(line));
+  /** Epoch a channel was joined at: frames from before it are history, unreadable by design. */
+  private readonly joinedAtEpoch = new Map<string, bigint>();
   /** Timers of waits in progress, cleared on close so nothing keeps the process alive. */
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -250,16 +252,17 @@ export class Agent implements ChannelService {
    * refused again, it is skipped and reported. Returns false while it is being fetched again.
    */
   private async refused(channel: string, seq: number, body: Uint8Array, code: MlsError["code"]): Promise<boolean> {
-    const verdict = this.streamGuard.failed(channel, seq, body, code);
+    const frameEpoch = readMlsRouting(body).epoch;
+    const history = code === "epoch_mismatch" && frameEpoch < (this.joinedAtEpoch.get(channel) ?? 0n);
+    const verdict = this.streamGuard.failed(channel, seq, body, history);
     if (verdict.kind === "refetch") return false;
     await this.mls.skip(channel, seq);
-    // An epoch this agent can no longer read (history from before it joined) is no news.
     if (!verdict.refetched) {
       this.log(`dropped frame ${seq} of ${channel}: ${code}`);
       return true;
     }
     const epoch = await this.mls.channelInfo(channel).then((i) => i.epoch, () => undefined);
-    const atOurEpoch = code === "decryption_failure" && epoch !== undefined && readMlsRouting(body).epoch === epoch;
+    const atOurEpoch = code === "decryption_failure" && epoch !== undefined && frameEpoch === epoch;
     if (verdict.confirmed && atOurEpoch) {
       await this.onForkEvidence(channel, seq);
     } else {
@@ -341,6 +344,7 @@ export class Agent implements ChannelService {
     this.leaving.delete(channel);
     this.streamGuard.forget(channel);
     this.forks.forget(channel);
+    this.joinedAtEpoch.delete(channel);
     for (const [g, c] of this.byGroup) {
       if (c !== channel) continue;
       this.relay.unsubscribe(new Uint8Array(Buffer.from(g, "hex")));
@@ -376,6 +380,7 @@ export class Agent implements ChannelService {
     try {
       const info = await this.mls.join(welcome, commitSeq, { keepKeyPackage: true });
       this.forks.joinedProvisionally(info.channel, info.keyPackageRef);
+      this.joinedAtEpoch.set(info.channel, info.epoch);
       this.adopt(info.channel, info.groupId, commitSeq);
       void this.publishKeyPackages(1);
     } catch (error) {
@@ -764,6 +769,7 @@ export class Agent implements ChannelService {
         if (raced && this.mls.channels().includes(channel)) return { status: "joined" as const, ...(await this.state(channel)) };
         throw error;
       }
+      this.joinedAtEpoch.set(info.channel, info.epoch);
       this.adopt(info.channel, info.groupId, -1);
       if (info.channel !== channel) {
         throw new AgentError("bad_request", `that Welcome opens '${info.channel}', not '${channel}' (joined '${info.channel}' anyway)`);

@@ -1,15 +1,9 @@
 import { createHash } from "node:crypto";
-import type { MlsErrorCode } from "../mls/errors.js";
 
 /** How often one missing stretch of a channel is fetched again before the gap is accepted. */
 export const MAX_GAP_REFETCHES = 2;
 /** Refused frames remembered per channel (to explain a commit that won but cannot be read). */
 const MAX_REFUSED = 256;
-/**
- * Refusals that say nothing about the bytes the relay sent, so fetching them again cannot help:
- * an epoch this agent can no longer read, or a sender removed since.
- */
-const FINAL_CODES: ReadonlySet<MlsErrorCode> = new Set(["epoch_mismatch", "sender_removed", "not_found"]);
 
 export type Admission =
   | { readonly kind: "process" }
@@ -70,12 +64,15 @@ export class StreamGuard {
     if (w !== undefined) w.pendingFrom = undefined;
   }
 
-  /** A frame at `seq` was refused by the MLS layer with `code`. */
-  failed(channel: string, seq: number, bytes: Uint8Array, code: MlsErrorCode): FailureVerdict {
+  /**
+   * A frame at `seq` was refused by the MLS layer. `history`: it is from before this agent joined
+   * (a replay of the channel's past, unreadable by design), so fetching it again cannot help.
+   */
+  failed(channel: string, seq: number, bytes: Uint8Array, history: boolean): FailureVerdict {
     const w = this.watch(channel);
     const hash = createHash("sha256").update(bytes).digest("hex");
     const before = w.failed.get(seq);
-    if (!FINAL_CODES.has(code) && before === undefined) {
+    if (!history && before === undefined) {
       w.failed.set(seq, hash);
       this.ask(channel, w, seq);
       return { kind: "refetch" };

@@ -145,6 +145,17 @@ describe("a hostile relay", () => {
     };
     await alice.agent.send(CHANNEL, "second");
     expect(await receiveN(bob, 1)).toEqual(["alice: second"]);
+    // A ciphertext from an epoch bob can no longer read, in place of a message of the current one.
+    w.hostile.hooks.down = undefined;
+    for (let i = 0; i < 3; i++) await alice.agent.rotateKeys(CHANNEL);
+    once = true;
+    w.hostile.hooks.down = (e, l) => {
+      if (!toBob(l, e) || !once) return undefined;
+      once = false;
+      return [{ ...old, id: e.id }];
+    };
+    await alice.agent.send(CHANNEL, "third");
+    expect(await receiveN(bob, 1)).toEqual(["alice: third"]);
     expect(await drain(bob, 200)).toEqual([]);
     w.hostile.behave();
     await healthy(alice, bob, "after replays");

@@ -24,19 +24,18 @@ describe("StreamGuard", () => {
   it("fetches a refused frame again once; the same bytes again are a confirmed refusal, other ones are not", () => {
     const asked: number[] = [];
     const g = new StreamGuard((_, from) => asked.push(from));
-    expect(g.failed("c", 7, bytes(1), "decryption_failure")).toEqual({ kind: "refetch" });
+    expect(g.failed("c", 7, bytes(1), false)).toEqual({ kind: "refetch" });
     expect(g.admit("c", 8, 7)).toEqual({ kind: "hold" });
     g.subscribed("c");
-    expect(g.failed("c", 7, bytes(1), "decryption_failure")).toEqual({ kind: "refused", refetched: true, confirmed: true });
+    expect(g.failed("c", 7, bytes(1), false)).toEqual({ kind: "refused", refetched: true, confirmed: true });
     expect(g.refused("c", 7)).toBe(true);
-    expect(g.failed("c", 9, bytes(1), "decryption_failure")).toEqual({ kind: "refetch" });
-    expect(g.failed("c", 9, bytes(2), "decryption_failure")).toEqual({ kind: "refused", refetched: true, confirmed: false });
+    expect(g.failed("c", 9, bytes(1), false)).toEqual({ kind: "refetch" });
+    expect(g.failed("c", 9, bytes(2), false)).toEqual({ kind: "refused", refetched: true, confirmed: false });
     expect(asked).toEqual([7, 9]);
   });
 
-  it("does not fetch again what no relay could fix: an epoch too old to read, a removed sender", () => {
+  it("does not fetch again a channel's history from before the join (unreadable by design)", () => {
     const g = new StreamGuard(() => expect.fail("no re-fetch"));
-    expect(g.failed("c", 3, bytes(1), "epoch_mismatch")).toEqual({ kind: "refused", refetched: false, confirmed: false });
-    expect(g.failed("c", 4, bytes(1), "sender_removed")).toMatchObject({ kind: "refused", refetched: false });
+    expect(g.failed("c", 3, bytes(1), true)).toEqual({ kind: "refused", refetched: false, confirmed: false });
   });
 });
