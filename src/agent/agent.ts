@@ -7,6 +7,7 @@ import { MlsAgent, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAg
 import { KeyedMutex } from "../mls/mutex.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
+import { StoreError } from "../store/errors.js";
 import type { ChannelDelivery, InboxDelivery } from "../transport/deliveries.js";
 import { TransportError } from "../transport/errors.js";
 import { RelayClient } from "../transport/relayClient.js";
@@ -66,6 +67,9 @@ const COMMIT_DEADLINE_MS = 40_000;
 const DEFAULT_SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
 const INBOX_CURSOR = "relay_inbox_cursor";
+/** Backoff while the data dir cannot be written (disk full, read-only): first and longest pause. */
+const STORE_RETRY_FIRST_MS = 250;
+const STORE_RETRY_MAX_MS = 5_000;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const stateOf = (channel: string, info: { epoch: bigint; members: { name: string }[] }): ChannelState => ({
   channel,
@@ -169,8 +173,8 @@ export class Agent implements ChannelService {
       this.processed.set(g.channel, g.cursor);
       this.follow(g.groupId);
     }
-    this.relay.on("channel", (d) => this.enqueue(() => this.onChannelFrame(d)));
-    this.relay.on("inbox", (d) => this.enqueue(() => this.onInboxItem(d)));
+    this.relay.on("channel", (d) => this.enqueue(() => this.untilStored(() => this.onChannelFrame(d))));
+    this.relay.on("inbox", (d) => this.enqueue(() => this.untilStored(() => this.onInboxItem(d))));
     this.relay.on("subscribed", ({ channel: groupId }) => {
       const channel = groupId && this.byGroup.get(hex(groupId));
       if (channel !== undefined) this.enqueue(async () => this.streamGuard.subscribed(channel));
@@ -209,6 +213,39 @@ export class Agent implements ChannelService {
   /** The relay's stream is applied strictly in order, one frame at a time. */
   private enqueue(step: () => Promise<void>): void {
     this.stream = this.stream.then(step).catch((e: unknown) => this.log(`while applying the relay stream: ${(e as Error).message}`));
+  }
+
+  /**
+   * A frame that cannot be stored (disk full, read-only data dir) must not be skipped, or it would
+   * be lost: the stream stalls and the step is retried until it is stored or the agent closes.
+   * A failed step changes nothing (each MLS step is one transaction), so repeating it is exact.
+   */
+  private async untilStored(step: () => Promise<void>): Promise<void> {
+    for (let delay = STORE_RETRY_FIRST_MS; ; delay = Math.min(delay * 2, STORE_RETRY_MAX_MS)) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!(error instanceof StoreError) || this.closed) throw error;
+        this.log(`${error.message}; the relay stream waits and retries in ${delay / 1000} s`);
+        await this.pause(delay);
+      }
+    }
+  }
+
+  /** Waits `ms`, or less if the agent closes meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.timers.delete(timer);
+        this.progress.delete(wake);
+        resolve();
+      };
+      const wake = () => this.closed && done();
+      const timer = setTimeout(done, ms);
+      this.timers.add(timer);
+      this.progress.add(wake);
+    });
   }
 
   private markProcessed(channel: string, seq: number): void {
@@ -452,7 +489,13 @@ export class Agent implements ChannelService {
         if (isDone !== undefined && (await isDone())) return { ...(await this.state(channel)), committed: false };
         const outgoing = await build();
         const welcome = outgoing.welcome !== undefined && recipients.length > 0 ? { recipients, welcome: outgoing.welcome } : undefined;
-        const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome), left(), "the commit is queued; it is applied when the relay answers");
+        const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome, outgoing.proof), left(), "the commit is queued; it is applied when the relay answers").catch(
+          async (error: unknown) => {
+            if (!(error instanceof AgentError) || !(error.cause instanceof TransportError) || error.cause.relayCode !== "forbidden") throw error;
+            await this.mls.discardCommit(channel).catch((e: unknown) => ignoreCode(e, "no_pending_commit"));
+            throw new AgentError("fork_detected", `the relay refused a commit on '${channel}': this agent's view of the channel is not the relay's current epoch (${error.cause.message})`, { cause: error });
+          },
+        );
         if (verdict.kind === "ack") {
           await this.watchingRemovals(channel, () => this.mls.confirmCommit(channel)).then(
             (o) => this.handleOutcomes(channel, o),

@@ -17,7 +17,12 @@ export type AgentErrorCode =
   | "invite_invalid" // an invite that is expired, used up, or not for this relay
   | "epoch_mismatch" // the channel moved on while this operation was built; retried without success
   | "decryption_failure" // a message that does not decrypt or verify
-  | "fork_detected" // the relay's order has a commit this agent cannot process: its view of the channel split from the others'
+  | "fork_detected" // the relay's history of the channel is not this agent's (its commit was refused, or the winning commit cannot be processed)
+  | "storage_full" // the disk holding the data dir is full; nothing was changed, retry after freeing space
+  | "storage_read_only" // the data dir cannot be written; nothing was changed
+  | "storage_corrupt" // the database in the data dir is damaged
+  | "storage_wrong_key" // SKYTALE_PASSPHRASE (or the key file) does not open the data dir
+  | "storage_error" // any other failure to read or write the data dir
   | "internal"; // a bug: report it
 
 /** A failure with a stable code and a sentence that tells the caller what to do next. */

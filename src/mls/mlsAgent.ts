@@ -10,6 +10,7 @@ import {
   encodeMlsMessage,
   joinGroup,
   makePskIndex,
+  mlsExporter,
   processPrivateMessage,
   zeroOutUint8Array,
   type CiphersuiteImpl,
@@ -32,6 +33,7 @@ import { assertChannelName } from "./channelName.js";
 import { StoreError } from "../store/errors.js";
 import { KeyedMutex } from "./mutex.js";
 import { withBucketPadding } from "./padding.js";
+import { COMMIT_KEY_BYTES, COMMIT_KEY_EXPORTER_LABEL, proveCommit, type CommitProof } from "../wire/commitProof.js";
 import type { MlsStatePort, StoredGroup } from "../store/records.js";
 import { CIPHER_SUITE, clientConfig, loadCiphersuite } from "./suite.js";
 
@@ -63,6 +65,8 @@ export interface OutgoingCommit {
   readonly commit: Uint8Array;
   /** For the members it adds, released by the relay only after the commit wins. */
   readonly welcome: Uint8Array | undefined;
+  /** Shows the relay the commit comes from the current epoch (see wire/commitProof.ts). */
+  readonly proof: CommitProof;
 }
 
 export interface ChannelInfo {
@@ -430,8 +434,15 @@ export class MlsAgent {
       });
       entry.state = current;
       entry.pending = pending;
-      return { channel, epoch: state.groupContext.epoch, commit: pending.commit, welcome: pending.welcome };
+      const { groupId, epoch } = state.groupContext;
+      const proof = proveCommit(groupId, epoch, pending.commit, await this.commitKeySeed(state), await this.commitKeySeed(pending.newState));
+      return { channel, epoch, commit: pending.commit, welcome: pending.welcome, proof };
     });
+  }
+
+  /** The seed of an epoch's commit key: only members of that epoch can compute it. */
+  private commitKeySeed(state: ClientState): Promise<Uint8Array> {
+    return mlsExporter(state.keySchedule.exporterSecret, COMMIT_KEY_EXPORTER_LABEL, new Uint8Array(0), COMMIT_KEY_BYTES, this.cs);
   }
 
   private confirmPending(entry: GroupEntry, cursor = entry.cursor): void {
@@ -529,15 +540,17 @@ export class MlsAgent {
     assertUniqueNames(result.newState);
     const pendingDiscarded = entry.pending !== undefined;
     const epoch = pm.epoch + 1n;
-    entry.pending = undefined;
     if (result.newState.groupActiveState.kind === "removedFromGroup") {
       // Out of the group: forget its keys at once (forward secrecy); the inbox keeps what was read.
       this.port.apply({ channel, state: null });
+      entry.pending = undefined;
       this.groups.delete(channel);
       result.consumed.forEach(zeroOutUint8Array);
       return { kind: "commit", channel, seq, epoch, own: false, removed: true, pendingDiscarded };
     }
     this.port.apply({ channel, state: stateRecord(result.newState), cursor, pending: null, bufferRemove });
+    // Only now: if the write above failed, the pending commit must still be ours to recognise.
+    entry.pending = undefined;
     this.advance(entry, result.newState, cursor, result.consumed);
     return { kind: "commit", channel, seq, epoch, own: false, removed: false, pendingDiscarded };
   }

@@ -5,6 +5,7 @@ import { Deferred } from "./deferred.js";
 import { routeDelivery, type ChannelDelivery, type InboxDelivery } from "./deliveries.js";
 import { Emitter } from "./emitter.js";
 import { FATAL_CODES, TransportError } from "./errors.js";
+import type { CommitProof } from "../wire/commitProof.js";
 import { MemoryOutbox, type Outbox } from "./outbox.js";
 import { RelayKeyPins } from "./relayKeyPin.js";
 import { chooseRelayKey, type RelayKeySource } from "./relayKeySource.js";
@@ -207,8 +208,8 @@ export class RelayClient {
   }
 
   /** Publishes an MLS commit (and the Welcome for added members); one commit wins per epoch. */
-  async sendCommit(commit: Uint8Array, welcome?: { recipients: string[]; welcome: Uint8Array }): Promise<GroupResult> {
-    return groupResult(await this.request({ type: "GroupCommit", commit, welcome }));
+  async sendCommit(commit: Uint8Array, welcome?: { recipients: string[]; welcome: Uint8Array }, proof?: CommitProof): Promise<GroupResult> {
+    return groupResult(await this.request({ type: "GroupCommit", commit, welcome, proof }));
   }
 
   /** Sends an opaque relay-through frame to a channel or an agent's inbox; resolves with its seq there. */
