@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { Envelope, EnvelopeOf } from "../../src/wire/envelope.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
 import { TestLink } from "../relay/testLink.js";
-import { CHANNEL, channelOf, drain, eventually, healthy, mlsBody, receive, receiveN, withBody, world, type TestAgent } from "./fixture.js";
+import { CHANNEL, channelOf, drain, eventually, healthy, mlsBody, receive, receiveN, withBody, world, type TestAgent, type World } from "./fixture.js";
 import type { HostileLink } from "./hostileRelay.js";
 
 /** A copy of an MLS body whose last `n` bytes (ciphertext) are replaced: it keeps its header and shape. */
@@ -39,6 +39,15 @@ async function retryNotFound<T>(step: () => Promise<T>): Promise<T> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/** The last seq of CHANNEL at the real relay, asked by a throwaway link (what the hostile relay knows). */
+async function lastSeq(w: World, groupId: Uint8Array): Promise<bigint> {
+  const probe = await TestLink.connect(w.relay.url, w.relay.relayKey.publicKey, "probe");
+  const answer = await probe.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 1n << 40n });
+  probe.close();
+  if (answer.type !== "Ack") throw new Error("no Ack");
+  return answer.seq;
 }
 
 async function pair() {
@@ -245,7 +254,7 @@ describe("a hostile relay", () => {
     await healthy(alice, bob, "after forgeries");
   });
 
-  it("injects a commit no member made: refused without wedging; one that wins at the relay is reported as a fork", async () => {
+  it("injects a commit no member made: refused without wedging; the honest relay refuses it; a relay claiming it won is reported as a fork", async () => {
     const { w, alice, bob } = await pair();
     let real: EnvelopeOf<"Msg"> | undefined;
     w.hostile.hooks.down = (e, l) => {
@@ -271,16 +280,41 @@ describe("a hostile relay", () => {
     await eventually(async () => (await bob.agent.members(CHANNEL)).epoch === rotated.epoch);
     await healthy(alice, bob, "after an injected commit");
 
-    // A non-member who knows the group id posts one to the honest relay, and it wins the epoch.
+    // A non-member who knows the group id posts one to the honest relay: refused (no commit key).
     const mallory = await TestLink.connect(w.relay.url, w.relay.relayKey.publicKey, "mallory");
     const answer = await mallory.request({ type: "GroupCommit", id: 0n, commit: forged((await alice.agent.members(CHANNEL)).epoch), welcome: undefined });
     mallory.close();
-    expect(answer.type).toBe("GroupAck");
+    expect(answer).toMatchObject({ type: "Error", code: "forbidden" });
+
+    // The hostile relay claims such a commit won: it shows it to everyone at the next seq (again
+    // on every re-fetch), shifts the real frames after it and nacks alice's commit with it.
+    const at = (await lastSeq(w, readMlsRouting(real!.body).groupId)) + 1n;
+    const fake: Envelope = { type: "GroupCommit", id: at, commit: forged((await alice.agent.members(CHANNEL)).epoch), welcome: undefined };
+    const subscribes = new Map<string, bigint>();
+    const shifted = (e: Envelope): Envelope => ("id" in e && mlsBody(e) !== undefined && e.id >= at ? { ...e, id: e.id + 1n } : e);
+    w.hostile.hooks.up = (e, l) => {
+      if (e.type === "Subscribe") {
+        subscribes.set(`${l.agent}/${e.id}`, e.fromSeq);
+        return [{ ...e, fromSeq: e.fromSeq > at ? e.fromSeq - 1n : e.fromSeq }];
+      }
+      if (e.type === "GroupCommit" && l.agent === "alice") {
+        const { groupId, epoch } = readMlsRouting(e.commit);
+        l.toClient({ type: "GroupNack", id: e.id, channel: groupId, epoch: epoch + 1n, winningSeq: at });
+        return [];
+      }
+      return undefined;
+    };
+    w.hostile.hooks.down = (e, l) => {
+      const from = e.type === "Ack" ? subscribes.get(`${l.agent}/${e.id}`) : undefined;
+      return from !== undefined && from <= at ? [e, fake] : [shifted(e)];
+    };
+    for (const who of ["alice", "bob"]) w.hostile.linksOf(who)[0]!.toClient(fake);
     await expect(alice.agent.rotateKeys(CHANNEL)).rejects.toMatchObject({ code: "fork_detected" });
     await eventually(async () => (await warningsOf(bob)).includes("fork_suspected"));
     // Messages still flow; only membership changes are blocked (docs/architecture.md, Known limits).
     await alice.agent.send(CHANNEL, "still here");
     expect(await receiveN(bob, 1)).toEqual(["alice: still here"]);
+    expect(await drain(bob, 50)).toEqual([]);
   });
 
   it("delivers the Welcome of a commit that lost: the joiner leaves the half-joined group and ends on the real one", async () => {
