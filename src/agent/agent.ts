@@ -67,6 +67,8 @@ const COMMIT_DEADLINE_MS = 40_000;
 const DEFAULT_SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
 const INBOX_CURSOR = "relay_inbox_cursor";
+/** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
+const PROVISIONAL = "provisional_join:";
 /** Backoff while the data dir cannot be written (disk full, read-only): first and longest pause. */
 const STORE_RETRY_FIRST_MS = 250;
 const STORE_RETRY_MAX_MS = 5_000;
@@ -171,6 +173,8 @@ export class Agent implements ChannelService {
     for (const g of this.store.listGroups()) {
       this.byGroup.set(hex(g.groupId), g.channel);
       this.processed.set(g.channel, g.cursor);
+      const provisional = this.store.setting(PROVISIONAL + g.channel);
+      if (provisional) this.forks.joinedProvisionally(g.channel, new Uint8Array(Buffer.from(provisional, "hex")));
       this.follow(g.groupId);
     }
     this.relay.on("channel", (d) => this.enqueue(() => this.untilStored(() => this.onChannelFrame(d))));
@@ -374,12 +378,15 @@ export class Agent implements ChannelService {
     if (!this.forks.isProvisional(channel)) return;
     const groupHex = [...this.byGroup].find(([, c]) => c === channel)?.[0] ?? "";
     const keyPackage = this.forks.confirm(channel, groupHex);
-    if (keyPackage !== undefined) this.mls.consumeKeyPackage(keyPackage);
+    if (keyPackage === undefined) return;
+    this.mls.consumeKeyPackage(keyPackage);
+    this.store.setSetting(PROVISIONAL + channel, "");
   }
 
   private forgetChannel(channel: string): void {
     this.leaving.delete(channel);
     this.streamGuard.forget(channel);
+    if (this.forks.isProvisional(channel)) this.store.setSetting(PROVISIONAL + channel, "");
     this.forks.forget(channel);
     this.joinedAtEpoch.delete(channel);
     for (const [g, c] of this.byGroup) {
@@ -417,6 +424,7 @@ export class Agent implements ChannelService {
     try {
       const info = await this.mls.join(welcome, commitSeq, { keepKeyPackage: true });
       this.forks.joinedProvisionally(info.channel, info.keyPackageRef);
+      this.store.setSetting(PROVISIONAL + info.channel, hex(info.keyPackageRef));
       this.joinedAtEpoch.set(info.channel, info.epoch);
       this.adopt(info.channel, info.groupId, commitSeq);
       void this.publishKeyPackages(1);

@@ -12,8 +12,8 @@ export interface StashedWelcome {
 /**
  * What the agent knows about channels whose view may have split from the other members': joins
  * not yet confirmed by anyone else's frame, channels with frames at their epoch that they cannot
- * read, and Welcomes held back meanwhile. All in memory: after a restart the evidence is
- * gathered again from the stream.
+ * read, and Welcomes held back meanwhile. In memory (the agent keeps provisional joins in its
+ * store too); after a restart the evidence of a split is gathered again from the stream.
  */
 export class ForkWatch {
   private readonly warnings: ChannelWarning[] = [];

@@ -17,6 +17,7 @@ afterEach(async () => {
 
 export interface TestAgent {
   readonly agent: Agent;
+  readonly dataDir: string;
   /** Everything the agent logged (codes and sequence numbers, never plaintext). */
   readonly log: string[];
   /** Codes of the warnings receive() returned so far. */
@@ -33,7 +34,8 @@ export async function receive(t: TestAgent, waitMs = 0): Promise<string[]> {
 export interface World {
   readonly relay: Relay;
   readonly hostile: HostileRelay;
-  open(name: string): Promise<TestAgent>;
+  /** An agent on a fresh data dir, or on `dataDir` again (a restart). */
+  open(name: string, dataDir?: string): Promise<TestAgent>;
 }
 
 export async function world(): Promise<World> {
@@ -44,11 +46,11 @@ export async function world(): Promise<World> {
   return {
     relay,
     hostile,
-    async open(name) {
+    async open(name, dataDir = tempDir(`skytale-${name}-`)) {
       const log: string[] = [];
       const agent = await Agent.open({
         name,
-        dataDir: tempDir(`skytale-${name}-`),
+        dataDir,
         relayUrl: hostile.url,
         relayKey: hostile.key.publicKey,
         cover: { mode: "off", rate: 0 },
@@ -59,7 +61,7 @@ export async function world(): Promise<World> {
         },
       });
       cleanups.push(() => agent.close());
-      return { agent, log, warnings: [] };
+      return { agent, dataDir, log, warnings: [] };
     },
   };
 }

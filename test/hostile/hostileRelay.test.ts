@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Envelope, EnvelopeOf } from "../../src/wire/envelope.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
+import { AgentStore } from "../../src/store/agentStore.js";
 import { TestLink } from "../relay/testLink.js";
 import { CHANNEL, channelOf, drain, eventually, healthy, mlsBody, receive, receiveN, withBody, world, type TestAgent, type World } from "./fixture.js";
 import type { HostileLink } from "./hostileRelay.js";
@@ -351,6 +352,32 @@ describe("a hostile relay", () => {
     w.hostile.behave();
     await healthy(alice, carol, "after a losing Welcome");
     await healthy(bob, carol, "bob and carol");
+  });
+
+  it("a join stays provisional across a restart until another member's frame confirms it; then its key package is gone", async () => {
+    const { w, alice } = await pair();
+    const first = await w.open("carol");
+    await retryNotFound(() => alice.agent.addMember(CHANNEL, { agent: "carol" }));
+    await eventually(async () => (await first.agent.channels()).some((c) => c.channel === CHANNEL));
+    await first.agent.close();
+    const setting = (dir: string) => {
+      const store = AgentStore.open(dir);
+      try {
+        return store.setting(`provisional_join:${CHANNEL}`);
+      } finally {
+        store.close();
+      }
+    };
+    const ref = setting(first.dataDir);
+    expect(ref).toMatch(/^[0-9a-f]+$/);
+    const again = await w.open("carol", first.dataDir);
+    await alice.agent.send(CHANNEL, "confirms the join");
+    expect(await receiveN(again, 1)).toEqual(["alice: confirms the join"]);
+    await again.agent.close();
+    expect(setting(first.dataDir)).toBe("");
+    const store = AgentStore.open(first.dataDir);
+    expect(store.loadKeyPackage(new Uint8Array(Buffer.from(ref!, "hex")))).toBeUndefined();
+    store.close();
   });
 
   it("splits the group (bob is shown his own commit as the winner): both sides detect it, and re-adding bob repairs it", async () => {
