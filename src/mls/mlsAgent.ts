@@ -172,8 +172,12 @@ export class MlsAgent {
     });
   }
 
-  /** Joins the group a Welcome opens, using (and deleting) the key package it was made for. */
-  async join(welcomeBytes: Uint8Array, cursor = -1): Promise<ChannelInfo> {
+  /**
+   * Joins the group a Welcome opens, using (and deleting) the key package it was made for. With
+   * `keepKeyPackage` the key package stays until consumeKeyPackage(): a Welcome the relay should
+   * not have released (its commit lost) may be followed by the right one for the same package.
+   */
+  async join(welcomeBytes: Uint8Array, cursor = -1, options: { keepKeyPackage?: boolean } = {}): Promise<ChannelInfo & { keyPackageRef: Uint8Array }> {
     const welcome = decodeWelcomeMessage(welcomeBytes);
     const stored = welcome.secrets.map((s) => this.port.loadKeyPackage(s.newMember)).find((kp) => kp !== undefined);
     if (stored === undefined) {
@@ -193,7 +197,7 @@ export class MlsAgent {
       return await this.mutex.run(channel, async () => {
         this.assertAbsent(channel);
         try {
-          return this.install(channel, state, cursor, stored.ref);
+          return { ...this.install(channel, state, cursor, options.keepKeyPackage ? undefined : stored.ref), keyPackageRef: stored.ref };
         } catch (error) {
           if (error instanceof StoreError && error.code === "conflict") {
             throw new MlsError("unknown_key_package", "the key package this Welcome uses was used already");
@@ -204,6 +208,29 @@ export class MlsAgent {
     } finally {
       zeroOutUint8Array(privateKeys.initPrivateKey);
     }
+  }
+
+  /** Uses up a key package kept by join({ keepKeyPackage }); one used already is fine. */
+  consumeKeyPackage(ref: Uint8Array): void {
+    if (this.port.loadKeyPackage(ref) === undefined) return;
+    try {
+      this.port.apply({ channel: "", consumeKeyPackage: ref });
+    } catch (error) {
+      if (!(error instanceof StoreError && error.code === "conflict")) throw error;
+    }
+  }
+
+  /**
+   * Forgets a channel's group (keys included) without telling anyone: for a group this agent
+   * found to be on a branch the others do not share, so that a Welcome can replace it.
+   */
+  abandon(channel: string): Promise<void> {
+    return this.mutex.run(channel, async () => {
+      this.load(channel);
+      const bufferRemove = this.port.loadBuffered(channel).map((b) => b.id);
+      this.port.apply({ channel, state: null, pending: null, bufferRemove });
+      this.groups.delete(channel);
+    });
   }
 
   private assertAbsent(channel: string): void {
