@@ -65,7 +65,7 @@ async function relay(mode: Mode): Promise<{ url: string; key: string; cpuMs(): P
   const key = mode === "baseline" ? "" : (await (await fetch(`http://127.0.0.1:${port}/v1/key`)).text()).trim();
   const cpuMs = async () => {
     proc.stdin!.write("cpu\n");
-    return (JSON.parse(await next()) as { cpuMs: number }).cpuMs;
+    return (JSON.parse(await next()) as { cpu: number }).cpu / 1000;
   };
   return { url, key, cpuMs, stop: () => proc.stdin!.end() };
 }

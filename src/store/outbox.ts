@@ -1,6 +1,6 @@
 import { closeSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
-import { StoreError } from "./errors.js";
+import { guarded, storeFailure } from "./errors.js";
 import { migrate } from "./schema.js";
 
 /** One unanswered relay request, as the transport's Outbox interface lists it. */
@@ -44,11 +44,7 @@ export class SqliteOutbox {
       this.db.pragma("synchronous = FULL");
       migrate(this.db);
     } catch (cause) {
-      if (cause instanceof StoreError) throw cause;
-      if ((cause as { code?: string }).code === "SQLITE_BUSY") {
-        throw new StoreError("locked", `the outbox database ${source} is held by another connection; use the store's own connection`, { cause });
-      }
-      throw new StoreError("io", `cannot open outbox database ${source}: ${(cause as Error).message}`, { cause });
+      throw storeFailure(cause, `open the outbox database ${source}`);
     }
     this.owned = true;
     this.nextId = lastId(this.db) + 1;
@@ -82,12 +78,14 @@ export class SqliteOutbox {
     if (this.unwritten.size === 0 && this.unremoved.length === 0) return;
     const rows = [...this.unwritten];
     const gone = [...this.unremoved];
-    const insert = (this.insertStatement ??= this.db.prepare("INSERT INTO outbox (id, envelope) VALUES (?, ?)"));
-    const remove = (this.deleteStatement ??= this.db.prepare("DELETE FROM outbox WHERE id = ?"));
-    this.db.transaction(() => {
-      for (const [id, envelope] of rows) insert.run(id, envelope);
-      for (const id of gone) remove.run(id);
-    })();
+    guarded("queue messages for the relay", () => {
+      const insert = (this.insertStatement ??= this.db.prepare("INSERT INTO outbox (id, envelope) VALUES (?, ?)"));
+      const remove = (this.deleteStatement ??= this.db.prepare("DELETE FROM outbox WHERE id = ?"));
+      this.db.transaction(() => {
+        for (const [id, envelope] of rows) insert.run(id, envelope);
+        for (const id of gone) remove.run(id);
+      })();
+    });
     rows.forEach(([id]) => this.unwritten.delete(id));
     this.unremoved.splice(0, gone.length);
   }
@@ -109,8 +107,10 @@ export class SqliteOutbox {
   /** Every entry still waiting, oldest first. */
   list(): StoredOutboxEntry[] {
     this.flush();
-    const rows = this.db.prepare("SELECT id, envelope FROM outbox ORDER BY id").all() as { id: number; envelope: Buffer }[];
-    return rows.map((r) => ({ id: r.id, envelope: new Uint8Array(r.envelope) }));
+    return guarded("read the outbox", () => {
+      const rows = this.db.prepare("SELECT id, envelope FROM outbox ORDER BY id").all() as { id: number; envelope: Buffer }[];
+      return rows.map((r) => ({ id: r.id, envelope: new Uint8Array(r.envelope) }));
+    });
   }
 
   /** Closes the connection if this outbox opened it; a caller's connection stays open. */

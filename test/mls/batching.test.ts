@@ -45,7 +45,7 @@ describe("batched encrypt", () => {
     expect(port.writes).toHaveLength(1);
     expect(await Promise.all(sent.map((c) => generationOf(bob!, CHANNEL, c)))).toEqual(Array.from({ length: 20 }, (_, i) => i));
     const results = await bob!.mls.receiveAll(CHANNEL, sent.map((bytes, seq) => ({ bytes, seq: seq + 1 })));
-    expect(results.flatMap((r) => texts(r as ReceiveOutcome[]))).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+    expect(results.flatMap((r) => texts(r))).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
   });
 
   it("a failed batch write returns no ciphertext to anyone, and the next batch reuses nothing", async () => {
@@ -71,7 +71,7 @@ describe("batched encrypt", () => {
     expect(await generationOf(bob!, CHANNEL, sent)).toBe(0);
     expect(await generationOf(bob!, CHANNEL, after)).toBe(5); // 1-4 were stored as used, never sent
     const results = await bob!.mls.receiveAll(CHANNEL, [{ bytes: sent, seq: 1 }, { bytes: after, seq: 2 }]);
-    expect(results.flatMap((r) => texts(r as ReceiveOutcome[]))).toEqual(["batched 0", "first after restart"]);
+    expect(results.flatMap((r) => texts(r))).toEqual(["batched 0", "first after restart"]);
   });
 });
 
@@ -87,12 +87,12 @@ describe("batched receive", () => {
     expect(port.writes).toHaveLength(1);
     expect(port.writes[0]).toMatchObject({ cursor: 10 });
     expect(port.writes[0]!.inbox).toHaveLength(10);
-    expect(results.flatMap((r) => texts(r as ReceiveOutcome[]))).toEqual([...Array.from({ length: 10 }, (_, i) => `m${i}`), "duplicate"]);
+    expect(results.flatMap((r) => texts(r))).toEqual([...Array.from({ length: 10 }, (_, i) => `m${i}`), "duplicate"]);
 
     // After a restart the relay resends from an older cursor: everything is a duplicate.
     await restart(bob!);
     const again = await bob!.mls.receiveAll(CHANNEL, frames);
-    expect(again.flatMap((r) => texts(r as ReceiveOutcome[]))).toEqual(Array(10).fill("duplicate"));
+    expect(again.flatMap((r) => texts(r))).toEqual(Array(10).fill("duplicate"));
     expect(bob!.store.undelivered(CHANNEL, 100).map((m) => untext(m.plaintext.subarray(0)))).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
   });
 
@@ -108,11 +108,11 @@ describe("batched receive", () => {
     failing = false;
     // The engine dropped its cached state, which was ahead of the store: it goes on from the store.
     const results = await receiver.receiveAll(CHANNEL, frames);
-    expect(results.flatMap((r) => texts(r as ReceiveOutcome[]))).toEqual(["m0", "m1", "m2", "m3", "m4"]);
+    expect(results.flatMap((r) => texts(r))).toEqual(["m0", "m1", "m2", "m3", "m4"]);
     expect(bob!.store.undelivered(CHANNEL, 100)).toHaveLength(5);
   });
 
-  it("a refused frame inside a batch is reported and skipped; the others are kept, in order", async () => {
+  it("a refused frame ends the batch: the frames before it are stored, it and the rest are left to the caller", async () => {
     const [[alice, bob]] = await groupOf(CHANNEL, "alice", "bob");
     const good = [await alice!.mls.encrypt(CHANNEL, text("first")), await alice!.mls.encrypt(CHANNEL, text("second"))];
     const tampered = good[1]!.slice();
@@ -122,16 +122,18 @@ describe("batched receive", () => {
       { bytes: tampered, seq: 2 },
       { bytes: good[1]!, seq: 3 },
     ]);
-    expect(results[1]).toBeInstanceOf(MlsError);
-    expect([results[0], results[2]].flatMap((r) => texts(r as ReceiveOutcome[]))).toEqual(["first", "second"]);
-    expect(bob!.store.loadGroup(CHANNEL)!.cursor).toBe(3);
+    expect(results.flatMap(texts)).toEqual(["first"]);
+    expect(bob!.store.loadGroup(CHANNEL)!.cursor).toBe(1);
+    // Nothing of the refused frame was consumed: the genuine one still decrypts.
+    await expect(bob!.mls.receive(CHANNEL, tampered, 2)).rejects.toBeInstanceOf(MlsError);
+    expect(texts(await bob!.mls.receive(CHANNEL, good[1]!, 3))).toEqual(["second"]);
   });
 
   it("our own messages echoed back are recognised and only move the cursor", async () => {
     const [[alice]] = await groupOf(CHANNEL, "alice", "bob");
     const sent = await Promise.all([0, 1, 2].map((i) => alice!.mls.encrypt(CHANNEL, text(`m${i}`))));
     const results = await alice!.mls.receiveAll(CHANNEL, sent.map((bytes, i) => ({ bytes, seq: i + 1 })));
-    expect(results.flatMap((r) => texts(r as ReceiveOutcome[]))).toEqual(["own", "own", "own"]);
+    expect(results.flatMap((r) => texts(r))).toEqual(["own", "own", "own"]);
     expect(alice!.store.loadGroup(CHANNEL)!.cursor).toBe(3);
     // The same echo again (a relay replaying it) takes the decrypting path and is still ours.
     expect(texts(await alice!.mls.receive(CHANNEL, sent[0]!, 4))).toEqual(["own"]);
