@@ -16,7 +16,6 @@ import { decodeKeyPackageMessage, encodePrivateMessage, encodeWelcomeMessage } f
 import { withBucketPadding } from "../src/mls/padding.js";
 import { clientConfig, loadCiphersuite } from "../src/mls/suite.js";
 import { machineLine, replaceSection } from "./report.js";
-import { STAMP_BYTES } from "./fanoutChild.js";
 import { mib, percentile, quick, table } from "./scaleKit.js";
 
 const CHILD = join(import.meta.dirname, "fanoutChild.ts");
