@@ -17,7 +17,7 @@ import { Relay } from "../src/relay/relayServer.js";
 import { DEFAULT_COVER } from "../src/wire/cover.js";
 import { TestLink } from "../test/relay/testLink.js";
 import { machineLine, replaceSection } from "./report.js";
-import { mib, quick, table } from "./scaleKit.js";
+import { exitIfStuck, mib, quick, table } from "./scaleKit.js";
 
 const CHILD = join(import.meta.dirname, "channelsChild.ts");
 const run = promisify(execFile);
@@ -141,4 +141,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  exitIfStuck("bench:channels", 10);
+  await main();
+}

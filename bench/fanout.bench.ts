@@ -16,7 +16,7 @@ import { decodeKeyPackageMessage, encodePrivateMessage, encodeWelcomeMessage } f
 import { withBucketPadding } from "../src/mls/padding.js";
 import { clientConfig, loadCiphersuite } from "../src/mls/suite.js";
 import { machineLine, replaceSection } from "./report.js";
-import { mib, percentile, quick, table } from "./scaleKit.js";
+import { exitIfStuck, mib, percentile, quick, table } from "./scaleKit.js";
 
 const CHILD = join(import.meta.dirname, "fanoutChild.ts");
 const PAYLOAD_BYTES = 1024;
@@ -206,4 +206,7 @@ async function main(): Promise<void> {
   replaceSection("bench:fanout", "## Fan-out (`npm run bench:fanout`)", body);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  exitIfStuck("bench:fanout", 15);
+  await main();
+}

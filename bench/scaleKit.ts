@@ -58,3 +58,14 @@ export function table(rows: readonly Record<string, string>[]): string {
 export function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(1);
 }
+
+/**
+ * Ends the benchmark with an error if it runs past `minutes`: a script that hangs (once seen on
+ * this loaded machine, cause not found) must not hold up `npm run bench` forever.
+ */
+export function exitIfStuck(label: string, minutes: number): void {
+  setTimeout(() => {
+    process.stderr.write(`${label}: still running after ${minutes} minutes; giving up\n`);
+    process.exit(1);
+  }, minutes * 60_000).unref();
+}

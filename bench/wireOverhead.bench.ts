@@ -15,7 +15,7 @@ import { encodeEnvelope } from "../src/wire/envelope.js";
 import { fragment } from "../src/wire/fragments.js";
 import { MAX_FRAME_ENVELOPE } from "../src/wire/frames.js";
 import { machineLine, replaceSection } from "./report.js";
-import { memberKeyPackages, quick, seededRandom, table } from "./scaleKit.js";
+import { exitIfStuck, memberKeyPackages, quick, seededRandom, table } from "./scaleKit.js";
 
 export const SEED = 0x5c7a1e;
 
@@ -208,4 +208,7 @@ async function main(): Promise<void> {
   replaceSection("bench:wire", "## Wire overhead (`npm run bench:wire`)", body);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  exitIfStuck("bench:wire", 10);
+  await main();
+}
