@@ -129,8 +129,8 @@ async function runMembers(): Promise<void> {
         const first = fresh.get(names[0]!)!;
         const t0 = performance.now();
         // One full join per process (Welcome decryption, whole-tree validation); the other members
-        // here start from a copy of that epoch's state at their own leaf, and from then on each
-        // ratchets its own secret tree and decrypts every message itself.
+        // here start from that epoch's state at their own leaf, and from then on each ratchets
+        // its own secret tree and decrypts every message itself.
         const joined = await joinGroup(welcome, first.keyPackage, first.privateKeys, emptyPskIndex, cs, undefined, undefined, clientConfig);
         const joinMs = performance.now() - t0;
         const leafOf = (name: string) => joined.ratchetTree.findIndex((n) => n?.nodeType === "leaf" && Buffer.from(n.leaf.signaturePublicKey).equals(Buffer.from(fresh.get(name)!.keyPackage.leafNode.signaturePublicKey))) / 2;
@@ -139,7 +139,9 @@ async function runMembers(): Promise<void> {
         const groupId = unb64(command.groupId!);
         for (const name of names) {
           const member: Member = {
-            state: { ...joined, secretTree: structuredClone(joined.secretTree), privatePath: { ...joined.privatePath, leafIndex: leafOf(name) } },
+            // States are immutable values (ts-mls copies what it changes, and nothing here zeroes
+            // consumed secrets), so members can start from the same secret tree object.
+            state: { ...joined, privatePath: { ...joined.privatePath, leafIndex: leafOf(name) } },
             codec: undefined,
             ws: undefined,
           };
