@@ -6,7 +6,6 @@ import {
   createProposal,
   decodeGroupState,
   emptyPskIndex,
-  encodeGroupState,
   encodeMlsMessage,
   joinGroup,
   makePskIndex,
@@ -34,6 +33,7 @@ import { StoreError } from "../store/errors.js";
 import { KeyedMutex } from "./mutex.js";
 import { withBucketPadding } from "./padding.js";
 import { COMMIT_KEY_BYTES, COMMIT_KEY_EXPORTER_LABEL, proveCommit, type CommitProof } from "../wire/commitProof.js";
+import { encodeState } from "./stateCodec.js";
 import type { GroupChange, InboxMessage, MlsStatePort, StoredGroup } from "../store/records.js";
 import { CIPHER_SUITE, clientConfig, loadCiphersuite } from "./suite.js";
 
@@ -571,9 +571,12 @@ export class MlsAgent {
       const { state } = entry;
       const extraProposals = proposalsFor(state);
       const padded = withBucketPadding(this.cs, state.groupContext.groupId, state.groupContext.epoch);
+      // Only a Welcome needs the ratchet tree; without one, ts-mls would still encode and sign a
+      // GroupInfo carrying the whole tree and throw it away (tens of ms at 1,000 members).
+      const adds = [...extraProposals, ...Object.values(state.unappliedProposals).map((p) => p.proposal)].some((p) => p.proposalType === "add");
       let result: Awaited<ReturnType<typeof createCommit>>;
       try {
-        result = await createCommit({ state, cipherSuite: padded }, { extraProposals, ratchetTreeExtension: true });
+        result = await createCommit({ state, cipherSuite: padded }, { extraProposals, ratchetTreeExtension: adds });
       } catch (error) {
         throw toMlsError(error, "bad_request");
       }
@@ -591,7 +594,7 @@ export class MlsAgent {
       this.apply({
         channel,
         state: stateRecord(current),
-        pending: { commit: pending.commit, welcome: pending.welcome, newState: encodeGroupState(pending.newState) },
+        pending: { commit: pending.commit, welcome: pending.welcome, newState: encodeState(pending.newState) },
       });
       entry.state = current;
       entry.pending = pending;
@@ -825,7 +828,7 @@ function nextCursor(entry: GroupEntry, seq: number | undefined): number {
 }
 
 function stateRecord(state: ClientState): { groupId: Uint8Array; epoch: bigint; blob: Uint8Array } {
-  return { groupId: state.groupContext.groupId, epoch: state.groupContext.epoch, blob: encodeGroupState(state) };
+  return { groupId: state.groupContext.groupId, epoch: state.groupContext.epoch, blob: encodeState(state) };
 }
 
 function decodeState(blob: Uint8Array): ClientState {
