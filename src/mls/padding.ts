@@ -1,5 +1,6 @@
 import type { CiphersuiteImpl } from "ts-mls";
 import { paddedBodySizeAtLeast } from "../wire/buckets.js";
+import { COMMIT_ENVELOPE_EXTRA_BYTES } from "../wire/envelope.js";
 
 /**
  * Bucket padding inside MLS.
@@ -8,8 +9,12 @@ import { paddedBodySizeAtLeast } from "../wire/buckets.js";
  * encryption; receivers strip them. ts-mls chooses its padding before it knows the final message
  * length (a commit's size depends on the tree), so instead we extend the plaintext at the last
  * moment: in the AEAD call that encrypts the content, when every length is known. The result is a
- * PrivateMessage whose encoding plus the wire overhead is exactly one bucket.
+ * PrivateMessage whose encoding plus the wire overhead is exactly one bucket (for a commit: plus
+ * what its GroupCommit envelope adds, see COMMIT_ENVELOPE_EXTRA_BYTES).
  */
+
+/** RFC 9420 ContentType of a commit: its envelope carries more than a Msg's. */
+const CONTENT_TYPE_COMMIT = 3;
 
 /** Bytes of a QUIC-style variable-length integer prefix (RFC 9420 §2.1.2) for `n`. */
 function varintSize(n: number): number {
@@ -33,9 +38,13 @@ export function privateMessageSize(groupIdBytes: number, contentPlaintextBytes: 
   );
 }
 
-/** The padded plaintext length whose message is exactly the next body size that fills frames. */
-export function paddedContentLength(groupIdBytes: number, contentPlaintextBytes: number): number {
-  let target = paddedBodySizeAtLeast(privateMessageSize(groupIdBytes, contentPlaintextBytes));
+/**
+ * The padded plaintext length whose message, with `envelopeExtra` bytes more in its envelope than a
+ * Msg has, is exactly the next body size that fills frames.
+ */
+export function paddedContentLength(groupIdBytes: number, contentPlaintextBytes: number, envelopeExtra = 0): number {
+  const fitting = (atLeast: number) => paddedBodySizeAtLeast(atLeast + envelopeExtra) - envelopeExtra;
+  let target = fitting(privateMessageSize(groupIdBytes, contentPlaintextBytes));
   for (;;) {
     const fixed = privateMessageSize(groupIdBytes, 0) - varintSize(AEAD_TAG_BYTES);
     for (const prefix of [1, 2, 4]) {
@@ -43,7 +52,7 @@ export function paddedContentLength(groupIdBytes: number, contentPlaintextBytes:
       if (length >= contentPlaintextBytes && privateMessageSize(groupIdBytes, length) === target) return length;
     }
     // A varint boundary can make one exact size unreachable; the next body size always works.
-    target = paddedBodySizeAtLeast(target + 1);
+    target = fitting(target + 1);
   }
 }
 
@@ -56,7 +65,8 @@ export function withBucketPadding(cs: CiphersuiteImpl, groupId: Uint8Array, epoc
   const prefix = contentAadPrefix(groupId, epoch);
   const encryptAead: CiphersuiteImpl["hpke"]["encryptAead"] = (key, nonce, aad, plaintext) => {
     if (aad === undefined || !isContentAad(aad, prefix)) return cs.hpke.encryptAead(key, nonce, aad, plaintext);
-    const padded = new Uint8Array(paddedContentLength(groupId.length, plaintext.length));
+    const extra = aad[prefix.length] === CONTENT_TYPE_COMMIT ? COMMIT_ENVELOPE_EXTRA_BYTES : 0;
+    const padded = new Uint8Array(paddedContentLength(groupId.length, plaintext.length, extra));
     padded.set(plaintext);
     return cs.hpke.encryptAead(key, nonce, aad, padded);
   };

@@ -15,6 +15,14 @@ import { WireError } from "./errors.js";
  */
 export const ENVELOPE_VERSION = 1;
 
+/**
+ * What a GroupCommit envelope without a Welcome adds to its commit, proof included: the commit's
+ * length (4), the recipient count (1), the proof flag (1), signature and next key. MLS pads commits
+ * so that this form fills frames exactly; the relay's delivery (no proof) is smaller and lands in
+ * the same bucket.
+ */
+export const COMMIT_ENVELOPE_EXTRA_BYTES = 4 + 1 + 1 + COMMIT_SIGNATURE_BYTES + COMMIT_KEY_BYTES;
+
 /** Envelopes above this (after reassembly) are refused: 1 MiB. */
 export const MAX_ENVELOPE_BYTES = 1 << 20;
 

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { paddedContentLength, privateMessageSize } from "../../src/mls/padding.js";
-import { BUCKETS, ENVELOPE_HEADER_BYTES, FRAGMENT_PAYLOAD_BYTES, WIRE_OVERHEAD } from "../../src/wire/buckets.js";
+import { BUCKETS, bucketFor, ENVELOPE_HEADER_BYTES, FRAGMENT_PAYLOAD_BYTES, LINK_FRAME_OVERHEAD, WIRE_OVERHEAD } from "../../src/wire/buckets.js";
+import { COMMIT_ENVELOPE_EXTRA_BYTES, encodeEnvelope } from "../../src/wire/envelope.js";
 import { ChannelStream, openAgent, text, untext } from "../helpers.js";
 
 const CHANNEL = "acme/wire/padding";
@@ -15,6 +16,9 @@ describe("bucket padding inside MLS", () => {
         const padded = paddedContentLength(groupIdBytes, content);
         expect(padded).toBeGreaterThanOrEqual(content);
         expect(fillsFrames(privateMessageSize(groupIdBytes, padded))).toBe(true);
+        const commit = paddedContentLength(groupIdBytes, content, COMMIT_ENVELOPE_EXTRA_BYTES);
+        expect(commit).toBeGreaterThanOrEqual(content);
+        expect(fillsFrames(privateMessageSize(groupIdBytes, commit) + COMMIT_ENVELOPE_EXTRA_BYTES)).toBe(true);
       }),
       { numRuns: 5000 },
     );
@@ -26,11 +30,15 @@ describe("bucket padding inside MLS", () => {
     const stream = new ChannelStream(CHANNEL);
     await alice.mls.createChannel(CHANNEL);
     const add = await alice.mls.addMembers(CHANNEL, [await bob.mls.createKeyPackage()]);
-    expect(fillsFrames(add.commit.length)).toBe(true);
+    expect(fillsFrames(add.commit.length + COMMIT_ENVELOPE_EXTRA_BYTES)).toBe(true);
     await stream.publish(add.commit, [alice]);
     await bob.mls.join(add.welcome!, 0);
     const update = await bob.mls.selfUpdate(CHANNEL);
-    expect(fillsFrames(update.commit.length)).toBe(true);
+    const sent = encodeEnvelope({ type: "GroupCommit", id: 1n, commit: update.commit, welcome: undefined, proof: update.proof });
+    const delivered = encodeEnvelope({ type: "GroupCommit", id: 2n, commit: update.commit, welcome: undefined });
+    // Both ways the commit fills one frame exactly (the relay's copy, without the proof, is smaller).
+    expect(BUCKETS as readonly number[]).toContain(sent.length + LINK_FRAME_OVERHEAD);
+    expect(bucketFor(delivered.length + LINK_FRAME_OVERHEAD)).toBe(sent.length + LINK_FRAME_OVERHEAD);
     await stream.publish(update.commit, [bob, alice]);
 
     const sizes = [0, 1, 50, 86, 87, 100, 200, 500, 1000, 1024, 3000, 8000, 16000, 30000, 40000, 100_000];
