@@ -30,7 +30,7 @@ export interface RelayConfig {
 
 export const DEFAULT_LIMITS: RelayLimits = {
   maxConnections: 10_000,
-  maxChannelsPerConnection: 1_000,
+  maxChannelsPerConnection: 4_096,
   framesPerSecond: 5_000,
   bytesPerSecond: 64 * 1024 * 1024,
   maxInboxItems: 1_000,
