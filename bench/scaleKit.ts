@@ -6,17 +6,8 @@ import { createKeyPackage, type FreshKeyPackage } from "../src/mls/keyPackages.j
 
 export const quick = process.env.BENCH_QUICK === "1";
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same message mix on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG: the same seed gives the same message mix on every run. */
+export { mulberry32 as seededRandom } from "../analysis/prng.js";
 
 /** Deterministic bytes from a label (payload contents; never key material). */
 export function filler(label: string, length: number): Uint8Array {

@@ -62,7 +62,11 @@ export const untext = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /** A channel created by the first agent, with the others added in one commit and joined. */
 export async function groupOf(channel: string, ...names: string[]): Promise<[TestAgent[], ChannelStream]> {
-  const agents = await Promise.all(names.map((n) => openAgent(n)));
+  return groupFrom(channel, await Promise.all(names.map((n) => openAgent(n))));
+}
+
+/** A channel created by the first of these agents, with the others added in one commit and joined. */
+export async function groupFrom(channel: string, agents: TestAgent[]): Promise<[TestAgent[], ChannelStream]> {
   const [creator, ...rest] = agents as [TestAgent, ...TestAgent[]];
   const stream = new ChannelStream(channel);
   await creator.mls.createChannel(channel);

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { credentialFor } from "../../src/mls/identity.js";
 import { encodeKeyPackageMessage } from "../../src/mls/messages.js";
 import { clientConfig, loadCiphersuite } from "../../src/mls/suite.js";
-import { ChannelStream, groupOf, openAgent, stateOf, text, type TestAgent } from "../helpers.js";
+import { groupFrom, groupOf, openAgent, stateOf, text, type ChannelStream, type TestAgent } from "../helpers.js";
 
 const CHANNEL = "acme/sec/rejections";
 const DAY_MS = 24 * 3600 * 1000;
@@ -21,14 +21,8 @@ async function pair(clock?: () => number): Promise<[TestAgent, TestAgent, Channe
     const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
     return [alice!, bob!, stream];
   }
-  const alice = await openAgent("alice", undefined, clock);
-  const bob = await openAgent("bob", undefined, clock);
-  const stream = new ChannelStream(CHANNEL);
-  await alice.mls.createChannel(CHANNEL);
-  const add = await alice.mls.addMembers(CHANNEL, [await bob.mls.createKeyPackage()]);
-  await stream.publish(add.commit, [alice]);
-  await bob.mls.join(add.welcome!, 0);
-  return [alice, bob, stream];
+  const [[alice, bob], stream] = await groupFrom(CHANNEL, [await openAgent("alice", undefined, clock), await openAgent("bob", undefined, clock)]);
+  return [alice!, bob!, stream];
 }
 
 

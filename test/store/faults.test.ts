@@ -8,7 +8,7 @@ import { MlsAgent } from "../../src/mls/mlsAgent.js";
 import { AgentStore, DATABASE_FILE } from "../../src/store/agentStore.js";
 import { StoreError } from "../../src/store/errors.js";
 import { mountTmpfs, tmpfsAvailable, type Tmpfs } from "../fixtures/tmpfs.js";
-import { ChannelStream, openAgent, restart, stateOf, tempDir, text, untext, type TestAgent } from "../helpers.js";
+import { groupFrom, openAgent, restart, stateOf, tempDir, text, untext, type ChannelStream, type TestAgent } from "../helpers.js";
 
 const CHANNEL = "acme/agents/faults";
 const mounts: Tmpfs[] = [];
@@ -22,14 +22,8 @@ function tmpfs(sizeKiB: number): Tmpfs {
 
 /** alice (in a normal temp dir) and bob (in `bobDir`) in one channel. */
 async function pair(bobDir: string): Promise<[TestAgent, TestAgent, ChannelStream]> {
-  const alice = await openAgent("alice");
-  const bob = await openAgent("bob", bobDir);
-  const stream = new ChannelStream(CHANNEL);
-  await alice.mls.createChannel(CHANNEL);
-  const add = await alice.mls.addMembers(CHANNEL, [await bob.mls.createKeyPackage()]);
-  await stream.publish(add.commit, [alice]);
-  await bob.mls.join(add.welcome!, 0);
-  return [alice, bob, stream];
+  const [[alice, bob], stream] = await groupFrom(CHANNEL, [await openAgent("alice"), await openAgent("bob", bobDir)]);
+  return [alice!, bob!, stream];
 }
 
 function storeErrorOf(step: () => unknown): StoreError | undefined {
