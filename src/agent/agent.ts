@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { MlsError } from "../mls/errors.js";
 import { parseCredential } from "../mls/identity.js";
 import { decodeKeyPackageMessage, decodeWelcomeMessage } from "../mls/messages.js";
-import { MlsAgent, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
+import { MlsAgent, type MlsAgentOptions, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
 import { KeyedMutex } from "../mls/mutex.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
@@ -53,6 +53,8 @@ export interface AgentConfig {
   /** For tests: where the local relay lives. */
   readonly localRelay?: LocalRelayHost;
   readonly log?: (line: string) => void;
+  /** Test-only: see MlsAgentOptions.observeSender. */
+  readonly observeSender?: MlsAgentOptions["observeSender"];
 }
 
 const DEFAULT_ROTATION = { messages: 100, ms: 60 * 60 * 1000 };
@@ -107,7 +109,7 @@ export class Agent implements ChannelService {
     const dataDir = config.dataDir ?? resolveDataDir(config.name);
     const store = AgentStore.open(dataDir, { passphrase: config.passphrase });
     try {
-      const mls = await MlsAgent.open({ name: config.name, port: store, keepInInbox: isUserText });
+      const mls = await MlsAgent.open({ name: config.name, port: store, keepInInbox: isUserText, observeSender: config.observeSender });
       let localRelay: LocalRelayHost | undefined;
       if (config.relayUrl === undefined) {
         localRelay = config.localRelay ?? new LocalRelayHost();
