@@ -43,7 +43,7 @@ const agent = await Agent.open({
   cover: { mode: "off", rate: 1 },
   sendTimeoutMs: 8000,
   observeSender: observe,
-  log: () => undefined,
+  log: (line) => appendFileSync(join(logDir, `${name}.log`), `${new Date().toISOString()} ${line}\n`),
 });
 
 type Op = Exclude<DriverRequest, { op: "dieDuring" } | { op: "final" }>;

@@ -14,7 +14,7 @@ const maxMs = Number(process.env.CHAOS_MAX_MS ?? (soak ? 20 * 60_000 : 20_000));
 describe("chaos", () => {
   it(`${messages} messages among 5 agents while the relay and agents are killed at random (seed ${seed})`, { timeout: maxMs + 240_000 }, async () => {
     const stats = await runChaos({
-      root: tempDir("skytale-chaos-"),
+      root: process.env.CHAOS_ROOT ?? tempDir("skytale-chaos-"),
       seed,
       messages,
       agents: 5,

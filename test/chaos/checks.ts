@@ -39,6 +39,8 @@ export interface ChaosReport {
   readonly deliveriesChecked: number;
   /** Acked messages whose epoch membership nobody observed (their recipients could not be checked). */
   readonly unchecked: number;
+  /** Acked messages whose sender was removed by a commit the relay ordered before them (no one may read them). */
+  readonly fromRemovedSenders: number;
   readonly generationsSeen: number;
 }
 
@@ -62,7 +64,8 @@ function membersByEpoch(records: ChaosRecords, violations: Violation[]): Map<num
  * - every acknowledged message is returned by receive() exactly once at every agent that must see
  *   it: a member of the epoch it was encrypted in (not its sender) that is still a member at its
  *   place in the relay's order (a member removed by a commit ordered before the message cannot
- *   read it; a member added later never could);
+ *   read it; a member added later never could); a message whose sender was removed by a commit
+ *   ordered before it is readable by no one (receivers refuse it: sender_removed);
  * - no receive() returns a message twice, or one nobody sent;
  * - no (epoch, sender leaf, ratchet, generation) carries two different ciphertexts;
  * - every agent that ends as a member ends at the same epoch with the same epoch authenticator
@@ -94,6 +97,7 @@ export function checkRun(records: ChaosRecords): ChaosReport {
 
   let deliveriesChecked = 0;
   let unchecked = 0;
+  let fromRemovedSenders = 0;
   for (const s of records.sends) {
     if (!s.acked || s.seq === undefined) continue;
     const frame = bySeq.get(s.seq);
@@ -114,6 +118,10 @@ export function checkRun(records: ChaosRecords): ChaosReport {
       }
       return true;
     };
+    if (!stillThere(s.sender)) {
+      fromRemovedSenders++;
+      continue;
+    }
     for (const agent of members) {
       if (agent === s.sender || !stillThere(agent)) continue;
       deliveriesChecked++;
@@ -146,5 +154,5 @@ export function checkRun(records: ChaosRecords): ChaosReport {
       add({ kind: "epoch_differs", detail: `${agent} ends with members [${f.members}], but the agents holding the channel are [${names}]` });
     }
   }
-  return { violations, deliveriesChecked, unchecked, generationsSeen: generations.size };
+  return { violations, deliveriesChecked, unchecked, fromRemovedSenders, generationsSeen: generations.size };
 }

@@ -124,7 +124,11 @@ export class DriverHandle {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      child.send({ ...request, id });
+      child.send({ ...request, id }, (error) => {
+        if (error === null) return;
+        this.waiting.delete(id);
+        reject(new DriverGone(`${this.name} is down`));
+      });
     });
   }
 

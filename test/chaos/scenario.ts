@@ -2,7 +2,7 @@
 // SIGKILLed and restarted at random and members are removed and added again. Everything random
 // comes from one seeded generator (process scheduling still varies from run to run).
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeMessage } from "../../src/mls/messages.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
@@ -234,7 +234,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosStats> {
   const readLines = <T>(file: string): T[] => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as T) : []);
   const received = new Map(drivers.map((d) => [d.name, readLines<ReceivedRecord>(join(logDir, `${d.name}.received.jsonl`))]));
   const seen = new Map(drivers.map((d) => [d.name, readLines<SeenRecord>(join(logDir, `${d.name}.seen.jsonl`))]));
-  const report = checkRun({ sends, received, seen, archive, finals });
+  const records = { sends, received, seen, archive, finals };
+  // Kept beside the logs, so a failing run can be checked again (CHAOS_ROOT keeps the dir).
+  writeFileSync(join(options.root, "records.json"), JSON.stringify({ ...records, received: [...received], seen: [...seen], finals: [...finals] }));
+  const report = checkRun(records);
   return {
     seed: options.seed,
     acked,

@@ -31,6 +31,7 @@ export function writeSoakReport(stats: ChaosStats, command: string): void {
     `| duration | ${(stats.durationMs / 1000).toFixed(0)} s |`,
     `| deliveries checked (acked message × recipient) | ${r.deliveriesChecked} |`,
     `| acked messages not checkable (epoch unobserved) | ${r.unchecked} |`,
+    `| acked messages from senders removed before they were ordered (unreadable by design) | ${r.fromRemovedSenders} |`,
     `| (epoch, leaf, ratchet, generation) seen | ${r.generationsSeen} |`,
     `| violations | ${r.violations.length} |`,
     "",
