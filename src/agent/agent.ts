@@ -80,6 +80,8 @@ const stateOf = (channel: string, info: { epoch: bigint; members: { name: string
 export class Agent implements ChannelService {
   private readonly byGroup = new Map<string, string>();
   private readonly processed = new Map<string, number>();
+  /** The highest seq each channel is known to hold (from our own acks and subscriptions). */
+  private readonly heads = new Map<string, number>();
   private readonly progress = new Set<() => void>();
   private readonly listeners = new Set<(channel: string) => void>();
   private readonly intents = new KeyedMutex();
@@ -180,7 +182,24 @@ export class Agent implements ChannelService {
   }
 
   private follow(groupId: Uint8Array): void {
-    void this.relay.subscribe(groupId, BigInt((this.cursorOf(groupId) ?? -1) + 1)).catch(() => undefined);
+    void this.relay.subscribe(groupId, BigInt((this.cursorOf(groupId) ?? -1) + 1)).then(
+      (last) => this.noteHead(this.byGroup.get(hex(groupId)), Number(last)),
+      () => undefined,
+    );
+  }
+
+  private noteHead(channel: string | undefined, seq: number): void {
+    if (channel !== undefined && seq > (this.heads.get(channel) ?? -1)) this.heads.set(channel, seq);
+  }
+
+  /**
+   * Waits until the stream has applied everything the channel is known to hold. A message built
+   * on an epoch the relay has long left (an agent just restarted, or lagging behind the stream)
+   * is ordered after newer commits, and members keep only the last two epochs' keys.
+   */
+  private caughtUp(channel: string): Promise<void> {
+    const head = this.heads.get(channel) ?? -1;
+    return this.until(() => (this.processed.get(channel) ?? head) >= head, this.sendTimeoutMs, "the channel is still catching up with the relay; try again", "relay_unreachable");
   }
 
   private cursorOf(groupId: Uint8Array): number | undefined {
@@ -266,6 +285,7 @@ export class Agent implements ChannelService {
       this.byGroup.delete(g);
     }
     this.processed.delete(channel);
+    this.heads.delete(channel);
   }
 
   private async onInboxItem(d: InboxDelivery): Promise<void> {
@@ -351,6 +371,11 @@ export class Agent implements ChannelService {
         const welcome = outgoing.welcome !== undefined && recipients.length > 0 ? { recipients, welcome: outgoing.welcome } : undefined;
         const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome), left(), "the commit is queued; it is applied when the relay answers");
         if (verdict.kind === "ack") {
+          // The stream confirms it when it meets the commit, after the frames ordered before it;
+          // confirming now would read those with the next epoch's keys (a member just removed
+          // could no longer be read). Confirm here only if the stream does not get there in time.
+          this.noteHead(channel, Number(verdict.seq));
+          await this.until(() => (this.processed.get(channel) ?? -1) >= Number(verdict.seq), left(), "").catch(() => undefined);
           await this.watchingRemovals(channel, () => this.mls.confirmCommit(channel)).then(
             (o) => this.handleOutcomes(channel, o),
             (e: unknown) => ignoreCode(e, "no_pending_commit"),
@@ -417,8 +442,10 @@ export class Agent implements ChannelService {
   send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
     return this.guard(async () => {
       if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
+      await this.caughtUp(channel);
       const body = await this.encryptText(channel, message);
       const seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
+      this.noteHead(channel, Number(seq));
       const { epoch } = await this.mls.channelInfo(channel);
       this.countForRotation(channel);
       return { channel, seq: Number(seq), epoch };

@@ -1,0 +1,74 @@
+// Bugs the chaos run found, each pinned by a small deterministic scenario on a real relay.
+import { afterEach, describe, expect, it } from "vitest";
+import { Agent, type AgentConfig } from "../../src/agent/agent.js";
+import { parseRelayConfig } from "../../src/relay/config.js";
+import { Relay } from "../../src/relay/relayServer.js";
+import { tempDir } from "../helpers.js";
+
+const CHANNEL = "acme/chaos/regressions";
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function startRelay(): Promise<Relay> {
+  const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir("skytale-relay-"), "--cover", "off"], {}), { log: () => {} });
+  cleanups.push(() => relay.close());
+  return relay;
+}
+
+function configFor(relay: Relay, name: string, url = relay.url): AgentConfig {
+  return { name, dataDir: tempDir(`skytale-${name}-`), relayUrl: url, relayKey: relay.relayKey.publicKey, cover: { mode: "off", rate: 0 }, log: () => {} };
+}
+
+async function open(config: AgentConfig): Promise<Agent> {
+  const agent = await Agent.open(config);
+  cleanups.push(() => agent.close());
+  return agent;
+}
+
+async function eventually(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A channel made by the first agent with the others added through the directory, all joined. */
+async function channelOf(creator: Agent, ...others: Agent[]): Promise<void> {
+  await creator.createChannel(CHANNEL);
+  for (const other of others) {
+    await eventually(async () => creator.addMember(CHANNEL, { agent: other.identity.name }).then(() => true, () => false));
+    await eventually(async () => (await other.channels()).some((c) => c.channel === CHANNEL));
+  }
+}
+
+async function receiveAll(agent: Agent, count: number): Promise<string[]> {
+  const texts: string[] = [];
+  await eventually(async () => {
+    texts.push(...(await agent.receive({ channel: CHANNEL, waitMs: 200, maxMessages: 1000 })).messages.map((m) => m.message));
+    return texts.length >= count;
+  });
+  return texts;
+}
+
+describe("found by the chaos run", () => {
+  it("a member's own commit takes effect at its place in the relay's order, not when the ack arrives", async () => {
+    // alice is offline while carol sends, then removes carol at once on restart: her stream is
+    // still replaying carol's messages when the ack comes. Applied on the ack, the removal made
+    // those messages "from a removed member" and they were dropped.
+    const relay = await startRelay();
+    const aliceConfig = configFor(relay, "alice");
+    let alice = await open(aliceConfig);
+    const bob = await open(configFor(relay, "bob"));
+    const carol = await open(configFor(relay, "carol"));
+    await channelOf(alice, bob, carol);
+    await alice.close();
+    for (let i = 0; i < 40; i++) await carol.send(CHANNEL, `c${i}`);
+    alice = await open(aliceConfig);
+    await alice.removeMember(CHANNEL, "carol");
+    const texts = await receiveAll(alice, 40);
+    expect(texts).toEqual(Array.from({ length: 40 }, (_, i) => `c${i}`));
+  });
+});
