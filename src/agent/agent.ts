@@ -63,6 +63,8 @@ const COMMIT_ATTEMPTS = 6;
 const COMMIT_DEADLINE_MS = 40_000;
 const DEFAULT_SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
+/** Frames per channel remembered as too old to read, for send() to check its own against. */
+const TOO_OLD_KEPT = 64;
 const INBOX_CURSOR = "relay_inbox_cursor";
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const stateOf = (channel: string, info: { epoch: bigint; members: { name: string }[] }): ChannelState => ({
@@ -82,6 +84,8 @@ export class Agent implements ChannelService {
   private readonly processed = new Map<string, number>();
   /** The highest seq each channel is known to hold (from our own acks and subscriptions). */
   private readonly heads = new Map<string, number>();
+  /** Seqs of the last frames per channel that came for an epoch whose keys are gone (bounded). */
+  private readonly tooOld = new Map<string, number[]>();
   private readonly progress = new Set<() => void>();
   private readonly listeners = new Set<(channel: string) => void>();
   private readonly intents = new KeyedMutex();
@@ -232,6 +236,7 @@ export class Agent implements ChannelService {
         if (!(error instanceof MlsError)) throw error;
         if (error.code === "not_found") return;
         this.log(`dropped frame ${seq} of ${channel}: ${error.code}`);
+        if (error.code === "epoch_mismatch") this.tooOld.set(channel, [...(this.tooOld.get(channel) ?? []), seq].slice(-TOO_OLD_KEPT));
         await this.mls.skip(channel, seq);
       }
     } else {
@@ -286,6 +291,7 @@ export class Agent implements ChannelService {
     }
     this.processed.delete(channel);
     this.heads.delete(channel);
+    this.tooOld.delete(channel);
   }
 
   private async onInboxItem(d: InboxDelivery): Promise<void> {
@@ -442,14 +448,28 @@ export class Agent implements ChannelService {
   send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
     return this.guard(async () => {
       if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
-      await this.caughtUp(channel);
-      const body = await this.encryptText(channel, message);
-      const seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
-      this.noteHead(channel, Number(seq));
+      let seq: bigint;
+      for (let attempt = 1; ; attempt++) {
+        await this.caughtUp(channel);
+        const body = await this.encryptText(channel, message);
+        seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
+        this.noteHead(channel, Number(seq));
+        if (attempt === COMMIT_ATTEMPTS || !(await this.orderedTooLate(channel, Number(seq)))) break;
+        this.log(`message ${seq} of ${channel} was ordered after the epochs whose keys members keep; sending it again`);
+      }
       const { epoch } = await this.mls.channelInfo(channel);
       this.countForRotation(channel);
       return { channel, seq: Number(seq), epoch };
     });
+  }
+
+  /**
+   * Whether our frame at `seq` came back for an epoch no member keeps keys for (it waited in the
+   * outbox while the channel moved on): then no one can read it, and sending it again is safe.
+   */
+  private async orderedTooLate(channel: string, seq: number): Promise<boolean> {
+    await this.until(() => (this.processed.get(channel) ?? seq) >= seq, this.sendTimeoutMs, "").catch(() => undefined);
+    return this.tooOld.get(channel)?.includes(seq) ?? false;
   }
 
   private async encryptText(channel: string, message: string): Promise<Uint8Array> {

@@ -1,4 +1,5 @@
 // Bugs the chaos run found, each pinned by a small deterministic scenario on a real relay.
+import { createServer, connect, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Agent, type AgentConfig } from "../../src/agent/agent.js";
 import { parseRelayConfig } from "../../src/relay/config.js";
@@ -53,6 +54,39 @@ async function receiveAll(agent: Agent, count: number): Promise<string[]> {
   return texts;
 }
 
+/** A TCP forwarder in front of the relay that can cut one agent off while the relay stays up. */
+async function proxyTo(port: number): Promise<{ url: string; block(): void; unblock(): void; server: Server }> {
+  const sockets = new Set<Socket>();
+  let blocked = false;
+  const server = createServer((client) => {
+    if (blocked) return client.destroy();
+    const upstream = connect(port, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanups.push(() => new Promise((r) => server.close(() => r())));
+  const { port: own } = server.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${own}`,
+    server,
+    block() {
+      blocked = true;
+      sockets.forEach((s) => s.destroy());
+      sockets.clear();
+    },
+    unblock() {
+      blocked = false;
+    },
+  };
+}
+
 describe("found by the chaos run", () => {
   it("a member's own commit takes effect at its place in the relay's order, not when the ack arrives", async () => {
     // alice is offline while carol sends, then removes carol at once on restart: her stream is
@@ -70,5 +104,23 @@ describe("found by the chaos run", () => {
     await alice.removeMember(CHANNEL, "carol");
     const texts = await receiveAll(alice, 40);
     expect(texts).toEqual(Array.from({ length: 40 }, (_, i) => `c${i}`));
+  });
+
+  it("a message that reaches the relay after the channel moved on past the keys members keep is sent again", async () => {
+    // bob's message waits in his outbox while he is cut off and alice rotates three times; once
+    // ordered after those commits nobody can read it, so bob's send() re-encrypts it.
+    const relay = await startRelay();
+    const proxy = await proxyTo(Number(new URL(relay.url).port));
+    const alice = await open(configFor(relay, "alice"));
+    const bob = await open({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 30_000 });
+    await channelOf(alice, bob);
+    proxy.block();
+    const sent = bob.send(CHANNEL, "late");
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    await sent;
+    expect(await receiveAll(alice, 1)).toEqual(["late"]);
+    expect((await alice.receive({ channel: CHANNEL, waitMs: 500 })).messages).toEqual([]);
+    await eventually(async () => (await bob.members(CHANNEL)).epoch === (await alice.members(CHANNEL)).epoch);
   });
 });
