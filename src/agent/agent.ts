@@ -167,6 +167,7 @@ export class Agent implements ChannelService {
       this.byGroup.set(hex(g.groupId), g.channel);
       this.processed.set(g.channel, g.cursor);
       this.follow(g.groupId);
+      void this.resendPendingCommit(g.channel).catch((e: unknown) => this.quiet(e));
     }
     this.relay.on("channel", (d) => this.enqueue(() => this.onChannelFrame(d)));
     this.relay.on("inbox", (d) => this.enqueue(() => this.onInboxItem(d)));
@@ -183,6 +184,18 @@ export class Agent implements ChannelService {
         this.log(fatal ? `cannot use the relay: ${(e as Error).message}` : `relay not reachable yet (${(e as Error).message}); will keep trying`);
       },
     );
+  }
+
+  /**
+   * A commit built before a crash may never have reached the outbox; until the relay answers it,
+   * this agent cannot commit on that channel. Sending it again is safe (the relay drops a
+   * duplicate); the stream then confirms it, or the winner's commit discards it.
+   */
+  private async resendPendingCommit(channel: string): Promise<void> {
+    const pending = await this.mls.pendingCommit(channel);
+    if (pending === undefined) return;
+    const welcome = pending.welcome !== undefined && pending.added.length > 0 ? { recipients: pending.added, welcome: pending.welcome } : undefined;
+    await this.relay.sendCommit(pending.commit, welcome);
   }
 
   private follow(groupId: Uint8Array): void {

@@ -337,6 +337,20 @@ export class MlsAgent {
     });
   }
 
+  /**
+   * The commit this agent built that the relay has not answered (it survives a restart), with the
+   * names it adds, so that it can be sent again; undefined when there is none.
+   */
+  pendingCommit(channel: string): Promise<{ commit: Uint8Array; welcome: Uint8Array | undefined; added: string[] } | undefined> {
+    return this.mutex.run(channel, async () => {
+      const entry = this.load(channel);
+      if (entry.pending === undefined) return undefined;
+      const before = new Set(membersOf(entry.state).map((m) => m.name));
+      const added = membersOf(entry.pending.newState).map((m) => m.name).filter((name) => !before.has(name));
+      return { commit: entry.pending.commit, welcome: entry.pending.welcome, added };
+    });
+  }
+
   /** The relay rejected our pending commit: drop it; rebuild on the newer epoch once processed. */
   discardCommit(channel: string): Promise<void> {
     return this.mutex.run(channel, async () => {

@@ -2,8 +2,10 @@
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Agent, type AgentConfig } from "../../src/agent/agent.js";
+import { MlsAgent } from "../../src/mls/mlsAgent.js";
 import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
+import { AgentStore } from "../../src/store/agentStore.js";
 import { tempDir } from "../helpers.js";
 
 const CHANNEL = "acme/chaos/regressions";
@@ -122,5 +124,23 @@ describe("found by the chaos run", () => {
     expect(await receiveAll(alice, 1)).toEqual(["late"]);
     expect((await alice.receive({ channel: CHANNEL, waitMs: 500 })).messages).toEqual([]);
     await eventually(async () => (await bob.members(CHANNEL)).epoch === (await alice.members(CHANNEL)).epoch);
+  });
+
+  it("a commit persisted but never handed to the relay (killed in between) is sent after a restart", async () => {
+    const relay = await startRelay();
+    const aliceConfig = configFor(relay, "alice");
+    let alice = await open(aliceConfig);
+    const bob = await open(configFor(relay, "bob"));
+    await channelOf(alice, bob);
+    const epoch = (await alice.members(CHANNEL)).epoch;
+    await alice.close();
+    // What a SIGKILL after MlsAgent stored the pending commit, before the outbox, leaves behind.
+    const store = AgentStore.open(aliceConfig.dataDir!);
+    await (await MlsAgent.open({ name: "alice", port: store })).selfUpdate(CHANNEL);
+    store.close();
+    alice = await open(aliceConfig);
+    await eventually(async () => (await bob.members(CHANNEL)).epoch === epoch + 1n && (await alice.members(CHANNEL)).epoch === epoch + 1n);
+    // and alice can commit again
+    expect((await alice.rotateKeys(CHANNEL)).epoch).toBe(epoch + 2n);
   });
 });
