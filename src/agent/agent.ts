@@ -92,6 +92,8 @@ export class Agent implements ChannelService {
   private readonly sentSinceRotation = new Map<string, { count: number; since: number }>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
+  /** How often each group (hex id) was adopted: frames queued for an earlier membership are dropped. */
+  private readonly incarnations = new Map<string, number>();
   /** Group ids (hex) of channels this agent asked to join with an invite. */
   private readonly expectedWelcomes = new Set<string>();
   private stream: Promise<void> = Promise.resolve();
@@ -169,7 +171,11 @@ export class Agent implements ChannelService {
       this.follow(g.groupId);
       void this.resendPendingCommit(g.channel).catch((e: unknown) => this.quiet(e));
     }
-    this.relay.on("channel", (d) => this.enqueue(() => this.onChannelFrame(d)));
+    this.relay.on("channel", (d) => {
+      const key = hex(d.channel);
+      const incarnation = this.incarnations.get(key);
+      this.enqueue(async () => (this.incarnations.get(key) === incarnation ? this.onChannelFrame(d) : undefined));
+    });
     this.relay.on("inbox", (d) => this.enqueue(() => this.onInboxItem(d)));
     this.relay.on("error", (e) => this.log(`relay: ${e.code}: ${e.message}`));
     this.relay.on("state", ({ state }) => {
@@ -332,6 +338,7 @@ export class Agent implements ChannelService {
   }
 
   private adopt(channel: string, groupId: Uint8Array, cursor: number): void {
+    this.incarnations.set(hex(groupId), (this.incarnations.get(hex(groupId)) ?? 0) + 1);
     this.byGroup.set(hex(groupId), channel);
     this.processed.set(channel, cursor);
     this.follow(groupId);

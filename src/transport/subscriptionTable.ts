@@ -45,6 +45,8 @@ export class SubscriptionTable {
         return Promise.reject(new TransportError("busy", `already subscribed to ${this.max} channels`));
       }
       subscription = { key: channel === undefined ? INBOX : keyOf(channel), channel: channel?.slice(), next: fromSeq, waiters: new Set() };
+      // Followed again (a member removed and added back): what the link delivered before is wanted again.
+      session?.delivered.delete(subscription.key);
       if (channel === undefined) this.inbox = subscription;
       else this.channels.set(subscription.key, subscription);
     }
@@ -61,6 +63,7 @@ export class SubscriptionTable {
     const subscription = this.channels.get(keyOf(channel));
     if (subscription === undefined) return;
     this.channels.delete(subscription.key);
+    session?.delivered.delete(subscription.key);
     for (const waiter of subscription.waiters) waiter.reject(new TransportError("closed", "unsubscribed before the relay answered"));
     if (session?.authenticated) session.request({ type: "Unsubscribe", channel }, IGNORE_REPLY);
   }

@@ -143,4 +143,23 @@ describe("found by the chaos run", () => {
     // and alice can commit again
     expect((await alice.rotateKeys(CHANNEL)).epoch).toBe(epoch + 2n);
   });
+
+  it("a member removed and added back while offline reads everything sent after its return", async () => {
+    // On restart bob's link replays his removal, the messages after it and his re-add; the
+    // Welcome then re-follows the channel from the add, and the link used to drop that replay as
+    // "already delivered on this link".
+    const relay = await startRelay();
+    const alice = await open(configFor(relay, "alice"));
+    const bobConfig = configFor(relay, "bob");
+    let bob = await open(bobConfig);
+    await channelOf(alice, bob);
+    await bob.close();
+    await alice.removeMember(CHANNEL, "bob");
+    for (let i = 0; i < 3; i++) await alice.send(CHANNEL, `without bob ${i}`);
+    await alice.addMember(CHANNEL, { agent: "bob" });
+    for (let i = 0; i < 3; i++) await alice.send(CHANNEL, `with bob ${i}`);
+    bob = await open(bobConfig);
+    expect(await receiveAll(bob, 3)).toEqual(["with bob 0", "with bob 1", "with bob 2"]);
+    await eventually(async () => (await bob.members(CHANNEL).catch(() => undefined))?.epoch === (await alice.members(CHANNEL)).epoch);
+  });
 });
