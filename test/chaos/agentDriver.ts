@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.js";
 import type { SenderSeen } from "../../src/mls/mlsAgent.js";
 import { MlsAgent } from "../../src/mls/mlsAgent.js";
-import { AgentStore } from "../../src/store/agentStore.js";
+import Database from "better-sqlite3";
+import { AgentStore, DATABASE_FILE } from "../../src/store/agentStore.js";
 import type { DriverReply, DriverRequest, SeenRecord } from "./protocol.js";
 
 const env = (key: string): string => {
@@ -77,12 +78,17 @@ async function run(request: Op): Promise<unknown> {
 /** Closes the agent and reads the channel's final state from its store, as a restart would. */
 async function final(channel: string): Promise<unknown> {
   await agent.close();
+  // Which channel seqs reached the inbox and were handed out: the store's own account.
+  const db = new Database(join(dataDir, DATABASE_FILE), { readonly: true });
+  const inbox = db.prepare("SELECT seq, delivered FROM inbox WHERE channel = ? AND seq IS NOT NULL").all(channel) as { seq: number; delivered: number }[];
+  db.close();
   const store = AgentStore.open(dataDir);
   try {
     const mls = await MlsAgent.open({ name, port: store });
-    if (!mls.channels().includes(channel)) return undefined;
+    const delivered = inbox.filter((r) => r.delivered === 1).map((r) => r.seq);
+    if (!mls.channels().includes(channel)) return { member: false, delivered };
     const info = await mls.channelInfo(channel);
-    return { groupId: Buffer.from(info.groupId).toString("hex"), epoch: Number(info.epoch), authenticator: Buffer.from(info.epochAuthenticator).toString("hex"), members: info.members.map((m) => m.name) };
+    return { member: true, delivered, groupId: Buffer.from(info.groupId).toString("hex"), epoch: Number(info.epoch), authenticator: Buffer.from(info.epochAuthenticator).toString("hex"), members: info.members.map((m) => m.name) };
   } finally {
     store.close();
   }

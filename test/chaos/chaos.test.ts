@@ -7,7 +7,7 @@ import { runChaos } from "./scenario.js";
 import { writeSoakReport } from "./soakReport.js";
 
 const soak = process.env.CHAOS_MESSAGES !== undefined;
-const messages = Number(process.env.CHAOS_MESSAGES ?? 250);
+const messages = Number(process.env.CHAOS_MESSAGES ?? 500);
 const seed = Number(process.env.CHAOS_SEED ?? 5);
 const maxMs = Number(process.env.CHAOS_MAX_MS ?? (soak ? 20 * 60_000 : 20_000));
 
@@ -18,9 +18,9 @@ describe("chaos", () => {
       seed,
       messages,
       agents: 5,
-      relayKillMs: soak ? [2000, 6000] : [1500, 3000],
-      agentKillMs: soak ? [1500, 4000] : [1500, 3000],
-      membershipMs: soak ? [2000, 5000] : [2000, 4000],
+      relayKillMs: soak ? [2000, 6000] : [1000, 2500],
+      agentKillMs: soak ? [1500, 4000] : [1000, 2500],
+      membershipMs: soak ? [2000, 5000] : [1500, 3000],
       downMs: 800,
       maxMs,
       log: process.env.CHAOS_VERBOSE ? (line) => console.warn(line) : undefined,

@@ -1,6 +1,6 @@
 // The properties a chaos run must keep, checked on what the run recorded. Pure functions, so a
 // failing run can be re-checked from its files.
-import type { FinalState, ReceivedRecord, SeenRecord } from "./protocol.js";
+import type { FinalMember, FinalState, ReceivedRecord, SeenRecord } from "./protocol.js";
 
 /** A send the test made: `acked` when the agent's send() returned success (with the relay's seq). */
 export interface SendRecord {
@@ -25,7 +25,7 @@ export interface ChaosRecords {
   readonly received: ReadonlyMap<string, readonly ReceivedRecord[]>;
   readonly seen: ReadonlyMap<string, readonly SeenRecord[]>;
   readonly archive: readonly ArchiveFrame[];
-  readonly finals: ReadonlyMap<string, FinalState | null>;
+  readonly finals: ReadonlyMap<string, FinalState>;
 }
 
 export interface Violation {
@@ -37,6 +37,11 @@ export interface ChaosReport {
   readonly violations: Violation[];
   /** Deliveries checked (acked message × expected recipient). */
   readonly deliveriesChecked: number;
+  /**
+   * Deliveries receive() handed out (the store marked them delivered) whose answer never reached
+   * the test: the driver was killed between the two. receive() is at most once to its caller.
+   */
+  readonly answeredToDeadCaller: number;
   /** Acked messages whose epoch membership nobody observed (their recipients could not be checked). */
   readonly unchecked: number;
   /** Acked messages whose sender was removed by a commit the relay ordered before them (no one may read them). */
@@ -98,6 +103,8 @@ export function checkRun(records: ChaosRecords): ChaosReport {
   let deliveriesChecked = 0;
   let unchecked = 0;
   let fromRemovedSenders = 0;
+  let answeredToDeadCaller = 0;
+  const delivered = new Map([...records.finals].map(([agent, f]) => [agent, new Set(f.delivered)]));
   for (const s of records.sends) {
     if (!s.acked || s.seq === undefined) continue;
     const frame = bySeq.get(s.seq);
@@ -126,7 +133,8 @@ export function checkRun(records: ChaosRecords): ChaosReport {
       if (agent === s.sender || !stillThere(agent)) continue;
       deliveriesChecked++;
       const n = counts.get(agent)?.get(s.text) ?? 0;
-      if (n === 0) add({ kind: "lost", detail: `${agent} never received '${s.text}' (seq ${s.seq}, epoch ${frame.epoch}, ordered in epoch ${epochAt(s.seq)})` });
+      if (n === 0 && delivered.get(agent)?.has(s.seq)) answeredToDeadCaller++;
+      else if (n === 0) add({ kind: "lost", detail: `${agent} never received '${s.text}' (seq ${s.seq}, epoch ${frame.epoch}, ordered in epoch ${epochAt(s.seq)})` });
     }
   }
 
@@ -143,7 +151,7 @@ export function checkRun(records: ChaosRecords): ChaosReport {
     if (digests.size > 1) add({ kind: "reused_generation", detail: `${key} carried ${digests.size} different ciphertexts` });
   }
 
-  const finals = [...records.finals].filter((e): e is [string, FinalState] => e[1] !== null);
+  const finals = [...records.finals].filter((e): e is [string, FinalMember] => e[1].member);
   const names = finals.map(([n]) => n).sort();
   for (const [agent, f] of finals) {
     const [, first] = finals[0]!;
@@ -154,5 +162,5 @@ export function checkRun(records: ChaosRecords): ChaosReport {
       add({ kind: "epoch_differs", detail: `${agent} ends with members [${f.members}], but the agents holding the channel are [${names}]` });
     }
   }
-  return { violations, deliveriesChecked, unchecked, fromRemovedSenders, generationsSeen: generations.size };
+  return { violations, deliveriesChecked, answeredToDeadCaller, unchecked, fromRemovedSenders, generationsSeen: generations.size };
 }

@@ -37,7 +37,12 @@ export interface ReceivedRecord {
   readonly seq: number | undefined;
 }
 
-export interface FinalState {
+export type FinalState = { readonly member: false; readonly delivered: number[] } | FinalMember;
+
+export interface FinalMember {
+  readonly member: true;
+  /** Channel seqs of the inbox rows receive() handed out. */
+  readonly delivered: number[];
   readonly groupId: string;
   readonly epoch: number;
   readonly authenticator: string;

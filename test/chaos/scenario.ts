@@ -225,9 +225,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosStats> {
   receiving = false;
   await Promise.all(receivers);
 
-  const finals = new Map<string, FinalState | null>();
-  for (const d of drivers) finals.set(d.name, (await must(d, { op: "final", channel: CHANNEL })) as FinalState | null);
-  const groupId = [...finals.values()].find((f) => f !== null)?.groupId;
+  const finals = new Map<string, FinalState>();
+  for (const d of drivers) finals.set(d.name, (await must(d, { op: "final", channel: CHANNEL })) as FinalState);
+  const groupId = [...finals.values()].find((f) => f.member)?.groupId;
   const archive = groupId === undefined ? [] : await readArchive(relay, groupId);
   await relay.kill();
 

@@ -30,6 +30,7 @@ export function writeSoakReport(stats: ChaosStats, command: string): void {
     `| final epoch | ${stats.finalEpoch} |`,
     `| duration | ${(stats.durationMs / 1000).toFixed(0)} s |`,
     `| deliveries checked (acked message × recipient) | ${r.deliveriesChecked} |`,
+    `| of which handed out by receive() to a driver killed before it recorded them | ${r.answeredToDeadCaller} |`,
     `| acked messages not checkable (epoch unobserved) | ${r.unchecked} |`,
     `| acked messages from senders removed before they were ordered (unreadable by design) | ${r.fromRemovedSenders} |`,
     `| (epoch, leaf, ratchet, generation) seen | ${r.generationsSeen} |`,
