@@ -27,7 +27,7 @@ describe("chaos", () => {
     });
     const summary = { ...stats, report: { ...stats.report, violations: stats.report.violations.slice(0, 20) } };
     console.warn(JSON.stringify(summary, null, 1));
-    if (soak) writeSoakReport(stats, process.argv.join(" "));
+    if (soak) writeSoakReport(stats, messages);
     expect(stats.report.violations).toEqual([]);
     expect(stats.relayKills).toBeGreaterThan(0);
     expect(stats.agentKills).toBeGreaterThan(0);

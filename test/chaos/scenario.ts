@@ -213,8 +213,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosStats> {
 
   // Quiet: wait until every agent that holds the channel is at one epoch, with nothing unread.
   let finalEpoch = -1;
-  for (let stable = 0, i = 0; stable < 3; i++) {
-    if (i > 300) throw new Error("the agents did not converge");
+  // If they never do, the checks below say how they differ.
+  for (let stable = 0, i = 0; stable < 3 && i < 120; i++) {
     await sleep(500);
     const views = await Promise.all(drivers.map(async (d) => (await must(d, { op: "members", channel: CHANNEL })) as { epoch: number; unread: number } | null));
     const epochs = new Set(views.filter((v) => v !== null).map((v) => v!.epoch));
