@@ -10,6 +10,11 @@ interface Subscription {
   readonly channel: Uint8Array | undefined;
   /** Where to resume without a cursor callback: one past the last seq delivered. */
   next: bigint;
+  /**
+   * Whether the relay answered our latest Subscribe on this link. It answers before it replays,
+   * so frames before the answer belong to an earlier subscription (one ended by Unsubscribe).
+   */
+  answered: boolean;
   readonly waiters: Set<{ resolve(seq: bigint): void; reject(error: TransportError): void }>;
 }
 
@@ -44,8 +49,8 @@ export class SubscriptionTable {
       if (channel !== undefined && this.channels.size >= this.max) {
         return Promise.reject(new TransportError("busy", `already subscribed to ${this.max} channels`));
       }
-      subscription = { key: channel === undefined ? INBOX : keyOf(channel), channel: channel?.slice(), next: fromSeq, waiters: new Set() };
-      // Followed again (a member removed and added back): what the link delivered before is wanted again.
+      subscription = { key: channel === undefined ? INBOX : keyOf(channel), channel: channel?.slice(), next: fromSeq, waiters: new Set(), answered: false };
+      // Followed again after an Unsubscribe (a member removed and added back): the replay is wanted.
       session?.delivered.delete(subscription.key);
       if (channel === undefined) this.inbox = subscription;
       else this.channels.set(subscription.key, subscription);
@@ -63,7 +68,6 @@ export class SubscriptionTable {
     const subscription = this.channels.get(keyOf(channel));
     if (subscription === undefined) return;
     this.channels.delete(subscription.key);
-    session?.delivered.delete(subscription.key);
     for (const waiter of subscription.waiters) waiter.reject(new TransportError("closed", "unsubscribed before the relay answered"));
     if (session?.authenticated) session.request({ type: "Unsubscribe", channel }, IGNORE_REPLY);
   }
@@ -77,7 +81,7 @@ export class SubscriptionTable {
   /** Whether to hand a delivery to the caller: followed, and not yet delivered on this link. */
   accept(session: Session, delivery: ChannelDelivery | InboxDelivery): boolean {
     const subscription = delivery.kind === "inbox" ? this.inbox : this.channels.get(keyOf(delivery.channel));
-    if (subscription === undefined) return false;
+    if (subscription === undefined || !subscription.answered) return false;
     if (delivery.seq <= (session.delivered.get(subscription.key) ?? 0n)) return false;
     session.delivered.set(subscription.key, delivery.seq);
     if (delivery.seq >= subscription.next) subscription.next = delivery.seq + 1n;
@@ -104,9 +108,13 @@ export class SubscriptionTable {
       }
       subscription.waiters.clear();
     };
+    subscription.answered = false;
     session.request(request, {
       expects: ["Ack"],
-      onReply: (reply) => settle(reply.type === "Ack" ? reply.seq : 0n),
+      onReply: (reply) => {
+        subscription.answered = true;
+        settle(reply.type === "Ack" ? reply.seq : 0n);
+      },
       onRelayError: (error) => {
         // A refused subscription would be refused again on every reconnect.
         if (subscription.channel === undefined) this.inbox = undefined;
