@@ -55,6 +55,17 @@ export function seeded(seed: number): () => number {
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosStats> {
+  const relay = new RelayHandle(join(options.root, "relay"));
+  const drivers: DriverHandle[] = [];
+  try {
+    return await run(options, relay, drivers);
+  } finally {
+    // A failed run leaves no process behind.
+    await Promise.all([relay.kill(), ...drivers.map((d) => d.kill())]);
+  }
+}
+
+async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHandle[]): Promise<ChaosStats> {
   const started = Date.now();
   const rng = seeded(options.seed);
   const between = ([lo, hi]: readonly [number, number]) => lo + rng() * (hi - lo);
@@ -63,9 +74,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosStats> {
   const logDir = join(options.root, "logs");
   mkdirSync(logDir, { recursive: true });
 
-  const relay = new RelayHandle(join(options.root, "relay"));
   await relay.start();
-  const drivers = Array.from({ length: options.agents }, (_, i) => new DriverHandle(`a${i}`, join(options.root, `a${i}`), logDir, relay));
+  for (let i = 0; i < options.agents; i++) drivers.push(new DriverHandle(`a${i}`, join(options.root, `a${i}`), logDir, relay));
   await Promise.all(drivers.map((d) => d.start()));
 
   const call = async (d: DriverHandle, request: DriverRequest): Promise<DriverReply | undefined> => {
