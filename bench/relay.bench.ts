@@ -2,46 +2,51 @@
 // against a plain WebSocket broadcast relay written here as the baseline, in one run. Each relay
 // runs in its own process (bench/relayServerChild.ts); clients run in this one. Writes its table
 // into docs/benchmarks.md between the bench:relay markers.
-import { spawn, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import WebSocket from "ws";
-import { TestLink } from "../test/relay/testLink.js";
+import { connectClient, messageBody, type BenchClient, type RelayKind as Kind } from "./relayBenchClient.js";
+import type { ChildReport } from "./relayClientChild.js";
 import { machineLine, median, replaceSection } from "./report.js";
 
-type Kind = "baseline" | "off" | "poisson";
 const LABEL: Record<Kind, string> = { baseline: "plain WebSocket relay (baseline)", off: "skytale, cover off", poisson: "skytale, cover poisson 1/s" };
-const BODY_BYTES = 2020; // a 1 KiB message after MLS and bucket padding: fills a 2048-byte frame
 const GROUP_ID = randomBytes(12);
 const quick = process.env.BENCH_QUICK === "1";
+/**
+ * Set to a directory to write a CPU profile of each relay child there (node --cpu-prof); such a
+ * run measures throughput only, so that the profile shows the fan-out path.
+ */
+const profileDir = process.env.BENCH_RELAY_PROFILE;
+/** Subscribers are spread over this many client processes (fewer when there are fewer subscribers). */
+const SUBSCRIBER_PROCESSES = 2;
+/** Throughput rounds per case and relay; the table shows the median. */
+const ROUNDS = quick || profileDir !== undefined ? 1 : 3;
 
-/** A body the relay accepts as an MLS PrivateMessage (its cleartext header) with random content. */
-function body(): Uint8Array {
-  const b = randomBytes(BODY_BYTES);
-  b.writeUInt16BE(1, 0);
-  b.writeUInt16BE(2, 2);
-  b[4] = GROUP_ID.length;
-  GROUP_ID.copy(b, 5);
-  b.writeBigUInt64BE(0n, 17);
-  b[25] = 1;
-  return b;
-}
+const body = () => messageBody(GROUP_ID);
 
 interface Server {
   child: ChildProcess;
   url: string;
   key: Uint8Array;
   mem(): Promise<number>;
-  stop(): void;
+  /** CPU time (user + system, µs) the relay process has used so far. */
+  cpu(): Promise<number>;
+  stop(): Promise<void>;
 }
 
 async function startServer(kind: Kind): Promise<Server> {
-  const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", join(import.meta.dirname, "relayServerChild.ts"), kind], {
+  const profile = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", join(profileDir, kind)];
+  const child = spawn(process.execPath, ["--expose-gc", ...profile, "--import", "tsx", join(import.meta.dirname, "relayServerChild.ts"), kind], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout! });
   const next = () => new Promise<string>((resolve) => lines.once("line", resolve));
+  const ask = async (what: string) => {
+    const answer = next();
+    child.stdin!.write(`${what}\n`);
+    return JSON.parse(await answer) as Record<string, number>;
+  };
   const { port } = JSON.parse(await next()) as { port: number };
   const url = `ws://127.0.0.1:${port}`;
   const key =
@@ -51,125 +56,88 @@ async function startServer(kind: Kind): Promise<Server> {
     url,
     key,
     async mem() {
-      child.stdin!.write("mem\n");
-      const m = JSON.parse(await next()) as { heap: number; external: number };
-      return m.heap + m.external;
+      const m = await ask("mem");
+      return m.heap! + m.external!;
     },
-    stop: () => child.stdin!.end(),
+    async cpu() {
+      return (await ask("cpu")).cpu!;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.stdin!.end();
+      }),
   };
 }
 
-/** The same few operations against either relay. */
-interface Client {
-  subscribe(): Promise<void>;
-  publish(bodies: Uint8Array[], window: number): Promise<void>;
-  received(): number;
-  onReceive(fn: () => void): void;
-  close(): void;
-}
+const connect = (server: Server, kind: Kind, agent: string) => connectClient(kind, server.url, server.key, agent, GROUP_ID);
 
-async function plainClient(url: string): Promise<Client> {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
-  let got = 0;
-  let acks = 0;
-  const listeners: (() => void)[] = [];
-  const ackWaiters: (() => void)[] = [];
-  ws.on("message", (data: Buffer, isBinary) => {
-    if (!isBinary) return;
-    if (data.length === 8) {
-      acks++;
-      ackWaiters.shift()?.();
-      return;
-    }
-    got++;
-    listeners.forEach((l) => l());
+/** A client process (bench/relayClientChild.ts) and the reports it sends. */
+function clientProcess(server: Server, kind: Kind, role: "pub" | "subs", count: number, messages: number) {
+  const args = [role, kind, server.url, Buffer.from(server.key).toString("base64url"), GROUP_ID.toString("hex"), String(count), String(messages)];
+  const child = fork(join(import.meta.dirname, "relayClientChild.ts"), args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const reports: ChildReport[] = [];
+  const waiters: (() => void)[] = [];
+  child.on("message", (m) => {
+    reports.push(m as ChildReport);
+    waiters.splice(0).forEach((w) => w());
   });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
-    async subscribe() {
-      const ok = new Promise((r) => ws.once("message", r));
-      ws.send("sub");
-      await ok;
-    },
-    async publish(bodies, window) {
-      let sent = 0;
-      const start = acks;
-      while (sent < bodies.length) {
-        while (sent < bodies.length && sent - (acks - start) < window) ws.send(bodies[sent++]!);
-        await new Promise<void>((r) => ackWaiters.push(r));
-      }
-      while (acks - start < bodies.length) await new Promise<void>((r) => ackWaiters.push(r));
-    },
-    received: () => got,
-    onReceive: (fn) => listeners.push(fn),
-    close: () => ws.close(),
+    child,
+    reported: (what: ChildReport) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => (reports.includes(what) ? resolve() : waiters.push(check));
+        child.once("exit", (code) => reject(new Error(`client process (${role}) exited with ${code} before '${what}'`)));
+        check();
+      }),
+    end: () => (child.disconnect(), exited),
   };
 }
 
-async function skytaleClient(url: string, key: Uint8Array, agent: string): Promise<Client> {
-  const link = await TestLink.connect(url, key, agent);
-  const listeners: (() => void)[] = [];
-  let got = 0;
-  const poll = () => {
-    const n = link.pushed.filter((e) => e.type === "Msg").length;
-    link.pushed.length = 0;
-    got += n;
-    if (n > 0) listeners.forEach((l) => l());
-  };
-  void link.waitFor(() => (poll(), false), 1e9).catch(() => undefined);
-  return {
-    async subscribe() {
-      await link.request({ type: "Subscribe", id: 0n, channel: GROUP_ID, fromSeq: 1_000_000_000n });
-    },
-    async publish(bodies, window) {
-      // A sliding window, like the baseline's: at most `window` unacknowledged at any time.
-      let next = 0;
-      const worker = async () => {
-        while (next < bodies.length) await link.request({ type: "Msg", id: 0n, body: bodies[next++]! }, 60_000);
-      };
-      await Promise.all(Array.from({ length: Math.min(window, bodies.length) }, worker));
-    },
-    received: () => got,
-    onReceive: (fn) => listeners.push(fn),
-    close: () => link.close(),
-  };
+interface Throughput {
+  msgsPerSecond: number;
+  /** Relay CPU time per delivery (one message reaching one subscriber), µs. */
+  cpuPerDelivery: number;
 }
 
-const connect = (server: Server, kind: Kind, agent: string) =>
-  kind === "baseline" ? plainClient(server.url) : skytaleClient(server.url, server.key, agent);
-
-async function throughput(server: Server, kind: Kind, subscribers: number, messages: number): Promise<number> {
-  const subs = await Promise.all(Array.from({ length: subscribers }, (_, i) => connect(server, kind, `sub${i}`)));
-  for (const s of subs) await s.subscribe();
-  const publisher = await connect(server, kind, "publisher");
-  const bodies = Array.from({ length: messages }, body);
-  const start = performance.now();
-  const allIn = Promise.all(
-    subs.map((s) => new Promise<void>((resolve) => {
-      const check = () => s.received() >= messages && resolve();
-      s.onReceive(check);
-      check();
-    })),
+/**
+ * One publisher process and the subscribers spread over up to SUBSCRIBER_PROCESSES processes, the
+ * same layout for every relay; the clock runs from "go" until every subscriber has every message.
+ */
+async function throughput(server: Server, kind: Kind, subscribers: number, messages: number): Promise<Throughput> {
+  const processes = Math.min(SUBSCRIBER_PROCESSES, subscribers);
+  const subs = Array.from({ length: processes }, (_, i) =>
+    clientProcess(server, kind, "subs", Math.floor(subscribers / processes) + (i < subscribers % processes ? 1 : 0), messages),
   );
-  await publisher.publish(bodies, 64);
-  await allIn;
+  await Promise.all(subs.map((s) => s.reported("ready")));
+  const publisher = clientProcess(server, kind, "pub", 1, messages);
+  await publisher.reported("ready");
+  publisher.child.send("warm");
+  await Promise.all([publisher.reported("warmed"), ...subs.map((s) => s.reported("warm"))]);
+  const cpuBefore = await server.cpu();
+  const start = performance.now();
+  publisher.child.send("go");
+  await Promise.all([publisher.reported("published"), ...subs.map((s) => s.reported("done"))]);
   const seconds = (performance.now() - start) / 1000;
-  [...subs, publisher].forEach((c) => c.close());
-  return messages / seconds;
+  const cpu = (await server.cpu()) - cpuBefore;
+  await Promise.all([publisher, ...subs].map((p) => p.end()));
+  return { msgsPerSecond: messages / seconds, cpuPerDelivery: cpu / (messages * subscribers) };
 }
 
 async function latency(server: Server, kind: Kind, rounds: number): Promise<{ p50: number; p99: number }> {
   const sub = await connect(server, kind, "lat-sub");
   await sub.subscribe();
   const pub = await connect(server, kind, "lat-pub");
+  let arrived: (() => void) | undefined;
+  sub.onReceive(() => arrived?.());
   const samples: number[] = [];
   for (let i = 0; i < rounds + 100; i++) {
     const b = body();
-    const before = sub.received();
-    const arrived = new Promise<void>((resolve) => sub.onReceive(() => sub.received() > before && resolve()));
+    const delivered = new Promise<void>((resolve) => (arrived = resolve));
     const t = performance.now();
     void pub.publish([b], 1);
-    await arrived;
+    await delivered;
     if (i >= 100) samples.push(performance.now() - t);
   }
   sub.close();
@@ -180,7 +148,7 @@ async function latency(server: Server, kind: Kind, rounds: number): Promise<{ p5
 
 async function memoryPerConnection(server: Server, kind: Kind, count: number): Promise<number> {
   const before = await server.mem();
-  const clients: Client[] = [];
+  const clients: BenchClient[] = [];
   for (let i = 0; i < count; i += 200) {
     clients.push(...(await Promise.all(Array.from({ length: Math.min(200, count - i) }, (_, k) => connect(server, kind, `idle${i + k}`)))));
   }
@@ -191,55 +159,95 @@ async function memoryPerConnection(server: Server, kind: Kind, count: number): P
   return (after - before) / count;
 }
 
+/** A markdown table from rows of cells. */
+function table(headers: string[], rows: string[][]): string {
+  return [`| ${headers.join(" | ")} |`, `|${headers.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
 async function main(): Promise<void> {
-  const kinds: Kind[] = ["baseline", "off", "poisson"];
-  const plan: [number, number][] = quick ? [[1, 500], [10, 200], [100, 50]] : [[1, 5000], [10, 2000], [100, 300]];
+  const only = process.env.BENCH_RELAY_KINDS?.split(",") as Kind[] | undefined;
+  const kinds: Kind[] = only ?? ["baseline", "off", "poisson"];
+  // BENCH_RELAY_PLAN=subscribers:messages,... replaces the plan (e.g. to profile one case).
+  const plan = process.env.BENCH_RELAY_PLAN?.split(",").map((p) => p.split(":").map(Number) as [number, number]) ??
+    (quick ? [[1, 1000], [10, 500], [100, 100]] : [[1, 10_000], [10, 4000], [100, 600]]);
   const connectionCounts = quick ? [1000] : [1000, 10_000];
-  const rows: Record<string, string>[] = [];
-  const results = new Map<Kind, Record<string, number>>();
-  for (const kind of kinds) {
-    const server = await startServer(kind);
-    const r: Record<string, number> = {};
-    for (const [subs, messages] of plan) r[`msgs/s, ${subs} sub`] = await throughput(server, kind, subs, messages);
-    const lat = await latency(server, kind, quick ? 200 : 1000);
-    r["p50 ms"] = lat.p50;
-    r["p99 ms"] = lat.p99;
-    for (const n of connectionCounts) r[`KiB/idle conn @${n}`] = (await memoryPerConnection(server, kind, n)) / 1024;
-    server.stop();
-    results.set(kind, r);
-    console.error(`${kind}: ${JSON.stringify(r)}`);
-  }
-  const base = results.get("baseline")!;
-  for (const kind of kinds) {
-    const r = results.get(kind)!;
-    const row: Record<string, string> = { relay: LABEL[kind] };
-    for (const [k, v] of Object.entries(r)) {
-      const ratio = k.startsWith("msgs/s") && kind !== "baseline" ? ` (${(v / base[k]!).toFixed(2)}×)` : "";
-      row[k] = `${k.startsWith("msgs/s") ? Math.round(v) : v.toFixed(k.includes("KiB") ? 1 : 3)}${ratio}`;
+  const results = new Map<Kind, { throughput: Throughput[]; p50: number; p99: number; memory: number[] }>();
+  // Every relay runs from the start, and the throughput rounds take them in turn (round 1: each
+  // case on each relay, then round 2, ...): load from elsewhere on the machine then falls on all of
+  // them alike instead of on whichever ran at a bad moment. Each figure is the median of the rounds.
+  const servers = new Map<Kind, Server>();
+  for (const kind of kinds) servers.set(kind, await startServer(kind));
+  const rounds = new Map<Kind, Throughput[][]>(kinds.map((k) => [k, plan.map(() => [])]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, [subs, messages]] of plan.entries()) {
+      for (const kind of kinds) rounds.get(kind)![i]!.push(await throughput(servers.get(kind)!, kind, subs, messages));
     }
-    if (kind !== "baseline") row["p50 added ms"] = (r["p50 ms"]! - base["p50 ms"]!).toFixed(3);
-    else row["p50 added ms"] = "—";
-    rows.push(row);
   }
-  const headers = Object.keys(rows[1]!);
-  const table = [
-    `| ${headers.join(" | ")} |`,
-    `|${headers.map(() => "---").join("|")}|`,
-    ...rows.map((r) => `| ${headers.map((h) => r[h] ?? "—").join(" | ")} |`),
-  ].join("\n");
+  for (const kind of kinds) {
+    const server = servers.get(kind)!;
+    const t = rounds.get(kind)!.map((samples) => ({
+      msgsPerSecond: median(samples.map((x) => x.msgsPerSecond)),
+      cpuPerDelivery: median(samples.map((x) => x.cpuPerDelivery)),
+    }));
+    if (profileDir !== undefined) {
+      await server.stop();
+      console.error(`${kind}: ${JSON.stringify(t)}`);
+      continue;
+    }
+    const lat = await latency(server, kind, quick ? 200 : 1000);
+    const memory: number[] = [];
+    for (const n of connectionCounts) memory.push((await memoryPerConnection(server, kind, n)) / 1024);
+    await server.stop();
+    results.set(kind, { throughput: t, ...lat, memory });
+    console.error(`${kind}: ${JSON.stringify(results.get(kind))} rounds: ${JSON.stringify(rounds.get(kind)!.map((r) => r.map((x) => Math.round(x.msgsPerSecond))))}`);
+  }
+  const base = results.get("baseline");
+  if (base === undefined || only !== undefined) return;
+  const ratio = (v: number, b: number) => `${(v / b).toFixed(2)}×`;
+  const throughputTable = table(
+    ["relay", ...plan.map(([s]) => `msgs/s, ${s} sub`), ...plan.map(([s]) => `relay CPU µs/delivery, ${s} sub`)],
+    kinds.map((kind) => {
+      const r = results.get(kind)!;
+      const rel = (i: number, f: (x: Throughput) => number) => (kind === "baseline" ? "" : ` (${ratio(f(r.throughput[i]!), f(base.throughput[i]!))})`);
+      return [
+        LABEL[kind],
+        ...plan.map((_, i) => `${Math.round(r.throughput[i]!.msgsPerSecond)}${rel(i, (x) => x.msgsPerSecond)}`),
+        ...plan.map((_, i) => `${r.throughput[i]!.cpuPerDelivery.toFixed(2)}${rel(i, (x) => x.cpuPerDelivery)}`),
+      ];
+    }),
+  );
+  const latencyTable = table(
+    ["relay", "p50 ms", "p99 ms", "p50 added ms", ...connectionCounts.map((n) => `KiB/idle conn @${n}`)],
+    kinds.map((kind) => {
+      const r = results.get(kind)!;
+      return [LABEL[kind], r.p50.toFixed(3), r.p99.toFixed(3), kind === "baseline" ? "—" : (r.p50 - base.p50).toFixed(3), ...r.memory.map((m) => m.toFixed(1))];
+    }),
+  );
   const text = [
     `Command: \`npm run bench:relay\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()}`,
     "",
     "1 KiB messages (2020-byte MLS bodies, one 2048-byte frame each), one publisher with 64 in flight;",
     "msgs/s is messages delivered to every subscriber per second (deliveries/s = msgs/s × subscribers),",
-    "ratios against the baseline in the same run. Latency: one message at a time, publish → delivery,",
-    "1 subscriber. Memory: relay heap + buffers after GC, per idle connection (handshake and auth done);",
-    "at 1,000 connections the difference is within GC noise (it can even come out negative), so read the",
-    "10,000 column.",
-    "Relays run in their own process; all clients (which decrypt every frame for skytale) share the",
-    "other core, so client work is part of what is measured.",
+    "ratios against the baseline in the same run. Process layout, the same for every relay: the relay in",
+    "one process, the publisher in another, the subscribers spread over two more (one for a single",
+    "subscriber). Each case starts with a warm-up of up to 2,000 messages, then the clock runs from the",
+    "publisher's start until every subscriber has every message. The skytale clients",
+    "(bench/relayBenchClient.ts) are the transport's link alone: handshake, then every frame opened and",
+    "decoded with LinkCodec. All processes share two cores (and whatever else the machine runs), so the",
+    "clients' work still weighs on msgs/s. Relay CPU µs/delivery is process.cpuUsage of the relay process",
+    "(all its threads, so skytale's checkpoint thread too) over the run, divided by messages ×",
+    "subscribers: the relay's own cost, and the less noisy comparison (above 1× it costs more than the",
+    `baseline). Each figure is the median of ${ROUNDS} round(s); all relays run from the start and take turns`,
+    "within each round, so that load from elsewhere falls on all of them alike.",
     "",
-    table,
+    throughputTable,
+    "",
+    "Latency: one message at a time, publish → delivery, 1 subscriber, clients in the benchmark process.",
+    "Memory: relay heap + buffers after GC, per idle connection (handshake and auth done); at 1,000",
+    "connections the difference is within GC noise (it can even come out negative), so read the 10,000",
+    "column.",
+    "",
+    latencyTable,
   ].join("\n");
   console.log(text);
   replaceSection("bench:relay", "## Relay (`npm run bench:relay`)", text);

@@ -1,7 +1,7 @@
 // A relay under test for bench/relay.bench.ts, in its own process: "baseline" is a plain
 // WebSocket broadcast relay (no encryption, no padding, no storage ordering); "off" and "poisson"
 // are the skytale relay with that cover mode. Prints {"port": N} once listening; answers "mem"
-// on stdin with its memory after a full GC.
+// on stdin with its memory after a full GC, and "cpu" with the CPU time it has used (µs).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,6 +52,11 @@ const gc = (globalThis as { gc?: () => void }).gc;
 const port = kind === "baseline" ? await startBaseline() : (await startSkytale()).port;
 process.stdout.write(`${JSON.stringify({ port })}\n`);
 createInterface({ input: process.stdin }).on("line", (line) => {
+  if (line === "cpu") {
+    const { user, system } = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ cpu: user + system })}\n`);
+    return;
+  }
   if (line !== "mem") return;
   gc?.();
   const m = process.memoryUsage();

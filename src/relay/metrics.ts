@@ -1,10 +1,15 @@
+import { BUCKETS } from "../wire/buckets.js";
+
+/** Index of each bucket size in BUCKETS, for counting link frames in arrays. */
+const BUCKET_INDEX = new Map<number, number>(BUCKETS.map((b, i) => [b, i]));
+
 /** Counters and gauges for GET /metrics, in Prometheus text format. */
 export class RelayMetrics {
   connections = 0;
   readonly framesIn = new Map<string, number>();
   readonly framesOut = new Map<string, number>();
-  /** Link frames by direction and size: what an observer of the wire sees. */
-  readonly linkFrames = new Map<string, number>();
+  /** Link frames by bucket index, per direction: counted on every frame, so plain arrays. */
+  private readonly frameCounts = { in: BUCKETS.map(() => 0), out: BUCKETS.map(() => 0) };
   coverIn = 0;
   coverOut = 0;
   acks = 0;
@@ -20,9 +25,22 @@ export class RelayMetrics {
     this.framesOut.set(type, (this.framesOut.get(type) ?? 0) + 1);
   }
 
+  /** Counts a link frame; `size` is always a bucket size (frames of other sizes are refused before). */
   countFrame(direction: "in" | "out", size: number): void {
-    const key = `${direction} ${size}`;
-    this.linkFrames.set(key, (this.linkFrames.get(key) ?? 0) + 1);
+    const i = BUCKET_INDEX.get(size);
+    if (i !== undefined) this.frameCounts[direction][i]!++;
+  }
+
+  /** Link frames by direction and size ("in 2048"): what an observer of the wire sees. */
+  get linkFrames(): Map<string, number> {
+    const frames = new Map<string, number>();
+    for (const direction of ["in", "out"] as const) {
+      BUCKETS.forEach((size, i) => {
+        const n = this.frameCounts[direction][i]!;
+        if (n > 0) frames.set(`${direction} ${size}`, n);
+      });
+    }
+    return frames;
   }
 
   render(store: { channels: number; archiveBytes: number }): string {

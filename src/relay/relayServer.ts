@@ -59,7 +59,7 @@ export class Relay {
     const http = createServer();
     const relay = new Relay(http, wss, channelLog, relayKey, metrics, config);
     const report = runtime.log ?? ((line: string) => process.stderr.write(`skytale relay: ${line}\n`));
-    const gate = new SendGate();
+    const gate = new SendGate<RelayConnection>();
     const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections, report, gate);
     http.on("request", (req, res) => relay.serveHttp(req, res));
     http.on("upgrade", (req, socket, head) => {
@@ -72,7 +72,7 @@ export class Relay {
           ws.close(1013, "relay full");
           return;
         }
-        const conn = new RelayConnection(ws, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, ...optional(runtime) }, {
+        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, ...optional(runtime) }, {
           onEnvelope: (c, e) => handlers.handle(c, e),
           onClose: (c) => {
             relay.connections.delete(c);

@@ -2,16 +2,23 @@ import { createHash } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { ChannelFrame, ChannelLog, HandshakeResult, InboxItem, StoredKind } from "./channelLog.js";
+import { BACKSTOP_CHECKPOINT_PAGES, BackgroundCheckpointer } from "./checkpointer.js";
+import type { ChannelFrame, ChannelLog, CommitAuthorization, HandshakeResult, InboxItem, StoredKind } from "./channelLog.js";
 
 export const RELAY_DATABASE_FILE = "relay.db";
 
+/*
+ * The frames table is a rowid table: its rows carry whole MLS messages (2 KiB and more), which in
+ * a WITHOUT ROWID table spill into an overflow page each. Databases made before keep their
+ * WITHOUT ROWID frames table; every statement here works on both layouts.
+ */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS channels (
     id BLOB PRIMARY KEY,
     epoch INTEGER,
     epoch_seq INTEGER NOT NULL DEFAULT 0,
-    last_seq INTEGER NOT NULL DEFAULT 0
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    commit_key BLOB
   );
   CREATE TABLE IF NOT EXISTS frames (
     channel BLOB NOT NULL,
@@ -23,7 +30,7 @@ const SCHEMA = `
     epoch_after INTEGER,
     stored_at INTEGER NOT NULL,
     PRIMARY KEY (channel, seq)
-  ) WITHOUT ROWID;
+  );
   CREATE UNIQUE INDEX IF NOT EXISTS frames_msg_id ON frames (channel, msg_id);
   CREATE TABLE IF NOT EXISTS inbox_heads (agent TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS inbox (
@@ -50,16 +57,22 @@ interface ChannelRow {
   epoch: number | null;
   epoch_seq: number;
   last_seq: number;
+  commit_key: Buffer | null;
 }
+
+/** SQLite's default checkpoint threshold, in pages, used again if the background thread fails. */
+const DEFAULT_CHECKPOINT_PAGES = 1000;
 
 /**
  * The embedded ChannelLog: one SQLite file in WAL mode. Every append is one transaction, so a
  * frame acknowledged to a client survives a crash of the relay process. `synchronous=NORMAL`
  * (default) may lose the last transactions on a power cut; `durability: "full"` fsyncs each one.
+ * Checkpoints (copying the log into the database file) run on a background thread.
  */
 export class SqliteChannelLog implements ChannelLog {
   private readonly db: Database.Database;
   private readonly stmt;
+  private readonly checkpointer: BackgroundCheckpointer;
 
   constructor(dataDir: string, options: { durability?: "normal" | "full"; now?: () => number } = {}) {
     const path = join(dataDir, RELAY_DATABASE_FILE);
@@ -68,11 +81,19 @@ export class SqliteChannelLog implements ChannelLog {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
     this.db.exec(SCHEMA);
+    // Data dirs from before commit keys: add the column (SQLite has no ADD COLUMN IF NOT EXISTS).
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('channels')").all() as { name: string }[];
+    if (!columns.some((c) => c.name === "commit_key")) this.db.exec("ALTER TABLE channels ADD COLUMN commit_key BLOB");
+    this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+    this.checkpointer = new BackgroundCheckpointer(path, () => {
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_CHECKPOINT_PAGES}`);
+    });
     const now = options.now ?? Date.now;
     this.now = now;
     const db = this.db;
     this.stmt = {
-      channel: db.prepare("SELECT epoch, epoch_seq, last_seq FROM channels WHERE id = ?"),
+      channel: db.prepare("SELECT epoch, epoch_seq, last_seq, commit_key FROM channels WHERE id = ?"),
+      setCommitKey: db.prepare("UPDATE channels SET commit_key = ? WHERE id = ?"),
       createChannel: db.prepare("INSERT OR IGNORE INTO channels (id) VALUES (?)"),
       bumpSeq: db.prepare("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq"),
       setEpoch: db.prepare("UPDATE channels SET epoch = ?, epoch_seq = ? WHERE id = ?"),
@@ -104,18 +125,16 @@ export class SqliteChannelLog implements ChannelLog {
 
   private readonly now: () => number;
 
-  /** Channels known to have a row, so the hot path skips the INSERT OR IGNORE. */
-  private readonly knownChannels = new Set<string>();
-
   private store(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, epochAfter: bigint | null): bigint {
-    const key = Buffer.from(channel).toString("hex");
-    if (!this.knownChannels.has(key)) {
+    // The hot path is one UPDATE; a new channel's row is made on the first miss. (No in-memory
+    // "known channels" cache: a rolled-back transaction would leave it claiming a row that is gone.)
+    let bumped = this.stmt.bumpSeq.get(channel) as { last_seq: number } | undefined;
+    if (bumped === undefined) {
       this.stmt.createChannel.run(channel);
-      this.knownChannels.add(key);
+      bumped = this.stmt.bumpSeq.get(channel) as { last_seq: number };
     }
-    const { last_seq } = this.stmt.bumpSeq.get(channel) as { last_seq: number };
-    this.stmt.insertFrame.run(channel, last_seq, kind, id, body, from, epochAfter, this.now());
-    return BigInt(last_seq);
+    this.stmt.insertFrame.run(channel, bumped.last_seq, kind, id, body, from, epochAfter, this.now());
+    return BigInt(bumped.last_seq);
   }
 
   atomically(fn: () => void): void {
@@ -141,6 +160,7 @@ export class SqliteChannelLog implements ChannelLog {
     from: string,
     epoch: bigint,
     welcome: { recipients: readonly string[]; envelope: (commitSeq: bigint) => Uint8Array } | undefined,
+    authorization?: CommitAuthorization,
   ): HandshakeResult {
     return this.db.transaction((): HandshakeResult => {
       const id = msgId(body);
@@ -152,8 +172,11 @@ export class SqliteChannelLog implements ChannelLog {
       if (row?.epoch != null && BigInt(row.epoch) !== epoch) {
         return { kind: "stale", epoch: BigInt(row.epoch), winningSeq: BigInt(row.epoch_seq) };
       }
+      const key = row?.commit_key ?? null;
+      if (kind === "GroupCommit" && key !== null && !(authorization?.verify(new Uint8Array(key)) ?? false)) return { kind: "unauthorized" };
       const after = kind === "GroupCommit" ? epoch + 1n : epoch;
       const seq = this.store(channel, kind, body, from, id, after);
+      if (kind === "GroupCommit" && authorization !== undefined) this.stmt.setCommitKey.run(authorization.nextKey, channel);
       if (kind === "GroupCommit" || row?.epoch == null) {
         this.stmt.setEpoch.run(after, kind === "GroupCommit" ? seq : (row?.epoch_seq ?? 0), channel);
       }
@@ -245,6 +268,7 @@ export class SqliteChannelLog implements ChannelLog {
   }
 
   close(): void {
+    this.checkpointer.stop();
     this.db.close();
   }
 }

@@ -1,0 +1,141 @@
+// Lean clients for bench/relay.bench.ts, one for each relay kind, doing the same few operations.
+// The skytale one is the transport's link on its own (src/wire handshake + LinkCodec, every frame
+// opened and decoded), without request bookkeeping, timers or buffering of what arrives, so that
+// the benchmark measures the relay and not the client.
+import { randomBytes } from "node:crypto";
+import WebSocket from "ws";
+import { ClientHandshake } from "../src/wire/handshake.js";
+import { LinkCodec } from "../src/wire/link.js";
+
+export type RelayKind = "baseline" | "off" | "poisson";
+
+/** A 1 KiB message after MLS and bucket padding: its envelope fills one 2048-byte frame. */
+export const BODY_BYTES = 2020;
+/** The baseline relay answers each published message with 8 bytes. */
+const PLAIN_ACK_BYTES = 8;
+
+/** A body the relay accepts as an MLS PrivateMessage (its cleartext header) with random content. */
+export function messageBody(groupId: Uint8Array): Uint8Array {
+  const b = randomBytes(BODY_BYTES);
+  b.writeUInt16BE(1, 0);
+  b.writeUInt16BE(2, 2);
+  b[4] = groupId.length;
+  b.set(groupId, 5);
+  b.writeBigUInt64BE(0n, 17);
+  b[25] = 1;
+  return b;
+}
+
+export interface BenchClient {
+  subscribe(): Promise<void>;
+  /** Publishes all bodies with at most `window` unacknowledged; resolves when all are acknowledged. */
+  publish(bodies: readonly Uint8Array[], window: number): Promise<void>;
+  /** Messages delivered to this client so far. */
+  received(): number;
+  /** Called on every delivered message. */
+  onReceive(fn: () => void): void;
+  close(): void;
+}
+
+/** Sends `bodies` through `send`, keeping `window` in flight; `acked` is wired to each reply. */
+function slidingWindow(bodies: readonly Uint8Array[], window: number, send: (body: Uint8Array) => void): { done: Promise<void>; acked: () => void } {
+  let sent = 0;
+  let acks = 0;
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const fill = () => {
+    while (sent < bodies.length && sent - acks < window) send(bodies[sent++]!);
+  };
+  if (bodies.length === 0) finish();
+  fill();
+  return {
+    done,
+    acked: () => {
+      if (++acks === bodies.length) finish();
+      else fill();
+    },
+  };
+}
+
+async function open(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  ws.binaryType = "nodebuffer";
+  await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+  return ws;
+}
+
+export async function plainClient(url: string): Promise<BenchClient> {
+  const ws = await open(url);
+  let got = 0;
+  let onAck: (() => void) | undefined;
+  let onSubscribed: (() => void) | undefined;
+  const listeners: (() => void)[] = [];
+  ws.on("message", (data: Buffer, isBinary) => {
+    if (!isBinary) return onSubscribed?.();
+    if (data.length === PLAIN_ACK_BYTES) return onAck?.();
+    got++;
+    for (const l of listeners) l();
+  });
+  return {
+    subscribe: () =>
+      new Promise<void>((resolve) => {
+        onSubscribed = resolve;
+        ws.send("sub");
+      }),
+    publish(bodies, window) {
+      const w = slidingWindow(bodies, window, (b) => ws.send(b));
+      onAck = w.acked;
+      return w.done;
+    },
+    received: () => got,
+    onReceive: (fn) => listeners.push(fn),
+    close: () => ws.close(),
+  };
+}
+
+export async function skytaleClient(url: string, relayKey: Uint8Array, agent: string, channel: Uint8Array): Promise<BenchClient> {
+  const ws = await open(`${url}/v1/link`);
+  const hs = new ClientHandshake(relayKey);
+  const reply = new Promise<Buffer>((resolve) => ws.once("message", resolve));
+  ws.send(hs.hello);
+  const codec = new LinkCodec(hs.finish(await reply));
+  let nextId = 1n;
+  const send = (e: Parameters<LinkCodec["pieces"]>[0]) => {
+    for (const piece of codec.pieces(e)) ws.send(codec.seal(piece));
+  };
+  let got = 0;
+  let onReply: (() => void) | undefined;
+  const listeners: (() => void)[] = [];
+  ws.on("message", (data: Buffer) => {
+    const e = codec.read(data);
+    if (e === undefined) return;
+    if (e.type === "Msg") {
+      got++;
+      for (const l of listeners) l();
+    } else if (e.type === "Error") throw new Error(`relay refused a request: ${e.code}`);
+    else onReply?.();
+  });
+  /** One request at a time outside publish(): resolves on the next reply. */
+  const request = (e: Parameters<LinkCodec["pieces"]>[0]) =>
+    new Promise<void>((resolve) => {
+      onReply = resolve;
+      send(e);
+    });
+  await request({ type: "Auth", id: nextId++, agent, token: "" });
+  return {
+    // Far in the future: no replay of earlier runs' messages, only live ones.
+    subscribe: () => request({ type: "Subscribe", id: nextId++, channel, fromSeq: 1_000_000_000n }),
+    publish(bodies, window) {
+      const w = slidingWindow(bodies, window, (body) => send({ type: "Msg", id: nextId++, body }));
+      onReply = w.acked;
+      return w.done;
+    },
+    received: () => got,
+    onReceive: (fn) => listeners.push(fn),
+    close: () => ws.close(),
+  };
+}
+
+export function connectClient(kind: RelayKind, url: string, relayKey: Uint8Array, agent: string, channel: Uint8Array): Promise<BenchClient> {
+  return kind === "baseline" ? plainClient(url) : skytaleClient(url, relayKey, agent, channel);
+}
