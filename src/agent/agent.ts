@@ -70,6 +70,8 @@ const DEFAULT_SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
 /** Frames per channel remembered as too old to read, for send() to check its own against. */
 const TOO_OLD_KEPT = 64;
+/** How long a sent frame is watched, after send() answered, for coming back too old to read. */
+const LATE_CHECK_MS = 10 * 60_000;
 const INBOX_CURSOR = "relay_inbox_cursor";
 /** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
 const PROVISIONAL = "provisional_join:";
@@ -636,7 +638,9 @@ export class Agent implements ChannelService {
         const body = await this.encryptText(channel, message);
         seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
         this.noteHead(channel, Number(seq));
-        if (attempt === COMMIT_ATTEMPTS || !(await this.orderedTooLate(channel, Number(seq)))) break;
+        const late = await this.orderedTooLate(channel, Number(seq));
+        if (late === undefined) this.resendIfTooLate(channel, Number(seq), message);
+        if (attempt === COMMIT_ATTEMPTS || late !== true) break;
         this.log(`message ${seq} of ${channel} was ordered after the epochs whose keys members keep; sending it again`);
       }
       const { epoch } = await this.mls.channelInfo(channel);
@@ -649,9 +653,21 @@ export class Agent implements ChannelService {
    * Whether our frame at `seq` came back for an epoch no member keeps keys for (it waited in the
    * outbox while the channel moved on): then no one can read it, and sending it again is safe.
    */
-  private async orderedTooLate(channel: string, seq: number): Promise<boolean> {
-    await this.until(() => (this.processed.get(channel) ?? seq) >= seq, this.sendTimeoutMs, "").catch(() => undefined);
-    return this.tooOld.get(channel)?.includes(seq) ?? false;
+  private async orderedTooLate(channel: string, seq: number): Promise<boolean | undefined> {
+    const reached = () => (this.processed.get(channel) ?? seq) >= seq;
+    await this.until(reached, this.sendTimeoutMs, "").catch(() => undefined);
+    return reached() ? (this.tooOld.get(channel)?.includes(seq) ?? false) : undefined;
+  }
+
+  /** When the stream reaches our frame only after send() answered, a frame too old is sent again then. */
+  private resendIfTooLate(channel: string, seq: number, message: string): void {
+    void this.until(() => (this.processed.get(channel) ?? seq) >= seq, LATE_CHECK_MS, "")
+      .then(() => {
+        if (!(this.tooOld.get(channel)?.includes(seq) ?? false)) return;
+        this.log(`message ${seq} of ${channel} was ordered after the epochs whose keys members keep; sending it again`);
+        return this.send(channel, message);
+      })
+      .catch((e: unknown) => this.quiet(e));
   }
 
   private async encryptText(channel: string, message: string): Promise<Uint8Array> {
