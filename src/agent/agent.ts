@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { MlsError } from "../mls/errors.js";
 import { parseCredential } from "../mls/identity.js";
 import { decodeKeyPackageMessage, decodeWelcomeMessage } from "../mls/messages.js";
-import { MlsAgent, type MlsAgentOptions, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
+import { MAX_BATCH, MlsAgent, type MlsAgentOptions, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
 import { KeyedMutex } from "../mls/mutex.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
@@ -102,10 +102,13 @@ export class Agent implements ChannelService {
   private readonly listeners = new Set<(channel: string) => void>();
   private readonly intents = new KeyedMutex();
   private readonly sentSinceRotation = new Map<string, { count: number; since: number }>();
+  private readonly rotating = new Set<string>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
   /** How often each group (hex id) was adopted: frames queued for an earlier membership are dropped. */
   private readonly incarnations = new Map<string, number>();
+  /** The incarnation of its group each delivery arrived in. */
+  private readonly deliveredIn = new WeakMap<ChannelDelivery, number>();
   /** Group ids (hex) of channels this agent asked to join with an invite. */
   private readonly expectedWelcomes = new Set<string>();
   private stream: Promise<void> = Promise.resolve();
@@ -114,6 +117,8 @@ export class Agent implements ChannelService {
   private readonly forks = new ForkWatch((line) => this.log(line));
   /** Epoch a channel was joined at: frames from before it are history, unreadable by design. */
   private readonly joinedAtEpoch = new Map<string, bigint>();
+  /** Application frames of one channel queued on the stream and not started yet; later ones join it. */
+  private openBatch: ChannelDelivery[] | undefined;
   /** Timers of waits in progress, cleared on close so nothing keeps the process alive. */
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -191,12 +196,15 @@ export class Agent implements ChannelService {
       void this.resendPendingCommit(g.channel).catch((e: unknown) => this.quiet(e));
     }
     this.relay.on("channel", (d) => {
-      const key = hex(d.channel);
-      const incarnation = this.incarnations.get(key);
-      this.enqueue(async () => (this.incarnations.get(key) === incarnation ? this.untilStored(() => this.onChannelFrame(d)) : undefined));
+      this.deliveredIn.set(d, this.incarnations.get(hex(d.channel)) ?? 0);
+      this.onChannelDelivery(d);
     });
-    this.relay.on("inbox", (d) => this.enqueue(() => this.untilStored(() => this.onInboxItem(d))));
+    this.relay.on("inbox", (d) => {
+      this.openBatch = undefined;
+      this.enqueue(() => this.untilStored(() => this.onInboxItem(d)));
+    });
     this.relay.on("subscribed", ({ channel: groupId }) => {
+      this.openBatch = undefined;
       const channel = groupId && this.byGroup.get(hex(groupId));
       if (channel !== undefined) this.enqueue(async () => this.streamGuard.subscribed(channel));
     });
@@ -270,7 +278,7 @@ export class Agent implements ChannelService {
    * be lost: the stream stalls and the step is retried until it is stored or the agent closes.
    * A failed step changes nothing (each MLS step is one transaction), so repeating it is exact.
    */
-  private async untilStored(step: () => Promise<void>): Promise<void> {
+  private async untilStored<T>(step: () => Promise<T>): Promise<T> {
     for (let delay = STORE_RETRY_FIRST_MS; ; delay = Math.min(delay * 2, STORE_RETRY_MAX_MS)) {
       try {
         return await step();
@@ -298,13 +306,71 @@ export class Agent implements ChannelService {
     });
   }
 
+  /**
+   * Application messages that arrive while the stream is busy are applied together (one store
+   * transaction for the lot), still strictly in relay order: a frame joins the batch only if
+   * nothing else was queued after it.
+   */
+  private onChannelDelivery(d: ChannelDelivery): void {
+    const batch = this.openBatch;
+    const joins = batch !== undefined && batch.length < MAX_BATCH && d.envelope.type === "Msg" && Buffer.compare(batch[0]!.channel, d.channel) === 0;
+    if (joins) return void batch.push(d);
+    if (d.envelope.type !== "Msg") {
+      this.openBatch = undefined;
+      return this.enqueue(() => this.untilStored(() => this.onChannelFrame(d)));
+    }
+    const fresh = [d];
+    this.openBatch = fresh;
+    this.enqueue(async () => {
+      if (this.openBatch === fresh) this.openBatch = undefined;
+      const rest = fresh.length === 1 ? fresh : await this.untilStored(() => this.onMessageBatch(fresh));
+      for (const frame of rest) await this.untilStored(() => this.onChannelFrame(frame));
+    });
+  }
+
+  /**
+   * A batch of application frames: the run that is next in the stream and in order goes through
+   * receiveAll in one transaction. Returns what is left for the frame-by-frame path: everything
+   * when the batch does not continue the stream (the stream guard decides), else the frames from
+   * the first one the MLS layer refused (re-fetch and skip decisions are made there).
+   */
+  private async onMessageBatch(batch: ChannelDelivery[]): Promise<ChannelDelivery[]> {
+    if (batch.some((d) => this.stale(d))) return batch;
+    const channel = this.byGroup.get(hex(batch[0]!.channel));
+    if (channel === undefined) return [];
+    const first = Number(batch[0]!.seq);
+    const dense = batch.every((d, i) => Number(d.seq) === first + i);
+    const next = Math.max((this.processed.get(channel) ?? -1) + 1, 1);
+    if (!dense || this.streamGuard.admit(channel, first, next).kind !== "process") return batch;
+    const frames = batch.map((d) => ({ bytes: d.envelope.type === "Msg" ? d.envelope.body : new Uint8Array(0), seq: Number(d.seq) }));
+    let results: ReceiveOutcome[][];
+    try {
+      results = await this.watchingRemovals(channel, () => this.mls.receiveAll(channel, frames));
+    } catch (error) {
+      if (error instanceof MlsError && error.code === "not_found") return [];
+      throw error;
+    }
+    results.forEach((outcomes, i) => {
+      this.handleOutcomes(channel, outcomes);
+      this.streamGuard.passed(channel, frames[i]!.seq);
+    });
+    if (results.length > 0) this.markProcessed(channel, frames[results.length - 1]!.seq);
+    return this.mls.channels().includes(channel) ? batch.slice(results.length) : [];
+  }
+
   private markProcessed(channel: string, seq: number): void {
     const last = this.processed.get(channel);
     if (last !== undefined && seq > last) this.processed.set(channel, seq);
     this.progress.forEach((wake) => wake());
   }
 
+  /** A frame delivered for a membership of its channel that has ended since (removed, then added back). */
+  private stale(d: ChannelDelivery): boolean {
+    return this.deliveredIn.get(d) !== (this.incarnations.get(hex(d.channel)) ?? 0);
+  }
+
   private async onChannelFrame(d: ChannelDelivery): Promise<void> {
+    if (this.stale(d)) return;
     const channel = this.byGroup.get(hex(d.channel));
     if (channel === undefined) return;
     const seq = Number(d.seq);
@@ -643,7 +709,7 @@ export class Agent implements ChannelService {
         if (attempt === COMMIT_ATTEMPTS || late !== true) break;
         this.log(`message ${seq} of ${channel} was ordered after the epochs whose keys members keep; sending it again`);
       }
-      const { epoch } = await this.mls.channelInfo(channel);
+      const epoch = this.mls.epochOf(channel);
       this.countForRotation(channel);
       return { channel, seq: Number(seq), epoch };
     });
@@ -692,7 +758,12 @@ export class Agent implements ChannelService {
     this.sentSinceRotation.set(channel, entry);
     if (entry.count < rotation.messages && now - entry.since < rotation.ms) return;
     this.sentSinceRotation.set(channel, { count: 0, since: now });
-    void this.commitIntent(channel, () => this.mls.selfUpdate(channel), []).catch((e: unknown) => this.quiet(e));
+    // One rotation at a time: under a burst of sends, queued ones would only wait out their deadline.
+    if (this.rotating.has(channel)) return;
+    this.rotating.add(channel);
+    void this.commitIntent(channel, () => this.mls.selfUpdate(channel), [])
+      .catch((e: unknown) => this.quiet(e))
+      .finally(() => this.rotating.delete(channel));
   }
 
   receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }> {

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   createApplicationMessage,
   createCommit,
@@ -6,7 +6,6 @@ import {
   createProposal,
   decodeGroupState,
   emptyPskIndex,
-  encodeGroupState,
   encodeMlsMessage,
   joinGroup,
   makePskIndex,
@@ -34,7 +33,8 @@ import { StoreError } from "../store/errors.js";
 import { KeyedMutex } from "./mutex.js";
 import { withBucketPadding } from "./padding.js";
 import { COMMIT_KEY_BYTES, COMMIT_KEY_EXPORTER_LABEL, proveCommit, type CommitProof } from "../wire/commitProof.js";
-import type { MlsStatePort, StoredGroup } from "../store/records.js";
+import { encodeState } from "./stateCodec.js";
+import type { GroupChange, InboxMessage, MlsStatePort, StoredGroup } from "../store/records.js";
 import { CIPHER_SUITE, clientConfig, loadCiphersuite } from "./suite.js";
 
 const GROUP_ID_BYTES = 12;
@@ -119,7 +119,41 @@ interface GroupEntry {
   state: ClientState;
   cursor: number;
   pending: PendingCommit | undefined;
+  /** Open while a batch of frames is received: their writes, merged, go to the store in one transaction. */
+  deferred?: DeferredWrites | undefined;
 }
+
+/**
+ * What a batch of received frames has changed and not yet stored. The in-memory entry is already
+ * ahead of the store; nothing of it is visible (inbox rows, acknowledged cursor) until it is flushed,
+ * and its consumed secrets are zeroed only then.
+ */
+interface DeferredWrites {
+  state: ClientState | undefined;
+  cursor: number | undefined;
+  readonly inbox: InboxMessage[];
+  readonly bufferRemove: number[];
+  readonly consumed: Uint8Array[];
+}
+
+/** An encrypt call waiting for its channel's next batch. */
+interface SendRequest {
+  readonly plaintext: Uint8Array;
+  resolve(ciphertext: Uint8Array): void;
+  reject(error: unknown): void;
+}
+
+/** One frame of a channel's relay stream, for receiveAll. */
+export interface IncomingFrame {
+  readonly bytes: Uint8Array;
+  readonly seq: number | undefined;
+}
+
+/** Sent messages remembered until their echo comes back (a few batches' worth). */
+const MAX_UNECHOED = 4096;
+
+/** Most messages encrypted (or frames received) per store transaction. */
+export const MAX_BATCH = 256;
 
 /**
  * One agent's MLS engine: its identity, key packages and one group per channel. Every operation
@@ -130,6 +164,13 @@ interface GroupEntry {
 export class MlsAgent {
   private readonly groups = new Map<string, GroupEntry>();
   private readonly mutex = new KeyedMutex();
+  private readonly sendQueues = new Map<string, SendRequest[]>();
+  /**
+   * Digests of application messages we sent and the relay has not echoed yet, with their epoch:
+   * the echo is recognised without decrypting its sender data. Bounded; an echo not found here
+   * (after a restart, or once evicted) takes the decrypting path and ends the same.
+   */
+  private readonly unechoed = new Map<string, bigint>();
 
   private constructor(
     readonly identity: Identity,
@@ -262,22 +303,53 @@ export class MlsAgent {
     return this.info(entry);
   }
 
-  /** Encrypts an application message; the new state is stored before the ciphertext is returned. */
+  /**
+   * Encrypts an application message; the new state is stored before the ciphertext is returned.
+   * Calls that arrive while the channel is busy are encrypted together, in call order, and their
+   * common new state is stored in one transaction before any of their ciphertexts is returned.
+   */
   encrypt(channel: string, plaintext: Uint8Array): Promise<Uint8Array> {
-    return this.mutex.run(channel, async () => {
-      const entry = this.activeEntry(channel);
-      const padded = withBucketPadding(this.cs, entry.state.groupContext.groupId, entry.state.groupContext.epoch);
-      let result: Awaited<ReturnType<typeof createApplicationMessage>>;
-      try {
-        result = await createApplicationMessage(entry.state, plaintext, padded);
-      } catch (error) {
-        throw toMlsError(error, "bad_request");
-      }
-      this.port.apply({ channel, state: stateRecord(result.newState) });
-      entry.state = result.newState;
-      result.consumed.forEach(zeroOutUint8Array);
-      return encodePrivateMessage(result.privateMessage);
+    return new Promise((resolve, reject) => {
+      const queue = this.sendQueues.get(channel);
+      if (queue !== undefined) return void queue.push({ plaintext, resolve, reject });
+      this.sendQueues.set(channel, [{ plaintext, resolve, reject }]);
+      void this.mutex.run(channel, () => this.encryptQueued(channel));
     });
+  }
+
+  private async encryptQueued(channel: string): Promise<void> {
+    const queue = this.sendQueues.get(channel) ?? [];
+    const batch = queue.splice(0, MAX_BATCH);
+    if (queue.length === 0) this.sendQueues.delete(channel);
+    else void this.mutex.run(channel, () => this.encryptQueued(channel));
+    try {
+      const entry = this.activeEntry(channel);
+      let state = entry.state;
+      const done: { request: SendRequest; message: PrivateMessage }[] = [];
+      const consumed: Uint8Array[] = [];
+      for (const request of batch) {
+        const padded = withBucketPadding(this.cs, state.groupContext.groupId, state.groupContext.epoch);
+        try {
+          const result = await createApplicationMessage(state, request.plaintext, padded);
+          state = result.newState;
+          consumed.push(...result.consumed);
+          done.push({ request, message: result.privateMessage });
+        } catch (error) {
+          request.reject(toMlsError(error, "bad_request"));
+        }
+      }
+      if (done.length === 0) return;
+      // Every generation of the batch is recorded as used before any of its ciphertexts exists outside.
+      this.apply({ channel, state: stateRecord(state) });
+      entry.state = state;
+      const messages = done.map((d) => encodePrivateMessage(d.message));
+      consumed.forEach(wipe);
+      for (const message of messages) this.rememberSent(message, state.groupContext.epoch);
+      done.forEach((d, i) => d.request.resolve(messages[i] as Uint8Array));
+    } catch (error) {
+      // Settled requests ignore this; the rest get the error and no ciphertext.
+      batch.forEach((r) => r.reject(error));
+    }
   }
 
   /** A commit adding the agents whose key packages (encoded MLSMessages) are given. */
@@ -350,7 +422,7 @@ export class MlsAgent {
       } catch (error) {
         throw toMlsError(error, "bad_request");
       }
-      this.port.apply({ channel, state: stateRecord(result.newState) });
+      this.apply({ channel, state: stateRecord(result.newState) });
       entry.state = result.newState;
       return encodeMlsMessage(result.message);
     });
@@ -390,7 +462,7 @@ export class MlsAgent {
     return this.mutex.run(channel, async () => {
       const entry = this.load(channel);
       if (entry.pending === undefined) throw new MlsError("no_pending_commit", `no commit pending on '${channel}'`);
-      this.port.apply({ channel, pending: null });
+      this.apply({ channel, pending: null });
       entry.pending = undefined;
     });
   }
@@ -401,20 +473,104 @@ export class MlsAgent {
    * epoch are kept and processed when that epoch is reached; their outcomes follow the first.
    */
   receive(channel: string, bytes: Uint8Array, seq?: number): Promise<ReceiveOutcome[]> {
+    return this.mutex.run(channel, async () => this.receiveLocked(this.load(channel), bytes, seq));
+  }
+
+  /**
+   * Processes consecutive frames of one channel's stream, in order, like `receive` each, but
+   * application messages (and our own echoes) are stored together: one transaction holds the
+   * last state, every inbox row and the cursor. Nothing of the batch is visible or acknowledged
+   * before that transaction commits. Returns the outcomes of the frames processed: it stops before
+   * the first frame refused with an MlsError (left unconsumed, for the caller to handle alone) or
+   * once the group is gone. Any other error is thrown, and the cached group is dropped so that
+   * memory matches the store again.
+   */
+  receiveAll(channel: string, frames: readonly IncomingFrame[]): Promise<ReceiveOutcome[][]> {
     return this.mutex.run(channel, async () => {
       const entry = this.load(channel);
-      // Buffered messages whose epoch came while we were down (a crash after a commit) go first.
-      const earlier = await this.drainBuffered(entry);
-      if (!this.groups.has(channel)) return earlier;
-      // Rows are read only when something is buffered: this runs for every message received.
-      const isBuffered = (n: number) => this.port.countBuffered(channel) > 0 && this.port.loadBuffered(channel).some((b) => b.seq === n);
-      if (seq !== undefined && (seq <= entry.cursor || isBuffered(seq))) {
-        return [...earlier, { kind: "duplicate", channel, seq }];
+      entry.deferred = { state: undefined, cursor: undefined, inbox: [], bufferRemove: [], consumed: [] };
+      const results: ReceiveOutcome[][] = [];
+      try {
+        for (const frame of frames) {
+          if (this.groups.get(channel) !== entry) break;
+          try {
+            results.push(await this.receiveLocked(entry, frame.bytes, frame.seq));
+          } catch (error) {
+            if (!(error instanceof MlsError)) throw error;
+            break;
+          }
+        }
+        this.flushDeferred(entry);
+      } catch (error) {
+        if (this.groups.get(channel) === entry) this.groups.delete(channel);
+        throw error;
+      } finally {
+        entry.deferred = undefined;
       }
-      const outcome = await this.receiveOne(entry, bytes, seq);
-      const later = outcome.kind === "commit" && !outcome.removed ? await this.drainBuffered(entry) : [];
-      return [...earlier, outcome, ...later];
+      return results;
     });
+  }
+
+  private async receiveLocked(entry: GroupEntry, bytes: Uint8Array, seq: number | undefined): Promise<ReceiveOutcome[]> {
+    const { channel } = entry;
+    // Buffered messages whose epoch came while we were down (a crash after a commit) go first.
+    const earlier = await this.drainBuffered(entry);
+    if (!this.groups.has(channel)) return earlier;
+    // Rows are read only when something is buffered: this runs for every message received.
+    const isBuffered = (n: number) => this.port.countBuffered(channel) > 0 && this.port.loadBuffered(channel).some((b) => b.seq === n);
+    if (seq !== undefined && (seq <= entry.cursor || isBuffered(seq))) {
+      return [...earlier, { kind: "duplicate", channel, seq }];
+    }
+    const outcome = await this.receiveOne(entry, bytes, seq);
+    const later = outcome.kind === "commit" && !outcome.removed ? await this.drainBuffered(entry) : [];
+    return [...earlier, outcome, ...later];
+  }
+
+  /**
+   * Stores a step's state, cursor and inbox rows (or, inside receiveAll, adds them to the batch)
+   * and then zeroes its consumed secrets.
+   */
+  private persist(
+    entry: GroupEntry,
+    change: { state?: ClientState; cursor: number; inbox?: InboxMessage[]; bufferRemove?: number[] },
+    consumed: Uint8Array[],
+  ): void {
+    const { deferred } = entry;
+    if (deferred === undefined) {
+      const { state, ...rest } = change;
+      this.port.apply({ channel: entry.channel, ...rest, ...(state ? { state: stateRecord(state) } : {}) });
+      consumed.forEach(wipe);
+    } else {
+      deferred.state = change.state ?? deferred.state;
+      deferred.cursor = change.cursor;
+      deferred.inbox.push(...(change.inbox ?? []));
+      deferred.bufferRemove.push(...(change.bufferRemove ?? []));
+      deferred.consumed.push(...consumed);
+    }
+    if (change.state) entry.state = change.state;
+    entry.cursor = change.cursor;
+  }
+
+  /** Writes what a batch deferred (if anything), so that a later write cannot overtake it. */
+  private flushDeferred(entry: GroupEntry): void {
+    const d = entry.deferred;
+    if (d === undefined || (d.state === undefined && d.cursor === undefined && d.bufferRemove.length === 0)) return;
+    entry.deferred = { state: undefined, cursor: undefined, inbox: [], bufferRemove: [], consumed: [] };
+    this.port.apply({
+      channel: entry.channel,
+      ...(d.state ? { state: stateRecord(d.state) } : {}),
+      ...(d.cursor !== undefined ? { cursor: d.cursor } : {}),
+      inbox: d.inbox,
+      bufferRemove: d.bufferRemove,
+    });
+    d.consumed.forEach(wipe);
+  }
+
+  /** Every store write of a channel goes through here, after what a batch deferred. */
+  private apply(change: GroupChange): void {
+    const entry = this.groups.get(change.channel);
+    if (entry !== undefined) this.flushDeferred(entry);
+    this.port.apply(change);
   }
 
   /**
@@ -425,9 +581,14 @@ export class MlsAgent {
     return this.mutex.run(channel, async () => {
       const entry = this.load(channel);
       if (seq <= entry.cursor) return;
-      this.port.apply({ channel, cursor: seq });
+      this.apply({ channel, cursor: seq });
       entry.cursor = seq;
     });
+  }
+
+  /** The channel's current epoch, from the cached group; cheaper than channelInfo (no lock, no member list). */
+  epochOf(channel: string): bigint {
+    return this.load(channel).state.groupContext.epoch;
   }
 
   /** Current epoch, members and pending status of a channel. */
@@ -442,9 +603,12 @@ export class MlsAgent {
       const { state } = entry;
       const extraProposals = proposalsFor(state);
       const padded = withBucketPadding(this.cs, state.groupContext.groupId, state.groupContext.epoch);
+      // Only a Welcome needs the ratchet tree; without one, ts-mls would still encode and sign a
+      // GroupInfo carrying the whole tree and throw it away (tens of ms at 1,000 members).
+      const adds = [...extraProposals, ...Object.values(state.unappliedProposals).map((p) => p.proposal)].some((p) => p.proposalType === "add");
       let result: Awaited<ReturnType<typeof createCommit>>;
       try {
-        result = await createCommit({ state, cipherSuite: padded }, { extraProposals, ratchetTreeExtension: true });
+        result = await createCommit({ state, cipherSuite: padded }, { extraProposals, ratchetTreeExtension: adds });
       } catch (error) {
         throw toMlsError(error, "bad_request");
       }
@@ -459,10 +623,10 @@ export class MlsAgent {
         newState: result.newState,
         consumed: [...result.consumed, ...advanced.consumed],
       };
-      this.port.apply({
+      this.apply({
         channel,
         state: stateRecord(current),
-        pending: { commit: pending.commit, welcome: pending.welcome, newState: encodeGroupState(pending.newState) },
+        pending: { commit: pending.commit, welcome: pending.welcome, newState: encodeState(pending.newState) },
       });
       entry.state = current;
       entry.pending = pending;
@@ -484,15 +648,31 @@ export class MlsAgent {
     // built; messages processed since then advanced them. Take the current ones.
     const [historicalReceiverData] = addHistoricalReceiverData(entry.state);
     const state: ClientState = { ...pending.newState, historicalReceiverData };
-    this.port.apply({ channel: entry.channel, state: stateRecord(state), pending: null, cursor });
+    this.apply({ channel: entry.channel, state: stateRecord(state), pending: null, cursor });
     entry.state = state;
     entry.cursor = cursor;
     entry.pending = undefined;
     pending.consumed.forEach(zeroOutUint8Array);
   }
 
+  private rememberSent(message: Uint8Array, epoch: bigint): void {
+    if (this.unechoed.size >= MAX_UNECHOED) this.unechoed.delete(this.unechoed.keys().next().value as string);
+    this.unechoed.set(digest(message), epoch);
+  }
+
   private async receiveOne(entry: GroupEntry, bytes: Uint8Array, seq: number | undefined): Promise<ReceiveOutcome> {
     const { channel } = entry;
+    const key = this.unechoed.size > 0 ? digest(bytes) : undefined;
+    const ownEpoch = key === undefined ? undefined : this.unechoed.get(key);
+    if (key !== undefined && ownEpoch !== undefined) {
+      this.unechoed.delete(key);
+      // Ordered after a newer commit, it goes the long way: its epoch's keys may be gone, and the
+      // agent must learn that no one can read it (an epoch_mismatch) to send it again.
+      if (ownEpoch === entry.state.groupContext.epoch) {
+        this.persist(entry, { cursor: nextCursor(entry, seq) }, []);
+        return { kind: "own", channel, seq, epoch: ownEpoch };
+      }
+    }
     if (entry.pending !== undefined && bytesEqual(entry.pending.commit, bytes)) {
       this.confirmPending(entry, nextCursor(entry, seq));
       return { kind: "commit", channel, seq, epoch: entry.state.groupContext.epoch, own: true, removed: false, pendingDiscarded: false };
@@ -536,8 +716,7 @@ export class MlsAgent {
     const from = await this.senderOf(channel, state, pm);
     if (from.leafIndex === state.privatePath.leafIndex) {
       // The relay echoes our own frames; we cannot (and need not) decrypt them.
-      this.port.apply({ channel, cursor, bufferRemove });
-      entry.cursor = cursor;
+      this.persist(entry, { cursor, bufferRemove }, []);
       return { kind: "own", channel, seq, epoch: pm.epoch };
     }
     if (pm.epoch < state.groupContext.epoch && !stillMember(from.tree, state.ratchetTree, from.leafIndex)) {
@@ -564,12 +743,11 @@ export class MlsAgent {
         channel, seq, epoch: pm.epoch, sender: sender.name, senderFingerprint: sender.fingerprint,
         plaintext: result.message, receivedAt: this.clock(),
       };
-      this.port.apply({ channel, state: stateRecord(result.newState), cursor, inbox: this.keepInInbox(result.message) ? [inbox] : [], bufferRemove });
-      this.advance(entry, result.newState, cursor, result.consumed);
+      this.persist(entry, { state: result.newState, cursor, inbox: this.keepInInbox(result.message) ? [inbox] : [], bufferRemove }, result.consumed);
       return { kind: "application", channel, seq, epoch: pm.epoch, sender, plaintext: result.message };
     }
     if (pm.contentType === "proposal") {
-      this.port.apply({ channel, state: stateRecord(result.newState), cursor, bufferRemove });
+      this.apply({ channel, state: stateRecord(result.newState), cursor, bufferRemove });
       this.advance(entry, result.newState, cursor, result.consumed);
       return { kind: "proposal", channel, seq, epoch: pm.epoch };
     }
@@ -579,13 +757,13 @@ export class MlsAgent {
     const epoch = pm.epoch + 1n;
     if (result.newState.groupActiveState.kind === "removedFromGroup") {
       // Out of the group: forget its keys at once (forward secrecy); the inbox keeps what was read.
-      this.port.apply({ channel, state: null });
+      this.apply({ channel, state: null });
       entry.pending = undefined;
       this.groups.delete(channel);
       result.consumed.forEach(zeroOutUint8Array);
       return { kind: "commit", channel, seq, epoch, own: false, removed: true, pendingDiscarded };
     }
-    this.port.apply({ channel, state: stateRecord(result.newState), cursor, pending: null, bufferRemove });
+    this.apply({ channel, state: stateRecord(result.newState), cursor, pending: null, bufferRemove });
     // Only now: if the write above failed, the pending commit must still be ours to recognise.
     entry.pending = undefined;
     this.advance(entry, result.newState, cursor, result.consumed);
@@ -606,7 +784,7 @@ export class MlsAgent {
       throw new MlsError("buffer_full", `too many messages for future epochs on '${entry.channel}'`);
     }
     // The cursor stays: what leads to this epoch may still come with a lower seq.
-    this.port.apply({ channel: entry.channel, bufferAdd: [{ channel: entry.channel, epoch: pm.epoch, seq, message: bytes }] });
+    this.apply({ channel: entry.channel, bufferAdd: [{ channel: entry.channel, epoch: pm.epoch, seq, message: bytes }] });
     return { kind: "buffered", channel: entry.channel, seq, epoch: pm.epoch };
   }
 
@@ -622,11 +800,13 @@ export class MlsAgent {
         const message = decodeMessage(ready.message);
         if (message.wireformat !== "mls_private_message") throw new MlsError("bad_message", "corrupt buffered message");
         const outcome = await this.process(entry, message.privateMessage, seq, ready.id);
+        // The row's removal may sit in a receiveAll batch: store it before the rows are read again.
+        this.flushDeferred(entry);
         outcomes.push(outcome);
         if (outcome.kind === "commit" && outcome.removed) return outcomes;
       } catch (error) {
         if (!(error instanceof MlsError)) throw error;
-        this.port.apply({ channel: entry.channel, bufferRemove: [ready.id] });
+        this.apply({ channel: entry.channel, bufferRemove: [ready.id] });
         outcomes.push({ kind: "rejected", channel: entry.channel, seq, epoch: ready.epoch, code: error.code });
       }
     }
@@ -670,13 +850,26 @@ export class MlsAgent {
   }
 }
 
+/**
+ * Zeroes a used secret. ts-mls's zeroOutUint8Array first fills the buffer from the CSPRNG, a
+ * call per buffer that shows in the per-message profile; fill(0) on a buffer other code still
+ * references cannot be optimised away.
+ */
+function wipe(secret: Uint8Array): void {
+  secret.fill(0);
+}
+
+function digest(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("base64");
+}
+
 /** Cursors only move forward: a buffered message processed late must not rewind them. */
 function nextCursor(entry: GroupEntry, seq: number | undefined): number {
   return seq === undefined ? entry.cursor : Math.max(seq, entry.cursor);
 }
 
 function stateRecord(state: ClientState): { groupId: Uint8Array; epoch: bigint; blob: Uint8Array } {
-  return { groupId: state.groupContext.groupId, epoch: state.groupContext.epoch, blob: encodeGroupState(state) };
+  return { groupId: state.groupContext.groupId, epoch: state.groupContext.epoch, blob: encodeState(state) };
 }
 
 function decodeState(blob: Uint8Array): ClientState {

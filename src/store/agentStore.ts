@@ -60,6 +60,9 @@ interface InboxRow {
  */
 export class AgentStore implements MlsStatePort {
   private scrubWal = false;
+  /** Compiled once: apply and the inbox run for every message. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private sharedOutbox: SqliteOutbox | undefined;
 
   private constructor(
     private readonly db: Database.Database,
@@ -80,32 +83,42 @@ export class AgentStore implements MlsStatePort {
   }
 
   close(): void {
+    this.sharedOutbox?.close();
     this.db.close();
+  }
+
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (statement === undefined) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
   }
 
   /** Channels with their MLS group ids (the relay's channel ids) and relay cursors. */
   listGroups(): { channel: string; groupId: Uint8Array; cursor: number }[] {
     return guarded("read the channel list", () => {
-      const rows = this.db.prepare("SELECT channel, group_id, cursor FROM groups ORDER BY channel").all() as { channel: string; group_id: Buffer; cursor: number }[];
+      const rows = this.sql("SELECT channel, group_id, cursor FROM groups ORDER BY channel").all() as { channel: string; group_id: Buffer; cursor: number }[];
       return rows.map((r) => ({ channel: r.channel, groupId: new Uint8Array(r.group_id), cursor: r.cursor }));
     });
   }
 
   countUndelivered(channel: string): number {
     return guarded("count unread messages", () => {
-      return (this.db.prepare("SELECT count(*) AS n FROM inbox WHERE delivered = 0 AND channel = ?").get(channel) as { n: number }).n;
+      return (this.sql("SELECT count(*) AS n FROM inbox WHERE delivered = 0 AND channel = ?").get(channel) as { n: number }).n;
     });
   }
 
   setting(key: string): string | undefined {
     return guarded("read a setting", () => {
-      return (this.db.prepare("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+      return (this.sql("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | undefined)?.value;
     });
   }
 
   setSetting(key: string, value: string): void {
     guarded("save a setting", () => {
-      this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+      this.sql("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
     });
   }
 
@@ -124,13 +137,13 @@ export class AgentStore implements MlsStatePort {
   /** Forgets every invite of `channel` (after a member is removed, none may let them back in). */
   revokeInvites(channel: string): number {
     return guarded("revoke invites", () => {
-      return this.db.prepare("DELETE FROM invites WHERE channel = ?").run(channel).changes;
+      return this.sql("DELETE FROM invites WHERE channel = ?").run(channel).changes;
     });
   }
 
   loadInvite(id: Uint8Array): (StoredInvite & { uses: number }) | undefined {
     return guarded("read an invite", () => {
-      const row = this.db.prepare("SELECT channel, secret, expires_at, max_uses, uses FROM invites WHERE id = ?").get(id) as
+      const row = this.sql("SELECT channel, secret, expires_at, max_uses, uses FROM invites WHERE id = ?").get(id) as
         | { channel: string; secret: Buffer; expires_at: number; max_uses: number; uses: number }
         | undefined;
       if (row === undefined) return undefined;
@@ -141,7 +154,7 @@ export class AgentStore implements MlsStatePort {
   /** Invites of `channel` that can still admit someone at `nowSeconds`. */
   activeInvites(channel: string, nowSeconds: number): (StoredInvite & { uses: number })[] {
     return guarded("read the invites", () => {
-      const rows = this.db.prepare("SELECT id FROM invites WHERE channel = ? AND expires_at >= ? AND uses < max_uses").all(channel, nowSeconds) as { id: Buffer }[];
+      const rows = this.sql("SELECT id FROM invites WHERE channel = ? AND expires_at >= ? AND uses < max_uses").all(channel, nowSeconds) as { id: Buffer }[];
       return rows.flatMap((r) => this.loadInvite(new Uint8Array(r.id)) ?? []);
     });
   }
@@ -149,18 +162,19 @@ export class AgentStore implements MlsStatePort {
   /** Counts one admission; false when the invite is used up (then nothing changes). */
   useInvite(id: Uint8Array): boolean {
     return guarded("record an invite use", () => {
-      return this.db.prepare("UPDATE invites SET uses = uses + 1 WHERE id = ? AND uses < max_uses").run(id).changes === 1;
+      return this.sql("UPDATE invites SET uses = uses + 1 WHERE id = ? AND uses < max_uses").run(id).changes === 1;
     });
   }
 
   /** The relay transport's durable outbox, on this store's connection (it holds the lock). */
   outbox(): SqliteOutbox {
-    return new SqliteOutbox(this.db);
+    // One per store: it numbers its rows.
+    return (this.sharedOutbox ??= new SqliteOutbox(this.db));
   }
 
   loadIdentity(): StoredIdentity | undefined {
     return guarded("read the identity", () => {
-      const row = this.db.prepare("SELECT name, public_key, private_key FROM identity WHERE id = 1").get() as
+      const row = this.sql("SELECT name, public_key, private_key FROM identity WHERE id = 1").get() as
         | { name: string; public_key: Buffer; private_key: Buffer }
         | undefined;
       if (row === undefined) return undefined;
@@ -190,7 +204,7 @@ export class AgentStore implements MlsStatePort {
 
   loadKeyPackage(ref: Uint8Array): StoredKeyPackage | undefined {
     return guarded("read a key package", () => {
-      const row = this.db.prepare("SELECT public_package, private_package, not_after FROM key_packages WHERE ref = ?").get(ref) as
+      const row = this.sql("SELECT public_package, private_package, not_after FROM key_packages WHERE ref = ?").get(ref) as
         | { public_package: Buffer; private_package: Buffer; not_after: number }
         | undefined;
       if (row === undefined) return undefined;
@@ -205,7 +219,7 @@ export class AgentStore implements MlsStatePort {
 
   listChannels(): string[] {
     return guarded("read the channel list", () => {
-      return (this.db.prepare("SELECT channel FROM groups ORDER BY channel").all() as { channel: string }[]).map((r) => r.channel);
+      return (this.sql("SELECT channel FROM groups ORDER BY channel").all() as { channel: string }[]).map((r) => r.channel);
     });
   }
 
@@ -239,14 +253,14 @@ export class AgentStore implements MlsStatePort {
 
   countBuffered(channel: string): number {
     return guarded("count buffered messages", () => {
-      return (this.db.prepare("SELECT count(*) AS n FROM future_epoch_buffer WHERE channel = ?").get(channel) as { n: number }).n;
+      return (this.sql("SELECT count(*) AS n FROM future_epoch_buffer WHERE channel = ?").get(channel) as { n: number }).n;
     });
   }
 
   /** Deletes key packages past their lifetime (their private halves are never needed again). */
   pruneKeyPackages(nowSeconds: number): number {
     return guarded("delete expired key packages", () => {
-      return this.db.prepare("DELETE FROM key_packages WHERE not_after < ?").run(nowSeconds).changes;
+      return this.sql("DELETE FROM key_packages WHERE not_after < ?").run(nowSeconds).changes;
     });
   }
 
@@ -261,6 +275,18 @@ export class AgentStore implements MlsStatePort {
 
   apply(change: GroupChange): void {
     guarded(`save the state of ${change.channel}`, () => {
+      if (movesCursorOnly(change)) {
+        // A cursor alone only records which frames are done (our own echoes, refused frames): if a
+        // power cut takes it back, those frames are processed again and change nothing. It is
+        // written without a sync of its own; the next synced commit syncs it with the whole WAL.
+        this.db.pragma("synchronous = NORMAL");
+        try {
+          this.db.transaction(() => this.applyInTransaction(change))();
+        } finally {
+          this.db.pragma("synchronous = FULL");
+        }
+        return;
+      }
       this.db.transaction(() => this.applyInTransaction(change))();
       if (this.scrubWal) {
         // secure_delete zeroes freed pages in the database, not older copies in the WAL.
@@ -275,8 +301,8 @@ export class AgentStore implements MlsStatePort {
     return guarded("read the inbox", () => {
       const rows = (
         channel === undefined
-          ? this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 ORDER BY id LIMIT ?").all(limit)
-          : this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 AND channel = ? ORDER BY id LIMIT ?").all(channel, limit)
+          ? this.sql("SELECT * FROM inbox WHERE delivered = 0 ORDER BY id LIMIT ?").all(limit)
+          : this.sql("SELECT * FROM inbox WHERE delivered = 0 AND channel = ? ORDER BY id LIMIT ?").all(channel, limit)
       ) as InboxRow[];
       return rows.map((r) => {
         const meta = {
@@ -295,7 +321,7 @@ export class AgentStore implements MlsStatePort {
   /** Marks inbox messages as handed to the user, so they are never returned again. */
   markDelivered(ids: readonly number[]): void {
     guarded("mark messages as read", () => {
-      const mark = this.db.prepare("UPDATE inbox SET delivered = 1 WHERE id = ?");
+      const mark = this.sql("UPDATE inbox SET delivered = 1 WHERE id = ?");
       this.db.transaction(() => ids.forEach((id) => mark.run(id)))();
     });
   }
@@ -303,7 +329,7 @@ export class AgentStore implements MlsStatePort {
   private applyInTransaction(change: GroupChange): void {
     const { channel } = change;
     if (change.state === null) {
-      this.db.prepare("DELETE FROM groups WHERE channel = ?").run(channel);
+      this.sql("DELETE FROM groups WHERE channel = ?").run(channel);
       this.scrubWal = true;
     } else if (change.state !== undefined) {
       const sealed = this.cipher.seal(change.state.blob, `group:${channel}`);
@@ -314,27 +340,27 @@ export class AgentStore implements MlsStatePort {
         )
         .run(channel, change.state.groupId, change.state.epoch, sealed);
     }
-    if (change.cursor !== undefined) this.db.prepare("UPDATE groups SET cursor = ? WHERE channel = ?").run(change.cursor, channel);
+    if (change.cursor !== undefined) this.sql("UPDATE groups SET cursor = ? WHERE channel = ?").run(change.cursor, channel);
     if (change.pending === null) {
-      this.db.prepare("DELETE FROM pending_commits WHERE channel = ?").run(channel);
+      this.sql("DELETE FROM pending_commits WHERE channel = ?").run(channel);
     } else if (change.pending !== undefined) {
       const { commit, welcome, newState } = change.pending;
       this.db
         .prepare("INSERT OR REPLACE INTO pending_commits (channel, commit_message, welcome, new_state) VALUES (?, ?, ?, ?)")
         .run(channel, commit, welcome ?? null, this.cipher.seal(newState, `pending:${channel}`));
     }
-    const insertInbox = this.db.prepare(
+    const insertInbox = this.sql(
       "INSERT INTO inbox (channel, seq, epoch, sender, sender_fingerprint, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     for (const m of change.inbox ?? []) {
       insertInbox.run(m.channel, m.seq ?? null, m.epoch, m.sender, m.senderFingerprint, this.cipher.seal(m.plaintext, inboxContext(m)), m.receivedAt);
     }
-    const insertBuffered = this.db.prepare("INSERT INTO future_epoch_buffer (channel, epoch, seq, message) VALUES (?, ?, ?, ?)");
+    const insertBuffered = this.sql("INSERT INTO future_epoch_buffer (channel, epoch, seq, message) VALUES (?, ?, ?, ?)");
     for (const b of change.bufferAdd ?? []) insertBuffered.run(b.channel, b.epoch, b.seq ?? null, b.message);
-    const removeBuffered = this.db.prepare("DELETE FROM future_epoch_buffer WHERE id = ?");
+    const removeBuffered = this.sql("DELETE FROM future_epoch_buffer WHERE id = ?");
     for (const id of change.bufferRemove ?? []) removeBuffered.run(id);
     if (change.consumeKeyPackage !== undefined) {
-      const { changes } = this.db.prepare("DELETE FROM key_packages WHERE ref = ?").run(change.consumeKeyPackage);
+      const { changes } = this.sql("DELETE FROM key_packages WHERE ref = ?").run(change.consumeKeyPackage);
       if (changes !== 1) throw new StoreError("conflict", "that key package was used already");
     }
   }
@@ -371,6 +397,13 @@ export interface StoredInvite {
   /** Unix seconds. */
   readonly expiresAt: number;
   readonly maxUses: number;
+}
+
+function movesCursorOnly(change: GroupChange): boolean {
+  return (
+    change.cursor !== undefined && change.state === undefined && change.pending === undefined && change.consumeKeyPackage === undefined &&
+    !change.inbox?.length && !change.bufferAdd?.length && !change.bufferRemove?.length
+  );
 }
 
 function inviteContext(id: Uint8Array): string {

@@ -6,10 +6,11 @@ export interface OutboxEntry {
 }
 
 /**
- * Where outgoing stored requests wait until the relay answers them. `add` must be durable when it
- * returns (the transport sends only afterwards), ids must grow, and `list` returns entries in id
- * order. Synchronous on purpose: nothing can be sent between a caller handing a frame over and it
- * being stored.
+ * Where outgoing stored requests wait until the relay answers them. An entry must survive until
+ * the relay answers it: `add` keeps it at once (a durable outbox may write it to disk by the end
+ * of the event-loop turn, as the store's SqliteOutbox does, since nobody learns of a send's fate
+ * sooner), ids must grow, and `list` returns entries in id order. Synchronous on purpose: nothing
+ * can be sent between a caller handing a frame over and it being kept.
  */
 export interface Outbox {
   /** Stores an entry and returns its id. */

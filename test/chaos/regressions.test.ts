@@ -21,7 +21,7 @@ async function startRelay(): Promise<Relay> {
 }
 
 function configFor(relay: Relay, name: string, url = relay.url): AgentConfig {
-  return { name, dataDir: tempDir(`skytale-${name}-`), relayUrl: url, relayKey: relay.relayKey.publicKey, cover: { mode: "off", rate: 0 }, log: () => {} };
+  return { name, dataDir: tempDir(`skytale-${name}-`), relayUrl: url, relayKey: relay.relayKey.publicKey, cover: { mode: "off", rate: 0 }, log: (l) => process.env.AGENT_DEBUG && console.error(name, l) };
 }
 
 async function open(config: AgentConfig): Promise<Agent> {
