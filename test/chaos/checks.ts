@@ -61,6 +61,8 @@ function membersByEpoch(records: ChaosRecords, violations: Violation[]): Map<num
       }
     }
   }
+  // The last epoch may carry no message at all; the agents' final states name its members.
+  for (const f of records.finals.values()) if (f.member && !byEpoch.has(f.epoch)) byEpoch.set(f.epoch, f.members);
   return byEpoch;
 }
 
