@@ -26,7 +26,7 @@ describe("chaos", () => {
       log: process.env.CHAOS_VERBOSE ? (line) => console.warn(line) : undefined,
     });
     const summary = { ...stats, report: { ...stats.report, violations: stats.report.violations.slice(0, 20) } };
-    console.warn(JSON.stringify(summary, null, 1));
+    if (soak || process.env.CHAOS_VERBOSE || stats.report.violations.length > 0) console.warn(JSON.stringify(summary, null, 1));
     if (soak) writeSoakReport(stats, messages);
     expect(stats.report.violations).toEqual([]);
     expect(stats.relayKills).toBeGreaterThan(0);
