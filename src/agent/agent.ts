@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { MlsError } from "../mls/errors.js";
 import { parseCredential } from "../mls/identity.js";
 import { decodeKeyPackageMessage, decodeWelcomeMessage } from "../mls/messages.js";
-import { MAX_BATCH, MlsAgent, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
+import { MAX_BATCH, MlsAgent, type MlsAgentOptions, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
 import { KeyedMutex } from "../mls/mutex.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
@@ -58,6 +58,8 @@ export interface AgentConfig {
   /** For tests: where the local relay lives. */
   readonly localRelay?: LocalRelayHost;
   readonly log?: (line: string) => void;
+  /** Test-only: see MlsAgentOptions.observeSender. */
+  readonly observeSender?: MlsAgentOptions["observeSender"];
 }
 
 const DEFAULT_ROTATION = { messages: 100, ms: 60 * 60 * 1000 };
@@ -66,6 +68,10 @@ const COMMIT_ATTEMPTS = 6;
 const COMMIT_DEADLINE_MS = 40_000;
 const DEFAULT_SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
+/** Frames per channel remembered as too old to read, for send() to check its own against. */
+const TOO_OLD_KEPT = 64;
+/** How long a sent frame is watched, after send() answered, for coming back too old to read. */
+const LATE_CHECK_MS = 10 * 60_000;
 const INBOX_CURSOR = "relay_inbox_cursor";
 /** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
 const PROVISIONAL = "provisional_join:";
@@ -88,6 +94,10 @@ const stateOf = (channel: string, info: { epoch: bigint; members: { name: string
 export class Agent implements ChannelService {
   private readonly byGroup = new Map<string, string>();
   private readonly processed = new Map<string, number>();
+  /** The highest seq each channel is known to hold (from our own acks and subscriptions). */
+  private readonly heads = new Map<string, number>();
+  /** Seqs of the last frames per channel that came for an epoch whose keys are gone (bounded). */
+  private readonly tooOld = new Map<string, number[]>();
   private readonly progress = new Set<() => void>();
   private readonly listeners = new Set<(channel: string) => void>();
   private readonly intents = new KeyedMutex();
@@ -95,6 +105,10 @@ export class Agent implements ChannelService {
   private readonly rotating = new Set<string>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
+  /** How often each group (hex id) was adopted: frames queued for an earlier membership are dropped. */
+  private readonly incarnations = new Map<string, number>();
+  /** The incarnation of its group each delivery arrived in. */
+  private readonly deliveredIn = new WeakMap<ChannelDelivery, number>();
   /** Group ids (hex) of channels this agent asked to join with an invite. */
   private readonly expectedWelcomes = new Set<string>();
   private stream: Promise<void> = Promise.resolve();
@@ -125,7 +139,7 @@ export class Agent implements ChannelService {
     const dataDir = config.dataDir ?? resolveDataDir(config.name);
     const store = AgentStore.open(dataDir, { passphrase: config.passphrase });
     try {
-      const mls = await MlsAgent.open({ name: config.name, port: store, keepInInbox: isUserText });
+      const mls = await MlsAgent.open({ name: config.name, port: store, keepInInbox: isUserText, observeSender: config.observeSender });
       let localRelay: LocalRelayHost | undefined;
       if (config.relayUrl === undefined) {
         localRelay = config.localRelay ?? new LocalRelayHost();
@@ -179,8 +193,12 @@ export class Agent implements ChannelService {
       const provisional = this.store.setting(PROVISIONAL + g.channel);
       if (provisional) this.forks.joinedProvisionally(g.channel, new Uint8Array(Buffer.from(provisional, "hex")));
       this.follow(g.groupId);
+      void this.resendPendingCommit(g.channel).catch((e: unknown) => this.quiet(e));
     }
-    this.relay.on("channel", (d) => this.onChannelDelivery(d));
+    this.relay.on("channel", (d) => {
+      this.deliveredIn.set(d, this.incarnations.get(hex(d.channel)) ?? 0);
+      this.onChannelDelivery(d);
+    });
     this.relay.on("inbox", (d) => {
       this.openBatch = undefined;
       this.enqueue(() => this.untilStored(() => this.onInboxItem(d)));
@@ -205,8 +223,37 @@ export class Agent implements ChannelService {
     );
   }
 
+  /**
+   * A commit built before a crash may never have reached the outbox; until the relay answers it,
+   * this agent cannot commit on that channel. Sending it again is safe (the relay drops a
+   * duplicate); the stream then confirms it, or the winner's commit discards it.
+   */
+  private async resendPendingCommit(channel: string): Promise<void> {
+    const pending = await this.mls.pendingCommit(channel);
+    if (pending === undefined) return;
+    const welcome = pending.welcome !== undefined && pending.added.length > 0 ? { recipients: pending.added, welcome: pending.welcome } : undefined;
+    await this.relay.sendCommit(pending.commit, welcome, pending.proof);
+  }
+
   private follow(groupId: Uint8Array): void {
-    void this.relay.subscribe(groupId, BigInt((this.cursorOf(groupId) ?? -1) + 1)).catch(() => undefined);
+    void this.relay.subscribe(groupId, BigInt((this.cursorOf(groupId) ?? -1) + 1)).then(
+      (last) => this.noteHead(this.byGroup.get(hex(groupId)), Number(last)),
+      () => undefined,
+    );
+  }
+
+  private noteHead(channel: string | undefined, seq: number): void {
+    if (channel !== undefined && seq > (this.heads.get(channel) ?? -1)) this.heads.set(channel, seq);
+  }
+
+  /**
+   * Waits until the stream has applied everything the channel is known to hold. A message built
+   * on an epoch the relay has long left (an agent just restarted, or lagging behind the stream)
+   * is ordered after newer commits, and members keep only the last two epochs' keys.
+   */
+  private caughtUp(channel: string): Promise<void> {
+    const head = this.heads.get(channel) ?? -1;
+    return this.until(() => (this.processed.get(channel) ?? head) >= head, this.sendTimeoutMs, "the channel is still catching up with the relay; try again", "relay_unreachable");
   }
 
   private refetch(channel: string, fromSeq: number): void {
@@ -288,6 +335,7 @@ export class Agent implements ChannelService {
    * the first one the MLS layer refused (re-fetch and skip decisions are made there).
    */
   private async onMessageBatch(batch: ChannelDelivery[]): Promise<ChannelDelivery[]> {
+    if (batch.some((d) => this.stale(d))) return batch;
     const channel = this.byGroup.get(hex(batch[0]!.channel));
     if (channel === undefined) return [];
     const first = Number(batch[0]!.seq);
@@ -316,7 +364,13 @@ export class Agent implements ChannelService {
     this.progress.forEach((wake) => wake());
   }
 
+  /** A frame delivered for a membership of its channel that has ended since (removed, then added back). */
+  private stale(d: ChannelDelivery): boolean {
+    return this.deliveredIn.get(d) !== (this.incarnations.get(hex(d.channel)) ?? 0);
+  }
+
   private async onChannelFrame(d: ChannelDelivery): Promise<void> {
+    if (this.stale(d)) return;
     const channel = this.byGroup.get(hex(d.channel));
     if (channel === undefined) return;
     const seq = Number(d.seq);
@@ -336,6 +390,7 @@ export class Agent implements ChannelService {
         if (!(error instanceof MlsError)) throw error;
         if (error.code === "not_found") return;
         if (!(await this.refused(channel, seq, body, error.code))) return;
+        if (error.code === "epoch_mismatch") this.tooOld.set(channel, [...(this.tooOld.get(channel) ?? []), seq].slice(-TOO_OLD_KEPT));
         if (!this.mls.channels().includes(channel)) return;
       }
     } else {
@@ -453,6 +508,8 @@ export class Agent implements ChannelService {
       this.byGroup.delete(g);
     }
     this.processed.delete(channel);
+    this.heads.delete(channel);
+    this.tooOld.delete(channel);
   }
 
   private async onInboxItem(d: InboxDelivery): Promise<void> {
@@ -499,6 +556,7 @@ export class Agent implements ChannelService {
   }
 
   private adopt(channel: string, groupId: Uint8Array, cursor: number): void {
+    this.incarnations.set(hex(groupId), (this.incarnations.get(hex(groupId)) ?? 0) + 1);
     this.byGroup.set(hex(groupId), channel);
     this.processed.set(channel, cursor);
     this.follow(groupId);
@@ -563,6 +621,11 @@ export class Agent implements ChannelService {
           },
         );
         if (verdict.kind === "ack") {
+          // The stream confirms it when it meets the commit, after the frames ordered before it;
+          // confirming now would read those with the next epoch's keys (a member just removed
+          // could no longer be read). Confirm here only if the stream does not get there in time.
+          this.noteHead(channel, Number(verdict.seq));
+          await this.until(() => (this.processed.get(channel) ?? -1) >= Number(verdict.seq), left(), "").catch(() => undefined);
           await this.watchingRemovals(channel, () => this.mls.confirmCommit(channel)).then(
             (o) => this.handleOutcomes(channel, o),
             (e: unknown) => ignoreCode(e, "no_pending_commit"),
@@ -635,12 +698,42 @@ export class Agent implements ChannelService {
   send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
     return this.guard(async () => {
       if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
-      const body = await this.encryptText(channel, message);
-      const seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
+      let seq: bigint;
+      for (let attempt = 1; ; attempt++) {
+        await this.caughtUp(channel);
+        const body = await this.encryptText(channel, message);
+        seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
+        this.noteHead(channel, Number(seq));
+        const late = await this.orderedTooLate(channel, Number(seq));
+        if (late === undefined) this.resendIfTooLate(channel, Number(seq), message);
+        if (attempt === COMMIT_ATTEMPTS || late !== true) break;
+        this.log(`message ${seq} of ${channel} was ordered after the epochs whose keys members keep; sending it again`);
+      }
       const epoch = this.mls.epochOf(channel);
       this.countForRotation(channel);
       return { channel, seq: Number(seq), epoch };
     });
+  }
+
+  /**
+   * Whether our frame at `seq` came back for an epoch no member keeps keys for (it waited in the
+   * outbox while the channel moved on): then no one can read it, and sending it again is safe.
+   */
+  private async orderedTooLate(channel: string, seq: number): Promise<boolean | undefined> {
+    const reached = () => (this.processed.get(channel) ?? seq) >= seq;
+    await this.until(reached, this.sendTimeoutMs, "").catch(() => undefined);
+    return reached() ? (this.tooOld.get(channel)?.includes(seq) ?? false) : undefined;
+  }
+
+  /** When the stream reaches our frame only after send() answered, a frame too old is sent again then. */
+  private resendIfTooLate(channel: string, seq: number, message: string): void {
+    void this.until(() => (this.processed.get(channel) ?? seq) >= seq, LATE_CHECK_MS, "")
+      .then(() => {
+        if (!(this.tooOld.get(channel)?.includes(seq) ?? false)) return;
+        this.log(`message ${seq} of ${channel} was ordered after the epochs whose keys members keep; sending it again`);
+        return this.send(channel, message);
+      })
+      .catch((e: unknown) => this.quiet(e));
   }
 
   private async encryptText(channel: string, message: string): Promise<Uint8Array> {

@@ -26,7 +26,7 @@ import { MlsError, type MlsErrorCode } from "./errors.js";
 import { toMlsError } from "./errorMapping.js";
 import { assertAgentName, bytesEqual, fingerprint, memberIdentity, parseCredential, type Identity, type MemberIdentity } from "./identity.js";
 import { assertKeyPackageLive, CHANNEL_NAME_EXTENSION, createKeyPackage, decodePrivateKeys } from "./keyPackages.js";
-import { assertSameIdentities, assertUniqueNames, memberAt, membersOf, stillMember, type Member } from "./members.js";
+import { assertSameIdentities, assertUniqueNames, leafAt, memberAt, membersOf, stillMember, type Member } from "./members.js";
 import { decodeKeyPackageMessage, decodeMessage, decodeWelcomeMessage, encodePrivateMessage, encodeWelcomeMessage } from "./messages.js";
 import { assertChannelName } from "./channelName.js";
 import { StoreError } from "../store/errors.js";
@@ -90,6 +90,20 @@ export interface MlsAgentOptions {
   readonly clock?: () => number;
   /** Which decrypted application messages go to the inbox (the rest are control messages). */
   readonly keepInInbox?: (plaintext: Uint8Array) => boolean;
+  /** Test-only: told the sender data of every incoming message (chaos tests look for reused generations). */
+  readonly observeSender?: (seen: SenderSeen) => void;
+}
+
+/** What a receiver learned from a message's sender data, before processing it. */
+export interface SenderSeen {
+  readonly channel: string;
+  readonly epoch: bigint;
+  readonly contentType: string;
+  readonly leafIndex: number;
+  readonly generation: number;
+  /** Members of the message's epoch, in leaf order. */
+  readonly members: string[];
+  readonly message: PrivateMessage;
 }
 
 interface PendingCommit {
@@ -164,6 +178,7 @@ export class MlsAgent {
     private readonly cs: CiphersuiteImpl,
     private readonly clock: () => number,
     private readonly keepInInbox: (plaintext: Uint8Array) => boolean,
+    private readonly observeSender: ((seen: SenderSeen) => void) | undefined,
   ) {}
 
   /** Opens the agent whose state `port` holds, creating its identity key on first start. */
@@ -180,7 +195,7 @@ export class MlsAgent {
     }
     const clock = options.clock ?? Date.now;
     options.port.pruneKeyPackages(Math.floor(clock() / 1000));
-    return new MlsAgent(identity, options.port, cs, clock, options.keepInInbox ?? (() => true));
+    return new MlsAgent(identity, options.port, cs, clock, options.keepInInbox ?? (() => true), options.observeSender);
   }
 
   /** The agent's fingerprint, for people to compare out of band. */
@@ -425,6 +440,23 @@ export class MlsAgent {
     });
   }
 
+  /**
+   * The commit this agent built that the relay has not answered (it survives a restart), with the
+   * names it adds, so that it can be sent again; undefined when there is none.
+   */
+  pendingCommit(channel: string): Promise<(OutgoingCommit & { added: string[] }) | undefined> {
+    return this.mutex.run(channel, async () => {
+      const entry = this.load(channel);
+      if (entry.pending === undefined) return undefined;
+      const before = new Set(membersOf(entry.state).map((m) => m.name));
+      const { pending, state } = entry;
+      const added = membersOf(pending.newState).map((m) => m.name).filter((name) => !before.has(name));
+      const { groupId, epoch } = state.groupContext;
+      const proof = proveCommit(groupId, epoch, pending.commit, await this.commitKeySeed(state), await this.commitKeySeed(pending.newState));
+      return { channel, epoch, commit: pending.commit, welcome: pending.welcome, proof, added };
+    });
+  }
+
   /** The relay rejected our pending commit: drop it; rebuild on the newer epoch once processed. */
   discardCommit(channel: string): Promise<void> {
     return this.mutex.run(channel, async () => {
@@ -634,8 +666,12 @@ export class MlsAgent {
     const ownEpoch = key === undefined ? undefined : this.unechoed.get(key);
     if (key !== undefined && ownEpoch !== undefined) {
       this.unechoed.delete(key);
-      this.persist(entry, { cursor: nextCursor(entry, seq) }, []);
-      return { kind: "own", channel, seq, epoch: ownEpoch };
+      // Ordered after a newer commit, it goes the long way: its epoch's keys may be gone, and the
+      // agent must learn that no one can read it (an epoch_mismatch) to send it again.
+      if (ownEpoch === entry.state.groupContext.epoch) {
+        this.persist(entry, { cursor: nextCursor(entry, seq) }, []);
+        return { kind: "own", channel, seq, epoch: ownEpoch };
+      }
     }
     if (entry.pending !== undefined && bytesEqual(entry.pending.commit, bytes)) {
       this.confirmPending(entry, nextCursor(entry, seq));
@@ -652,7 +688,7 @@ export class MlsAgent {
   }
 
   /** The leaf that sent a message, from its encrypted sender data, and that epoch's tree. */
-  private async senderOf(state: ClientState, pm: PrivateMessage): Promise<{ leafIndex: number; tree: ClientState["ratchetTree"] }> {
+  private async senderOf(channel: string, state: ClientState, pm: PrivateMessage): Promise<{ leafIndex: number; tree: ClientState["ratchetTree"] }> {
     const epochData = pm.epoch === state.groupContext.epoch
       ? { senderDataSecret: state.keySchedule.senderDataSecret, ratchetTree: state.ratchetTree }
       : state.historicalReceiverData.get(pm.epoch);
@@ -664,6 +700,11 @@ export class MlsAgent {
       throw toMlsError(error);
     }
     if (senderData === undefined) throw new MlsError("decryption_failure", "could not decrypt the sender data");
+    if (this.observeSender !== undefined) {
+      const tree = epochData.ratchetTree;
+      const members = tree.flatMap((_, node) => (node % 2 === 0 && leafAt(tree, node / 2) !== undefined ? [memberAt(tree, node / 2).name] : []));
+      this.observeSender({ channel, epoch: pm.epoch, contentType: pm.contentType, leafIndex: senderData.leafIndex, generation: senderData.generation, members, message: pm });
+    }
     return { leafIndex: senderData.leafIndex, tree: epochData.ratchetTree };
   }
 
@@ -672,7 +713,7 @@ export class MlsAgent {
     const { channel, state } = entry;
     const cursor = nextCursor(entry, seq);
     const bufferRemove = bufferId === undefined ? [] : [bufferId];
-    const from = await this.senderOf(state, pm);
+    const from = await this.senderOf(channel, state, pm);
     if (from.leafIndex === state.privatePath.leafIndex) {
       // The relay echoes our own frames; we cannot (and need not) decrypt them.
       this.persist(entry, { cursor, bufferRemove }, []);

@@ -10,6 +10,11 @@ interface Subscription {
   readonly channel: Uint8Array | undefined;
   /** Where to resume without a cursor callback: one past the last seq delivered. */
   next: bigint;
+  /**
+   * Whether the relay answered our latest Subscribe on this link. It answers before it replays,
+   * so frames before the answer belong to an earlier subscription (one ended by Unsubscribe).
+   */
+  answered: boolean;
   readonly waiters: Set<{ resolve(seq: bigint): void; reject(error: TransportError): void }>;
 }
 
@@ -46,7 +51,9 @@ export class SubscriptionTable {
       if (channel !== undefined && this.channels.size >= this.max) {
         return Promise.reject(new TransportError("busy", `already subscribed to ${this.max} channels`));
       }
-      subscription = { key: channel === undefined ? INBOX : keyOf(channel), channel: channel?.slice(), next: fromSeq, waiters: new Set() };
+      subscription = { key: channel === undefined ? INBOX : keyOf(channel), channel: channel?.slice(), next: fromSeq, waiters: new Set(), answered: false };
+      // Followed again after an Unsubscribe (a member removed and added back): the replay is wanted.
+      session?.delivered.delete(subscription.key);
       if (channel === undefined) this.inbox = subscription;
       else this.channels.set(subscription.key, subscription);
     }
@@ -88,7 +95,7 @@ export class SubscriptionTable {
   /** Whether to hand a delivery to the caller: followed, and not yet delivered on this link. */
   accept(session: Session, delivery: ChannelDelivery | InboxDelivery): boolean {
     const subscription = delivery.kind === "inbox" ? this.inbox : this.channels.get(keyOf(delivery.channel));
-    if (subscription === undefined) return false;
+    if (subscription === undefined || !subscription.answered) return false;
     if (delivery.seq <= (session.delivered.get(subscription.key) ?? 0n)) return false;
     session.delivered.set(subscription.key, delivery.seq);
     if (delivery.seq >= subscription.next) subscription.next = delivery.seq + 1n;
@@ -115,9 +122,11 @@ export class SubscriptionTable {
       }
       subscription.waiters.clear();
     };
+    subscription.answered = false;
     session.request(request, {
       expects: ["Ack"],
       onReply: (reply) => {
+        subscription.answered = true;
         // The replay follows this Ack; frames that came before it were in flight from earlier
         // and must not filter out the replay the caller asked for.
         if (replay) session.delivered.set(subscription.key, fromSeq - 1n);

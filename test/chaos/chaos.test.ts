@@ -1,0 +1,36 @@
+// Faults (issue 5): agents and the relay SIGKILLed at random while messages flow and members
+// change. The short run is part of `npm test`; `npm run soak` runs 10,000 messages
+// (CHAOS_MESSAGES, CHAOS_SEED and CHAOS_MAX_MS override) and writes docs/soak.md.
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../helpers.js";
+import { runChaos } from "./scenario.js";
+import { writeSoakReport } from "./soakReport.js";
+
+const soak = process.env.CHAOS_MESSAGES !== undefined;
+const messages = Number(process.env.CHAOS_MESSAGES ?? 500);
+const seed = Number(process.env.CHAOS_SEED ?? 5);
+const maxMs = Number(process.env.CHAOS_MAX_MS ?? (soak ? 20 * 60_000 : 20_000));
+
+describe("chaos", () => {
+  it(`${messages} messages among 5 agents while the relay and agents are killed at random (seed ${seed})`, { timeout: maxMs + 240_000 }, async () => {
+    const stats = await runChaos({
+      root: process.env.CHAOS_ROOT ?? tempDir("skytale-chaos-"),
+      seed,
+      messages,
+      agents: 5,
+      relayKillMs: soak ? [2000, 6000] : [1000, 2500],
+      agentKillMs: soak ? [1500, 4000] : [1000, 2500],
+      membershipMs: soak ? [2000, 5000] : [1500, 3000],
+      downMs: 800,
+      maxMs,
+      log: process.env.CHAOS_VERBOSE ? (line) => console.warn(line) : undefined,
+    });
+    const summary = { ...stats, report: { ...stats.report, violations: stats.report.violations.slice(0, 20) } };
+    if (soak || process.env.CHAOS_VERBOSE || stats.report.violations.length > 0) console.warn(JSON.stringify(summary, null, 1));
+    if (soak) writeSoakReport(stats, messages);
+    expect(stats.report.violations).toEqual([]);
+    expect(stats.relayKills).toBeGreaterThan(0);
+    expect(stats.agentKills).toBeGreaterThan(0);
+    expect(stats.report.deliveriesChecked).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,43 @@
+// Writes the soak run's result to docs/soak.md.
+import { writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import type { ChaosStats } from "./scenario.js";
+
+export function writeSoakReport(stats: ChaosStats, messages: number): void {
+  const r = stats.report;
+  const lines = [
+    "# Soak: chaos run",
+    "",
+    "Written by `npm run soak` (test/chaos/chaos.test.ts with CHAOS_MESSAGES set). Five agents, each a",
+    "real `Agent` in its own process on its own SQLite data dir, share one channel through a relay",
+    "that runs as a child process on one data dir. While messages flow, the relay is SIGKILLed and",
+    "restarted on the same port and data dir, agents are SIGKILLed (idle, or at a random point inside",
+    "a send or a commit) and restarted on their data dir, and members are removed and added again.",
+    "What is checked is defined in test/chaos/checks.ts (`checkRun`).",
+    "",
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    `- command: \`npm run soak\` (this part: \`CHAOS_SEED=${stats.seed} CHAOS_MESSAGES=${messages} npx vitest run test/chaos/chaos.test.ts\`)`,
+    "",
+    "| | |",
+    "|---|---|",
+    `| seed | ${stats.seed} |`,
+    `| messages acknowledged / attempted | ${stats.acked} / ${stats.attempted} |`,
+    `| relay kills | ${stats.relayKills} |`,
+    `| agent kills (of which inside an operation) | ${stats.agentKills} (${stats.killsDuringOps}) |`,
+    `| membership changes | ${stats.membershipChanges} |`,
+    `| final epoch | ${stats.finalEpoch} |`,
+    `| duration | ${(stats.durationMs / 1000).toFixed(0)} s |`,
+    `| deliveries checked (acked message × recipient) | ${r.deliveriesChecked} |`,
+    `| of which handed out by receive() to a driver killed before it recorded them | ${r.answeredToDeadCaller} |`,
+    `| acked messages not checkable (epoch unobserved) | ${r.unchecked} |`,
+    `| acked messages from senders removed before they were ordered (unreadable by design) | ${r.fromRemovedSenders} |`,
+    `| (epoch, leaf, ratchet, generation) seen | ${r.generationsSeen} |`,
+    `| violations | ${r.violations.length} |`,
+    "",
+    ...r.violations.slice(0, 30).map((v) => `- ${v.kind}: ${v.detail}`),
+    "",
+  ];
+  writeFileSync(join(import.meta.dirname, "../../docs/soak.md"), lines.join("\n"));
+}
