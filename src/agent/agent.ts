@@ -7,6 +7,7 @@ import { MlsAgent, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAg
 import { KeyedMutex } from "../mls/mutex.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
+import { StoreError } from "../store/errors.js";
 import type { ChannelDelivery, InboxDelivery } from "../transport/deliveries.js";
 import { TransportError } from "../transport/errors.js";
 import { RelayClient } from "../transport/relayClient.js";
@@ -18,11 +19,15 @@ import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
 import { decodeControl, decodeText, encodeControl, encodeText, isUserText } from "./messageCodec.js";
 import type { StoredInvite } from "../store/agentStore.js";
 import { toAgentError } from "./errors.js";
+import { ForkWatch } from "./forkWatch.js";
+import { StreamGuard } from "./streamGuard.js";
+import { readMlsRouting } from "../wire/mlsHeader.js";
 import {
   AgentError,
   type ChannelService,
   type ChannelState,
   type ChannelSummary,
+  type ChannelWarning,
   type JoinResult,
   type MemberView,
   type ReceiveOptions,
@@ -62,6 +67,11 @@ const COMMIT_DEADLINE_MS = 40_000;
 const DEFAULT_SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
 const INBOX_CURSOR = "relay_inbox_cursor";
+/** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
+const PROVISIONAL = "provisional_join:";
+/** Backoff while the data dir cannot be written (disk full, read-only): first and longest pause. */
+const STORE_RETRY_FIRST_MS = 250;
+const STORE_RETRY_MAX_MS = 5_000;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const stateOf = (channel: string, info: { epoch: bigint; members: { name: string }[] }): ChannelState => ({
   channel,
@@ -87,6 +97,11 @@ export class Agent implements ChannelService {
   /** Group ids (hex) of channels this agent asked to join with an invite. */
   private readonly expectedWelcomes = new Set<string>();
   private stream: Promise<void> = Promise.resolve();
+  /** Gaps and unverifiable frames in a channel's stream are fetched again before being skipped. */
+  private readonly streamGuard = new StreamGuard((channel, fromSeq) => this.refetch(channel, fromSeq));
+  private readonly forks = new ForkWatch((line) => this.log(line));
+  /** Epoch a channel was joined at: frames from before it are history, unreadable by design. */
+  private readonly joinedAtEpoch = new Map<string, bigint>();
   /** Timers of waits in progress, cleared on close so nothing keeps the process alive. */
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -158,10 +173,16 @@ export class Agent implements ChannelService {
     for (const g of this.store.listGroups()) {
       this.byGroup.set(hex(g.groupId), g.channel);
       this.processed.set(g.channel, g.cursor);
+      const provisional = this.store.setting(PROVISIONAL + g.channel);
+      if (provisional) this.forks.joinedProvisionally(g.channel, new Uint8Array(Buffer.from(provisional, "hex")));
       this.follow(g.groupId);
     }
-    this.relay.on("channel", (d) => this.enqueue(() => this.onChannelFrame(d)));
-    this.relay.on("inbox", (d) => this.enqueue(() => this.onInboxItem(d)));
+    this.relay.on("channel", (d) => this.enqueue(() => this.untilStored(() => this.onChannelFrame(d))));
+    this.relay.on("inbox", (d) => this.enqueue(() => this.untilStored(() => this.onInboxItem(d))));
+    this.relay.on("subscribed", ({ channel: groupId }) => {
+      const channel = groupId && this.byGroup.get(hex(groupId));
+      if (channel !== undefined) this.enqueue(async () => this.streamGuard.subscribed(channel));
+    });
     this.relay.on("error", (e) => this.log(`relay: ${e.code}: ${e.message}`));
     this.relay.on("state", ({ state }) => {
       // The local relay's host may have exited: whoever notices first takes over its data dir.
@@ -181,6 +202,13 @@ export class Agent implements ChannelService {
     void this.relay.subscribe(groupId, BigInt((this.cursorOf(groupId) ?? -1) + 1)).catch(() => undefined);
   }
 
+  private refetch(channel: string, fromSeq: number): void {
+    this.log(`fetching ${channel} again from seq ${fromSeq}: a frame was missing or did not verify`);
+    for (const [g, c] of this.byGroup) {
+      if (c === channel) this.relay.refetch(new Uint8Array(Buffer.from(g, "hex")), BigInt(fromSeq));
+    }
+  }
+
   private cursorOf(groupId: Uint8Array): number | undefined {
     const channel = this.byGroup.get(hex(groupId));
     return channel === undefined ? undefined : this.processed.get(channel);
@@ -189,6 +217,39 @@ export class Agent implements ChannelService {
   /** The relay's stream is applied strictly in order, one frame at a time. */
   private enqueue(step: () => Promise<void>): void {
     this.stream = this.stream.then(step).catch((e: unknown) => this.log(`while applying the relay stream: ${(e as Error).message}`));
+  }
+
+  /**
+   * A frame that cannot be stored (disk full, read-only data dir) must not be skipped, or it would
+   * be lost: the stream stalls and the step is retried until it is stored or the agent closes.
+   * A failed step changes nothing (each MLS step is one transaction), so repeating it is exact.
+   */
+  private async untilStored(step: () => Promise<void>): Promise<void> {
+    for (let delay = STORE_RETRY_FIRST_MS; ; delay = Math.min(delay * 2, STORE_RETRY_MAX_MS)) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!(error instanceof StoreError) || this.closed) throw error;
+        this.log(`${error.message}; the relay stream waits and retries in ${delay / 1000} s`);
+        await this.pause(delay);
+      }
+    }
+  }
+
+  /** Waits `ms`, or less if the agent closes meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.timers.delete(timer);
+        this.progress.delete(wake);
+        resolve();
+      };
+      const wake = () => this.closed && done();
+      const timer = setTimeout(done, ms);
+      this.timers.add(timer);
+      this.progress.add(wake);
+    });
   }
 
   private markProcessed(channel: string, seq: number): void {
@@ -201,6 +262,12 @@ export class Agent implements ChannelService {
     const channel = this.byGroup.get(hex(d.channel));
     if (channel === undefined) return;
     const seq = Number(d.seq);
+    const admission = this.streamGuard.admit(channel, seq, Math.max((this.processed.get(channel) ?? -1) + 1, 1));
+    if (admission.kind === "duplicate" || admission.kind === "hold") return;
+    if (admission.kind === "gap") {
+      const missing = admission.from === admission.to ? `frame ${admission.from}` : `frames ${admission.from}-${admission.to}`;
+      this.forks.warn(channel, "frames_missing", `the relay did not deliver ${missing} of this channel even when asked again; anything in them is lost to this agent`, admission.from);
+    }
     const e = d.envelope;
     if (e.type === "Msg" || e.type === "GroupProposal" || e.type === "GroupCommit") {
       const body = e.type === "GroupCommit" ? e.commit : e.body;
@@ -210,18 +277,68 @@ export class Agent implements ChannelService {
       } catch (error) {
         if (!(error instanceof MlsError)) throw error;
         if (error.code === "not_found") return;
-        this.log(`dropped frame ${seq} of ${channel}: ${error.code}`);
-        await this.mls.skip(channel, seq);
+        if (!(await this.refused(channel, seq, body, error.code))) return;
+        if (!this.mls.channels().includes(channel)) return;
       }
     } else {
       if (e.type === "JoinRequest") this.considerJoinRequest(channel, e.payload, e.from);
       await this.mls.skip(channel, seq).catch(() => undefined);
     }
+    this.streamGuard.passed(channel, seq);
     this.markProcessed(channel, seq);
+  }
+
+  /**
+   * A frame the MLS layer refused: fetched again once (it may have been altered on the way);
+   * refused again, it is skipped and reported. Returns false while it is being fetched again.
+   */
+  private async refused(channel: string, seq: number, body: Uint8Array, code: MlsError["code"]): Promise<boolean> {
+    const frameEpoch = readMlsRouting(body).epoch;
+    const history = code === "epoch_mismatch" && frameEpoch < (this.joinedAtEpoch.get(channel) ?? 0n);
+    const verdict = this.streamGuard.failed(channel, seq, body, history);
+    if (verdict.kind === "refetch") return false;
+    await this.mls.skip(channel, seq);
+    if (!verdict.refetched) {
+      this.log(`dropped frame ${seq} of ${channel}: ${code}`);
+      return true;
+    }
+    const epoch = await this.mls.channelInfo(channel).then((i) => i.epoch, () => undefined);
+    const atOurEpoch = code === "decryption_failure" && epoch !== undefined && frameEpoch === epoch;
+    if (verdict.confirmed && atOurEpoch) {
+      await this.onForkEvidence(channel, seq);
+    } else {
+      this.forks.warn(channel, "frame_rejected", `frame ${seq} of this channel did not verify (${code}), even when fetched again; it was skipped`, seq);
+    }
+    return true;
+  }
+
+  /**
+   * The relay serves, at this agent's own epoch, a frame it cannot read: the members' views may
+   * have split (a commit shown to some and not others), or a non-member posted it. A join no
+   * other member has confirmed is undone (its Welcome was for a commit that did not win), and a
+   * Welcome held back meanwhile takes its place.
+   */
+  private async onForkEvidence(channel: string, seq: number): Promise<void> {
+    this.forks.markForked(channel);
+    const groupHex = [...this.byGroup].find(([, c]) => c === channel)?.[0];
+    const stashed = groupHex === undefined ? undefined : this.forks.takeStashed(groupHex);
+    if (!this.forks.isProvisional(channel) && stashed === undefined) {
+      return this.forks.warn(
+        channel,
+        "fork_suspected",
+        `frame ${seq} is at this agent's epoch but cannot be read, even when fetched again: the relay may be showing members different commits, or carries a non-member's frame; if it goes on, have a member remove this agent and add it again`,
+        seq,
+      );
+    }
+    await this.mls.abandon(channel);
+    this.forgetChannel(channel);
+    this.forks.warn(channel, "half_joined", `the Welcome this agent joined with was for a commit the other members do not have; the channel was left${stashed ? " and joined again with a newer Welcome" : " until a member adds this agent again"}`, seq);
+    if (stashed !== undefined) await this.joinFromWelcome(stashed.welcome, stashed.commitSeq);
   }
 
   private handleOutcomes(channel: string, outcomes: ReceiveOutcome[]): void {
     for (const o of outcomes) {
+      if (o.kind === "application" || o.kind === "proposal" || (o.kind === "commit" && !o.own)) this.confirmJoin(channel);
       if (o.kind === "application") {
         const notice = decodeControl(o.plaintext);
         if (notice !== undefined) this.rememberInvite(channel, notice);
@@ -256,8 +373,22 @@ export class Agent implements ChannelService {
     return result;
   }
 
+  /** Another member's frame was readable at our epoch: a provisional join was real. */
+  private confirmJoin(channel: string): void {
+    if (!this.forks.isProvisional(channel)) return;
+    const groupHex = [...this.byGroup].find(([, c]) => c === channel)?.[0] ?? "";
+    const keyPackage = this.forks.confirm(channel, groupHex);
+    if (keyPackage === undefined) return;
+    this.mls.consumeKeyPackage(keyPackage);
+    this.store.setSetting(PROVISIONAL + channel, "");
+  }
+
   private forgetChannel(channel: string): void {
     this.leaving.delete(channel);
+    this.streamGuard.forget(channel);
+    if (this.forks.isProvisional(channel)) this.store.setSetting(PROVISIONAL + channel, "");
+    this.forks.forget(channel);
+    this.joinedAtEpoch.delete(channel);
     for (const [g, c] of this.byGroup) {
       if (c !== channel) continue;
       this.relay.unsubscribe(new Uint8Array(Buffer.from(g, "hex")));
@@ -271,18 +402,37 @@ export class Agent implements ChannelService {
     if (e.type === "GroupWelcome" && !this.mayJoin(e.channel)) {
       this.log("ignored a Welcome this agent did not ask for (directory adds are off: SKYTALE_ACCEPT_DIRECTORY_ADDS=0)");
     } else if (e.type === "GroupWelcome") {
-      try {
-        const info = await this.mls.join(e.welcome, Number(e.commitSeq));
-        this.adopt(info.channel, info.groupId, Number(e.commitSeq));
-        void this.publishKeyPackages(1);
-      } catch (error) {
-        if (!(error instanceof MlsError)) throw error;
-        this.log(`ignored a Welcome: ${error.code}`);
-      }
+      await this.joinFromWelcome(e.welcome, Number(e.commitSeq), hex(e.channel));
     }
     this.store.setSetting(INBOX_CURSOR, d.seq.toString());
     await this.relay.ackInbox(d.seq).catch(() => undefined);
     this.progress.forEach((wake) => wake());
+  }
+
+  /**
+   * Joins with a Welcome from the inbox. The key package stays until another member's frame
+   * confirms the join: the relay could have released a Welcome whose commit lost. A Welcome for a
+   * group held already waits, unless that group is known to have split from the others'.
+   */
+  private async joinFromWelcome(welcome: Uint8Array, commitSeq: number, groupHex?: string): Promise<void> {
+    const held = groupHex === undefined ? undefined : this.byGroup.get(groupHex);
+    if (held !== undefined && this.forks.isForked(held)) {
+      await this.mls.abandon(held);
+      this.forgetChannel(held);
+      this.log(`replacing the split group of ${held} with a new Welcome`);
+    }
+    try {
+      const info = await this.mls.join(welcome, commitSeq, { keepKeyPackage: true });
+      this.forks.joinedProvisionally(info.channel, info.keyPackageRef);
+      this.store.setSetting(PROVISIONAL + info.channel, hex(info.keyPackageRef));
+      this.joinedAtEpoch.set(info.channel, info.epoch);
+      this.adopt(info.channel, info.groupId, commitSeq);
+      void this.publishKeyPackages(1);
+    } catch (error) {
+      if (!(error instanceof MlsError)) throw error;
+      if (error.code === "already_exists" && groupHex !== undefined) this.forks.stash(groupHex, { welcome, commitSeq });
+      this.log(`ignored a Welcome: ${error.code}`);
+    }
   }
 
   /** Joins this agent asked for, or directory adds by agents it accepts adds from. */
@@ -347,7 +497,13 @@ export class Agent implements ChannelService {
         if (isDone !== undefined && (await isDone())) return { ...(await this.state(channel)), committed: false };
         const outgoing = await build();
         const welcome = outgoing.welcome !== undefined && recipients.length > 0 ? { recipients, welcome: outgoing.welcome } : undefined;
-        const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome), left(), "the commit is queued; it is applied when the relay answers");
+        const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome, outgoing.proof), left(), "the commit is queued; it is applied when the relay answers").catch(
+          async (error: unknown) => {
+            if (!(error instanceof AgentError) || !(error.cause instanceof TransportError) || error.cause.relayCode !== "forbidden") throw error;
+            await this.mls.discardCommit(channel).catch((e: unknown) => ignoreCode(e, "no_pending_commit"));
+            throw new AgentError("fork_detected", `the relay refused a commit on '${channel}': this agent's view of the channel is not the relay's current epoch (${error.cause.message})`, { cause: error });
+          },
+        );
         if (verdict.kind === "ack") {
           await this.watchingRemovals(channel, () => this.mls.confirmCommit(channel)).then(
             (o) => this.handleOutcomes(channel, o),
@@ -357,6 +513,12 @@ export class Agent implements ChannelService {
         }
         await this.mls.discardCommit(channel).catch((e: unknown) => ignoreCode(e, "no_pending_commit"));
         await this.until(() => (this.processed.get(channel) ?? -1) >= Number(verdict.winningSeq), left(), "the relay did not deliver the commit that won", "relay_unreachable");
+        if (this.streamGuard.refused(channel, Number(verdict.winningSeq))) {
+          throw new AgentError(
+            "fork_detected",
+            `the commit that won this epoch of '${channel}' (seq ${verdict.winningSeq}) cannot be processed by this agent: a non-member's commit or a split of the channel; membership changes are blocked until a member re-creates or re-adds`,
+          );
+        }
       }
       throw new AgentError("epoch_mismatch", `the channel kept changing while committing on '${channel}'; try again`);
     });
@@ -448,10 +610,11 @@ export class Agent implements ChannelService {
     void this.commitIntent(channel, () => this.mls.selfUpdate(channel), []).catch((e: unknown) => this.quiet(e));
   }
 
-  receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean }> {
+  receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }> {
     return this.guard(async () => {
       const { channel, waitMs = 0, maxMessages = 100, signal } = options;
-      if (channel !== undefined && !this.mls.channels().includes(channel) && this.store.countUndelivered(channel) === 0) {
+      const known = channel === undefined || this.mls.channels().includes(channel) || this.store.countUndelivered(channel) > 0 || this.forks.hasWarnings(channel);
+      if (!known) {
         throw new AgentError("not_found", `no channel '${channel}' on this agent; create it or join it first`);
       }
       const started = Date.now();
@@ -460,7 +623,7 @@ export class Agent implements ChannelService {
         if (signal?.aborted) return { messages: [], timedOut: true };
         const rows = this.store.undelivered(channel, maxMessages);
         const waited = Date.now() - started;
-        if (rows.length > 0 || waited >= waitMs || this.closed) {
+        if (rows.length > 0 || this.forks.hasWarnings(channel) || waited >= waitMs || this.closed) {
           this.store.markDelivered(rows.map((r) => r.id));
           const messages = rows.map((r) => ({
             channel: r.channel,
@@ -470,7 +633,8 @@ export class Agent implements ChannelService {
             seq: r.seq,
             sentAt: new Date(r.receivedAt).toISOString(),
           }));
-          return { messages, timedOut: messages.length === 0 };
+          const warnings = this.forks.takeWarnings(channel);
+          return warnings.length > 0 ? { messages, timedOut: false, warnings } : { messages, timedOut: messages.length === 0 };
         }
         options.onWait?.(waited);
         await this.nextEvent(Math.min(1000, waitMs - waited), signal);
@@ -656,6 +820,7 @@ export class Agent implements ChannelService {
         if (raced && this.mls.channels().includes(channel)) return { status: "joined" as const, ...(await this.state(channel)) };
         throw error;
       }
+      this.joinedAtEpoch.set(info.channel, info.epoch);
       this.adopt(info.channel, info.groupId, -1);
       if (info.channel !== channel) {
         throw new AgentError("bad_request", `that Welcome opens '${info.channel}', not '${channel}' (joined '${info.channel}' anyway)`);

@@ -3,6 +3,14 @@ import { StoreError } from "../store/errors.js";
 import { TransportError } from "../transport/errors.js";
 import { AgentError } from "./types.js";
 
+const STORE_CODES: Record<string, string> = {
+  locked: "bad_request",
+  full: "storage_full",
+  read_only: "storage_read_only",
+  corrupt: "storage_corrupt",
+  wrong_key: "storage_wrong_key",
+};
+
 const TRANSPORT_CODES: Record<string, string> = {
   auth_failed: "auth_failed",
   relay_key_mismatch: "relay_key_mismatch",
@@ -16,7 +24,7 @@ const TRANSPORT_CODES: Record<string, string> = {
 export function toAgentError(error: unknown): AgentError {
   if (error instanceof AgentError) return error;
   if (error instanceof MlsError) return new AgentError(error.code, error.message, { cause: error });
-  if (error instanceof StoreError) return new AgentError(error.code === "locked" ? "bad_request" : "internal", error.message, { cause: error });
+  if (error instanceof StoreError) return new AgentError(STORE_CODES[error.code] ?? "storage_error", error.message, { cause: error });
   if (error instanceof TransportError) {
     const code = TRANSPORT_CODES[error.code] ?? "relay_unreachable";
     return new AgentError(code, error.message, { cause: error });

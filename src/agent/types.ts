@@ -17,6 +17,12 @@ export type AgentErrorCode =
   | "invite_invalid" // an invite that is expired, used up, or not for this relay
   | "epoch_mismatch" // the channel moved on while this operation was built; retried without success
   | "decryption_failure" // a message that does not decrypt or verify
+  | "fork_detected" // the relay's history of the channel is not this agent's (its commit was refused, or the winning commit cannot be processed)
+  | "storage_full" // the disk holding the data dir is full; nothing was changed, retry after freeing space
+  | "storage_read_only" // the data dir cannot be written; nothing was changed
+  | "storage_corrupt" // the database in the data dir is damaged
+  | "storage_wrong_key" // SKYTALE_PASSPHRASE (or the key file) does not open the data dir
+  | "storage_error" // any other failure to read or write the data dir
   | "internal"; // a bug: report it
 
 /** A failure with a stable code and a sentence that tells the caller what to do next. */
@@ -63,6 +69,26 @@ export type JoinResult =
   | ({ readonly status: "joined" } & ChannelState)
   | { readonly status: "pending"; readonly channel: string };
 
+/**
+ * Something the relay did that the agent detected, reported once by receive(). None of them
+ * ever leads to altered or forged text being returned.
+ * - frame_rejected: a frame that did not verify even when fetched again was skipped;
+ * - frames_missing: the relay did not deliver some frames even when asked again;
+ * - fork_suspected: frames at this agent's epoch that it cannot read: the relay may be showing
+ *   members different commits, or carrying a non-member's frames; a member re-adding this agent
+ *   (remove, then add) repairs it;
+ * - half_joined: a Welcome whose commit did not win was undone (the channel is left until the right one comes).
+ */
+export type ChannelWarningCode = "frame_rejected" | "frames_missing" | "fork_suspected" | "half_joined";
+
+export interface ChannelWarning {
+  readonly channel: string;
+  readonly code: ChannelWarningCode;
+  /** What happened and what to do, without message text or keys. */
+  readonly message: string;
+  readonly seq: number | undefined;
+}
+
 export interface ReceiveOptions {
   readonly channel?: string;
   /** How long to wait for a first message when none is waiting (0 = do not wait). */
@@ -87,7 +113,8 @@ export interface ChannelService {
   /** Adds an agent by its key package, or by its id through the relay's key-package directory. */
   addMember(channel: string, who: { keyPackage: Uint8Array } | { agent: string }): Promise<ChannelState & { welcome: Uint8Array }>;
   send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }>;
-  receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean }>;
+  /** Messages not returned before; `warnings` (only when there are some) says what the relay did wrong. */
+  receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }>;
   channels(): Promise<ChannelSummary[]>;
   members(channel: string): Promise<{ channel: string; epoch: bigint; members: MemberView[] }>;
   /** Leaves a channel: "left" once a member committed our removal, else "leave_requested". */

@@ -10,6 +10,7 @@ import {
   encodeMlsMessage,
   joinGroup,
   makePskIndex,
+  mlsExporter,
   processPrivateMessage,
   zeroOutUint8Array,
   type CiphersuiteImpl,
@@ -32,6 +33,7 @@ import { assertChannelName } from "./channelName.js";
 import { StoreError } from "../store/errors.js";
 import { KeyedMutex } from "./mutex.js";
 import { withBucketPadding } from "./padding.js";
+import { COMMIT_KEY_BYTES, COMMIT_KEY_EXPORTER_LABEL, proveCommit, type CommitProof } from "../wire/commitProof.js";
 import type { MlsStatePort, StoredGroup } from "../store/records.js";
 import { CIPHER_SUITE, clientConfig, loadCiphersuite } from "./suite.js";
 
@@ -63,6 +65,8 @@ export interface OutgoingCommit {
   readonly commit: Uint8Array;
   /** For the members it adds, released by the relay only after the commit wins. */
   readonly welcome: Uint8Array | undefined;
+  /** Shows the relay the commit comes from the current epoch (see wire/commitProof.ts). */
+  readonly proof: CommitProof;
 }
 
 export interface ChannelInfo {
@@ -168,8 +172,12 @@ export class MlsAgent {
     });
   }
 
-  /** Joins the group a Welcome opens, using (and deleting) the key package it was made for. */
-  async join(welcomeBytes: Uint8Array, cursor = -1): Promise<ChannelInfo> {
+  /**
+   * Joins the group a Welcome opens, using (and deleting) the key package it was made for. With
+   * `keepKeyPackage` the key package stays until consumeKeyPackage(): a Welcome the relay should
+   * not have released (its commit lost) may be followed by the right one for the same package.
+   */
+  async join(welcomeBytes: Uint8Array, cursor = -1, options: { keepKeyPackage?: boolean } = {}): Promise<ChannelInfo & { keyPackageRef: Uint8Array }> {
     const welcome = decodeWelcomeMessage(welcomeBytes);
     const stored = welcome.secrets.map((s) => this.port.loadKeyPackage(s.newMember)).find((kp) => kp !== undefined);
     if (stored === undefined) {
@@ -189,7 +197,7 @@ export class MlsAgent {
       return await this.mutex.run(channel, async () => {
         this.assertAbsent(channel);
         try {
-          return this.install(channel, state, cursor, stored.ref);
+          return { ...this.install(channel, state, cursor, options.keepKeyPackage ? undefined : stored.ref), keyPackageRef: stored.ref };
         } catch (error) {
           if (error instanceof StoreError && error.code === "conflict") {
             throw new MlsError("unknown_key_package", "the key package this Welcome uses was used already");
@@ -200,6 +208,29 @@ export class MlsAgent {
     } finally {
       zeroOutUint8Array(privateKeys.initPrivateKey);
     }
+  }
+
+  /** Uses up a key package kept by join({ keepKeyPackage }); one used already is fine. */
+  consumeKeyPackage(ref: Uint8Array): void {
+    if (this.port.loadKeyPackage(ref) === undefined) return;
+    try {
+      this.port.apply({ channel: "", consumeKeyPackage: ref });
+    } catch (error) {
+      if (!(error instanceof StoreError && error.code === "conflict")) throw error;
+    }
+  }
+
+  /**
+   * Forgets a channel's group (keys included) without telling anyone: for a group this agent
+   * found to be on a branch the others do not share, so that a Welcome can replace it.
+   */
+  abandon(channel: string): Promise<void> {
+    return this.mutex.run(channel, async () => {
+      this.load(channel);
+      const bufferRemove = this.port.loadBuffered(channel).map((b) => b.id);
+      this.port.apply({ channel, state: null, pending: null, bufferRemove });
+      this.groups.delete(channel);
+    });
   }
 
   private assertAbsent(channel: string): void {
@@ -403,8 +434,15 @@ export class MlsAgent {
       });
       entry.state = current;
       entry.pending = pending;
-      return { channel, epoch: state.groupContext.epoch, commit: pending.commit, welcome: pending.welcome };
+      const { groupId, epoch } = state.groupContext;
+      const proof = proveCommit(groupId, epoch, pending.commit, await this.commitKeySeed(state), await this.commitKeySeed(pending.newState));
+      return { channel, epoch, commit: pending.commit, welcome: pending.welcome, proof };
     });
+  }
+
+  /** The seed of an epoch's commit key: only members of that epoch can compute it. */
+  private commitKeySeed(state: ClientState): Promise<Uint8Array> {
+    return mlsExporter(state.keySchedule.exporterSecret, COMMIT_KEY_EXPORTER_LABEL, new Uint8Array(0), COMMIT_KEY_BYTES, this.cs);
   }
 
   private confirmPending(entry: GroupEntry, cursor = entry.cursor): void {
@@ -502,15 +540,17 @@ export class MlsAgent {
     assertUniqueNames(result.newState);
     const pendingDiscarded = entry.pending !== undefined;
     const epoch = pm.epoch + 1n;
-    entry.pending = undefined;
     if (result.newState.groupActiveState.kind === "removedFromGroup") {
       // Out of the group: forget its keys at once (forward secrecy); the inbox keeps what was read.
       this.port.apply({ channel, state: null });
+      entry.pending = undefined;
       this.groups.delete(channel);
       result.consumed.forEach(zeroOutUint8Array);
       return { kind: "commit", channel, seq, epoch, own: false, removed: true, pendingDiscarded };
     }
     this.port.apply({ channel, state: stateRecord(result.newState), cursor, pending: null, bufferRemove });
+    // Only now: if the write above failed, the pending commit must still be ours to recognise.
+    entry.pending = undefined;
     this.advance(entry, result.newState, cursor, result.consumed);
     return { kind: "commit", channel, seq, epoch, own: false, removed: false, pendingDiscarded };
   }

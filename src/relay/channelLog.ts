@@ -19,7 +19,17 @@ export interface ChannelFrame {
 
 export type HandshakeResult =
   | { readonly kind: "accepted"; readonly seq: bigint; readonly epoch: bigint; readonly duplicate: boolean }
-  | { readonly kind: "stale"; readonly epoch: bigint; readonly winningSeq: bigint };
+  | { readonly kind: "stale"; readonly epoch: bigint; readonly winningSeq: bigint }
+  /** The channel has a commit key and this commit is not signed by it. */
+  | { readonly kind: "unauthorized" };
+
+/** A commit's proof (wire/commitProof.ts), checked against the channel's stored key in the same atomic step. */
+export interface CommitAuthorization {
+  /** Whether the proof verifies under `key`, the channel's current commit key. */
+  readonly verify: (key: Uint8Array) => boolean;
+  /** The key that commits on the next epoch must be signed with. */
+  readonly nextKey: Uint8Array;
+}
 
 export interface InboxItem {
   readonly seq: bigint;
@@ -35,7 +45,9 @@ export interface ChannelLog {
   /**
    * Archives a proposal or commit only if `epoch` is the channel's current epoch (or the channel
    * has none yet). A commit moves the channel to `epoch + 1` and, in the same atomic step, puts its
-   * Welcome into each recipient's inbox. A repeated winner returns its first result.
+   * Welcome into each recipient's inbox. A repeated winner returns its first result. Once a
+   * commit with an authorization was accepted, every later commit needs one that verifies under
+   * the key the previous one named (the first one is trusted on first use).
    */
   appendHandshake(
     channel: Uint8Array,
@@ -45,6 +57,7 @@ export interface ChannelLog {
     epoch: bigint,
     /** The Welcome envelope is built from the commit's seq, which only the log knows. */
     welcome: { recipients: readonly string[]; envelope: (commitSeq: bigint) => Uint8Array } | undefined,
+    authorization?: CommitAuthorization,
   ): HandshakeResult;
   /** Frames with seq ≥ fromSeq, oldest first, at most `limit`. */
   read(channel: Uint8Array, fromSeq: bigint, limit: number): ChannelFrame[];

@@ -1,6 +1,7 @@
 import { encodeEnvelope, isRelayThrough, type Envelope, type EnvelopeOf, type RelayThroughType } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { readMlsRouting, type MlsRouting } from "../wire/mlsHeader.js";
+import { commitProofValid } from "../wire/commitProof.js";
 import type { ChannelFrame, ChannelLog } from "./channelLog.js";
 import type { RelayConfig } from "./config.js";
 import type { RelayConnection } from "./connection.js";
@@ -26,7 +27,7 @@ function storable(n: bigint, what: string): bigint {
 /** A request refused with an Error envelope; the link stays up. */
 class Refusal extends Error {
   constructor(
-    readonly code: "bad_request" | "limit_exceeded" | "too_large",
+    readonly code: "bad_request" | "limit_exceeded" | "too_large" | "forbidden",
     message: string,
   ) {
     super(message);
@@ -88,6 +89,8 @@ export class RelayHandlers {
     } catch (error) {
       if (error instanceof Refusal) return conn.error(e.id, error.code, error.message);
       if (error instanceof WireError) return conn.error(e.id, "bad_request", error.message);
+      // A failed write may have left this batch's transaction half done: fail the whole batch.
+      if (isStorageFailure(error)) throw error;
       // A bug must cost one request, not the relay: report it without the request's contents.
       this.report(`internal error handling ${e.type}: ${(error as Error).message}`);
       conn.error(e.id, "internal", "the relay failed to handle this request");
@@ -169,6 +172,7 @@ export class RelayHandlers {
     const { groupId, epoch } = this.routing(body, isCommit ? "commit" : "proposal");
     storable(epoch + 1n, "epoch");
     const welcome = isCommit ? e.welcome : undefined;
+    const proof = isCommit ? e.proof : undefined;
     if (welcome !== undefined) {
       const full = welcome.recipients.find((r) => this.log.inboxSize(r) >= this.config.limits.maxInboxItems);
       if (full !== undefined) throw new Refusal("limit_exceeded", `the inbox of '${full}' is full`);
@@ -183,7 +187,12 @@ export class RelayHandlers {
         recipients: welcome.recipients,
         envelope: (commitSeq) => encodeEnvelope({ type: "GroupWelcome", id: 0n, channel: groupId, commitSeq, welcome: welcome.welcome }),
       },
+      proof && { verify: (key) => commitProofValid(groupId, epoch, body, proof, key), nextKey: proof.nextKey },
     );
+    if (result.kind === "unauthorized") {
+      this.metrics.nacks++;
+      throw new Refusal("forbidden", "this commit is not signed with the channel's current epoch key: the sender is not in the current epoch");
+    }
     if (result.kind === "stale") {
       this.metrics.nacks++;
       return conn.send({ type: "GroupNack", id: e.id, channel: groupId, epoch: result.epoch, winningSeq: result.winningSeq });
@@ -287,4 +296,9 @@ function delivered(channel: Uint8Array, frame: ChannelFrame): Envelope {
     default:
       return { type: frame.kind, id: frame.seq, target: { kind: "channel", channel }, from: frame.from, payload: frame.body };
   }
+}
+
+/** SQLite's own errors (a full disk, a read-only or damaged file), as opposed to our bugs. */
+function isStorageFailure(error: unknown): boolean {
+  return String((error as { code?: unknown } | undefined)?.code ?? "").startsWith("SQLITE_");
 }

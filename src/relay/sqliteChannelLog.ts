@@ -3,7 +3,7 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { BACKSTOP_CHECKPOINT_PAGES, BackgroundCheckpointer } from "./checkpointer.js";
-import type { ChannelFrame, ChannelLog, HandshakeResult, InboxItem, StoredKind } from "./channelLog.js";
+import type { ChannelFrame, ChannelLog, CommitAuthorization, HandshakeResult, InboxItem, StoredKind } from "./channelLog.js";
 
 export const RELAY_DATABASE_FILE = "relay.db";
 
@@ -17,7 +17,8 @@ const SCHEMA = `
     id BLOB PRIMARY KEY,
     epoch INTEGER,
     epoch_seq INTEGER NOT NULL DEFAULT 0,
-    last_seq INTEGER NOT NULL DEFAULT 0
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    commit_key BLOB
   );
   CREATE TABLE IF NOT EXISTS frames (
     channel BLOB NOT NULL,
@@ -56,6 +57,7 @@ interface ChannelRow {
   epoch: number | null;
   epoch_seq: number;
   last_seq: number;
+  commit_key: Buffer | null;
 }
 
 /** SQLite's default checkpoint threshold, in pages, used again if the background thread fails. */
@@ -79,6 +81,9 @@ export class SqliteChannelLog implements ChannelLog {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
     this.db.exec(SCHEMA);
+    // Data dirs from before commit keys: add the column (SQLite has no ADD COLUMN IF NOT EXISTS).
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('channels')").all() as { name: string }[];
+    if (!columns.some((c) => c.name === "commit_key")) this.db.exec("ALTER TABLE channels ADD COLUMN commit_key BLOB");
     this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
     this.checkpointer = new BackgroundCheckpointer(path, () => {
       if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_CHECKPOINT_PAGES}`);
@@ -87,7 +92,8 @@ export class SqliteChannelLog implements ChannelLog {
     this.now = now;
     const db = this.db;
     this.stmt = {
-      channel: db.prepare("SELECT epoch, epoch_seq, last_seq FROM channels WHERE id = ?"),
+      channel: db.prepare("SELECT epoch, epoch_seq, last_seq, commit_key FROM channels WHERE id = ?"),
+      setCommitKey: db.prepare("UPDATE channels SET commit_key = ? WHERE id = ?"),
       createChannel: db.prepare("INSERT OR IGNORE INTO channels (id) VALUES (?)"),
       bumpSeq: db.prepare("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq"),
       setEpoch: db.prepare("UPDATE channels SET epoch = ?, epoch_seq = ? WHERE id = ?"),
@@ -119,18 +125,16 @@ export class SqliteChannelLog implements ChannelLog {
 
   private readonly now: () => number;
 
-  /** Channels known to have a row, so the hot path skips the INSERT OR IGNORE. */
-  private readonly knownChannels = new Set<string>();
-
   private store(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, epochAfter: bigint | null): bigint {
-    const key = Buffer.from(channel).toString("hex");
-    if (!this.knownChannels.has(key)) {
+    // The hot path is one UPDATE; a new channel's row is made on the first miss. (No in-memory
+    // "known channels" cache: a rolled-back transaction would leave it claiming a row that is gone.)
+    let bumped = this.stmt.bumpSeq.get(channel) as { last_seq: number } | undefined;
+    if (bumped === undefined) {
       this.stmt.createChannel.run(channel);
-      this.knownChannels.add(key);
+      bumped = this.stmt.bumpSeq.get(channel) as { last_seq: number };
     }
-    const { last_seq } = this.stmt.bumpSeq.get(channel) as { last_seq: number };
-    this.stmt.insertFrame.run(channel, last_seq, kind, id, body, from, epochAfter, this.now());
-    return BigInt(last_seq);
+    this.stmt.insertFrame.run(channel, bumped.last_seq, kind, id, body, from, epochAfter, this.now());
+    return BigInt(bumped.last_seq);
   }
 
   atomically(fn: () => void): void {
@@ -156,6 +160,7 @@ export class SqliteChannelLog implements ChannelLog {
     from: string,
     epoch: bigint,
     welcome: { recipients: readonly string[]; envelope: (commitSeq: bigint) => Uint8Array } | undefined,
+    authorization?: CommitAuthorization,
   ): HandshakeResult {
     return this.db.transaction((): HandshakeResult => {
       const id = msgId(body);
@@ -167,8 +172,11 @@ export class SqliteChannelLog implements ChannelLog {
       if (row?.epoch != null && BigInt(row.epoch) !== epoch) {
         return { kind: "stale", epoch: BigInt(row.epoch), winningSeq: BigInt(row.epoch_seq) };
       }
+      const key = row?.commit_key ?? null;
+      if (kind === "GroupCommit" && key !== null && !(authorization?.verify(new Uint8Array(key)) ?? false)) return { kind: "unauthorized" };
       const after = kind === "GroupCommit" ? epoch + 1n : epoch;
       const seq = this.store(channel, kind, body, from, id, after);
+      if (kind === "GroupCommit" && authorization !== undefined) this.stmt.setCommitKey.run(authorization.nextKey, channel);
       if (kind === "GroupCommit" || row?.epoch == null) {
         this.stmt.setEpoch.run(after, kind === "GroupCommit" ? seq : (row?.epoch_seq ?? 0), channel);
       }

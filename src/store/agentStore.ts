@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { AtRestCipher } from "./atRest.js";
 import { ensurePrivateDir } from "./dataDir.js";
-import { StoreError } from "./errors.js";
+import { guarded, StoreError, storeFailure } from "./errors.js";
 import type {
   BufferedMessage,
   GroupChange,
@@ -70,33 +70,12 @@ export class AgentStore implements MlsStatePort {
   /** Opens (creating if needed) the store in `dir`. */
   static open(dir: string, options: AgentStoreOptions = {}): AgentStore {
     ensurePrivateDir(dir);
-    const path = join(dir, DATABASE_FILE);
-    let db: Database.Database;
-    try {
-      // Create the file 0600 first: SQLite gives its -wal and -shm files the database's mode.
-      closeSync(openSync(path, "a", 0o600));
-      db = new Database(path, { timeout: 100 });
-      db.pragma("journal_mode = WAL");
-      // One process per data dir: two would each hold a decoded state and reuse generations.
-      // The exclusive lock is taken by the first write below and held until close.
-      db.pragma("locking_mode = EXCLUSIVE");
-      db.exec("BEGIN EXCLUSIVE; COMMIT");
-      db.pragma("synchronous = FULL");
-      db.pragma("foreign_keys = ON");
-      db.pragma("secure_delete = ON");
-      migrate(db);
-    } catch (cause) {
-      if (cause instanceof StoreError) throw cause;
-      if ((cause as { code?: string }).code === "SQLITE_BUSY") {
-        throw new StoreError("locked", `another process is using the data dir ${dir} (one skytale-mcp process per agent)`, { cause });
-      }
-      throw new StoreError("io", `cannot open database ${path}: ${(cause as Error).message}`, { cause });
-    }
+    const db = openDatabase(join(dir, DATABASE_FILE));
     try {
       return new AgentStore(db, openCipher(db, dir, options.passphrase), dir);
     } catch (error) {
       db.close();
-      throw error;
+      throw storeFailure(error, `open the store in ${dir}`);
     }
   }
 
@@ -106,54 +85,72 @@ export class AgentStore implements MlsStatePort {
 
   /** Channels with their MLS group ids (the relay's channel ids) and relay cursors. */
   listGroups(): { channel: string; groupId: Uint8Array; cursor: number }[] {
-    const rows = this.db.prepare("SELECT channel, group_id, cursor FROM groups ORDER BY channel").all() as { channel: string; group_id: Buffer; cursor: number }[];
-    return rows.map((r) => ({ channel: r.channel, groupId: new Uint8Array(r.group_id), cursor: r.cursor }));
+    return guarded("read the channel list", () => {
+      const rows = this.db.prepare("SELECT channel, group_id, cursor FROM groups ORDER BY channel").all() as { channel: string; group_id: Buffer; cursor: number }[];
+      return rows.map((r) => ({ channel: r.channel, groupId: new Uint8Array(r.group_id), cursor: r.cursor }));
+    });
   }
 
   countUndelivered(channel: string): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM inbox WHERE delivered = 0 AND channel = ?").get(channel) as { n: number }).n;
+    return guarded("count unread messages", () => {
+      return (this.db.prepare("SELECT count(*) AS n FROM inbox WHERE delivered = 0 AND channel = ?").get(channel) as { n: number }).n;
+    });
   }
 
   setting(key: string): string | undefined {
-    return (this.db.prepare("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+    return guarded("read a setting", () => {
+      return (this.db.prepare("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+    });
   }
 
   setSetting(key: string, value: string): void {
-    this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+    guarded("save a setting", () => {
+      this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+    });
   }
 
   /** Records an invite; if it is known already, only raises its use count to `uses`. */
   saveInvite(invite: StoredInvite, uses = 0): void {
-    this.db
-      .prepare(
-        `INSERT INTO invites (id, channel, secret, expires_at, max_uses, uses) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET uses = max(uses, excluded.uses)`,
-      )
-      .run(invite.id, invite.channel, this.cipher.seal(invite.secret, inviteContext(invite.id)), invite.expiresAt, invite.maxUses, uses);
+    guarded("save an invite", () => {
+      this.db
+        .prepare(
+          `INSERT INTO invites (id, channel, secret, expires_at, max_uses, uses) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET uses = max(uses, excluded.uses)`,
+        )
+        .run(invite.id, invite.channel, this.cipher.seal(invite.secret, inviteContext(invite.id)), invite.expiresAt, invite.maxUses, uses);
+    });
   }
 
   /** Forgets every invite of `channel` (after a member is removed, none may let them back in). */
   revokeInvites(channel: string): number {
-    return this.db.prepare("DELETE FROM invites WHERE channel = ?").run(channel).changes;
+    return guarded("revoke invites", () => {
+      return this.db.prepare("DELETE FROM invites WHERE channel = ?").run(channel).changes;
+    });
   }
 
   loadInvite(id: Uint8Array): (StoredInvite & { uses: number }) | undefined {
-    const row = this.db.prepare("SELECT channel, secret, expires_at, max_uses, uses FROM invites WHERE id = ?").get(id) as
-      | { channel: string; secret: Buffer; expires_at: number; max_uses: number; uses: number }
-      | undefined;
-    if (row === undefined) return undefined;
-    return { id, channel: row.channel, secret: new Uint8Array(this.cipher.open(row.secret, inviteContext(id))), expiresAt: row.expires_at, maxUses: row.max_uses, uses: row.uses };
+    return guarded("read an invite", () => {
+      const row = this.db.prepare("SELECT channel, secret, expires_at, max_uses, uses FROM invites WHERE id = ?").get(id) as
+        | { channel: string; secret: Buffer; expires_at: number; max_uses: number; uses: number }
+        | undefined;
+      if (row === undefined) return undefined;
+      return { id, channel: row.channel, secret: new Uint8Array(this.cipher.open(row.secret, inviteContext(id))), expiresAt: row.expires_at, maxUses: row.max_uses, uses: row.uses };
+    });
   }
 
   /** Invites of `channel` that can still admit someone at `nowSeconds`. */
   activeInvites(channel: string, nowSeconds: number): (StoredInvite & { uses: number })[] {
-    const rows = this.db.prepare("SELECT id FROM invites WHERE channel = ? AND expires_at >= ? AND uses < max_uses").all(channel, nowSeconds) as { id: Buffer }[];
-    return rows.flatMap((r) => this.loadInvite(new Uint8Array(r.id)) ?? []);
+    return guarded("read the invites", () => {
+      const rows = this.db.prepare("SELECT id FROM invites WHERE channel = ? AND expires_at >= ? AND uses < max_uses").all(channel, nowSeconds) as { id: Buffer }[];
+      return rows.flatMap((r) => this.loadInvite(new Uint8Array(r.id)) ?? []);
+    });
   }
 
   /** Counts one admission; false when the invite is used up (then nothing changes). */
   useInvite(id: Uint8Array): boolean {
-    return this.db.prepare("UPDATE invites SET uses = uses + 1 WHERE id = ? AND uses < max_uses").run(id).changes === 1;
+    return guarded("record an invite use", () => {
+      return this.db.prepare("UPDATE invites SET uses = uses + 1 WHERE id = ? AND uses < max_uses").run(id).changes === 1;
+    });
   }
 
   /** The relay transport's durable outbox, on this store's connection (it holds the lock). */
@@ -162,121 +159,145 @@ export class AgentStore implements MlsStatePort {
   }
 
   loadIdentity(): StoredIdentity | undefined {
-    const row = this.db.prepare("SELECT name, public_key, private_key FROM identity WHERE id = 1").get() as
-      | { name: string; public_key: Buffer; private_key: Buffer }
-      | undefined;
-    if (row === undefined) return undefined;
-    return {
-      name: row.name,
-      signaturePublicKey: new Uint8Array(row.public_key),
-      signaturePrivateKey: new Uint8Array(this.cipher.open(row.private_key, "identity")),
-    };
+    return guarded("read the identity", () => {
+      const row = this.db.prepare("SELECT name, public_key, private_key FROM identity WHERE id = 1").get() as
+        | { name: string; public_key: Buffer; private_key: Buffer }
+        | undefined;
+      if (row === undefined) return undefined;
+      return {
+        name: row.name,
+        signaturePublicKey: new Uint8Array(row.public_key),
+        signaturePrivateKey: new Uint8Array(this.cipher.open(row.private_key, "identity")),
+      };
+    });
   }
 
   saveIdentity(identity: StoredIdentity): void {
-    this.db
-      .prepare("INSERT INTO identity (id, name, public_key, private_key) VALUES (1, ?, ?, ?)")
-      .run(identity.name, identity.signaturePublicKey, this.cipher.seal(identity.signaturePrivateKey, "identity"));
+    guarded("save the identity", () => {
+      this.db
+        .prepare("INSERT INTO identity (id, name, public_key, private_key) VALUES (1, ?, ?, ?)")
+        .run(identity.name, identity.signaturePublicKey, this.cipher.seal(identity.signaturePrivateKey, "identity"));
+    });
   }
 
   saveKeyPackage(keyPackage: StoredKeyPackage): void {
-    this.db
-      .prepare("INSERT INTO key_packages (ref, public_package, private_package, not_after) VALUES (?, ?, ?, ?)")
-      .run(keyPackage.ref, keyPackage.publicPackage, this.cipher.seal(keyPackage.privatePackage, keyPackageContext(keyPackage.ref)), keyPackage.notAfter);
+    guarded("save a key package", () => {
+      this.db
+        .prepare("INSERT INTO key_packages (ref, public_package, private_package, not_after) VALUES (?, ?, ?, ?)")
+        .run(keyPackage.ref, keyPackage.publicPackage, this.cipher.seal(keyPackage.privatePackage, keyPackageContext(keyPackage.ref)), keyPackage.notAfter);
+    });
   }
 
   loadKeyPackage(ref: Uint8Array): StoredKeyPackage | undefined {
-    const row = this.db.prepare("SELECT public_package, private_package, not_after FROM key_packages WHERE ref = ?").get(ref) as
-      | { public_package: Buffer; private_package: Buffer; not_after: number }
-      | undefined;
-    if (row === undefined) return undefined;
-    return {
-      ref,
-      publicPackage: new Uint8Array(row.public_package),
-      privatePackage: new Uint8Array(this.cipher.open(row.private_package, keyPackageContext(ref))),
-      notAfter: row.not_after,
-    };
+    return guarded("read a key package", () => {
+      const row = this.db.prepare("SELECT public_package, private_package, not_after FROM key_packages WHERE ref = ?").get(ref) as
+        | { public_package: Buffer; private_package: Buffer; not_after: number }
+        | undefined;
+      if (row === undefined) return undefined;
+      return {
+        ref,
+        publicPackage: new Uint8Array(row.public_package),
+        privatePackage: new Uint8Array(this.cipher.open(row.private_package, keyPackageContext(ref))),
+        notAfter: row.not_after,
+      };
+    });
   }
 
   listChannels(): string[] {
-    return (this.db.prepare("SELECT channel FROM groups ORDER BY channel").all() as { channel: string }[]).map((r) => r.channel);
+    return guarded("read the channel list", () => {
+      return (this.db.prepare("SELECT channel FROM groups ORDER BY channel").all() as { channel: string }[]).map((r) => r.channel);
+    });
   }
 
   loadGroup(channel: string): StoredGroup | undefined {
-    const row = this.db
-      .prepare(
-        `SELECT g.channel, g.group_id, g.epoch, g.state, g.cursor, p.commit_message, p.welcome, p.new_state
-         FROM groups g LEFT JOIN pending_commits p ON p.channel = g.channel WHERE g.channel = ?`,
-      )
-      .get(channel) as GroupRow | undefined;
-    if (row === undefined) return undefined;
-    const pending =
-      row.commit_message === null || row.new_state === null
-        ? undefined
-        : {
-            commit: new Uint8Array(row.commit_message),
-            welcome: row.welcome === null ? undefined : new Uint8Array(row.welcome),
-            newState: new Uint8Array(this.cipher.open(row.new_state, `pending:${channel}`)),
-          };
-    return {
-      channel,
-      groupId: new Uint8Array(row.group_id),
-      epoch: BigInt(row.epoch),
-      state: new Uint8Array(this.cipher.open(row.state, `group:${channel}`)),
-      cursor: row.cursor,
-      pending,
-    };
+    return guarded(`read the state of ${channel}`, () => {
+      const row = this.db
+        .prepare(
+          `SELECT g.channel, g.group_id, g.epoch, g.state, g.cursor, p.commit_message, p.welcome, p.new_state
+           FROM groups g LEFT JOIN pending_commits p ON p.channel = g.channel WHERE g.channel = ?`,
+        )
+        .get(channel) as GroupRow | undefined;
+      if (row === undefined) return undefined;
+      const pending =
+        row.commit_message === null || row.new_state === null
+          ? undefined
+          : {
+              commit: new Uint8Array(row.commit_message),
+              welcome: row.welcome === null ? undefined : new Uint8Array(row.welcome),
+              newState: new Uint8Array(this.cipher.open(row.new_state, `pending:${channel}`)),
+            };
+      return {
+        channel,
+        groupId: new Uint8Array(row.group_id),
+        epoch: BigInt(row.epoch),
+        state: new Uint8Array(this.cipher.open(row.state, `group:${channel}`)),
+        cursor: row.cursor,
+        pending,
+      };
+    });
   }
 
   countBuffered(channel: string): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM future_epoch_buffer WHERE channel = ?").get(channel) as { n: number }).n;
+    return guarded("count buffered messages", () => {
+      return (this.db.prepare("SELECT count(*) AS n FROM future_epoch_buffer WHERE channel = ?").get(channel) as { n: number }).n;
+    });
   }
 
   /** Deletes key packages past their lifetime (their private halves are never needed again). */
   pruneKeyPackages(nowSeconds: number): number {
-    return this.db.prepare("DELETE FROM key_packages WHERE not_after < ?").run(nowSeconds).changes;
+    return guarded("delete expired key packages", () => {
+      return this.db.prepare("DELETE FROM key_packages WHERE not_after < ?").run(nowSeconds).changes;
+    });
   }
 
   loadBuffered(channel: string): BufferedMessage[] {
-    const rows = this.db
-      .prepare("SELECT id, epoch, seq, message FROM future_epoch_buffer WHERE channel = ? ORDER BY id")
-      .all(channel) as { id: number; epoch: number | bigint; seq: number | null; message: Buffer }[];
-    return rows.map((r) => ({ id: r.id, channel, epoch: BigInt(r.epoch), seq: r.seq ?? undefined, message: new Uint8Array(r.message) }));
+    return guarded("read buffered messages", () => {
+      const rows = this.db
+        .prepare("SELECT id, epoch, seq, message FROM future_epoch_buffer WHERE channel = ? ORDER BY id")
+        .all(channel) as { id: number; epoch: number | bigint; seq: number | null; message: Buffer }[];
+      return rows.map((r) => ({ id: r.id, channel, epoch: BigInt(r.epoch), seq: r.seq ?? undefined, message: new Uint8Array(r.message) }));
+    });
   }
 
   apply(change: GroupChange): void {
-    this.db.transaction(() => this.applyInTransaction(change))();
-    if (this.scrubWal) {
-      // secure_delete zeroes freed pages in the database, not older copies in the WAL.
-      this.db.pragma("wal_checkpoint(TRUNCATE)");
-      this.scrubWal = false;
-    }
+    guarded(`save the state of ${change.channel}`, () => {
+      this.db.transaction(() => this.applyInTransaction(change))();
+      if (this.scrubWal) {
+        // secure_delete zeroes freed pages in the database, not older copies in the WAL.
+        this.db.pragma("wal_checkpoint(TRUNCATE)");
+        this.scrubWal = false;
+      }
+    });
   }
 
   /** Undelivered inbox messages, oldest first, optionally of one channel. */
   undelivered(channel: string | undefined, limit: number): InboxEntry[] {
-    const rows = (
-      channel === undefined
-        ? this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 ORDER BY id LIMIT ?").all(limit)
-        : this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 AND channel = ? ORDER BY id LIMIT ?").all(channel, limit)
-    ) as InboxRow[];
-    return rows.map((r) => {
-      const meta = {
-        channel: r.channel,
-        seq: r.seq ?? undefined,
-        epoch: BigInt(r.epoch),
-        sender: r.sender,
-        senderFingerprint: r.sender_fingerprint,
-        receivedAt: r.received_at,
-      };
-      return { id: r.id, ...meta, plaintext: new Uint8Array(this.cipher.open(r.body, inboxContext(meta))) };
+    return guarded("read the inbox", () => {
+      const rows = (
+        channel === undefined
+          ? this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 ORDER BY id LIMIT ?").all(limit)
+          : this.db.prepare("SELECT * FROM inbox WHERE delivered = 0 AND channel = ? ORDER BY id LIMIT ?").all(channel, limit)
+      ) as InboxRow[];
+      return rows.map((r) => {
+        const meta = {
+          channel: r.channel,
+          seq: r.seq ?? undefined,
+          epoch: BigInt(r.epoch),
+          sender: r.sender,
+          senderFingerprint: r.sender_fingerprint,
+          receivedAt: r.received_at,
+        };
+        return { id: r.id, ...meta, plaintext: new Uint8Array(this.cipher.open(r.body, inboxContext(meta))) };
+      });
     });
   }
 
   /** Marks inbox messages as handed to the user, so they are never returned again. */
   markDelivered(ids: readonly number[]): void {
-    const mark = this.db.prepare("UPDATE inbox SET delivered = 1 WHERE id = ?");
-    this.db.transaction(() => ids.forEach((id) => mark.run(id)))();
+    guarded("mark messages as read", () => {
+      const mark = this.db.prepare("UPDATE inbox SET delivered = 1 WHERE id = ?");
+      this.db.transaction(() => ids.forEach((id) => mark.run(id)))();
+    });
   }
 
   private applyInTransaction(change: GroupChange): void {
@@ -316,6 +337,29 @@ export class AgentStore implements MlsStatePort {
       const { changes } = this.db.prepare("DELETE FROM key_packages WHERE ref = ?").run(change.consumeKeyPackage);
       if (changes !== 1) throw new StoreError("conflict", "that key package was used already");
     }
+  }
+}
+
+/** The database at `path`, locked for this process, in WAL mode, migrated to the current schema. */
+function openDatabase(path: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    // Create the file 0600 first: SQLite gives its -wal and -shm files the database's mode.
+    closeSync(openSync(path, "a", 0o600));
+    db = new Database(path, { timeout: 100 });
+    db.pragma("journal_mode = WAL");
+    // One process per data dir: two would each hold a decoded state and reuse generations.
+    // The exclusive lock is taken by the first write below and held until close.
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.exec("BEGIN EXCLUSIVE; COMMIT");
+    db.pragma("synchronous = FULL");
+    db.pragma("foreign_keys = ON");
+    db.pragma("secure_delete = ON");
+    migrate(db);
+    return db;
+  } catch (cause) {
+    db?.close();
+    throw storeFailure(cause, `open the database ${path}`);
   }
 }
 

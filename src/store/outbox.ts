@@ -1,6 +1,6 @@
 import { closeSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
-import { StoreError } from "./errors.js";
+import { guarded, storeFailure } from "./errors.js";
 import { migrate } from "./schema.js";
 
 /** One unanswered relay request, as the transport's Outbox interface lists it. */
@@ -36,29 +36,31 @@ export class SqliteOutbox {
       this.db.pragma("synchronous = FULL");
       migrate(this.db);
     } catch (cause) {
-      if (cause instanceof StoreError) throw cause;
-      if ((cause as { code?: string }).code === "SQLITE_BUSY") {
-        throw new StoreError("locked", `the outbox database ${source} is held by another connection; use the store's own connection`, { cause });
-      }
-      throw new StoreError("io", `cannot open outbox database ${source}: ${(cause as Error).message}`, { cause });
+      throw storeFailure(cause, `open the outbox database ${source}`);
     }
     this.owned = true;
   }
 
   /** Stores an encoded envelope; returns its id (ids only grow). */
   add(envelope: Uint8Array): number {
-    return Number(this.db.prepare("INSERT INTO outbox (envelope) VALUES (?)").run(envelope).lastInsertRowid);
+    return guarded("queue a message for the relay", () => {
+      return Number(this.db.prepare("INSERT INTO outbox (envelope) VALUES (?)").run(envelope).lastInsertRowid);
+    });
   }
 
   /** Forgets an answered entry. */
   remove(id: number): void {
-    this.db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
+    guarded("remove an answered message from the outbox", () => {
+      this.db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
+    });
   }
 
   /** Every entry still waiting, oldest first. */
   list(): StoredOutboxEntry[] {
-    const rows = this.db.prepare("SELECT id, envelope FROM outbox ORDER BY id").all() as { id: number; envelope: Buffer }[];
-    return rows.map((r) => ({ id: r.id, envelope: new Uint8Array(r.envelope) }));
+    return guarded("read the outbox", () => {
+      const rows = this.db.prepare("SELECT id, envelope FROM outbox ORDER BY id").all() as { id: number; envelope: Buffer }[];
+      return rows.map((r) => ({ id: r.id, envelope: new Uint8Array(r.envelope) }));
+    });
   }
 
   /** Closes the connection if this outbox opened it; a caller's connection stays open. */

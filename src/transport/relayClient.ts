@@ -5,6 +5,7 @@ import { Deferred } from "./deferred.js";
 import { routeDelivery, type ChannelDelivery, type InboxDelivery } from "./deliveries.js";
 import { Emitter } from "./emitter.js";
 import { FATAL_CODES, TransportError } from "./errors.js";
+import type { CommitProof } from "../wire/commitProof.js";
 import { MemoryOutbox, type Outbox } from "./outbox.js";
 import { RelayKeyPins } from "./relayKeyPin.js";
 import { chooseRelayKey, type RelayKeySource } from "./relayKeySource.js";
@@ -63,6 +64,11 @@ export interface RelayClientEvents {
   inbox: (delivery: InboxDelivery) => void;
   /** Every state change; `reason` says why a link ended or an attempt failed. */
   state: (change: { readonly state: ConnectionState; readonly reason: TransportError | undefined }) => void;
+  /**
+   * The relay acknowledged a channel (or, without one, inbox) subscription; its replay from
+   * `fromSeq` comes next. Emitted in stream order, between the deliveries before and after it.
+   */
+  subscribed: (ack: { readonly channel: Uint8Array | undefined; readonly fromSeq: bigint; readonly lastSeq: bigint }) => void;
   /** Fatal errors, protocol violations, refusals nobody awaited, throwing listeners. */
   error: (error: TransportError) => void;
 }
@@ -133,7 +139,9 @@ export class RelayClient {
     const defer = <T>(what: string, onTimeout?: () => void) => this.defer<T>(what, onTimeout);
     const backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.requests = new RequestTracker(options.outbox ?? new MemoryOutbox(), defer, report, (n) => backoffDelay(n, this.random, backoff));
-    this.subscriptions = new SubscriptionTable(options.maxSubscriptions ?? 4096, options, defer, report);
+    this.subscriptions = new SubscriptionTable(options.maxSubscriptions ?? 4096, options, defer, report, (channel, fromSeq, lastSeq) =>
+      this.events.emit("subscribed", { channel, fromSeq, lastSeq }),
+    );
   }
 
   /** The connection's state now. */
@@ -169,6 +177,15 @@ export class RelayClient {
     return refused === undefined ? this.subscriptions.follow(channel, fromSeq, this.session) : Promise.reject(refused);
   }
 
+  /**
+   * Has the relay deliver a followed channel again from `fromSeq`, even frames this link
+   * delivered already (the caller found some missing or altered). The `subscribed` event marks
+   * where the replay starts in the stream.
+   */
+  refetch(channel: Uint8Array, fromSeq: bigint): void {
+    if (this.refusal() === undefined) this.subscriptions.refetch(channel, fromSeq, this.session);
+  }
+
   /** Follows this agent's inbox from `fromSeq`; resolves with the last inbox seq. */
   subscribeInbox(fromSeq: bigint): Promise<bigint> {
     const refused = this.refusal() ?? this.full();
@@ -191,8 +208,8 @@ export class RelayClient {
   }
 
   /** Publishes an MLS commit (and the Welcome for added members); one commit wins per epoch. */
-  async sendCommit(commit: Uint8Array, welcome?: { recipients: string[]; welcome: Uint8Array }): Promise<GroupResult> {
-    return groupResult(await this.request({ type: "GroupCommit", commit, welcome }));
+  async sendCommit(commit: Uint8Array, welcome?: { recipients: string[]; welcome: Uint8Array }, proof?: CommitProof): Promise<GroupResult> {
+    return groupResult(await this.request({ type: "GroupCommit", commit, welcome, proof }));
   }
 
   /** Sends an opaque relay-through frame to a channel or an agent's inbox; resolves with its seq there. */

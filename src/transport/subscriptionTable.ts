@@ -32,6 +32,8 @@ export class SubscriptionTable {
     private readonly cursors: Cursors,
     private readonly defer: Defer,
     private readonly report: (error: TransportError) => void,
+    /** Called as the relay acknowledges a (re)subscription, in stream order (before its replay). */
+    private readonly onSubscribed: (channel: Uint8Array | undefined, fromSeq: bigint, lastSeq: bigint) => void = () => {},
   ) {}
 
   /** Follows a channel (or, without one, the inbox) from `fromSeq`; resolves with its last seq. */
@@ -54,6 +56,18 @@ export class SubscriptionTable {
     waiters.add(waiter);
     if (session?.authenticated) this.send(session, subscription, fromSeq);
     return waiter.promise;
+  }
+
+  /**
+   * Asks the relay to replay a followed channel from `fromSeq` on this link, frames delivered
+   * before included: for a caller that found frames missing or altered. False when not followed.
+   */
+  refetch(channel: Uint8Array, fromSeq: bigint, session: Session | undefined): boolean {
+    const subscription = this.channels.get(keyOf(channel));
+    if (subscription === undefined) return false;
+    // Without a link, the next one resubscribes from the caller's cursor anyway.
+    if (session?.authenticated) this.send(session, subscription, fromSeq, true);
+    return true;
   }
 
   /** Stops following a channel; its frames still in flight are dropped. */
@@ -91,7 +105,7 @@ export class SubscriptionTable {
     }
   }
 
-  private send(session: Session, subscription: Subscription, fromSeq: bigint): void {
+  private send(session: Session, subscription: Subscription, fromSeq: bigint, replay = false): void {
     const request: RelayRequest =
       subscription.channel === undefined ? { type: "InboxSubscribe", fromSeq } : { type: "Subscribe", channel: subscription.channel, fromSeq };
     const settle = (outcome: bigint | TransportError) => {
@@ -103,7 +117,14 @@ export class SubscriptionTable {
     };
     session.request(request, {
       expects: ["Ack"],
-      onReply: (reply) => settle(reply.type === "Ack" ? reply.seq : 0n),
+      onReply: (reply) => {
+        // The replay follows this Ack; frames that came before it were in flight from earlier
+        // and must not filter out the replay the caller asked for.
+        if (replay) session.delivered.set(subscription.key, fromSeq - 1n);
+        const lastSeq = reply.type === "Ack" ? reply.seq : 0n;
+        this.onSubscribed(subscription.channel, fromSeq, lastSeq);
+        settle(lastSeq);
+      },
       onRelayError: (error) => {
         // A refused subscription would be refused again on every reconnect.
         if (subscription.channel === undefined) this.inbox = undefined;

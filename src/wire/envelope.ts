@@ -1,5 +1,6 @@
 import { ByteReader, ByteWriter } from "./binary.js";
 import { ENVELOPE_HEADER_BYTES } from "./buckets.js";
+import { COMMIT_KEY_BYTES, COMMIT_SIGNATURE_BYTES, type CommitProof } from "./commitProof.js";
 import { WireError } from "./errors.js";
 
 /**
@@ -44,7 +45,8 @@ export type Envelope =
   | { type: "Pong"; id: bigint }
   | { type: "Msg"; id: bigint; body: Uint8Array }
   | { type: "GroupProposal"; id: bigint; body: Uint8Array }
-  | { type: "GroupCommit"; id: bigint; commit: Uint8Array; welcome: { recipients: string[]; welcome: Uint8Array } | undefined }
+  /** `proof`: for the relay (see commitProof.ts); commits the relay delivers carry none. */
+  | { type: "GroupCommit"; id: bigint; commit: Uint8Array; welcome: { recipients: string[]; welcome: Uint8Array } | undefined; proof?: CommitProof | undefined }
   | { type: "GroupAck"; id: bigint; channel: Uint8Array; epoch: bigint; seq: bigint }
   | { type: "GroupNack"; id: bigint; channel: Uint8Array; epoch: bigint; winningSeq: bigint }
   /** `commitSeq`: the channel seq of the commit that added the recipient: it reads from the next one. */
@@ -115,6 +117,13 @@ function channelId(bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
+function readProof(r: ByteReader): CommitProof | undefined {
+  const present = r.u8();
+  if (present === 0) return undefined;
+  if (present !== 1) throw new WireError("bad_field", "commit proof flag must be 0 or 1");
+  return { signature: r.raw(COMMIT_SIGNATURE_BYTES), nextKey: r.raw(COMMIT_KEY_BYTES) };
+}
+
 function writeTarget(w: ByteWriter, t: Target): void {
   if (t.kind === "channel") w.u8(1).vec8(t.channel);
   else w.u8(2).vec8(utf8.encode(t.agent));
@@ -152,14 +161,22 @@ function writeBody(w: ByteWriter, e: Envelope): void {
       w.vec32(e.commit);
       if (e.welcome === undefined) {
         w.u8(0);
+      } else {
+        if (e.welcome.recipients.length === 0 || e.welcome.recipients.length > MAX_RECIPIENTS) {
+          throw new WireError("bad_field", "a Welcome needs 1-255 recipients");
+        }
+        w.u8(e.welcome.recipients.length);
+        for (const r of e.welcome.recipients) w.vec8(utf8.encode(r));
+        w.vec32(e.welcome.welcome);
+      }
+      if (e.proof === undefined) {
+        w.u8(0);
         return;
       }
-      if (e.welcome.recipients.length === 0 || e.welcome.recipients.length > MAX_RECIPIENTS) {
-        throw new WireError("bad_field", "a Welcome needs 1-255 recipients");
+      if (e.proof.signature.length !== COMMIT_SIGNATURE_BYTES || e.proof.nextKey.length !== COMMIT_KEY_BYTES) {
+        throw new WireError("bad_field", "a commit proof is a 64-byte signature and a 32-byte key");
       }
-      w.u8(e.welcome.recipients.length);
-      for (const r of e.welcome.recipients) w.vec8(utf8.encode(r));
-      w.vec32(e.welcome.welcome);
+      w.u8(1).raw(e.proof.signature).raw(e.proof.nextKey);
       return;
     case "GroupAck":
       w.vec8(e.channel).u64(e.epoch).u64(e.seq);
@@ -221,9 +238,9 @@ function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
     case "GroupCommit": {
       const commit = r.vec32();
       const count = r.u8();
-      if (count === 0) return { type, id, commit, welcome: undefined };
       const recipients = Array.from({ length: count }, () => agentId(r.vec8()));
-      return { type, id, commit, welcome: { recipients, welcome: r.vec32() } };
+      const welcome = count === 0 ? undefined : { recipients, welcome: r.vec32() };
+      return { type, id, commit, welcome, proof: readProof(r) };
     }
     case "GroupAck":
       return { type, id, channel: channelId(r.vec8()), epoch: r.u64(), seq: r.u64() };

@@ -1,7 +1,7 @@
 // The built package as hosts run it: dist/cli.js twice over stdio, a relay as its own process.
 // `npm test` builds first (see package.json), so this runs what `npx skytale-mcp` runs.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -111,5 +111,22 @@ describe("the built skytale-mcp over stdio", () => {
     expect(code).not.toBe(0);
     expect(stdout).toBe("");
     expect(stderr).toMatch(/SKYTALE_IDENTITY is not set/);
+  });
+
+  it("a damaged database stops it at once with one clear line, not a crash or a restart loop", async () => {
+    const dataDir = tempDir("skytale-corrupt-");
+    writeFileSync(join(dataDir, "skytale.db"), Buffer.alloc(8192, 0x5a));
+    const child = spawn(process.execPath, [CLI], {
+      env: { ...getDefaultEnvironment(), SKYTALE_IDENTITY: "damaged", SKYTALE_DATA_DIR: dataDir, SKYTALE_RELAY: "ws://127.0.0.1:9" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr.trim().split("\n")).toEqual([expect.stringMatching(/^skytale-mcp: corrupt: cannot open the database .*restore it from a backup/)]);
   });
 });

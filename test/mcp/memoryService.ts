@@ -11,6 +11,7 @@ import {
   type ChannelService,
   type ChannelState,
   type ChannelSummary,
+  type ChannelWarning,
   type JoinResult,
   type MemberView,
   type ReceivedMessage,
@@ -65,6 +66,8 @@ export class MemoryService implements ChannelService {
   nextFailure: unknown;
   /** receive() calls currently waiting. */
   activeWaits = 0;
+  /** Returned (once) by the next receive() that answers at once, as the real service reports relay misbehaviour. */
+  readonly warnings: ChannelWarning[] = [];
   closed = 0;
 
   constructor(
@@ -172,7 +175,7 @@ export class MemoryService implements ChannelService {
     return { channel, seq, epoch: state.epoch };
   }
 
-  async receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean }> {
+  async receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }> {
     this.checkFailure();
     if (options.channel !== undefined) this.mine(options.channel);
     const take = () => {
@@ -190,6 +193,8 @@ export class MemoryService implements ChannelService {
     };
     const ready = take();
     const waitMs = options.waitMs ?? 0;
+    const warnings = this.warnings.splice(0);
+    if (warnings.length > 0) return { messages: ready, timedOut: false, warnings };
     if (ready.length > 0 || waitMs === 0) return { messages: ready, timedOut: false };
     options.signal?.throwIfAborted();
 

@@ -122,7 +122,7 @@ describe("the agent store", () => {
   it("a database file that is not SQLite gives a clear error", () => {
     const dir = tempDir();
     writeFileSync(join(dir, DATABASE_FILE), "this is not a database, just garbage bytes ".repeat(100));
-    expect(() => AgentStore.open(dir)).toThrow(expect.objectContaining({ code: "io" }));
+    expect(() => AgentStore.open(dir)).toThrow(expect.objectContaining({ code: "corrupt" }));
   });
 
   it("one GroupChange is all or nothing", async () => {

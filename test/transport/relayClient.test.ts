@@ -205,7 +205,9 @@ describe("on the wire", () => {
     const delivered = received[0]?.envelope;
     expect(delivered?.type === "Msg" && Buffer.from(delivered.body).equals(big)).toBe(true);
     await sleep(100);
-    expect(r.frameSizes.filter((s) => s === 32768).length).toBeGreaterThanOrEqual(4);
+    // 100,010 envelope bytes: three full 32768-byte fragments and a last one in a smaller bucket
+    // (cover frames may add more of either size).
+    expect(r.frameSizes.filter((s) => s === 32768).length).toBeGreaterThanOrEqual(3);
     expect(r.frameSizes.every((s) => (BUCKETS as readonly number[]).includes(s))).toBe(true);
   });
 });

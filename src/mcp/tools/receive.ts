@@ -34,6 +34,10 @@ const outputSchema = z.object({
   messages: z.array(messageOutput),
   timed_out: z.boolean().describe("True when wait_ms passed without a message; that is normal, not an error"),
   notice: z.string().optional(),
+  warnings: z
+    .array(z.object({ channel: z.string(), code: z.string(), message: z.string(), seq: z.number().int().nullable() }))
+    .optional()
+    .describe("What the relay did wrong and the agent detected (frames refused or missing, a possible split of the channel); no message text was altered"),
 });
 type Output = z.infer<typeof outputSchema>;
 
@@ -82,7 +86,7 @@ export function registerReceive(server: McpServer, ctx: ToolContext) {
                   })
                   .catch(() => undefined); // a host that went away cannot be told; the wait ends with the request
               };
-        const { messages, timedOut } = await ctx.service.receive({
+        const { messages, timedOut, warnings } = await ctx.service.receive({
           channel,
           waitMs: wait_ms,
           maxMessages: max_messages,
@@ -91,6 +95,7 @@ export function registerReceive(server: McpServer, ctx: ToolContext) {
         });
         const output: Output = { messages: messages.map(toMessage), timed_out: timedOut };
         if (messages.length > 0) output.notice = UNTRUSTED_NOTICE;
+        if (warnings !== undefined) output.warnings = warnings.map((w) => ({ channel: w.channel, code: w.code, message: w.message, seq: w.seq ?? null }));
         return output;
       }),
   );
