@@ -42,26 +42,28 @@ export class RecentFrames {
 /** The RecentFrames of at most `maxChannels` channels, the least recently used dropped first. */
 export class RecentFramesCache {
   private readonly channels = new Map<string, RecentFrames>();
+  /** The channel used last (most batches carry one busy channel): found without building its key. */
+  private last: { readonly id: Buffer; readonly frames: RecentFrames } | undefined;
 
   constructor(private readonly maxChannels: number) {}
 
-  get(channel: string): RecentFrames | undefined {
-    const frames = this.channels.get(channel);
-    if (frames !== undefined) {
-      this.channels.delete(channel);
-      this.channels.set(channel, frames);
-    }
-    return frames;
-  }
-
-  set(channel: string, frames: RecentFrames): void {
-    this.channels.delete(channel);
-    this.channels.set(channel, frames);
+  /** The channel's window, made by `load` (and kept) if it is not held. */
+  get(channel: Uint8Array, load: () => RecentFrames): RecentFrames {
+    const id = Buffer.from(channel.buffer, channel.byteOffset, channel.byteLength);
+    if (this.last !== undefined && this.last.id.equals(id)) return this.last.frames;
+    const key = id.toString("latin1");
+    let frames = this.channels.get(key);
+    if (frames !== undefined) this.channels.delete(key);
+    else frames = load();
+    this.channels.set(key, frames);
     if (this.channels.size > this.maxChannels) this.channels.delete(this.channels.keys().next().value as string);
+    this.last = { id: Buffer.from(id), frames };
+    return frames;
   }
 
   /** Forgets everything; the next use of each channel reads it back from storage. */
   clear(): void {
     this.channels.clear();
+    this.last = undefined;
   }
 }

@@ -163,26 +163,24 @@ export class SqliteChannelLog implements ChannelLog {
 
   /** The channel's window, read from the database on first use. */
   private window(channel: Uint8Array): RecentFrames {
-    const key = Buffer.from(channel.buffer, channel.byteOffset, channel.byteLength).toString("latin1");
-    let frames = this.recent.get(key);
-    if (frames === undefined) {
+    return this.recent.get(channel, () => {
       const floor = this.stmt.seqFloor.get(channel) as { last_seq: number } | undefined;
       const rows = this.stmt.recentIds.all(channel, this.windowFrames) as { seq: number; msg_id: Buffer }[];
-      frames = new RecentFrames(this.windowFrames, Math.max(floor?.last_seq ?? 0, rows[0]?.seq ?? 0), floor !== undefined);
+      const frames = new RecentFrames(this.windowFrames, Math.max(floor?.last_seq ?? 0, rows[0]?.seq ?? 0), floor !== undefined);
       for (let i = rows.length - 1; i >= 0; i--) frames.remember(rows[i]!.seq, rows[i]!.msg_id.toString("latin1"));
-      this.recent.set(key, frames);
-    }
-    return frames;
+      return frames;
+    });
   }
 
-  private store(frames: RecentFrames, channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, epochAfter: bigint | null): bigint {
+  /** `id` is the message id, `idKey` the same as a latin1 string (the window's key). */
+  private store(frames: RecentFrames, channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, idKey: string, epochAfter: bigint | null): bigint {
     if (!frames.stored) {
       this.stmt.createChannel.run(channel);
       frames.stored = true;
     }
     const seq = frames.lastSeq + 1;
     this.stmt.insertFrame.run(channel, seq, kind, id, body, from, epochAfter, this.now());
-    frames.add(seq, id.toString("latin1"));
+    frames.add(seq, idKey);
     return BigInt(seq);
   }
 
@@ -193,10 +191,11 @@ export class SqliteChannelLog implements ChannelLog {
   append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): { seq: bigint; duplicate: boolean } {
     const run = () => {
       const id = msgId(body);
+      const idKey = id.toString("latin1");
       const frames = this.window(channel);
-      const seen = frames.seqOf(id.toString("latin1"));
+      const seen = frames.seqOf(idKey);
       if (seen !== undefined) return { seq: BigInt(seen), duplicate: true };
-      return { seq: this.store(frames, channel, kind, body, from, id, null), duplicate: false };
+      return { seq: this.store(frames, channel, kind, body, from, id, idKey, null), duplicate: false };
     };
     // Inside a batch (group commit) the batch's transaction already makes this atomic; a savepoint
     // per message would cost more than the insert itself.
@@ -214,8 +213,9 @@ export class SqliteChannelLog implements ChannelLog {
   ): HandshakeResult {
     return this.transaction((): HandshakeResult => {
       const id = msgId(body);
+      const idKey = id.toString("latin1");
       const frames = this.window(channel);
-      const seen = frames.seqOf(id.toString("latin1"));
+      const seen = frames.seqOf(idKey);
       if (seen !== undefined) {
         const stored = this.stmt.epochAfter.get(channel, seen) as { epoch_after: number | null } | undefined;
         return { kind: "accepted", seq: BigInt(seen), epoch: BigInt(stored?.epoch_after ?? epoch), duplicate: true };
@@ -227,7 +227,7 @@ export class SqliteChannelLog implements ChannelLog {
       const key = row?.commit_key ?? null;
       if (kind === "GroupCommit" && key !== null && !(authorization?.verify(new Uint8Array(key)) ?? false)) return { kind: "unauthorized" };
       const after = kind === "GroupCommit" ? epoch + 1n : epoch;
-      const seq = this.store(frames, channel, kind, body, from, id, after);
+      const seq = this.store(frames, channel, kind, body, from, id, idKey, after);
       if (kind === "GroupCommit" && authorization !== undefined) this.stmt.setCommitKey.run(authorization.nextKey, channel);
       if (kind === "GroupCommit" || row?.epoch == null) {
         this.stmt.setEpoch.run(after, kind === "GroupCommit" ? seq : (row?.epoch_seq ?? 0), channel);
