@@ -2,7 +2,7 @@ import { hash } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { BACKSTOP_CHECKPOINT_PAGES, BackgroundCheckpointer } from "./checkpointer.js";
+import { BACKSTOP_CHECKPOINT_BYTES, BackgroundCheckpointer } from "./checkpointer.js";
 import type { ChannelFrame, ChannelLog, CommitAuthorization, HandshakeResult, InboxItem, StoredKind } from "./channelLog.js";
 import { RecentFrames, RecentFramesCache } from "./recentFrames.js";
 
@@ -74,8 +74,14 @@ interface ChannelRow {
   commit_key: Buffer | null;
 }
 
-/** SQLite's default checkpoint threshold, in pages, used again if the background thread fails. */
-const DEFAULT_CHECKPOINT_PAGES = 1000;
+/** SQLite's default checkpoint threshold (1,000 pages of 4 KiB), used again if the background thread fails. */
+const DEFAULT_CHECKPOINT_BYTES = 1000 * 4096;
+/**
+ * Page size of new relay databases. A 2 KiB message with its row is just over half a 4 KiB page,
+ * so each took a page of its own (written to the log, then again to the database file); three fit
+ * in 8 KiB. Databases made before keep their page size (SQLite cannot change it in WAL mode).
+ */
+const NEW_DATABASE_PAGE_SIZE = 8192;
 
 /**
  * The embedded ChannelLog: one SQLite file in WAL mode. Every append is one transaction, so a
@@ -92,15 +98,17 @@ export class SqliteChannelLog implements ChannelLog {
     const path = join(dataDir, RELAY_DATABASE_FILE);
     closeSync(openSync(path, "a", 0o600));
     this.db = new Database(path);
+    this.db.pragma(`page_size = ${NEW_DATABASE_PAGE_SIZE}`);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
     this.db.exec(SCHEMA);
     // Data dirs from before commit keys: add the column (SQLite has no ADD COLUMN IF NOT EXISTS).
     const columns = this.db.prepare("SELECT name FROM pragma_table_info('channels')").all() as { name: string }[];
     if (!columns.some((c) => c.name === "commit_key")) this.db.exec("ALTER TABLE channels ADD COLUMN commit_key BLOB");
-    this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+    const pageSize = this.db.pragma("page_size", { simple: true }) as number;
+    this.db.pragma(`wal_autocheckpoint = ${Math.ceil(BACKSTOP_CHECKPOINT_BYTES / pageSize)}`);
     this.checkpointer = new BackgroundCheckpointer(path, () => {
-      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_CHECKPOINT_PAGES}`);
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${Math.ceil(DEFAULT_CHECKPOINT_BYTES / pageSize)}`);
     });
     this.windowFrames = options.dedupWindow?.frames ?? DEDUP_WINDOW_FRAMES;
     this.recent = new RecentFramesCache(options.dedupWindow?.channels ?? DEDUP_WINDOW_CHANNELS);
