@@ -4,6 +4,7 @@
 // into docs/benchmarks.md between the bench:relay markers.
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { connectClient, messageBody, type BenchClient, type RelayKind as Kind } from "./relayBenchClient.js";
@@ -165,6 +166,7 @@ function table(headers: string[], rows: string[][]): string {
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg()[0]!;
   const only = process.env.BENCH_RELAY_KINDS?.split(",") as Kind[] | undefined;
   const kinds: Kind[] = only ?? ["baseline", "off", "poisson"];
   // BENCH_RELAY_PLAN=subscribers:messages,... replaces the plan (e.g. to profile one case).
@@ -224,7 +226,7 @@ async function main(): Promise<void> {
     }),
   );
   const text = [
-    `Command: \`npm run bench:relay\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()}`,
+    `Command: \`npm run bench:relay\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Load average (1 min) ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end: other work shared the two cores.`,
     "",
     "1 KiB messages (2020-byte MLS bodies, one 2048-byte frame each), one publisher with 64 in flight;",
     "msgs/s is messages delivered to every subscriber per second (deliveries/s = msgs/s × subscribers),",
@@ -238,7 +240,9 @@ async function main(): Promise<void> {
     "(all its threads, so skytale's checkpoint thread too) over the run, divided by messages ×",
     "subscribers: the relay's own cost, and the less noisy comparison (above 1× it costs more than the",
     `baseline). Each figure is the median of ${ROUNDS} round(s); all relays run from the start and take turns`,
-    "within each round, so that load from elsewhere falls on all of them alike.",
+    "within each round, so that load from elsewhere falls on all of them alike. When other work saturates",
+    "the cores, each relay gets a slice of CPU and the msgs/s ratio drifts towards the inverse of the CPU",
+    "ratio; on an idle machine the clients and the publisher's window limit both relays first.",
     "",
     throughputTable,
     "",

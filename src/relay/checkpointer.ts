@@ -4,10 +4,11 @@ import { Worker } from "node:worker_threads";
 /** How often the background thread copies the write-ahead log into the database file. */
 export const CHECKPOINT_INTERVAL_MS = 50;
 /**
- * The writer's own checkpoint threshold (pages) while the background thread runs: only a backstop,
- * for a log the background checkpoints could not catch up with (a writer that never pauses).
+ * The writer's own checkpoint threshold (bytes of log) while the background thread runs: only a
+ * backstop, for a log the background checkpoints could not catch up with (a writer that never
+ * pauses). 10,000 pages of 4 KiB.
  */
-export const BACKSTOP_CHECKPOINT_PAGES = 10_000;
+export const BACKSTOP_CHECKPOINT_BYTES = 10_000 * 4096;
 
 /*
  * The worker's code, as CommonJS text so that it runs the same from src (tsx, vitest) and dist.

@@ -1,9 +1,10 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { BACKSTOP_CHECKPOINT_PAGES, BackgroundCheckpointer } from "./checkpointer.js";
+import { BACKSTOP_CHECKPOINT_BYTES, BackgroundCheckpointer } from "./checkpointer.js";
 import type { ChannelFrame, ChannelLog, CommitAuthorization, HandshakeResult, InboxItem, StoredKind } from "./channelLog.js";
+import { RecentFrames, RecentFramesCache } from "./recentFrames.js";
 
 export const RELAY_DATABASE_FILE = "relay.db";
 
@@ -11,6 +12,12 @@ export const RELAY_DATABASE_FILE = "relay.db";
  * The frames table is a rowid table: its rows carry whole MLS messages (2 KiB and more), which in
  * a WITHOUT ROWID table spill into an overflow page each. Databases made before keep their
  * WITHOUT ROWID frames table; every statement here works on both layouts.
+ *
+ * Retries are found by message id in memory (RecentFrames), not through a unique index on
+ * (channel, msg_id): inserting random ids into that index dirtied many pages per batch. msg_id is
+ * still stored, to fill the window again after a restart. channels.last_seq is only a floor (it
+ * keeps a pruned channel's seq from going back); a channel's last seq is the larger of it and
+ * its newest frame's seq.
  */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS channels (
@@ -31,7 +38,7 @@ const SCHEMA = `
     stored_at INTEGER NOT NULL,
     PRIMARY KEY (channel, seq)
   );
-  CREATE UNIQUE INDEX IF NOT EXISTS frames_msg_id ON frames (channel, msg_id);
+  DROP INDEX IF EXISTS frames_msg_id;
   CREATE TABLE IF NOT EXISTS inbox_heads (agent TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS inbox (
     agent TEXT NOT NULL,
@@ -50,18 +57,31 @@ const SCHEMA = `
 
 /** Message ids: the relay drops a body it has archived before (a client's retry). */
 function msgId(body: Uint8Array): Buffer {
-  return createHash("sha256").update(body).digest().subarray(0, 16);
+  return hash("sha256", body, "buffer").subarray(0, 16);
 }
+
+/** A retry is recognised if its first copy is among the channel's last this many frames. */
+export const DEDUP_WINDOW_FRAMES = 4096;
+/**
+ * Channels whose windows are held in memory (at most ~280 KiB each when full); a channel beyond
+ * them reads its window back from the database when next used (a few ms).
+ */
+export const DEDUP_WINDOW_CHANNELS = 128;
 
 interface ChannelRow {
   epoch: number | null;
   epoch_seq: number;
-  last_seq: number;
   commit_key: Buffer | null;
 }
 
-/** SQLite's default checkpoint threshold, in pages, used again if the background thread fails. */
-const DEFAULT_CHECKPOINT_PAGES = 1000;
+/** SQLite's default checkpoint threshold (1,000 pages of 4 KiB), used again if the background thread fails. */
+const DEFAULT_CHECKPOINT_BYTES = 1000 * 4096;
+/**
+ * Page size of new relay databases. A 2 KiB message with its row is just over half a 4 KiB page,
+ * so each took a page of its own (written to the log, then again to the database file); three fit
+ * in 8 KiB. Databases made before keep their page size (SQLite cannot change it in WAL mode).
+ */
+const NEW_DATABASE_PAGE_SIZE = 8192;
 
 /**
  * The embedded ChannelLog: one SQLite file in WAL mode. Every append is one transaction, so a
@@ -74,30 +94,38 @@ export class SqliteChannelLog implements ChannelLog {
   private readonly stmt;
   private readonly checkpointer: BackgroundCheckpointer;
 
-  constructor(dataDir: string, options: { durability?: "normal" | "full"; now?: () => number } = {}) {
+  constructor(dataDir: string, options: { durability?: "normal" | "full"; now?: () => number; dedupWindow?: { frames: number; channels: number } } = {}) {
     const path = join(dataDir, RELAY_DATABASE_FILE);
     closeSync(openSync(path, "a", 0o600));
     this.db = new Database(path);
+    this.db.pragma(`page_size = ${NEW_DATABASE_PAGE_SIZE}`);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
     this.db.exec(SCHEMA);
     // Data dirs from before commit keys: add the column (SQLite has no ADD COLUMN IF NOT EXISTS).
     const columns = this.db.prepare("SELECT name FROM pragma_table_info('channels')").all() as { name: string }[];
     if (!columns.some((c) => c.name === "commit_key")) this.db.exec("ALTER TABLE channels ADD COLUMN commit_key BLOB");
-    this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+    const pageSize = this.db.pragma("page_size", { simple: true }) as number;
+    this.db.pragma(`wal_autocheckpoint = ${Math.ceil(BACKSTOP_CHECKPOINT_BYTES / pageSize)}`);
     this.checkpointer = new BackgroundCheckpointer(path, () => {
-      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_CHECKPOINT_PAGES}`);
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${Math.ceil(DEFAULT_CHECKPOINT_BYTES / pageSize)}`);
     });
+    this.windowFrames = options.dedupWindow?.frames ?? DEDUP_WINDOW_FRAMES;
+    this.recent = new RecentFramesCache(options.dedupWindow?.channels ?? DEDUP_WINDOW_CHANNELS);
     const now = options.now ?? Date.now;
     this.now = now;
     const db = this.db;
     this.stmt = {
-      channel: db.prepare("SELECT epoch, epoch_seq, last_seq, commit_key FROM channels WHERE id = ?"),
+      channel: db.prepare("SELECT epoch, epoch_seq, commit_key FROM channels WHERE id = ?"),
+      seqFloor: db.prepare("SELECT last_seq FROM channels WHERE id = ?"),
+      recentIds: db.prepare("SELECT seq, msg_id FROM frames WHERE channel = ? ORDER BY seq DESC LIMIT ?"),
+      epochAfter: db.prepare("SELECT epoch_after FROM frames WHERE channel = ? AND seq = ?"),
+      keepSeqFloors: db.prepare(
+        "UPDATE channels SET last_seq = newest FROM (SELECT channel, max(seq) AS newest FROM frames GROUP BY channel) WHERE id = channel AND last_seq < newest",
+      ),
       setCommitKey: db.prepare("UPDATE channels SET commit_key = ? WHERE id = ?"),
       createChannel: db.prepare("INSERT OR IGNORE INTO channels (id) VALUES (?)"),
-      bumpSeq: db.prepare("UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq"),
       setEpoch: db.prepare("UPDATE channels SET epoch = ?, epoch_seq = ? WHERE id = ?"),
-      byMsgId: db.prepare("SELECT seq, epoch_after FROM frames WHERE channel = ? AND msg_id = ?"),
       insertFrame: db.prepare(
         "INSERT INTO frames (channel, seq, kind, msg_id, body, sender, epoch_after, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ),
@@ -124,33 +152,62 @@ export class SqliteChannelLog implements ChannelLog {
   }
 
   private readonly now: () => number;
+  private readonly recent: RecentFramesCache;
+  private readonly windowFrames: number;
 
-  private store(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, epochAfter: bigint | null): bigint {
-    // The hot path is one UPDATE; a new channel's row is made on the first miss. (No in-memory
-    // "known channels" cache: a rolled-back transaction would leave it claiming a row that is gone.)
-    let bumped = this.stmt.bumpSeq.get(channel) as { last_seq: number } | undefined;
-    if (bumped === undefined) {
-      this.stmt.createChannel.run(channel);
-      bumped = this.stmt.bumpSeq.get(channel) as { last_seq: number };
+  /**
+   * Runs `fn` in a transaction (a savepoint inside another). If it rolls back, the windows in
+   * memory may hold frames that are gone: all are dropped and read back from the database, whose
+   * state (this transaction's own writes included) is what they mirror.
+   */
+  private transaction<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn)();
+    } catch (error) {
+      this.recent.clear();
+      throw error;
     }
-    this.stmt.insertFrame.run(channel, bumped.last_seq, kind, id, body, from, epochAfter, this.now());
-    return BigInt(bumped.last_seq);
+  }
+
+  /** The channel's window, read from the database on first use. */
+  private window(channel: Uint8Array): RecentFrames {
+    return this.recent.get(channel, () => {
+      const floor = this.stmt.seqFloor.get(channel) as { last_seq: number } | undefined;
+      const rows = this.stmt.recentIds.all(channel, this.windowFrames) as { seq: number; msg_id: Buffer }[];
+      const frames = new RecentFrames(this.windowFrames, Math.max(floor?.last_seq ?? 0, rows[0]?.seq ?? 0), floor !== undefined);
+      for (let i = rows.length - 1; i >= 0; i--) frames.remember(rows[i]!.seq, rows[i]!.msg_id.toString("latin1"));
+      return frames;
+    });
+  }
+
+  /** `id` is the message id, `idKey` the same as a latin1 string (the window's key). */
+  private store(frames: RecentFrames, channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, idKey: string, epochAfter: bigint | null): bigint {
+    if (!frames.stored) {
+      this.stmt.createChannel.run(channel);
+      frames.stored = true;
+    }
+    const seq = frames.lastSeq + 1;
+    this.stmt.insertFrame.run(channel, seq, kind, id, body, from, epochAfter, this.now());
+    frames.add(seq, idKey);
+    return BigInt(seq);
   }
 
   atomically(fn: () => void): void {
-    this.db.transaction(fn)();
+    this.transaction(fn);
   }
 
   append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): { seq: bigint; duplicate: boolean } {
     const run = () => {
       const id = msgId(body);
-      const seen = this.stmt.byMsgId.get(channel, id) as { seq: number } | undefined;
-      if (seen !== undefined) return { seq: BigInt(seen.seq), duplicate: true };
-      return { seq: this.store(channel, kind, body, from, id, null), duplicate: false };
+      const idKey = id.toString("latin1");
+      const frames = this.window(channel);
+      const seen = frames.seqOf(idKey);
+      if (seen !== undefined) return { seq: BigInt(seen), duplicate: true };
+      return { seq: this.store(frames, channel, kind, body, from, id, idKey, null), duplicate: false };
     };
     // Inside a batch (group commit) the batch's transaction already makes this atomic; a savepoint
     // per message would cost more than the insert itself.
-    return this.db.inTransaction ? run() : this.db.transaction(run)();
+    return this.db.inTransaction ? run() : this.transaction(run);
   }
 
   appendHandshake(
@@ -162,11 +219,14 @@ export class SqliteChannelLog implements ChannelLog {
     welcome: { recipients: readonly string[]; envelope: (commitSeq: bigint) => Uint8Array } | undefined,
     authorization?: CommitAuthorization,
   ): HandshakeResult {
-    return this.db.transaction((): HandshakeResult => {
+    return this.transaction((): HandshakeResult => {
       const id = msgId(body);
-      const seen = this.stmt.byMsgId.get(channel, id) as { seq: number; epoch_after: number | null } | undefined;
+      const idKey = id.toString("latin1");
+      const frames = this.window(channel);
+      const seen = frames.seqOf(idKey);
       if (seen !== undefined) {
-        return { kind: "accepted", seq: BigInt(seen.seq), epoch: BigInt(seen.epoch_after ?? epoch), duplicate: true };
+        const stored = this.stmt.epochAfter.get(channel, seen) as { epoch_after: number | null } | undefined;
+        return { kind: "accepted", seq: BigInt(seen), epoch: BigInt(stored?.epoch_after ?? epoch), duplicate: true };
       }
       const row = this.stmt.channel.get(channel) as ChannelRow | undefined;
       if (row?.epoch != null && BigInt(row.epoch) !== epoch) {
@@ -175,7 +235,7 @@ export class SqliteChannelLog implements ChannelLog {
       const key = row?.commit_key ?? null;
       if (kind === "GroupCommit" && key !== null && !(authorization?.verify(new Uint8Array(key)) ?? false)) return { kind: "unauthorized" };
       const after = kind === "GroupCommit" ? epoch + 1n : epoch;
-      const seq = this.store(channel, kind, body, from, id, after);
+      const seq = this.store(frames, channel, kind, body, from, id, idKey, after);
       if (kind === "GroupCommit" && authorization !== undefined) this.stmt.setCommitKey.run(authorization.nextKey, channel);
       if (kind === "GroupCommit" || row?.epoch == null) {
         this.stmt.setEpoch.run(after, kind === "GroupCommit" ? seq : (row?.epoch_seq ?? 0), channel);
@@ -185,7 +245,7 @@ export class SqliteChannelLog implements ChannelLog {
         for (const agent of new Set(welcome.recipients)) this.insertInbox(agent, envelope);
       }
       return { kind: "accepted", seq, epoch: after, duplicate: false };
-    })();
+    });
   }
 
   read(channel: Uint8Array, fromSeq: bigint, limit: number): ChannelFrame[] {
@@ -194,7 +254,7 @@ export class SqliteChannelLog implements ChannelLog {
   }
 
   lastSeq(channel: Uint8Array): bigint {
-    return BigInt((this.stmt.channel.get(channel) as ChannelRow | undefined)?.last_seq ?? 0);
+    return BigInt(this.window(channel).lastSeq);
   }
 
   private insertInbox(agent: string, envelope: Uint8Array): bigint {
@@ -245,7 +305,8 @@ export class SqliteChannelLog implements ChannelLog {
   }
 
   prune(nowMs: number, olderThanMs: number, maxBytesPerChannel: number): number {
-    return this.db.transaction(() => {
+    return this.transaction(() => {
+      this.stmt.keepSeqFloors.run();
       let removed = this.stmt.pruneOld.run(nowMs - olderThanMs).changes;
       const big = this.stmt.channelBytes.all(maxBytesPerChannel) as { channel: Buffer; bytes: number }[];
       for (const { channel, bytes } of big) {
@@ -259,7 +320,7 @@ export class SqliteChannelLog implements ChannelLog {
         removed += this.stmt.deleteUpTo.run(channel, upTo).changes;
       }
       return removed;
-    })();
+    });
   }
 
   stats(): { channels: number; archiveBytes: number } {

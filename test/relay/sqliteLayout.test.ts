@@ -36,6 +36,30 @@ describe("relay databases made before frames became a rowid table", () => {
     again.close();
     const check = new Database(join(dir, RELAY_DATABASE_FILE), { readonly: true });
     expect((check.prepare("SELECT sql FROM sqlite_master WHERE name = 'frames'").get() as { sql: string }).sql).toContain("WITHOUT ROWID");
+    expect(check.pragma("page_size", { simple: true })).toBe(4096);
     check.close();
+  });
+
+  it("new databases use 8 KiB pages (three 2 KiB messages a page); old ones keep 4 KiB and lose the msg_id index", () => {
+    const fresh = tempDir();
+    new SqliteChannelLog(fresh).close();
+    const dir = tempDir();
+    const old = new Database(join(dir, RELAY_DATABASE_FILE));
+    old.pragma("journal_mode = WAL");
+    old.exec(`
+      CREATE TABLE frames (channel BLOB NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, msg_id BLOB NOT NULL, body BLOB NOT NULL,
+        sender TEXT NOT NULL, epoch_after INTEGER, stored_at INTEGER NOT NULL, PRIMARY KEY (channel, seq));
+      CREATE UNIQUE INDEX frames_msg_id ON frames (channel, msg_id);
+    `);
+    old.close();
+    new SqliteChannelLog(dir).close();
+    const pages = (d: string) => {
+      const db = new Database(join(d, RELAY_DATABASE_FILE), { readonly: true });
+      const result = [db.pragma("page_size", { simple: true }), db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'frames_msg_id'").get()];
+      db.close();
+      return result;
+    };
+    expect(pages(fresh)).toEqual([8192, { n: 0 }]);
+    expect(pages(dir)).toEqual([4096, { n: 0 }]);
   });
 });
