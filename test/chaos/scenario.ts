@@ -24,6 +24,11 @@ export interface ChaosOptions {
   readonly downMs: number;
   /** The faults stop at this point even if fewer messages were acknowledged. */
   readonly maxMs: number;
+  /**
+   * The messages are spread over at least this long (ms), so that every kind of fault has time to
+   * strike however fast the machine is; 0 sends as fast as the agents allow.
+   */
+  readonly minMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -134,6 +139,12 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
     while (faultsOn()) {
       if (!d.up || !members.has(d.name) || restarting.has(d.name)) {
         await sleep(50);
+        continue;
+      }
+      // Pace: the k-th acknowledged message is not sent before k/messages of minMs has passed.
+      const due = started + ((options.minMs ?? 0) * acked) / options.messages;
+      if (Date.now() < due) {
+        await sleep(Math.min(50, due - Date.now()));
         continue;
       }
       const text = `${d.name}#${n++}`;
