@@ -16,7 +16,7 @@ import { DEFAULT_LIMITS } from "../src/relay/config.js";
 import { Relay } from "../src/relay/relayServer.js";
 import { DEFAULT_COVER } from "../src/wire/cover.js";
 import { TestLink } from "../test/relay/testLink.js";
-import { machineLine, replaceSection } from "./report.js";
+import { loadLine, machineLine, replaceSection } from "./report.js";
 import { exitIfStuck, mib, quick, table } from "./scaleKit.js";
 
 const CHILD = join(import.meta.dirname, "channelsChild.ts");
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     ];
     console.log(table(rows));
     const body = [
-      `Command: \`npm run bench:channels\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Shared, noisy machine: other jobs ran at the same time.`,
+      `Command: \`npm run bench:channels\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} ${loadLine()}`,
       "",
       "Each is built first, then reopened in a fresh process. Agent: `Agent.open` on the data dir (cover off), start = until `open` returns, ready = until the relay has received a Subscribe for every channel (read from its /metrics); heap = growth of the agent process's heap over its state before opening, after a full GC (group states are decoded lazily, on a channel's first use). Relay: `Relay.start` on the data dir after a restart, start = until listening, ready = until a new subscriber has had one channel's archive replayed; heap = growth after a full GC (the archive stays in SQLite).",
       "",

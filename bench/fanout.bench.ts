@@ -15,7 +15,7 @@ import { createKeyPackage } from "../src/mls/keyPackages.js";
 import { decodeKeyPackageMessage, encodePrivateMessage, encodeWelcomeMessage } from "../src/mls/messages.js";
 import { withBucketPadding } from "../src/mls/padding.js";
 import { clientConfig, loadCiphersuite } from "../src/mls/suite.js";
-import { machineLine, replaceSection } from "./report.js";
+import { loadLine, machineLine, replaceSection } from "./report.js";
 import { exitIfStuck, mib, percentile, quick, table } from "./scaleKit.js";
 
 const CHILD = join(import.meta.dirname, "fanoutChild.ts");
@@ -196,7 +196,7 @@ async function main(): Promise<void> {
     console.log(table(rows));
   }
   const body = [
-    `Command: \`npm run bench:fanout\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Shared, noisy machine: other jobs ran at the same time; relay, sender and member processes all share the 2 cores.`,
+    `Command: \`npm run bench:fanout\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} ${loadLine()} Relay, sender and member processes all share the 2 cores.`,
     "",
     "One channel; a relay (cover off) in its own process; one sender in the benchmark process encrypting 1 KiB messages (bucket padding: one 2048-byte frame each); the members spread over child processes, each with its own link (handshake, link AEAD) that decrypts every message with its own MLS state (ts-mls on our node:crypto provider, in memory, no store). Each process joins once from the Welcome (whole-tree validation); its other members start from that epoch's state (the same immutable value) at their own leaf, then each ratchets its own secret tree.",
     "Latency: send→decrypted at each member (monotonic clock shared by the processes), from the first messages, sent one at a time (the next once every member has the previous); members in one process queue behind each other, which is part of the figure. Deliveries/s: the rest sent back to back (16 in flight), until every member decrypted all.",

@@ -16,7 +16,7 @@ import { bucketFor, LINK_FRAME_OVERHEAD } from "../src/wire/buckets.js";
 import { encodeEnvelope } from "../src/wire/envelope.js";
 import { FRAGMENT_CHUNK_BYTES } from "../src/wire/fragments.js";
 import { MAX_FRAME_ENVELOPE } from "../src/wire/frames.js";
-import { machineLine, median, replaceSection } from "./report.js";
+import { loadLine, machineLine, median, replaceSection } from "./report.js";
 import { exitIfStuck, memberKeyPackages, quick, table } from "./scaleKit.js";
 
 export type GroupOp = "add" | "remove" | "update";
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     ? "Goal (1,000 members, add/remove: create < 200 ms, process < 100 ms): not measured in the quick run."
     : `Goal (1,000 members, add/remove: create < 200 ms, process < 100 ms), judged on CPU time: ${at1000.every((r) => Number(r["create CPU ms"]) < 200 && Number(r["process CPU ms"]) < 100) ? "met" : "not met"} in this run.`;
   const body = [
-    `Command: \`npm run bench:groupops\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Shared, noisy machine: other jobs ran at the same time.`,
+    `Command: \`npm run bench:groupops\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} ${loadLine()}`,
     "",
     `Through \`MlsAgent\` on real SQLite stores (suite 0x0001, our node:crypto provider, bucket padding, ratchet tree in every Welcome). Median of ${reps} per row. create = \`addMembers\`/\`removeMembers\`/\`selfUpdate\` until the commit is returned (both states persisted, \`synchronous=FULL\`); process = \`receive\` of that commit at another member (persisted); join = the newcomer's \`join\` from the Welcome. The group is built with one commit adding all key packages (${builds.join(", ")}), so the tree's parent nodes start blank and a commit's UpdatePath is encrypted to every other member's leaf: the creator's commits are the worst case, a group whose members have all updated costs log₂(n) encryptions instead. Frames: the bucket size, or full 32 KiB fragments.`,
     "",

@@ -1,6 +1,6 @@
 // Shared by the benchmark scripts: timing, machine description, and the docs/benchmarks.md writer.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
 
 const DOC = new URL("../docs/benchmarks.md", import.meta.url);
@@ -23,6 +23,11 @@ export function median(values: number[]): number {
 export function machineLine(): string {
   const cpu = cpus();
   return `Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`;
+}
+
+/** The 1-minute load average now, for scripts that do not track it themselves: 2 means both cores busy. */
+export function loadLine(): string {
+  return `Load average (1 min) ${loadavg()[0]!.toFixed(1)} when it finished, on 2 cores shared with whatever else ran.`;
 }
 
 /** Replaces (or appends) the section between `<!-- name -->` markers in docs/benchmarks.md. */
