@@ -1,38 +1,20 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Agent, type AgentConfig } from "../../src/agent/agent.js";
-import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
-import { tempDir } from "../helpers.js";
+import { agentConfig, openAgent, startRelay } from "./fixture.js";
 
 const CHANNEL = "acme/agents/burst";
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function startRelay(): Promise<Relay> {
-  const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir("skytale-relay-"), "--cover", "off"], {}), { log: () => {} });
-  cleanups.push(() => relay.close());
-  return relay;
-}
-
-function configFor(relay: Relay, name: string, dataDir = tempDir(`skytale-${name}-`)): AgentConfig {
+function configFor(relay: Relay, name: string): AgentConfig {
   // Rotation after 50 messages: commits land in the middle of the burst.
-  return { name, dataDir, relayUrl: relay.url, relayKey: relay.relayKey.publicKey, cover: { mode: "off", rate: 0 }, rotation: { messages: 50, ms: 3_600_000 }, log: () => {} };
-}
-
-async function open(config: AgentConfig): Promise<Agent> {
-  const agent = await Agent.open(config);
-  cleanups.push(() => agent.close());
-  return agent;
+  return agentConfig(relay, name, { rotation: { messages: 50, ms: 3_600_000 }, log: () => {} });
 }
 
 describe("a burst of sends (batched encrypt, batched receive)", () => {
   it("every message arrives once, in send order, across rotations and a receiver restart", async () => {
     const relay = await startRelay();
-    const alice = await open(configFor(relay, "alice"));
+    const alice = await openAgent(configFor(relay, "alice"));
     const bobConfig = configFor(relay, "bob");
-    let bob = await open(bobConfig);
+    let bob = await openAgent(bobConfig);
     await alice.createChannel(CHANNEL);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -57,7 +39,7 @@ describe("a burst of sends (batched encrypt, batched receive)", () => {
     // Restart the receiver mid-stream: what receive returned is never returned again, nothing is lost.
     await bob.close();
     await burst(200, 100);
-    bob = await open(bobConfig);
+    bob = await openAgent(bobConfig);
     await drain(bob, 300);
     expect(received).toEqual(Array.from({ length: 300 }, (_, i) => `m${i}`));
     const extra = await bob.receive({ channel: CHANNEL, waitMs: 300 });

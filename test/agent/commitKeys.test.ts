@@ -3,8 +3,8 @@
 // epoch and stalled the channel's commits for good; now the relay refuses it, and the members
 // go on committing and talking.
 import { randomBytes } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
-import { Agent, type AgentConfig } from "../../src/agent/agent.js";
+import { describe, expect, it } from "vitest";
+import type { Agent } from "../../src/agent/agent.js";
 import { decodeInvite } from "../../src/agent/invites.js";
 import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
@@ -12,18 +12,11 @@ import { proveCommit } from "../../src/wire/commitProof.js";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { tempDir } from "../helpers.js";
 import { TestLink } from "../relay/testLink.js";
+import { afterThisTest, agentConfig, openAgent, startRelay } from "./fixture.js";
 
 const CHANNEL = "acme/agents/commit-keys";
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function open(relay: Relay, name: string, dataDir = tempDir(`skytale-${name}-`)): Promise<Agent> {
-  const config: AgentConfig = { name, dataDir, relayUrl: relay.url, relayKey: relay.relayKey.publicKey, cover: { mode: "off", rate: 0 }, log: () => {} };
-  const agent = await Agent.open(config);
-  cleanups.push(() => agent.close());
-  return agent;
+function open(relay: Relay, name: string): Promise<Agent> {
+  return openAgent(agentConfig(relay, name, { log: () => {} }));
 }
 
 /** Bytes the relay reads as an MLS PrivateMessage commit of `groupId` at `epoch`; nobody can process them. */
@@ -40,8 +33,7 @@ function garbageCommit(groupId: Uint8Array, epoch: bigint): Uint8Array {
 
 describe("commit keys at the relay", () => {
   it("a removed member cannot win an epoch with a commit the members cannot process", async () => {
-    const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir("skytale-relay-"), "--cover", "off"], {}), { log: () => {} });
-    cleanups.push(() => relay.close());
+    const relay = await startRelay();
     const alice = await open(relay, "alice");
     const bob = await open(relay, "bob");
     const carol = await open(relay, "carol");
@@ -55,7 +47,7 @@ describe("commit keys at the relay", () => {
     // carol, now outside, with the group id from her old invite and a link of her own:
     const { groupId } = decodeInvite(invite);
     const mallory = await TestLink.connect(relay.url, relay.relayKey.publicKey, "carol");
-    cleanups.push(() => mallory.close());
+    afterThisTest(() => mallory.close());
     const answer = (e: Envelope) => mallory.request(e).catch((error: { answer: Envelope }) => error.answer);
     const probe = await answer({ type: "GroupCommit", id: 0n, commit: garbageCommit(groupId, 0n), welcome: undefined });
     expect(probe).toMatchObject({ type: "GroupNack" }); // the epoch is no secret
@@ -85,10 +77,10 @@ describe("commit keys at the relay", () => {
     await bob.joinWithInvite(invite);
     await relay.close();
     relay = await start();
-    cleanups.push(() => relay.close());
+    afterThisTest(() => relay.close());
     const { groupId } = decodeInvite(invite);
     const mallory = await TestLink.connect(relay.url, relay.relayKey.publicKey, "mallory");
-    cleanups.push(() => mallory.close());
+    afterThisTest(() => mallory.close());
     const forged = garbageCommit(groupId, 1n);
     const refused = await mallory.request({ type: "GroupCommit", id: 0n, commit: forged, welcome: undefined }).catch((error: { answer: Envelope }) => error.answer);
     expect(refused).toMatchObject({ type: "Error", code: "forbidden" });

@@ -2,37 +2,23 @@
 // nothing, the relay stream waits instead of skipping, and once space is free every message
 // arrives exactly once, in order.
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { Agent, type AgentConfig } from "../../src/agent/agent.js";
+import { describe, expect, it } from "vitest";
+import type { Agent } from "../../src/agent/agent.js";
 import { AgentError } from "../../src/agent/types.js";
-import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { mountTmpfs, tmpfsAvailable, type Tmpfs } from "../fixtures/tmpfs.js";
 import { tempDir } from "../helpers.js";
+import { afterThisTest, agentConfig, openAgent, startRelay } from "./fixture.js";
 
 const CHANNEL = "acme/agents/full-disk";
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function startRelay(): Promise<Relay> {
-  const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir("skytale-relay-"), "--cover", "off"], {}), { log: () => {} });
-  cleanups.push(() => relay.close());
-  return relay;
-}
-
-async function open(relay: Relay, name: string, dataDir: string, log: (line: string) => void = () => {}): Promise<Agent> {
-  const config: AgentConfig = { name, dataDir, relayUrl: relay.url, relayKey: relay.relayKey.publicKey, cover: { mode: "off", rate: 0 }, log };
-  const agent = await Agent.open(config);
-  cleanups.push(() => agent.close());
-  return agent;
+function open(relay: Relay, name: string, dataDir: string, log: (line: string) => void = () => {}): Promise<Agent> {
+  return openAgent(agentConfig(relay, name, { dataDir, log }));
 }
 
 describe.skipIf(!tmpfsAvailable)("an agent whose disk is full", () => {
   it("refuses sends with storage_full, holds the stream, and loses nothing once space is free", async () => {
     const disk: Tmpfs = mountTmpfs(1024);
-    cleanups.push(() => disk.unmount());
+    afterThisTest(() => disk.unmount());
     const relay = await startRelay();
     const alice = await open(relay, "alice", tempDir("skytale-alice-"));
     const bobLog: string[] = [];

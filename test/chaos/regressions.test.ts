@@ -1,33 +1,15 @@
 // Bugs the chaos run found, each pinned by a small deterministic scenario on a real relay.
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Agent, type AgentConfig } from "../../src/agent/agent.js";
 import { MlsAgent } from "../../src/mls/mlsAgent.js";
-import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { AgentStore } from "../../src/store/agentStore.js";
-import { tempDir } from "../helpers.js";
+import { afterThisTest, agentConfig, openAgent, startRelay } from "../agent/fixture.js";
 
 const CHANNEL = "acme/chaos/regressions";
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function startRelay(): Promise<Relay> {
-  const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir("skytale-relay-"), "--cover", "off"], {}), { log: () => {} });
-  cleanups.push(() => relay.close());
-  return relay;
-}
-
 function configFor(relay: Relay, name: string, url = relay.url): AgentConfig {
-  return { name, dataDir: tempDir(`skytale-${name}-`), relayUrl: url, relayKey: relay.relayKey.publicKey, cover: { mode: "off", rate: 0 }, log: (l) => process.env.AGENT_DEBUG && console.error(name, l) };
-}
-
-async function open(config: AgentConfig): Promise<Agent> {
-  const agent = await Agent.open(config);
-  cleanups.push(() => agent.close());
-  return agent;
+  return agentConfig(relay, name, { relayUrl: url });
 }
 
 async function eventually(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
@@ -73,7 +55,7 @@ async function proxyTo(port: number): Promise<{ url: string; block(): void; unbl
     upstream.on("error", end).on("close", end);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  cleanups.push(() => new Promise((r) => server.close(() => r())));
+  afterThisTest(() => new Promise<void>((r) => server.close(() => r())));
   const { port: own } = server.address() as { port: number };
   return {
     url: `ws://127.0.0.1:${own}`,
@@ -96,13 +78,13 @@ describe("found by the chaos run", () => {
     // those messages "from a removed member" and they were dropped.
     const relay = await startRelay();
     const aliceConfig = configFor(relay, "alice");
-    let alice = await open(aliceConfig);
-    const bob = await open(configFor(relay, "bob"));
-    const carol = await open(configFor(relay, "carol"));
+    let alice = await openAgent(aliceConfig);
+    const bob = await openAgent(configFor(relay, "bob"));
+    const carol = await openAgent(configFor(relay, "carol"));
     await channelOf(alice, bob, carol);
     await alice.close();
     for (let i = 0; i < 40; i++) await carol.send(CHANNEL, `c${i}`);
-    alice = await open(aliceConfig);
+    alice = await openAgent(aliceConfig);
     await alice.removeMember(CHANNEL, "carol");
     const texts = await receiveAll(alice, 40);
     expect(texts).toEqual(Array.from({ length: 40 }, (_, i) => `c${i}`));
@@ -113,8 +95,8 @@ describe("found by the chaos run", () => {
     // ordered after those commits nobody can read it, so bob's send() re-encrypts it.
     const relay = await startRelay();
     const proxy = await proxyTo(Number(new URL(relay.url).port));
-    const alice = await open(configFor(relay, "alice"));
-    const bob = await open({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 30_000 });
+    const alice = await openAgent(configFor(relay, "alice"));
+    const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 30_000 });
     await channelOf(alice, bob);
     proxy.block();
     const sent = bob.send(CHANNEL, "late");
@@ -129,8 +111,8 @@ describe("found by the chaos run", () => {
   it("a commit persisted but never handed to the relay (killed in between) is sent after a restart", async () => {
     const relay = await startRelay();
     const aliceConfig = configFor(relay, "alice");
-    let alice = await open(aliceConfig);
-    const bob = await open(configFor(relay, "bob"));
+    let alice = await openAgent(aliceConfig);
+    const bob = await openAgent(configFor(relay, "bob"));
     await channelOf(alice, bob);
     const epoch = (await alice.members(CHANNEL)).epoch;
     await alice.close();
@@ -138,7 +120,7 @@ describe("found by the chaos run", () => {
     const store = AgentStore.open(aliceConfig.dataDir!);
     await (await MlsAgent.open({ name: "alice", port: store })).selfUpdate(CHANNEL);
     store.close();
-    alice = await open(aliceConfig);
+    alice = await openAgent(aliceConfig);
     await eventually(async () => (await bob.members(CHANNEL)).epoch === epoch + 1n && (await alice.members(CHANNEL)).epoch === epoch + 1n);
     // and alice can commit again
     expect((await alice.rotateKeys(CHANNEL)).epoch).toBe(epoch + 2n);
@@ -149,16 +131,16 @@ describe("found by the chaos run", () => {
     // Welcome then re-follows the channel from the add, and the link used to drop that replay as
     // "already delivered on this link".
     const relay = await startRelay();
-    const alice = await open(configFor(relay, "alice"));
+    const alice = await openAgent(configFor(relay, "alice"));
     const bobConfig = configFor(relay, "bob");
-    let bob = await open(bobConfig);
+    let bob = await openAgent(bobConfig);
     await channelOf(alice, bob);
     await bob.close();
     await alice.removeMember(CHANNEL, "bob");
     for (let i = 0; i < 3; i++) await alice.send(CHANNEL, `without bob ${i}`);
     await alice.addMember(CHANNEL, { agent: "bob" });
     for (let i = 0; i < 3; i++) await alice.send(CHANNEL, `with bob ${i}`);
-    bob = await open(bobConfig);
+    bob = await openAgent(bobConfig);
     expect(await receiveAll(bob, 3)).toEqual(["with bob 0", "with bob 1", "with bob 2"]);
     await eventually(async () => (await bob.members(CHANNEL).catch(() => undefined))?.epoch === (await alice.members(CHANNEL)).epoch);
   });

@@ -10,6 +10,7 @@ import { TestLink } from "../relay/testLink.js";
 import { checkRun, type ArchiveFrame, type ChaosReport, type SendRecord } from "./checks.js";
 import { DriverGone, DriverHandle, RelayHandle, sleep } from "./cluster.js";
 import type { DriverReply, DriverRequest, FinalState, ReceivedRecord, SeenRecord } from "./protocol.js";
+import { mulberry32 } from "../../analysis/prng.js";
 
 export interface ChaosOptions {
   readonly root: string;
@@ -47,18 +48,6 @@ export interface ChaosStats {
 
 const CHANNEL = "chaos/run/main";
 
-/** mulberry32: small, fast and good enough to pick faults. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function runChaos(options: ChaosOptions): Promise<ChaosStats> {
   const relay = new RelayHandle(join(options.root, "relay"));
   const drivers: DriverHandle[] = [];
@@ -72,7 +61,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosStats> {
 
 async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHandle[]): Promise<ChaosStats> {
   const started = Date.now();
-  const rng = seeded(options.seed);
+  const rng = mulberry32(options.seed);
   const between = ([lo, hi]: readonly [number, number]) => lo + rng() * (hi - lo);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;
   const log = options.log ?? (() => undefined);

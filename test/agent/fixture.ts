@@ -1,0 +1,36 @@
+// Real relays and channel managers for tests, all closed (newest first) after each test.
+import { afterEach } from "vitest";
+import { Agent, type AgentConfig } from "../../src/agent/agent.js";
+import { parseRelayConfig } from "../../src/relay/config.js";
+import { Relay } from "../../src/relay/relayServer.js";
+import { tempDir } from "../helpers.js";
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+});
+
+/** Runs `fn` after the current test, before what was registered earlier. */
+export function afterThisTest(fn: () => unknown): void {
+  cleanups.push(fn);
+}
+
+/** A quiet relay on 127.0.0.1, a free port, cover off, on `dataDir` (default: a fresh temp dir). */
+export async function startRelay(dataDir = tempDir("skytale-relay-")): Promise<Relay> {
+  const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", dataDir, "--cover", "off"], {}), { log: () => {} });
+  afterThisTest(() => relay.close());
+  return relay;
+}
+
+/** An agent's config for `relay`: its own temp data dir, cover off, logs only with AGENT_DEBUG set. */
+export function agentConfig(relay: Relay, name: string, overrides: Partial<AgentConfig> = {}): AgentConfig {
+  const log = (line: string) => process.env.AGENT_DEBUG && console.error(name, line);
+  return { name, dataDir: tempDir(`skytale-${name}-`), relayUrl: relay.url, relayKey: relay.relayKey.publicKey, cover: { mode: "off", rate: 0 }, log, ...overrides };
+}
+
+/** Opens an agent, closed after the test. */
+export async function openAgent(config: AgentConfig): Promise<Agent> {
+  const agent = await Agent.open(config);
+  afterThisTest(() => agent.close());
+  return agent;
+}
