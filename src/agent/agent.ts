@@ -615,9 +615,9 @@ export class Agent implements ChannelService {
         const welcome = outgoing.welcome !== undefined && recipients.length > 0 ? { recipients, welcome: outgoing.welcome } : undefined;
         const verdict = await withTimeout(this.relay.sendCommit(outgoing.commit, welcome, outgoing.proof), left(), "the commit is queued; it is applied when the relay answers").catch(
           async (error: unknown) => {
-            if (!(error instanceof AgentError) || !(error.cause instanceof TransportError) || error.cause.relayCode !== "forbidden") throw error;
+            if (relayCodeOf(error) !== "forbidden") throw error;
             await this.mls.discardCommit(channel).catch((e: unknown) => ignoreCode(e, "no_pending_commit"));
-            throw new AgentError("fork_detected", `the relay refused a commit on '${channel}': this agent's view of the channel is not the relay's current epoch (${error.cause.message})`, { cause: error });
+            throw new AgentError("fork_detected", `the relay refused a commit on '${channel}': this agent's view of the channel is not the relay's current epoch (${(error as Error).message})`, { cause: error });
           },
         );
         if (verdict.kind === "ack") {
@@ -702,7 +702,18 @@ export class Agent implements ChannelService {
       for (let attempt = 1; ; attempt++) {
         await this.caughtUp(channel);
         const body = await this.encryptText(channel, message);
-        seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
+        const answer = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
+          (error: unknown) => {
+            // The relay refuses a message for an epoch no member keeps keys for (it waited in the outbox): encrypt it again.
+            if (attempt < COMMIT_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
+            throw error;
+          },
+        );
+        if (answer === undefined) {
+          this.log(`a message to ${channel} was refused as too old for its members to read; encrypting it again`);
+          continue;
+        }
+        seq = answer;
         this.noteHead(channel, Number(seq));
         const late = await this.orderedTooLate(channel, Number(seq));
         if (late === undefined) this.resendIfTooLate(channel, Number(seq), message);
@@ -999,6 +1010,12 @@ export class Agent implements ChannelService {
 
 function inviteNotice(invite: StoredInvite, uses: number): Uint8Array {
   return encodeControl({ t: "invite", id: hex(invite.id), secret: Buffer.from(invite.secret).toString("base64url"), expiresAt: invite.expiresAt, maxUses: invite.maxUses, uses });
+}
+
+/** The relay's error code behind an AgentError that a relay refusal became, if any. */
+function relayCodeOf(error: unknown): string | undefined {
+  const cause = error instanceof AgentError ? error.cause : error;
+  return cause instanceof TransportError ? cause.relayCode : undefined;
 }
 
 function ignoreCode(error: unknown, code: string): void {

@@ -23,6 +23,14 @@ export type HandshakeResult =
   /** The channel has a commit key and this commit is not signed by it. */
   | { readonly kind: "unauthorized" };
 
+/** How many epochs an application message may be behind its channel's: members keep two past epochs' keys. */
+export const MSG_EPOCH_SLACK = 2n;
+
+export type MessageResult =
+  | { readonly kind: "stored"; readonly seq: bigint; readonly duplicate: boolean }
+  /** Too old to be read by anyone: `epoch` is the channel's. */
+  | { readonly kind: "stale"; readonly epoch: bigint };
+
 /** A commit's proof (wire/commitProof.ts), checked against the channel's stored key in the same atomic step. */
 export interface CommitAuthorization {
   /** Whether the proof verifies under `key`, the channel's current commit key. */
@@ -42,6 +50,12 @@ export interface ChannelLog {
   atomically(fn: () => void): void;
   /** Archives a frame that needs no ordering check; a repeated body returns its first seq. */
   append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): { seq: bigint; duplicate: boolean };
+  /**
+   * Archives an application message like `append`, unless its `epoch` is more than
+   * MSG_EPOCH_SLACK behind the channel's: members keep no keys for it, so nobody could read it
+   * (a repeated body still returns its first seq, whatever the epoch is now).
+   */
+  appendMessage(channel: Uint8Array, body: Uint8Array, from: string, epoch: bigint): MessageResult;
   /**
    * Archives a proposal or commit only if `epoch` is the channel's current epoch (or the channel
    * has none yet). A commit moves the channel to `epoch + 1` and, in the same atomic step, puts its

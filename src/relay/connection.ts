@@ -12,7 +12,7 @@ import type { SendGate } from "./sendGate.js";
 import { TokenBucket } from "./rateLimit.js";
 
 /** Errors answered on the link with an Error envelope; codes are part of the protocol. */
-export type RelayErrorCode = "auth_failed" | "not_authenticated" | "bad_request" | "rate_limited" | "too_large" | "limit_exceeded" | "internal" | "forbidden";
+export type RelayErrorCode = "auth_failed" | "not_authenticated" | "bad_request" | "rate_limited" | "too_large" | "limit_exceeded" | "internal" | "forbidden" | "stale_epoch";
 
 /** Rate-limit breaches tolerated before a connection counts as abusive and is closed. */
 const MAX_BREACHES = 100;

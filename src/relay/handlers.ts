@@ -27,7 +27,7 @@ function storable(n: bigint, what: string): bigint {
 /** A request refused with an Error envelope; the link stays up. */
 class Refusal extends Error {
   constructor(
-    readonly code: "bad_request" | "limit_exceeded" | "too_large" | "forbidden",
+    readonly code: "bad_request" | "limit_exceeded" | "too_large" | "forbidden" | "stale_epoch",
     message: string,
   ) {
     super(message);
@@ -160,8 +160,12 @@ export class RelayHandlers {
   }
 
   private message(conn: RelayConnection, agent: string, e: EnvelopeOf<"Msg">): void {
-    const { groupId } = this.routing(e.body, "application");
-    const { seq, duplicate } = this.log.append(groupId, "Msg", e.body, agent);
+    const { groupId, epoch } = this.routing(e.body, "application");
+    const result = this.log.appendMessage(groupId, e.body, agent, epoch);
+    if (result.kind === "stale") {
+      throw new Refusal("stale_epoch", `the channel is at epoch ${result.epoch}; no member can read epoch ${epoch} any more: encrypt it again`);
+    }
+    const { seq, duplicate } = result;
     conn.send({ type: "Ack", id: e.id, seq });
     if (!duplicate) this.fanOut(groupId, "Msg", encodeEnvelope({ type: "Msg", id: seq, body: e.body }));
   }

@@ -3,7 +3,7 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { BACKSTOP_CHECKPOINT_BYTES, BackgroundCheckpointer } from "./checkpointer.js";
-import type { ChannelFrame, ChannelLog, CommitAuthorization, HandshakeResult, InboxItem, StoredKind } from "./channelLog.js";
+import { MSG_EPOCH_SLACK, type ChannelFrame, type ChannelLog, type CommitAuthorization, type HandshakeResult, type InboxItem, type MessageResult, type StoredKind } from "./channelLog.js";
 import { RecentFrames, RecentFramesCache } from "./recentFrames.js";
 
 export const RELAY_DATABASE_FILE = "relay.db";
@@ -207,6 +207,20 @@ export class SqliteChannelLog implements ChannelLog {
     };
     // Inside a batch (group commit) the batch's transaction already makes this atomic; a savepoint
     // per message would cost more than the insert itself.
+    return this.db.inTransaction ? run() : this.transaction(run);
+  }
+
+  appendMessage(channel: Uint8Array, body: Uint8Array, from: string, epoch: bigint): MessageResult {
+    const run = (): MessageResult => {
+      const id = msgId(body);
+      const idKey = id.toString("latin1");
+      const frames = this.window(channel);
+      const seen = frames.seqOf(idKey);
+      if (seen !== undefined) return { kind: "stored", seq: BigInt(seen), duplicate: true };
+      const current = (this.stmt.channel.get(channel) as ChannelRow | undefined)?.epoch;
+      if (current != null && epoch + MSG_EPOCH_SLACK < BigInt(current)) return { kind: "stale", epoch: BigInt(current) };
+      return { kind: "stored", seq: this.store(frames, channel, "Msg", body, from, id, idKey, null), duplicate: false };
+    };
     return this.db.inTransaction ? run() : this.transaction(run);
   }
 
