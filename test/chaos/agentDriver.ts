@@ -70,7 +70,7 @@ async function run(request: Op): Promise<unknown> {
     case "members": {
       const list = await agent.channels();
       const info = list.find((c) => c.channel === request.channel);
-      return info === undefined ? undefined : { epoch: Number(info.epoch), members: info.members, unread: info.unread };
+      return info === undefined ? undefined : { epoch: Number(info.epoch), members: info.members, unread: info.unread, connected: agent.relayStatus().connected };
     }
   }
 }

@@ -221,15 +221,18 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
   await Promise.all(drivers.filter((d) => !d.up).map((d) => d.start()));
   restarting.clear();
 
-  // Quiet: wait until every agent that holds the channel is at one epoch, with nothing unread.
+  // Quiet: wait until every agent that holds the channel is linked to the relay (one restarted
+  // while the relay was down may still be in its reconnect backoff, up to 30 s, and would look
+  // quiet while it has not read the rest), at one epoch, with nothing unread.
   let finalEpoch = -1;
   // If they never do, the checks below say how they differ.
   for (let stable = 0, i = 0; stable < 3 && i < 120; i++) {
     await sleep(500);
-    const views = await Promise.all(drivers.map(async (d) => (await must(d, { op: "members", channel: CHANNEL })) as { epoch: number; unread: number } | null));
+    const views = await Promise.all(drivers.map(async (d) => (await must(d, { op: "members", channel: CHANNEL })) as { epoch: number; unread: number; connected: boolean } | null));
     const epochs = new Set(views.filter((v) => v !== null).map((v) => v!.epoch));
     const unread = views.reduce((sum, v) => sum + (v?.unread ?? 0), 0);
-    stable = epochs.size === 1 && unread === 0 ? stable + 1 : 0;
+    const linked = views.every((v) => v === null || v.connected);
+    stable = epochs.size === 1 && unread === 0 && linked ? stable + 1 : 0;
     finalEpoch = epochs.size === 1 ? [...epochs][0]! : -1;
   }
   receiving = false;
