@@ -68,10 +68,6 @@ const COMMIT_ATTEMPTS = 6;
 const COMMIT_DEADLINE_MS = 40_000;
 const DEFAULT_SEND_TIMEOUT_MS = 20_000;
 const PUBLISHED_KEY_PACKAGES = 3;
-/** Frames per channel remembered as too old to read, for send() to check its own against. */
-const TOO_OLD_KEPT = 64;
-/** How long a sent frame is watched, after send() answered, for coming back too old to read. */
-const LATE_CHECK_MS = 10 * 60_000;
 const INBOX_CURSOR = "relay_inbox_cursor";
 /** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
 const PROVISIONAL = "provisional_join:";
@@ -97,7 +93,6 @@ export class Agent implements ChannelService {
   /** The highest seq each channel is known to hold (from our own acks and subscriptions). */
   private readonly heads = new Map<string, number>();
   /** Seqs of the last frames per channel that came for an epoch whose keys are gone (bounded). */
-  private readonly tooOld = new Map<string, number[]>();
   private readonly progress = new Set<() => void>();
   private readonly listeners = new Set<(channel: string) => void>();
   private readonly intents = new KeyedMutex();
@@ -390,7 +385,6 @@ export class Agent implements ChannelService {
         if (!(error instanceof MlsError)) throw error;
         if (error.code === "not_found") return;
         if (!(await this.refused(channel, seq, body, error.code))) return;
-        if (error.code === "epoch_mismatch") this.tooOld.set(channel, [...(this.tooOld.get(channel) ?? []), seq].slice(-TOO_OLD_KEPT));
         if (!this.mls.channels().includes(channel)) return;
       }
     } else {
@@ -509,7 +503,6 @@ export class Agent implements ChannelService {
     }
     this.processed.delete(channel);
     this.heads.delete(channel);
-    this.tooOld.delete(channel);
   }
 
   private async onInboxItem(d: InboxDelivery): Promise<void> {
@@ -698,53 +691,25 @@ export class Agent implements ChannelService {
   send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
     return this.guard(async () => {
       if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
-      let seq: bigint;
-      for (let attempt = 1; ; attempt++) {
+      let seq: bigint | undefined;
+      for (let attempt = 1; seq === undefined; attempt++) {
         await this.caughtUp(channel);
         const body = await this.encryptText(channel, message);
-        const answer = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
+        // The relay refuses a message for an epoch no member keeps keys for (it waited in the
+        // outbox while commits went on), so whatever it accepts is readable: encrypt it again.
+        seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
           (error: unknown) => {
-            // The relay refuses a message for an epoch no member keeps keys for (it waited in the outbox): encrypt it again.
             if (attempt < COMMIT_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
             throw error;
           },
         );
-        if (answer === undefined) {
-          this.log(`a message to ${channel} was refused as too old for its members to read; encrypting it again`);
-          continue;
-        }
-        seq = answer;
-        this.noteHead(channel, Number(seq));
-        const late = await this.orderedTooLate(channel, Number(seq));
-        if (late === undefined) this.resendIfTooLate(channel, Number(seq), message);
-        if (attempt === COMMIT_ATTEMPTS || late !== true) break;
-        this.log(`message ${seq} of ${channel} was ordered after the epochs whose keys members keep; sending it again`);
+        if (seq === undefined) this.log(`a message to ${channel} was refused as too old for its members to read; encrypting it again`);
       }
+      this.noteHead(channel, Number(seq));
       const epoch = this.mls.epochOf(channel);
       this.countForRotation(channel);
       return { channel, seq: Number(seq), epoch };
     });
-  }
-
-  /**
-   * Whether our frame at `seq` came back for an epoch no member keeps keys for (it waited in the
-   * outbox while the channel moved on): then no one can read it, and sending it again is safe.
-   */
-  private async orderedTooLate(channel: string, seq: number): Promise<boolean | undefined> {
-    const reached = () => (this.processed.get(channel) ?? seq) >= seq;
-    await this.until(reached, this.sendTimeoutMs, "").catch(() => undefined);
-    return reached() ? (this.tooOld.get(channel)?.includes(seq) ?? false) : undefined;
-  }
-
-  /** When the stream reaches our frame only after send() answered, a frame too old is sent again then. */
-  private resendIfTooLate(channel: string, seq: number, message: string): void {
-    void this.until(() => (this.processed.get(channel) ?? seq) >= seq, LATE_CHECK_MS, "")
-      .then(() => {
-        if (!(this.tooOld.get(channel)?.includes(seq) ?? false)) return;
-        this.log(`message ${seq} of ${channel} was ordered after the epochs whose keys members keep; sending it again`);
-        return this.send(channel, message);
-      })
-      .catch((e: unknown) => this.quiet(e));
   }
 
   private async encryptText(channel: string, message: string): Promise<Uint8Array> {

@@ -665,13 +665,11 @@ export class MlsAgent {
     const key = this.unechoed.size > 0 ? digest(bytes) : undefined;
     const ownEpoch = key === undefined ? undefined : this.unechoed.get(key);
     if (key !== undefined && ownEpoch !== undefined) {
+      // Our own message, echoed: the relay archives only what members can still read (it refuses
+      // stale epochs), so there is nothing to learn from decrypting it.
       this.unechoed.delete(key);
-      // Ordered after a newer commit, it goes the long way: its epoch's keys may be gone, and the
-      // agent must learn that no one can read it (an epoch_mismatch) to send it again.
-      if (ownEpoch === entry.state.groupContext.epoch) {
-        this.persist(entry, { cursor: nextCursor(entry, seq) }, []);
-        return { kind: "own", channel, seq, epoch: ownEpoch };
-      }
+      this.persist(entry, { cursor: nextCursor(entry, seq) }, []);
+      return { kind: "own", channel, seq, epoch: ownEpoch };
     }
     if (entry.pending !== undefined && bytesEqual(entry.pending.commit, bytes)) {
       this.confirmPending(entry, nextCursor(entry, seq));
