@@ -1,5 +1,5 @@
 /**
- * What the relay keeps in memory about a channel's newest frames: its last seq, and the message
+ * What the relay keeps in memory about a channel's newest frames: its last seq and epoch, and the message
  * ids of its last `size` frames (to drop a client's retry without a unique index on disk, whose
  * random inserts cost more than the rest of an append). A retry older than the window is not
  * recognised and is archived again.
@@ -16,6 +16,8 @@ export class RecentFrames {
     public lastSeq: number,
     /** Whether the channel has its row in the channels table yet. */
     public stored: boolean,
+    /** The channel's epoch (null: no proposal or commit yet), kept with the window for the Msg age check. */
+    public epoch: bigint | null = null,
   ) {}
 
   seqOf(id: string): number | undefined {

@@ -117,7 +117,7 @@ export class SqliteChannelLog implements ChannelLog {
     const db = this.db;
     this.stmt = {
       channel: db.prepare("SELECT epoch, epoch_seq, commit_key FROM channels WHERE id = ?"),
-      seqFloor: db.prepare("SELECT last_seq FROM channels WHERE id = ?"),
+      seqFloor: db.prepare("SELECT last_seq, epoch FROM channels WHERE id = ?"),
       recentIds: db.prepare("SELECT seq, msg_id FROM frames WHERE channel = ? ORDER BY seq DESC LIMIT ?"),
       epochAfter: db.prepare("SELECT epoch_after FROM frames WHERE channel = ? AND seq = ?"),
       keepSeqFloors: db.prepare(
@@ -172,9 +172,10 @@ export class SqliteChannelLog implements ChannelLog {
   /** The channel's window, read from the database on first use. */
   private window(channel: Uint8Array): RecentFrames {
     return this.recent.get(channel, () => {
-      const floor = this.stmt.seqFloor.get(channel) as { last_seq: number } | undefined;
+      const floor = this.stmt.seqFloor.get(channel) as { last_seq: number; epoch: number | null } | undefined;
       const rows = this.stmt.recentIds.all(channel, this.windowFrames) as { seq: number; msg_id: Buffer }[];
-      const frames = new RecentFrames(this.windowFrames, Math.max(floor?.last_seq ?? 0, rows[0]?.seq ?? 0), floor !== undefined);
+      const epoch = floor?.epoch == null ? null : BigInt(floor.epoch);
+      const frames = new RecentFrames(this.windowFrames, Math.max(floor?.last_seq ?? 0, rows[0]?.seq ?? 0), floor !== undefined, epoch);
       for (let i = rows.length - 1; i >= 0; i--) frames.remember(rows[i]!.seq, rows[i]!.msg_id.toString("latin1"));
       return frames;
     });
@@ -217,8 +218,7 @@ export class SqliteChannelLog implements ChannelLog {
       const frames = this.window(channel);
       const seen = frames.seqOf(idKey);
       if (seen !== undefined) return { kind: "stored", seq: BigInt(seen), duplicate: true };
-      const current = (this.stmt.channel.get(channel) as ChannelRow | undefined)?.epoch;
-      if (current != null && epoch + MSG_EPOCH_SLACK < BigInt(current)) return { kind: "stale", epoch: BigInt(current) };
+      if (frames.epoch !== null && epoch + MSG_EPOCH_SLACK < frames.epoch) return { kind: "stale", epoch: frames.epoch };
       return { kind: "stored", seq: this.store(frames, channel, "Msg", body, from, id, idKey, null), duplicate: false };
     };
     return this.db.inTransaction ? run() : this.transaction(run);
@@ -253,6 +253,7 @@ export class SqliteChannelLog implements ChannelLog {
       if (kind === "GroupCommit" && authorization !== undefined) this.stmt.setCommitKey.run(authorization.nextKey, channel);
       if (kind === "GroupCommit" || row?.epoch == null) {
         this.stmt.setEpoch.run(after, kind === "GroupCommit" ? seq : (row?.epoch_seq ?? 0), channel);
+        frames.epoch = after;
       }
       if (kind === "GroupCommit" && welcome !== undefined) {
         const envelope = welcome.envelope(seq);

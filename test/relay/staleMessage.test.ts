@@ -39,5 +39,11 @@ describe("relay: messages too old to read", () => {
     expect(await answer({ type: "Msg", id: 0n, body: twoBehind! })).toMatchObject({ type: "Ack", seq: 5n });
     const [read] = await bob!.mls.receive(CHANNEL, twoBehind!, 5);
     expect(read?.kind).toBe("application");
+
+    // After a restart the relay reads the channel's epoch back from disk.
+    await relay.close();
+    const again = await startRelay({ dataDir: relay.config.dataDir });
+    const late = await link(again, "alice");
+    expect(await late.request({ type: "Msg", id: 0n, body: held }).catch((error: { answer: Envelope }) => error.answer)).toMatchObject({ type: "Error", code: "stale_epoch" });
   });
 });
