@@ -10,6 +10,12 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "no-console": ["error", { allow: ["error", "warn"] }],
+      // Node 20 can deadlock exporting a key these made (src/mls/crypto/keys.ts, freshKey).
+      "no-restricted-imports": ["error", ...["node:crypto", "crypto"].map((name) => ({
+        name,
+        importNames: ["generateKeyPair", "generateKeyPairSync"],
+        message: "can deadlock node 20 against the garbage collector; use freshKey (src/mls/crypto/keys.ts)",
+      }))],
     },
   },
   {

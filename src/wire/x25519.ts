@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from "node:crypto";
 import { WireError } from "./errors.js";
 
 /** A raw X25519 key pair, as kept in config and data dirs. */
@@ -10,17 +10,20 @@ export interface StaticKeyPair {
 const KEY_BYTES = 32;
 const PLACEHOLDER_X = Buffer.alloc(KEY_BYTES).toString("base64url");
 
+/**
+ * Keys come from 32 CSPRNG bytes, never `generateKeyPairSync`: in node 20 a JWK export of a key
+ * made that way can deadlock the thread against the garbage collector (see freshKey in
+ * src/mls/crypto/keys.ts).
+ */
 export function generateX25519(): { privateKey: KeyObject; publicKey: Uint8Array } {
-  const pair = generateKeyPairSync("x25519");
-  return { privateKey: pair.privateKey, publicKey: rawPublic(pair.publicKey) };
+  const privateKey = importX25519Private(randomBytes(KEY_BYTES));
+  return { privateKey, publicKey: publicOf(privateKey) };
 }
 
 /** A new static key pair for a relay. */
 export function generateStaticKeyPair(): StaticKeyPair {
-  const pair = generateKeyPairSync("x25519");
-  const d = pair.privateKey.export({ format: "jwk" }).d;
-  if (d === undefined) throw new WireError("handshake_failed", "key export failed");
-  return { publicKey: rawPublic(pair.publicKey), privateKey: new Uint8Array(Buffer.from(d, "base64url")) };
+  const privateKey = new Uint8Array(randomBytes(KEY_BYTES));
+  return { publicKey: publicOf(importX25519Private(privateKey)), privateKey };
 }
 
 /** Imports a raw private key; node derives the public half from `d` and ignores the placeholder `x`. */

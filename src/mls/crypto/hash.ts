@@ -1,4 +1,4 @@
-import * as nodeCrypto from "node:crypto";
+import nodeCrypto from "node:crypto";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { Hash } from "ts-mls";
 import { toBytes } from "./bytes.js";

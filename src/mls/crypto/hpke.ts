@@ -1,10 +1,10 @@
-import { createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPublicKey, diffieHellman, type KeyObject } from "node:crypto";
 import type { Hpke, PrivateKey, PublicKey } from "ts-mls";
 import { CryptoError } from "ts-mls/mlsError.js";
 import type { Aead } from "./aead.js";
 import { concatBytes, i2osp, toBytes, utf8 } from "./bytes.js";
 import { hkdfExpand, hkdfExtract, SHA256_SIZE } from "./hkdf.js";
-import { exportRawPrivateKey, exportRawPublicKey, importPrivateKey, importPublicKey, rawPublicKeyOf } from "./keys.js";
+import { freshKey, importPrivateKey, importPublicKey, rawPublicKeyOf } from "./keys.js";
 
 // RFC 9180 identifiers: DHKEM(X25519, HKDF-SHA256) and HKDF-SHA256.
 const KEM_ID = 0x0020;
@@ -67,11 +67,10 @@ function keyPairOf(privateKey: HpkePrivateKeyHandle): { privateKey: PrivateKey; 
 }
 
 function generateHandles(): { privateKey: HpkePrivateKeyHandle; publicKey: HpkePublicKeyHandle } {
-  const pair = generateKeyPairSync("x25519");
-  const publicRaw = exportRawPublicKey(pair.publicKey);
+  const { key, privateRaw, publicRaw } = freshKey("X25519");
   return {
-    privateKey: new HpkePrivateKeyHandle(pair.privateKey, exportRawPrivateKey(pair.privateKey), publicRaw),
-    publicKey: new HpkePublicKeyHandle(pair.publicKey, publicRaw),
+    privateKey: new HpkePrivateKeyHandle(key, privateRaw, publicRaw),
+    publicKey: new HpkePublicKeyHandle(createPublicKey(key), publicRaw),
   };
 }
 
@@ -109,9 +108,10 @@ function extractAndExpand(dhSecret: Uint8Array, kemContext: Uint8Array): Uint8Ar
 }
 
 function encap(recipient: HpkePublicKeyHandle): { sharedSecret: Uint8Array; enc: Uint8Array } {
-  const ephemeral = generateKeyPairSync("x25519");
-  const enc = exportRawPublicKey(ephemeral.publicKey);
-  const sharedSecret = extractAndExpand(dh(ephemeral.privateKey, recipient.key), concatBytes(enc, recipient.raw));
+  const ephemeral = freshKey("X25519");
+  const enc = ephemeral.publicRaw;
+  ephemeral.privateRaw.fill(0);
+  const sharedSecret = extractAndExpand(dh(ephemeral.key, recipient.key), concatBytes(enc, recipient.raw));
   return { sharedSecret, enc };
 }
 

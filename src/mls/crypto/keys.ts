@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
 import { CryptoError } from "ts-mls/mlsError.js";
 
 /** The two RFC 8410 curves of suites 1 and 3: X25519 for HPKE, Ed25519 for signatures. */
@@ -78,6 +78,26 @@ export function exportRawPrivateKey(key: KeyObject): Uint8Array {
 /** Public half of a private KeyObject, as raw bytes. */
 export function rawPublicKeyOf(privateKey: KeyObject): Uint8Array {
   return exportRawPublicKey(createPublicKey(privateKey));
+}
+
+/** A fresh key pair: the private KeyObject with its raw bytes, and the raw public key. */
+export interface FreshOkpKey {
+  readonly key: KeyObject;
+  readonly privateRaw: Uint8Array;
+  readonly publicRaw: Uint8Array;
+}
+
+/**
+ * A new key from 32 bytes of node's CSPRNG (any 32 bytes are a valid X25519 or Ed25519 private
+ * key). Never `generateKeyPairSync`: in node 20 the key-generation job left behind for the garbage
+ * collector shares a mutex with the keys it made, and a JWK export of one of them holds that mutex
+ * while allocating; a collection at that moment runs the job's destructor, which takes the same
+ * mutex, and the thread deadlocks for good (test/crypto/keygenDeadlock.test.ts).
+ */
+export function freshKey(curve: OkpCurve): FreshOkpKey {
+  const privateRaw = new Uint8Array(randomBytes(RAW_KEY_LENGTH));
+  const key = importPrivateKey(curve, privateRaw);
+  return { key, privateRaw, publicRaw: rawPublicKeyOf(key) };
 }
 
 interface CachedSigningKey {

@@ -1,13 +1,7 @@
-import { generateKeyPairSync, sign, verify } from "node:crypto";
+import { sign, verify } from "node:crypto";
 import type { Signature } from "ts-mls";
 import { toBytes } from "./bytes.js";
-import {
-  ed25519SigningKey,
-  ed25519VerifyKey,
-  exportRawPrivateKey,
-  exportRawPublicKey,
-  rememberEd25519SigningKey,
-} from "./keys.js";
+import { ed25519SigningKey, ed25519VerifyKey, freshKey, rememberEd25519SigningKey } from "./keys.js";
 
 const ED25519_SIGNATURE_LENGTH = 64;
 
@@ -26,9 +20,8 @@ export const ed25519Signature: Signature = {
     }
   },
   async keygen() {
-    const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-    const signKey = exportRawPrivateKey(privateKey);
-    rememberEd25519SigningKey(signKey, privateKey);
-    return { signKey, publicKey: exportRawPublicKey(publicKey) };
+    const { key, privateRaw, publicRaw } = freshKey("Ed25519");
+    rememberEd25519SigningKey(privateRaw, key);
+    return { signKey: privateRaw, publicKey: publicRaw };
   },
 };
