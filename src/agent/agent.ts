@@ -46,8 +46,13 @@ export interface AgentConfig {
   readonly relayKey?: Uint8Array;
   readonly token?: string;
   readonly cover?: CoverConfig;
-  /** Self-update after this many sent messages or this long, whichever comes first. */
+  /**
+   * Self-update after this many sent messages or this long, whichever comes first. The time since
+   * the last rotation is kept in the data dir; the message count starts again on a restart.
+   */
   readonly rotation?: { readonly messages: number; readonly ms: number };
+  /** For tests: the wall clock (ms) that key rotation reads. */
+  readonly clock?: () => number;
   /**
    * Whether a member may add this agent to a channel without it asking (a directory add; default
    * true). Joins this agent asked for with an invite are always accepted.
@@ -726,14 +731,40 @@ export class Agent implements ChannelService {
     return (await this.mls.channelInfo(channel)).pendingProposals > 0;
   }
 
+  private now(): number {
+    return this.config.clock?.() ?? Date.now();
+  }
+
+  /** The recorded time of the last rotation; recorded as `now` the first time a channel counts. */
+  private rotatedAt(channel: string, now: number): number {
+    try {
+      const recorded = this.store.rotatedAt(channel);
+      if (recorded !== undefined) return recorded;
+      this.store.setRotatedAt(channel, now);
+    } catch (error) {
+      // The message is sent already; a disk that refuses this small write only delays a rotation.
+      this.quiet(error);
+    }
+    return now;
+  }
+
+  private rotationStarted(channel: string, now: number): void {
+    this.sentSinceRotation.set(channel, { count: 0, since: now });
+    try {
+      this.store.setRotatedAt(channel, now);
+    } catch (error) {
+      this.quiet(error);
+    }
+  }
+
   private countForRotation(channel: string): void {
     const rotation = this.config.rotation ?? DEFAULT_ROTATION;
-    const now = Date.now();
-    const entry = this.sentSinceRotation.get(channel) ?? { count: 0, since: now };
+    const now = this.now();
+    const entry = this.sentSinceRotation.get(channel) ?? { count: 0, since: this.rotatedAt(channel, now) };
     entry.count++;
     this.sentSinceRotation.set(channel, entry);
     if (entry.count < rotation.messages && now - entry.since < rotation.ms) return;
-    this.sentSinceRotation.set(channel, { count: 0, since: now });
+    this.rotationStarted(channel, now);
     // One rotation at a time: under a burst of sends, queued ones would only wait out their deadline.
     if (this.rotating.has(channel)) return;
     this.rotating.add(channel);
@@ -812,8 +843,9 @@ export class Agent implements ChannelService {
 
   rotateKeys(channel: string): Promise<ChannelState> {
     return this.guard(async () => {
-      this.sentSinceRotation.set(channel, { count: 0, since: Date.now() });
-      return this.state((await this.commitIntent(channel, () => this.mls.selfUpdate(channel), [])).channel);
+      const { channel: done } = await this.commitIntent(channel, () => this.mls.selfUpdate(channel), []);
+      this.rotationStarted(channel, this.now());
+      return this.state(done);
     });
   }
 

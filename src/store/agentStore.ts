@@ -122,6 +122,19 @@ export class AgentStore implements MlsStatePort {
     });
   }
 
+  /** When this agent last rotated its keys in `channel` (ms since the epoch), or first counted for it. */
+  rotatedAt(channel: string): number | undefined {
+    return guarded("read the key rotation time", () => {
+      return (this.sql("SELECT rotated_at FROM rotations WHERE channel = ?").get(channel) as { rotated_at: number } | undefined)?.rotated_at;
+    });
+  }
+
+  setRotatedAt(channel: string, at: number): void {
+    guarded("save the key rotation time", () => {
+      this.sql("INSERT INTO rotations (channel, rotated_at) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET rotated_at = excluded.rotated_at").run(channel, at);
+    });
+  }
+
   /** Records an invite; if it is known already, only raises its use count to `uses`. */
   saveInvite(invite: StoredInvite, uses = 0): void {
     guarded("save an invite", () => {

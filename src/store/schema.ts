@@ -74,6 +74,14 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // When this agent last rotated its own keys per channel: the hourly rotation must survive the
+  // restarts of a short-lived MCP server, or an agent restarted often would never rotate.
+  `
+  CREATE TABLE rotations (
+    channel TEXT PRIMARY KEY REFERENCES groups(channel) ON DELETE CASCADE,
+    rotated_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 /** The user_version of a fully migrated database. */

@@ -119,6 +119,21 @@ describe("the agent store", () => {
     expect(() => AgentStore.open(dir)).toThrow(expect.objectContaining({ code: "corrupt" }));
   });
 
+  it("a database from before key rotation times were kept gains their table when opened", () => {
+    const dir = tempDir();
+    AgentStore.open(dir).close();
+    const db = new Database(join(dir, DATABASE_FILE));
+    db.exec("DROP TABLE rotations");
+    db.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
+    db.close();
+    const store = AgentStore.open(dir);
+    expect(store.rotatedAt("acme/agents/none")).toBeUndefined();
+    store.close();
+    const after = new Database(join(dir, DATABASE_FILE));
+    expect(after.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
+    after.close();
+  });
+
   it("a database file that is not SQLite gives a clear error", () => {
     const dir = tempDir();
     writeFileSync(join(dir, DATABASE_FILE), "this is not a database, just garbage bytes ".repeat(100));

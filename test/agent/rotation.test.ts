@@ -1,0 +1,64 @@
+// Automatic key rotation: a self-update after `rotation.messages` sends or `rotation.ms`, whichever
+// comes first. MCP hosts start and stop their servers often, so the time bound must outlive the
+// process: an agent restarted every few minutes would otherwise never rotate.
+import { describe, expect, it } from "vitest";
+import type { Agent, AgentConfig } from "../../src/agent/agent.js";
+import { agentConfig, openAgent, startRelay } from "./fixture.js";
+
+const CHANNEL = "acme/agents/rotation";
+const HOUR = 3_600_000;
+
+async function epochAbove(agent: Agent, epoch: bigint): Promise<bigint> {
+  for (let i = 0; i < 200; i++) {
+    const now = (await agent.members(CHANNEL)).epoch;
+    if (now > epoch) return now;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`the channel stayed at epoch ${epoch}`);
+}
+
+describe("automatic key rotation", () => {
+  it("counts the hour since the last rotation across restarts", async () => {
+    const relay = await startRelay();
+    let now = 1_800_000_000_000;
+    const config: AgentConfig = agentConfig(relay, "alice", { rotation: { messages: 1000, ms: HOUR }, clock: () => now });
+    let alice = await openAgent(config);
+    await alice.createChannel(CHANNEL);
+    const { epoch } = await alice.send(CHANNEL, "first, which starts the clock");
+
+    // Restarted three times within the hour: no rotation is due.
+    for (let restart = 0; restart < 3; restart++) {
+      await alice.close();
+      now += 20 * 60_000 - 1000;
+      alice = await openAgent(config);
+      expect((await alice.send(CHANNEL, `after restart ${restart}`)).epoch).toBe(epoch);
+    }
+    expect((await alice.members(CHANNEL)).epoch).toBe(epoch);
+
+    // The fourth run passes the hour since the first send: this send starts a rotation.
+    await alice.close();
+    now += 3001;
+    alice = await openAgent(config);
+    await alice.send(CHANNEL, "an hour on");
+    const rotated = await epochAbove(alice, epoch);
+
+    // The rotation restarts the clock, also across a restart.
+    await alice.close();
+    now += HOUR - 1;
+    alice = await openAgent(config);
+    expect((await alice.send(CHANNEL, "within the hour of the rotation")).epoch).toBe(rotated);
+    now += 2;
+    await alice.send(CHANNEL, "past it");
+    await epochAbove(alice, rotated);
+  });
+
+  it("rotates after the configured number of messages", async () => {
+    const relay = await startRelay();
+    const alice = await openAgent(agentConfig(relay, "alice", { rotation: { messages: 3, ms: HOUR } }));
+    await alice.createChannel(CHANNEL);
+    const { epoch } = await alice.send(CHANNEL, "one");
+    await alice.send(CHANNEL, "two");
+    await alice.send(CHANNEL, "three");
+    await epochAbove(alice, epoch);
+  });
+});
