@@ -742,7 +742,7 @@ export class Agent implements ChannelService {
       if (recorded !== undefined) return recorded;
       this.store.setRotatedAt(channel, now);
     } catch (error) {
-      // The message is sent already; a disk that refuses this small write only delays a rotation.
+      // The message is handled already; a disk that refuses this small write only delays a rotation.
       this.quiet(error);
     }
     return now;
@@ -757,13 +757,31 @@ export class Agent implements ChannelService {
     }
   }
 
+  private rotationEntry(channel: string, now: number): { count: number; since: number } {
+    let entry = this.sentSinceRotation.get(channel);
+    if (entry === undefined) {
+      entry = { count: 0, since: this.rotatedAt(channel, now) };
+      this.sentSinceRotation.set(channel, entry);
+    }
+    return entry;
+  }
+
   private countForRotation(channel: string): void {
     const rotation = this.config.rotation ?? DEFAULT_ROTATION;
     const now = this.now();
-    const entry = this.sentSinceRotation.get(channel) ?? { count: 0, since: this.rotatedAt(channel, now) };
+    const entry = this.rotationEntry(channel, now);
     entry.count++;
-    this.sentSinceRotation.set(channel, entry);
-    if (entry.count < rotation.messages && now - entry.since < rotation.ms) return;
+    if (entry.count >= rotation.messages || now - entry.since >= rotation.ms) this.rotate(channel, now);
+  }
+
+  /** A member that only listens also rotates on time, when it reads messages of the channel. */
+  private rotateIfDue(channel: string): void {
+    if (!this.mls.channels().includes(channel)) return;
+    const now = this.now();
+    if (now - this.rotationEntry(channel, now).since >= (this.config.rotation ?? DEFAULT_ROTATION).ms) this.rotate(channel, now);
+  }
+
+  private rotate(channel: string, now: number): void {
     this.rotationStarted(channel, now);
     // One rotation at a time: under a burst of sends, queued ones would only wait out their deadline.
     if (this.rotating.has(channel)) return;
@@ -796,6 +814,7 @@ export class Agent implements ChannelService {
             seq: r.seq,
             sentAt: new Date(r.receivedAt).toISOString(),
           }));
+          for (const read of new Set(messages.map((m) => m.channel))) this.rotateIfDue(read);
           const warnings = this.forks.takeWarnings(channel);
           return warnings.length > 0 ? { messages, timedOut: false, warnings } : { messages, timedOut: messages.length === 0 };
         }

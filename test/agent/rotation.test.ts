@@ -52,6 +52,37 @@ describe("automatic key rotation", () => {
     await epochAbove(alice, rotated);
   });
 
+  it("a member that only reads rotates too, once the hour is up", async () => {
+    const relay = await startRelay();
+    let now = 1_800_000_000_000;
+    const alice = await openAgent(agentConfig(relay, "alice", { rotation: { messages: 1000, ms: 10 * HOUR }, clock: () => now }));
+    const bob = await openAgent(agentConfig(relay, "bob", { rotation: { messages: 1000, ms: HOUR }, clock: () => now }));
+    await alice.createChannel(CHANNEL);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await alice.addMember(CHANNEL, { agent: "bob" });
+        break;
+      } catch (error) {
+        if (attempt > 50) throw error; // bob's key packages are not at the relay yet
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const readOne = async () => {
+      const { messages } = await bob.receive({ channel: CHANNEL, waitMs: 5000 });
+      expect(messages).toHaveLength(1);
+    };
+    const { epoch } = await alice.send(CHANNEL, "read at once");
+    await readOne();
+    now += HOUR - 1;
+    await alice.send(CHANNEL, "read within the hour");
+    await readOne();
+    expect((await alice.members(CHANNEL)).epoch).toBe(epoch);
+    now += 2;
+    await alice.send(CHANNEL, "read after it");
+    await readOne();
+    await epochAbove(alice, epoch);
+  });
+
   it("rotates after the configured number of messages", async () => {
     const relay = await startRelay();
     const alice = await openAgent(agentConfig(relay, "alice", { rotation: { messages: 3, ms: HOUR } }));
