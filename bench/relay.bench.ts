@@ -15,7 +15,7 @@ const LABEL: Record<Kind, string> = { baseline: "plain WebSocket relay (baseline
 const GROUP_ID = randomBytes(12);
 const quick = process.env.BENCH_QUICK === "1";
 /**
- * Set to a directory to write a CPU profile of each relay child there (node --cpu-prof); such a
+ * Set to a directory to write a CPU profile of each relay child and client process there (node --cpu-prof); such a
  * run measures throughput only, so that the profile shows the fan-out path.
  */
 const profileDir = process.env.BENCH_RELAY_PROFILE;
@@ -76,7 +76,8 @@ const connect = (server: Server, kind: Kind, agent: string) => connectClient(kin
 /** A client process (bench/relayClientChild.ts) and the reports it sends. */
 function clientProcess(server: Server, kind: Kind, role: "pub" | "subs", count: number, messages: number) {
   const args = [role, kind, server.url, Buffer.from(server.key).toString("base64url"), GROUP_ID.toString("hex"), String(count), String(messages)];
-  const child = fork(join(import.meta.dirname, "relayClientChild.ts"), args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const profile = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", join(profileDir, `${kind}-${role}`)];
+  const child = fork(join(import.meta.dirname, "relayClientChild.ts"), args, { execArgv: [...profile, "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const reports: ChildReport[] = [];
   const waiters: (() => void)[] = [];
   child.on("message", (m) => {
