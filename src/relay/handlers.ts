@@ -14,7 +14,8 @@ const REPLAY_BATCH = 512;
 /** Key packages one agent may keep in the directory. */
 const MAX_KEY_PACKAGES = 100;
 
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+/** A view, not a copy: the fan-out computes this once per message. */
+const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 
 /** Sequence numbers and epochs are stored as SQLite integers (signed 64-bit). */
 const MAX_STORED_INTEGER = 2n ** 63n - 1n;
