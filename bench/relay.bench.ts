@@ -227,7 +227,7 @@ async function main(): Promise<void> {
     }),
   );
   const text = [
-    `Command: \`npm run bench:relay\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Load average (1 min) ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end: other work shared the two cores.`,
+    `Command: \`npm run bench:relay\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Load average (1 min) ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end: ${loadAtStart < 0.5 ? "the machine was otherwise idle (the end figure is mostly the benchmark's own load)" : "other work shared the two cores"}.`,
     "",
     "1 KiB messages (2020-byte MLS bodies, one 2048-byte frame each), one publisher with 64 in flight;",
     "msgs/s is messages delivered to every subscriber per second (deliveries/s = msgs/s × subscribers),",
