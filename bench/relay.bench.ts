@@ -15,7 +15,7 @@ const LABEL: Record<Kind, string> = { baseline: "plain WebSocket relay (baseline
 const GROUP_ID = randomBytes(12);
 const quick = process.env.BENCH_QUICK === "1";
 /**
- * Set to a directory to write a CPU profile of each relay child there (node --cpu-prof); such a
+ * Set to a directory to write a CPU profile of each relay child and client process there (node --cpu-prof); such a
  * run measures throughput only, so that the profile shows the fan-out path.
  */
 const profileDir = process.env.BENCH_RELAY_PROFILE;
@@ -76,7 +76,8 @@ const connect = (server: Server, kind: Kind, agent: string) => connectClient(kin
 /** A client process (bench/relayClientChild.ts) and the reports it sends. */
 function clientProcess(server: Server, kind: Kind, role: "pub" | "subs", count: number, messages: number) {
   const args = [role, kind, server.url, Buffer.from(server.key).toString("base64url"), GROUP_ID.toString("hex"), String(count), String(messages)];
-  const child = fork(join(import.meta.dirname, "relayClientChild.ts"), args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const profile = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", join(profileDir, `${kind}-${role}`)];
+  const child = fork(join(import.meta.dirname, "relayClientChild.ts"), args, { execArgv: [...profile, "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const reports: ChildReport[] = [];
   const waiters: (() => void)[] = [];
   child.on("message", (m) => {
@@ -226,7 +227,7 @@ async function main(): Promise<void> {
     }),
   );
   const text = [
-    `Command: \`npm run bench:relay\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Load average (1 min) ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end: other work shared the two cores.`,
+    `Command: \`npm run bench:relay\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Load average (1 min) ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end: ${loadAtStart < 0.5 ? "the machine was otherwise idle (the end figure is mostly the benchmark's own load)" : "other work shared the two cores"}.`,
     "",
     "1 KiB messages (2020-byte MLS bodies, one 2048-byte frame each), one publisher with 64 in flight;",
     "msgs/s is messages delivered to every subscriber per second (deliveries/s = msgs/s × subscribers),",
@@ -235,7 +236,8 @@ async function main(): Promise<void> {
     "subscriber). Each case starts with a warm-up of up to 2,000 messages, then the clock runs from the",
     "publisher's start until every subscriber has every message. The skytale clients",
     "(bench/relayBenchClient.ts) are the transport's link alone: handshake, then every frame opened and",
-    "decoded with LinkCodec. All processes share two cores (and whatever else the machine runs), so the",
+    "decoded with LinkCodec (the relay acknowledges a stored batch's messages in one frame per link, an",
+    "`Acks`). All processes share two cores (and whatever else the machine runs), so the",
     "clients' work still weighs on msgs/s. Relay CPU µs/delivery is process.cpuUsage of the relay process",
     "(all its threads, so skytale's checkpoint thread too) over the run, divided by messages ×",
     "subscribers: the relay's own cost, and the less noisy comparison (above 1× it costs more than the",

@@ -113,6 +113,7 @@ export async function skytaleClient(url: string, relayKey: Uint8Array, agent: st
       got++;
       for (const l of listeners) l();
     } else if (e.type === "Error") throw new Error(`relay refused a request: ${e.code}`);
+    else if (e.type === "Acks") e.acks.forEach(() => onReply?.());
     else onReply?.();
   });
   /** One request at a time outside publish(): resolves on the next reply. */

@@ -1,7 +1,7 @@
 import type { WebSocket } from "ws";
 import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "../wire/buckets.js";
 import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js";
-import { type Envelope } from "../wire/envelope.js";
+import { type AckEntry, type Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { respondToHello } from "../wire/handshake.js";
 import { LinkCodec } from "../wire/link.js";
@@ -60,7 +60,8 @@ export class RelayConnection {
     private readonly socket: Corkable,
     private readonly ctx: ConnectionContext,
     private readonly handlers: {
-      onEnvelope(conn: RelayConnection, envelope: Envelope): void;
+      /** `bytes`: the envelope as it arrived, encoded; the handler may reuse (and change) them. */
+      onEnvelope(conn: RelayConnection, envelope: Envelope, bytes: Uint8Array): void;
       onClose(conn: RelayConnection): void;
     },
   ) {
@@ -108,6 +109,22 @@ export class RelayConnection {
       if (this.state.phase !== "ready") return;
       this.ctx.metrics.countOut(type);
       this.scheduler.submit(this.state.codec.piecesOf(bytes));
+    });
+  }
+
+  /**
+   * Acknowledges requests in one frame, at this point in the link's order: an Ack for one, an Acks
+   * for several. The list is read when the frame is sealed, so the caller may still add to it
+   * until the SendGate releases the batch (see RelayHandlers.ack). The entries must pass Acks's
+   * checks (distinct non-zero ids, at most MAX_ACKS).
+   */
+  sendAcks(acks: readonly AckEntry[]): void {
+    this.ctx.gate.pass(this, () => {
+      if (this.state.phase !== "ready") return;
+      const [first] = acks;
+      const envelope: Envelope = acks.length === 1 && first !== undefined ? { type: "Ack", id: first.id, seq: first.seq } : { type: "Acks", id: 0n, acks };
+      this.ctx.metrics.countOut(envelope.type);
+      this.scheduler.submit(this.state.codec.pieces(envelope));
     });
   }
 
@@ -202,14 +219,15 @@ export class RelayConnection {
     }
     if (this.state.phase === "closed") return;
     this.ctx.metrics.countFrame("in", frame.length);
-    const envelope = this.state.codec.read(frame);
-    if (envelope === undefined) {
+    const read = this.state.codec.readEncoded(frame);
+    if (read === undefined) {
       this.ctx.metrics.coverIn++;
       return;
     }
+    const { envelope, bytes } = read;
     this.ctx.metrics.countIn(envelope.type);
     if (limited) return this.error(envelope.id, "rate_limited", "too many frames or bytes per second; slow down and retry");
-    this.handlers.onEnvelope(this, envelope);
+    this.handlers.onEnvelope(this, envelope, bytes);
   }
 
   private protocolError(reason: string): void {

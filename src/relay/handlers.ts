@@ -1,4 +1,4 @@
-import { encodeEnvelope, isRelayThrough, type Envelope, type EnvelopeOf, type RelayThroughType } from "../wire/envelope.js";
+import { encodeEnvelope, isRelayThrough, MAX_ACKS, setEnvelopeId, type AckEntry, type Envelope, type EnvelopeOf, type RelayThroughType } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { readMlsRouting, type MlsRouting } from "../wire/mlsHeader.js";
 import { commitProofValid } from "../wire/commitProof.js";
@@ -14,7 +14,8 @@ const REPLAY_BATCH = 512;
 /** Key packages one agent may keep in the directory. */
 const MAX_KEY_PACKAGES = 100;
 
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+/** A view, not a copy: the fan-out computes this once per message. */
+const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 
 /** Sequence numbers and epochs are stored as SQLite integers (signed 64-bit). */
 const MAX_STORED_INTEGER = 2n ** 63n - 1n;
@@ -42,7 +43,9 @@ class Refusal extends Error {
 export class RelayHandlers {
   private readonly subscribers = new Map<string, Set<RelayConnection>>();
   private readonly inboxReaders = new Map<string, Set<RelayConnection>>();
-  private queue: [RelayConnection, string, Envelope][] = [];
+  private queue: [RelayConnection, string, Envelope, Uint8Array][] = [];
+  /** The Msg acks of the batch being stored, per link: each list goes out as one frame (see ack()). */
+  private readonly batchAcks = new Map<RelayConnection, AckEntry[]>();
 
   constructor(
     private readonly log: ChannelLog,
@@ -59,12 +62,13 @@ export class RelayHandlers {
    * the links that made requests get their frames first, in order, and those are on their way
    * before the fan-out to the other links is sealed (once per subscriber, the bulk of the work):
    * a publisher hears its acks without waiting for every subscriber's copy.
+   * `bytes` is `e` as it arrived, encoded: a Msg is fanned out from them.
    */
-  handle(conn: RelayConnection, e: Envelope): void {
+  handle(conn: RelayConnection, e: Envelope, bytes: Uint8Array): void {
     const agent = conn.agent;
     if (agent === undefined) return this.authenticate(conn, e);
     if (this.queue.length === 0) setImmediate(() => this.flush());
-    this.queue.push([conn, agent, e]);
+    this.queue.push([conn, agent, e, bytes]);
   }
 
   private flush(): void {
@@ -73,7 +77,13 @@ export class RelayHandlers {
     try {
       const requesters = new Set(batch.map(([conn]) => conn));
       this.gate.batch(
-        () => this.log.atomically(() => batch.forEach(([conn, agent, e]) => this.handleOne(conn, agent, e))),
+        () => {
+          try {
+            this.log.atomically(() => batch.forEach(([conn, agent, e, bytes]) => this.handleOne(conn, agent, e, bytes)));
+          } finally {
+            this.batchAcks.clear();
+          }
+        },
         (conn) => requesters.has(conn),
         () => requesters.forEach((conn) => conn.flushWrites()),
       );
@@ -83,9 +93,9 @@ export class RelayHandlers {
     }
   }
 
-  private handleOne(conn: RelayConnection, agent: string, e: Envelope): void {
+  private handleOne(conn: RelayConnection, agent: string, e: Envelope, bytes: Uint8Array): void {
     try {
-      this.dispatch(conn, agent, e);
+      this.dispatch(conn, agent, e, bytes);
     } catch (error) {
       if (error instanceof Refusal) return conn.error(e.id, error.code, error.message);
       if (error instanceof WireError) return conn.error(e.id, "bad_request", error.message);
@@ -123,10 +133,10 @@ export class RelayHandlers {
     conn.send({ type: "AuthOk", id: e.id, agent: e.agent });
   }
 
-  private dispatch(conn: RelayConnection, agent: string, e: Envelope): void {
+  private dispatch(conn: RelayConnection, agent: string, e: Envelope, bytes: Uint8Array): void {
     switch (e.type) {
       case "Msg":
-        return this.message(conn, agent, e);
+        return this.message(conn, agent, e, bytes);
       case "GroupProposal":
       case "GroupCommit":
         return this.handshake(conn, agent, e);
@@ -159,15 +169,35 @@ export class RelayHandlers {
     return routing;
   }
 
-  private message(conn: RelayConnection, agent: string, e: EnvelopeOf<"Msg">): void {
+  /** `bytes`: the request as it arrived; the delivery differs only in its id, so they become it. */
+  private message(conn: RelayConnection, agent: string, e: EnvelopeOf<"Msg">, bytes: Uint8Array): void {
     const { groupId, epoch } = this.routing(e.body, "application");
     const result = this.log.appendMessage(groupId, e.body, agent, epoch);
     if (result.kind === "stale") {
       throw new Refusal("stale_epoch", `the channel is at epoch ${result.epoch}; no member can read epoch ${epoch} any more: encrypt it again`);
     }
     const { seq, duplicate } = result;
-    conn.send({ type: "Ack", id: e.id, seq });
-    if (!duplicate) this.fanOut(groupId, "Msg", encodeEnvelope({ type: "Msg", id: seq, body: e.body }));
+    this.ack(conn, e.id, seq);
+    if (!duplicate) this.fanOut(groupId, "Msg", setEnvelopeId(bytes, seq));
+  }
+
+  /**
+   * Acknowledges a request of the batch being stored (only called inside flush's store step).
+   * The acks of one link share a frame, sent at the place of the first of them in the link's
+   * order, once the batch is committed like every reply: one seal at the relay and one open at the
+   * client instead of one per message. A list holds at most MAX_ACKS; an id it holds already (a
+   * client reusing request ids) or 0 gets a frame of its own, since Acks refuses both.
+   */
+  private ack(conn: RelayConnection, id: bigint, seq: bigint): void {
+    if (id === 0n) return conn.send({ type: "Ack", id, seq });
+    const list = this.batchAcks.get(conn);
+    if (list !== undefined && list.length < MAX_ACKS && !list.some((a) => a.id === id)) {
+      list.push({ id, seq });
+      return;
+    }
+    const fresh = [{ id, seq }];
+    this.batchAcks.set(conn, fresh);
+    conn.sendAcks(fresh);
   }
 
   private handshake(conn: RelayConnection, agent: string, e: EnvelopeOf<"GroupProposal" | "GroupCommit">): void {

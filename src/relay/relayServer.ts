@@ -73,7 +73,7 @@ export class Relay {
           return;
         }
         const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, ...optional(runtime) }, {
-          onEnvelope: (c, e) => handlers.handle(c, e),
+          onEnvelope: (c, e, bytes) => handlers.handle(c, e, bytes),
           onClose: (c) => {
             relay.connections.delete(c);
             handlers.forget(c);

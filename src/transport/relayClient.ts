@@ -373,6 +373,11 @@ export class RelayClient {
 
   private onEnvelope(session: Session, envelope: Envelope): void {
     if (this.session !== session) return;
+    // One frame answering several requests: each entry settles like an Ack of its own.
+    if (envelope.type === "Acks") {
+      for (const { id, seq } of envelope.acks) this.onEnvelope(session, { type: "Ack", id, seq });
+      return;
+    }
     if (REPLY_TYPES.has(envelope.type)) {
       const problem = session.answer(envelope);
       if (problem !== undefined) this.report(problem);

@@ -1,5 +1,5 @@
 import { ByteReader, ByteWriter } from "./binary.js";
-import { ENVELOPE_HEADER_BYTES } from "./buckets.js";
+import { BUCKETS, ENVELOPE_HEADER_BYTES, WIRE_OVERHEAD } from "./buckets.js";
 import { COMMIT_KEY_BYTES, COMMIT_SIGNATURE_BYTES, type CommitProof } from "./commitProof.js";
 import { WireError } from "./errors.js";
 
@@ -26,6 +26,18 @@ export const COMMIT_ENVELOPE_EXTRA_BYTES = 4 + 1 + 1 + COMMIT_SIGNATURE_BYTES + 
 /** Envelopes above this (after reassembly) are refused: 1 MiB. */
 export const MAX_ENVELOPE_BYTES = 1 << 20;
 
+/** One (request id, seq) pair of an Acks envelope. */
+export interface AckEntry {
+  readonly id: bigint;
+  readonly seq: bigint;
+}
+
+/**
+ * Most pairs in one Acks envelope: as many as fit the smallest bucket (14), so that an Acks frame
+ * is the same size as a single Ack's and coalescing adds no frame size of its own.
+ */
+export const MAX_ACKS = Math.floor((BUCKETS[0] - WIRE_OVERHEAD - 1) / 16);
+
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const MAX_CHANNEL_ID_BYTES = 64;
 const MAX_RECIPIENTS = 255;
@@ -49,6 +61,8 @@ export type Envelope =
   | { type: "AuthOk"; id: bigint; agent: string }
   | { type: "Error"; id: bigint; code: string; message: string }
   | { type: "Ack"; id: bigint; seq: bigint }
+  /** Several Acks in one frame (the relay's reply to a batch): `id` is 0, `acks` 1-MAX_ACKS distinct non-zero request ids. */
+  | { type: "Acks"; id: bigint; acks: readonly AckEntry[] }
   | { type: "Ping"; id: bigint }
   | { type: "Pong"; id: bigint }
   | { type: "Msg"; id: bigint; body: Uint8Array }
@@ -79,6 +93,7 @@ const TYPE_CODES: Record<EnvelopeType, number> = {
   Ack: 0x04,
   Ping: 0x05,
   Pong: 0x06,
+  Acks: 0x07,
   Msg: 0x10,
   GroupProposal: 0x11,
   GroupCommit: 0x12,
@@ -132,6 +147,26 @@ function readProof(r: ByteReader): CommitProof | undefined {
   return { signature: r.raw(COMMIT_SIGNATURE_BYTES), nextKey: r.raw(COMMIT_KEY_BYTES) };
 }
 
+/** The checks an Acks list must pass, on both sides: the relay never sends what a client would refuse. */
+function checkAcks(id: bigint, acks: readonly AckEntry[]): readonly AckEntry[] {
+  if (id !== 0n) throw new WireError("bad_field", "an Acks envelope has id 0");
+  if (acks.length === 0 || acks.length > MAX_ACKS) throw new WireError("bad_field", `an Acks envelope lists 1-${MAX_ACKS} requests`);
+  const ids = new Set<bigint>();
+  for (const a of acks) {
+    if (a.id === 0n) throw new WireError("bad_field", "an acknowledged request id is non-zero");
+    ids.add(a.id);
+  }
+  if (ids.size !== acks.length) throw new WireError("bad_field", "an Acks envelope lists a request twice");
+  return acks;
+}
+
+function readAcks(r: ByteReader): AckEntry[] {
+  const count = r.u8();
+  const acks: AckEntry[] = [];
+  for (let i = 0; i < count; i++) acks.push({ id: r.u64(), seq: r.u64() });
+  return acks;
+}
+
 function writeTarget(w: ByteWriter, t: Target): void {
   if (t.kind === "channel") w.u8(1).vec8(t.channel);
   else w.u8(2).vec8(utf8.encode(t.agent));
@@ -157,6 +192,10 @@ function writeBody(w: ByteWriter, e: Envelope): void {
       return;
     case "Ack":
       w.u64(e.seq);
+      return;
+    case "Acks":
+      w.u8(checkAcks(e.id, e.acks).length);
+      for (const a of e.acks) w.u64(a.id).u64(a.seq);
       return;
     case "Ping":
     case "Pong":
@@ -237,6 +276,8 @@ function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
       return { type, id, code: text(r.vec8(), "error code"), message: text(r.vec16(), "error message") };
     case "Ack":
       return { type, id, seq: r.u64() };
+    case "Acks":
+      return { type, id, acks: checkAcks(id, readAcks(r)) };
     case "Ping":
     case "Pong":
       return { type, id };
@@ -291,7 +332,8 @@ function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
 
 /** The exact body size of the MLS-carrying types (the hot path), a small guess for the rest. */
 function bodySizeHint(e: Envelope): number {
-  return e.type === "Msg" || e.type === "GroupProposal" ? e.body.length : 64;
+  if (e.type === "Msg" || e.type === "GroupProposal") return e.body.length;
+  return e.type === "Acks" ? 1 + 16 * e.acks.length : 64;
 }
 
 /** Encodes an envelope; throws WireError for values out of range. */
@@ -316,6 +358,16 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   const envelope = readBody(type, r.u64(), r);
   r.end();
   return envelope;
+}
+
+/**
+ * Writes `id` into an encoded envelope's id field, in place, and returns the same bytes: the relay
+ * turns a request it received into the delivery it fans out without encoding the body again.
+ */
+export function setEnvelopeId(bytes: Uint8Array, id: bigint): Uint8Array {
+  if (bytes.length < ENVELOPE_HEADER_BYTES) throw new WireError("truncated", "envelope shorter than its header");
+  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setBigUint64(2, id);
+  return bytes;
 }
 
 /** True for the types the relay forwards opaque. */

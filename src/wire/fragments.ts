@@ -36,6 +36,11 @@ export class Reassembler {
 
   /** The whole envelope once its last fragment arrives, otherwise undefined. */
   push(f: Extract<Envelope, { type: "Fragment" }>): Envelope | undefined {
+    return this.pushEncoded(f)?.envelope;
+  }
+
+  /** Like push(), with the whole envelope's encoded bytes too. */
+  pushEncoded(f: Extract<Envelope, { type: "Fragment" }>): { envelope: Envelope; bytes: Uint8Array } | undefined {
     if (f.count > MAX_FRAGMENTS) throw new WireError("too_large", "fragmented message over 1 MiB");
     const p = this.partial;
     if (p !== undefined && this.now() - p.startedAt > this.timeoutMs) {
@@ -67,6 +72,6 @@ export class Reassembler {
     }
     const envelope = decodeEnvelope(whole);
     if (envelope.type === "Fragment") throw new WireError("fragment_error", "nested fragment");
-    return envelope;
+    return { envelope, bytes: whole };
   }
 }

@@ -49,9 +49,17 @@ export class LinkCodec {
 
   /** The envelope a frame completes; undefined for cover frames and non-final fragments. */
   read(frame: Uint8Array): Envelope | undefined {
+    return this.readEncoded(frame)?.envelope;
+  }
+
+  /**
+   * Like read(), with the envelope's encoded bytes too: a view into this frame's own plaintext (or
+   * the reassembled message), which the caller may keep and change.
+   */
+  readEncoded(frame: Uint8Array): { envelope: Envelope; bytes: Uint8Array } | undefined {
     const piece = this.opener.open(frame);
     if (piece === undefined) return undefined;
     const envelope = decodeEnvelope(piece);
-    return envelope.type === "Fragment" ? this.reassembler.push(envelope) : envelope;
+    return envelope.type === "Fragment" ? this.reassembler.pushEncoded(envelope) : { envelope, bytes: piece };
   }
 }

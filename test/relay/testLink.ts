@@ -8,6 +8,8 @@ import { LinkCodec } from "../../src/wire/link.js";
 export class TestLink {
   readonly pushed: Envelope[] = [];
   readonly frameSizes: number[] = [];
+  /** Frames that acknowledged requests: an Ack or an Acks (which answers several). */
+  ackFrames = 0;
   covers = 0;
   closed: { code: number; reason: string } | undefined;
   private nextId = 1n;
@@ -25,18 +27,26 @@ export class TestLink {
         this.covers++;
         return;
       }
-      const waiter = this.waiting.get(e.id);
-      const isReply = ["Ack", "AuthOk", "Error", "GroupAck", "GroupNack", "KeyPackageReply", "Pong"].includes(e.type);
-      if (isReply && waiter !== undefined) {
-        this.waiting.delete(e.id);
-        waiter(e);
-      } else this.pushed.push(e);
+      if (e.type === "Ack" || e.type === "Acks") this.ackFrames++;
+      // An Acks answers each request it lists like an Ack of its own.
+      if (e.type === "Acks") for (const { id, seq } of e.acks) this.reply({ type: "Ack", id, seq });
+      else this.reply(e);
       this.watchers.forEach((w) => w());
     });
     ws.on("close", (code, reason) => {
       this.closed = { code, reason: reason.toString() };
       this.watchers.forEach((w) => w());
     });
+  }
+
+  /** Hands a reply to the request waiting for it; anything else is recorded as pushed. */
+  private reply(e: Envelope): void {
+    const waiter = this.waiting.get(e.id);
+    const isReply = ["Ack", "AuthOk", "Error", "GroupAck", "GroupNack", "KeyPackageReply", "Pong"].includes(e.type);
+    if (isReply && waiter !== undefined) {
+      this.waiting.delete(e.id);
+      waiter(e);
+    } else this.pushed.push(e);
   }
 
   /** Connects, handshakes and (unless `auth` is false) authenticates as `agent`. */

@@ -1,0 +1,55 @@
+// The relay acknowledges the Msgs of one stored batch with one frame per link (Acks), and fans
+// each Msg out from the bytes it arrived in, relabelled with its seq.
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { BUCKETS } from "../../src/wire/buckets.js";
+import type { EnvelopeOf } from "../../src/wire/envelope.js";
+import { mlsMessage } from "../transport/helpers.js";
+import { link, startRelay } from "./relayFixture.js";
+
+const N = 64;
+
+describe("relay: coalesced acks", () => {
+  it("a burst of N messages is acknowledged in fewer than N frames: every id, dense seqs in send order", async () => {
+    const relay = await startRelay();
+    const channel = new Uint8Array(randomBytes(12));
+    const sub = await link(relay, "bob");
+    await sub.request({ type: "Subscribe", id: 0n, channel, fromSeq: 1n });
+    const pub = await link(relay, "alice");
+    const bodies = Array.from({ length: N }, (_, i) => mlsMessage(channel, 0n, 1, 100, i));
+    // Sent back to back, so that they reach the relay within a few turns of its event loop.
+    const answers = await Promise.all(bodies.map((body) => pub.request({ type: "Msg", id: 0n, body })));
+
+    expect(answers).toEqual(bodies.map((_, i) => ({ type: "Ack", id: expect.any(BigInt), seq: BigInt(i + 1) })));
+    expect(pub.ackFrames).toBeLessThan(N);
+    expect(pub.frameSizes.every((s) => (BUCKETS as readonly number[]).includes(s))).toBe(true);
+    await sub.waitFor((pushed) => pushed.filter((e) => e.type === "Msg").length === N);
+    const delivered = sub.pushed.filter((e): e is EnvelopeOf<"Msg"> => e.type === "Msg");
+    expect(delivered.map((e) => e.id)).toEqual(bodies.map((_, i) => BigInt(i + 1)));
+    expect(delivered.map((e) => Buffer.from(e.body).toString("hex"))).toEqual(bodies.map((b) => Buffer.from(b).toString("hex")));
+  });
+
+  it("a link that reuses a request id, or sends id 0, still gets one valid ack per message", async () => {
+    const relay = await startRelay();
+    const channel = new Uint8Array(randomBytes(12));
+    const pub = await link(relay, "alice");
+    for (const [id, fill] of [
+      [5n, 1],
+      [5n, 2],
+      [0n, 3],
+      [6n, 4],
+    ] as const) {
+      pub.send({ type: "Msg", id, body: mlsMessage(channel, 0n, 1, 100, fill) });
+    }
+    // Unawaited replies land in `pushed`; an Acks the link could not decode would throw instead.
+    await pub.waitFor((pushed) => pushed.filter((e) => e.type === "Ack").length === 4);
+    const acks = pub.pushed.filter((e): e is EnvelopeOf<"Ack"> => e.type === "Ack");
+    expect(acks.map((e) => [e.id, e.seq] as const).sort((a, b) => Number(a[1] - b[1]))).toEqual([
+      [5n, 1n],
+      [5n, 2n],
+      [0n, 3n],
+      [6n, 4n],
+    ]);
+    expect(pub.closed).toBeUndefined();
+  });
+});
