@@ -16,6 +16,12 @@ export default tseslint.config(
         importNames: ["generateKeyPair", "generateKeyPairSync"],
         message: "can deadlock node 20 against the garbage collector; use freshKey (src/mls/crypto/keys.ts)",
       }))],
+      "no-restricted-properties": ["error", ...[
+        { property: "generateKeyPairSync" },
+        { object: "crypto", property: "generateKeyPair" },
+        { object: "nodeCrypto", property: "generateKeyPair" },
+        { object: "subtle", property: "generateKey" },
+      ].map((rule) => ({ ...rule, message: "can deadlock node 20 against the garbage collector; use freshKey (src/mls/crypto/keys.ts)" }))],
     },
   },
   {

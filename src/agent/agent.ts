@@ -497,6 +497,7 @@ export class Agent implements ChannelService {
 
   private forgetChannel(channel: string): void {
     this.leaving.delete(channel);
+    this.sentSinceRotation.delete(channel);
     this.streamGuard.forget(channel);
     if (this.forks.isProvisional(channel)) this.store.setSetting(PROVISIONAL + channel, "");
     this.forks.forget(channel);
@@ -748,10 +749,10 @@ export class Agent implements ChannelService {
     return now;
   }
 
-  private rotationStarted(channel: string, now: number): void {
-    this.sentSinceRotation.set(channel, { count: 0, since: now });
+  /** Records a rotation that took effect, so that the hour also counts from it after a restart. */
+  private rotated(channel: string, at: number): void {
     try {
-      this.store.setRotatedAt(channel, now);
+      this.store.setRotatedAt(channel, at);
     } catch (error) {
       this.quiet(error);
     }
@@ -776,17 +777,22 @@ export class Agent implements ChannelService {
 
   /** A member that only listens also rotates on time, when it reads messages of the channel. */
   private rotateIfDue(channel: string): void {
-    if (!this.mls.channels().includes(channel)) return;
+    if (!this.mls.channels().includes(channel) || this.leaving.has(channel)) return;
     const now = this.now();
     if (now - this.rotationEntry(channel, now).since >= (this.config.rotation ?? DEFAULT_ROTATION).ms) this.rotate(channel, now);
   }
 
+  /**
+   * Starts a self-update in the background. The counters restart at once (so a burst of sends does
+   * not start more, and a failing one is tried again a period later); the time is stored only once
+   * the commit is in, so after a restart a rotation that did not happen is due at once.
+   */
   private rotate(channel: string, now: number): void {
-    this.rotationStarted(channel, now);
-    // One rotation at a time: under a burst of sends, queued ones would only wait out their deadline.
-    if (this.rotating.has(channel)) return;
+    this.sentSinceRotation.set(channel, { count: 0, since: now });
+    if (this.rotating.has(channel) || this.leaving.has(channel)) return;
     this.rotating.add(channel);
     void this.commitIntent(channel, () => this.mls.selfUpdate(channel), [])
+      .then(({ committed }) => committed && this.rotated(channel, now))
       .catch((e: unknown) => this.quiet(e))
       .finally(() => this.rotating.delete(channel));
   }
@@ -862,9 +868,11 @@ export class Agent implements ChannelService {
 
   rotateKeys(channel: string): Promise<ChannelState> {
     return this.guard(async () => {
-      const { channel: done } = await this.commitIntent(channel, () => this.mls.selfUpdate(channel), []);
-      this.rotationStarted(channel, this.now());
-      return this.state(done);
+      const started = this.now();
+      this.sentSinceRotation.set(channel, { count: 0, since: started });
+      const result = await this.commitIntent(channel, () => this.mls.selfUpdate(channel), []);
+      if (result.committed) this.rotated(channel, started);
+      return this.state(result.channel);
     });
   }
 

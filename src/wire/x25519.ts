@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from "node:crypto";
 import { WireError } from "./errors.js";
 
 /** A raw X25519 key pair, as kept in config and data dirs. */
@@ -16,20 +16,26 @@ const PLACEHOLDER_X = Buffer.alloc(KEY_BYTES).toString("base64url");
  * src/mls/crypto/keys.ts).
  */
 export function generateX25519(): { privateKey: KeyObject; publicKey: Uint8Array } {
-  const privateKey = importX25519Private(randomBytes(KEY_BYTES));
-  return { privateKey, publicKey: publicOf(privateKey) };
+  const raw = randomFillSync(new Uint8Array(KEY_BYTES));
+  try {
+    const privateKey = importX25519Private(raw);
+    return { privateKey, publicKey: publicOf(privateKey) };
+  } finally {
+    raw.fill(0);
+  }
 }
 
 /** A new static key pair for a relay. */
 export function generateStaticKeyPair(): StaticKeyPair {
-  const privateKey = new Uint8Array(randomBytes(KEY_BYTES));
+  const privateKey = randomFillSync(new Uint8Array(KEY_BYTES));
   return { publicKey: publicOf(importX25519Private(privateKey)), privateKey };
 }
 
 /** Imports a raw private key; node derives the public half from `d` and ignores the placeholder `x`. */
 export function importX25519Private(raw: Uint8Array): KeyObject {
   if (raw.length !== KEY_BYTES) throw new WireError("bad_field", "X25519 private key must be 32 bytes");
-  const d = Buffer.from(raw).toString("base64url");
+  // A view, not a copy: a 32-byte copy would land in node's shared pool, out of reach of fill(0).
+  const d = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64url");
   return createPrivateKey({ key: { kty: "OKP", crv: "X25519", d, x: PLACEHOLDER_X }, format: "jwk" });
 }
 

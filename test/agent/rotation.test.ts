@@ -17,6 +17,12 @@ async function epochAbove(agent: Agent, epoch: bigint): Promise<bigint> {
   throw new Error(`the channel stayed at epoch ${epoch}`);
 }
 
+/**
+ * A rotation runs in the background after the send or read that started it: before asserting
+ * that none started, give one time to land (a self-update here takes a few ms).
+ */
+const settle = () => new Promise((r) => setTimeout(r, 300));
+
 describe("automatic key rotation", () => {
   it("counts the hour since the last rotation across restarts", async () => {
     const relay = await startRelay();
@@ -33,6 +39,7 @@ describe("automatic key rotation", () => {
       alice = await openAgent(config);
       expect((await alice.send(CHANNEL, `after restart ${restart}`)).epoch).toBe(epoch);
     }
+    await settle();
     expect((await alice.members(CHANNEL)).epoch).toBe(epoch);
 
     // The fourth run passes the hour since the first send: this send starts a rotation.
@@ -47,6 +54,8 @@ describe("automatic key rotation", () => {
     now += HOUR - 1;
     alice = await openAgent(config);
     expect((await alice.send(CHANNEL, "within the hour of the rotation")).epoch).toBe(rotated);
+    await settle();
+    expect((await alice.members(CHANNEL)).epoch).toBe(rotated);
     now += 2;
     await alice.send(CHANNEL, "past it");
     await epochAbove(alice, rotated);
@@ -76,6 +85,7 @@ describe("automatic key rotation", () => {
     now += HOUR - 1;
     await alice.send(CHANNEL, "read within the hour");
     await readOne();
+    await settle();
     expect((await alice.members(CHANNEL)).epoch).toBe(epoch);
     now += 2;
     await alice.send(CHANNEL, "read after it");

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, randomFillSync, timingSafeEqual, type KeyObject } from "node:crypto";
 import { CryptoError } from "ts-mls/mlsError.js";
 
 /** The two RFC 8410 curves of suites 1 and 3: X25519 for HPKE, Ed25519 for signatures. */
@@ -71,10 +71,6 @@ export function exportRawPublicKey(key: KeyObject): Uint8Array {
   return jwkField(key, "x");
 }
 
-export function exportRawPrivateKey(key: KeyObject): Uint8Array {
-  return jwkField(key, "d");
-}
-
 /** Public half of a private KeyObject, as raw bytes. */
 export function rawPublicKeyOf(privateKey: KeyObject): Uint8Array {
   return exportRawPublicKey(createPublicKey(privateKey));
@@ -95,7 +91,7 @@ export interface FreshOkpKey {
  * mutex, and the thread deadlocks for good (test/crypto/keygenDeadlock.test.ts).
  */
 export function freshKey(curve: OkpCurve): FreshOkpKey {
-  const privateRaw = new Uint8Array(randomBytes(RAW_KEY_LENGTH));
+  const privateRaw = randomFillSync(new Uint8Array(RAW_KEY_LENGTH));
   const key = importPrivateKey(curve, privateRaw);
   return { key, privateRaw, publicRaw: rawPublicKeyOf(key) };
 }
