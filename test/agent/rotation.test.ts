@@ -93,6 +93,28 @@ describe("automatic key rotation", () => {
     await epochAbove(alice, epoch);
   });
 
+  it("a member that asked to leave does not rotate when it reads", async () => {
+    const relay = await startRelay();
+    let now = 1_800_000_000_000;
+    const alice = await openAgent(agentConfig(relay, "alice", { rotation: { messages: 1000, ms: 10 * HOUR }, clock: () => now }));
+    const bobLog: string[] = [];
+    const bob = await openAgent(agentConfig(relay, "bob", { rotation: { messages: 1000, ms: HOUR }, clock: () => now, log: (line) => bobLog.push(line) }));
+    await alice.createChannel(CHANNEL);
+    const { invite } = await alice.invite(CHANNEL, { maxUses: 1, ttlSeconds: 600 });
+    await bob.joinWithInvite(invite);
+    await alice.send(CHANNEL, "read at once, which starts bob's clock");
+    expect((await bob.receive({ channel: CHANNEL, waitMs: 5000 })).messages).toHaveLength(1);
+    await alice.send(CHANNEL, "unread when bob leaves");
+    await alice.close();
+    expect(await bob.leave(CHANNEL)).toEqual({ channel: CHANNEL, status: "leave_requested" });
+    now += 2 * HOUR;
+    const { messages } = await bob.receive({ channel: CHANNEL, waitMs: 5000 });
+    expect(messages.map((m) => m.message)).toEqual(["unread when bob leaves"]);
+    await settle();
+    // A self-update by a member with its own removal pending is refused by MLS; none is tried.
+    expect(bobLog.filter((line) => line.includes("background step failed"))).toEqual([]);
+  });
+
   it("rotates after the configured number of messages", async () => {
     const relay = await startRelay();
     const alice = await openAgent(agentConfig(relay, "alice", { rotation: { messages: 3, ms: HOUR } }));
