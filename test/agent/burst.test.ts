@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Agent, type AgentConfig } from "../../src/agent/agent.js";
 import { Relay } from "../../src/relay/relayServer.js";
-import { agentConfig, openAgent, startRelay } from "./fixture.js";
+import { addWhenPublished, agentConfig, openAgent, startRelay } from "./fixture.js";
 
 const CHANNEL = "acme/agents/burst";
 function configFor(relay: Relay, name: string): AgentConfig {
@@ -16,15 +16,7 @@ describe("a burst of sends (batched encrypt, batched receive)", () => {
     const bobConfig = configFor(relay, "bob");
     let bob = await openAgent(bobConfig);
     await alice.createChannel(CHANNEL);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await alice.addMember(CHANNEL, { agent: "bob" });
-        break;
-      } catch (error) {
-        if (attempt > 50) throw error;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await addWhenPublished(alice, CHANNEL, "bob");
     const received: string[] = [];
     const drain = async (agent: Agent, until: number) => {
       while (received.length < until) {

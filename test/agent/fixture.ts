@@ -34,3 +34,16 @@ export async function openAgent(config: AgentConfig): Promise<Agent> {
   afterThisTest(() => agent.close());
   return agent;
 }
+
+/** Adds `agent` to `channel` once its key packages are at the relay (it publishes them on start). */
+export async function addWhenPublished(by: Agent, channel: string, agent: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await by.addMember(channel, { agent });
+      return;
+    } catch (error) {
+      if (attempt > 50) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

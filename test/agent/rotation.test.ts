@@ -3,7 +3,7 @@
 // process: an agent restarted every few minutes would otherwise never rotate.
 import { describe, expect, it } from "vitest";
 import type { Agent, AgentConfig } from "../../src/agent/agent.js";
-import { agentConfig, openAgent, startRelay } from "./fixture.js";
+import { addWhenPublished, agentConfig, openAgent, startRelay } from "./fixture.js";
 
 const CHANNEL = "acme/agents/rotation";
 const HOUR = 3_600_000;
@@ -67,15 +67,7 @@ describe("automatic key rotation", () => {
     const alice = await openAgent(agentConfig(relay, "alice", { rotation: { messages: 1000, ms: 10 * HOUR }, clock: () => now }));
     const bob = await openAgent(agentConfig(relay, "bob", { rotation: { messages: 1000, ms: HOUR }, clock: () => now }));
     await alice.createChannel(CHANNEL);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await alice.addMember(CHANNEL, { agent: "bob" });
-        break;
-      } catch (error) {
-        if (attempt > 50) throw error; // bob's key packages are not at the relay yet
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await addWhenPublished(alice, CHANNEL, "bob");
     const readOne = async () => {
       const { messages } = await bob.receive({ channel: CHANNEL, waitMs: 5000 });
       expect(messages).toHaveLength(1);
