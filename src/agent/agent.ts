@@ -736,20 +736,11 @@ export class Agent implements ChannelService {
     return this.config.clock?.() ?? Date.now();
   }
 
-  /** The recorded time of the last rotation; recorded as `now` the first time a channel counts. */
-  private rotatedAt(channel: string, now: number): number {
-    try {
-      const recorded = this.store.rotatedAt(channel);
-      if (recorded !== undefined) return recorded;
-      this.store.setRotatedAt(channel, now);
-    } catch (error) {
-      // The message is handled already; a disk that refuses this small write only delays a rotation.
-      this.quiet(error);
-    }
-    return now;
-  }
-
-  /** Records a rotation that took effect, so that the hour also counts from it after a restart. */
+  /**
+   * Records a rotation that took effect (or, the first time a channel counts, when counting began),
+   * so that the hour also counts from it after a restart. The message is handled already: a disk
+   * that refuses this small write only delays a rotation.
+   */
   private rotated(channel: string, at: number): void {
     try {
       this.store.setRotatedAt(channel, at);
@@ -758,10 +749,18 @@ export class Agent implements ChannelService {
     }
   }
 
+  /** This process's counters for a channel; the first time, the time comes from the data dir. */
   private rotationEntry(channel: string, now: number): { count: number; since: number } {
     let entry = this.sentSinceRotation.get(channel);
     if (entry === undefined) {
-      entry = { count: 0, since: this.rotatedAt(channel, now) };
+      let recorded: number | undefined;
+      try {
+        recorded = this.store.rotatedAt(channel);
+      } catch (error) {
+        this.quiet(error);
+      }
+      if (recorded === undefined) this.rotated(channel, now);
+      entry = { count: 0, since: recorded ?? now };
       this.sentSinceRotation.set(channel, entry);
     }
     return entry;
