@@ -20,6 +20,7 @@ import { decodeControl, decodeText, encodeControl, encodeText, isUserText } from
 import type { StoredInvite } from "../store/agentStore.js";
 import { toAgentError } from "./errors.js";
 import { ForkWatch } from "./forkWatch.js";
+import { StreamBacklog, type BacklogLimits } from "./streamBacklog.js";
 import { StreamGuard } from "./streamGuard.js";
 import { readMlsRouting } from "../wire/mlsHeader.js";
 import {
@@ -63,6 +64,8 @@ export interface AgentConfig {
   /** For tests: where the local relay lives. */
   readonly localRelay?: LocalRelayHost;
   readonly log?: (line: string) => void;
+  /** For tests: how much of the relay stream may wait to be applied (default DEFAULT_BACKLOG). */
+  readonly streamBacklog?: BacklogLimits;
   /** Test-only: see MlsAgentOptions.observeSender. */
   readonly observeSender?: MlsAgentOptions["observeSender"];
 }
@@ -79,6 +82,8 @@ const PROVISIONAL = "provisional_join:";
 /** Backoff while the data dir cannot be written (disk full, read-only): first and longest pause. */
 const STORE_RETRY_FIRST_MS = 250;
 const STORE_RETRY_MAX_MS = 5_000;
+/** The backlog's key for the inbox stream; channels are keyed by their group id in hex. */
+const INBOX_STREAM = "inbox";
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const stateOf = (channel: string, info: { epoch: bigint; members: { name: string }[] }): ChannelState => ({
   channel,
@@ -112,6 +117,8 @@ export class Agent implements ChannelService {
   /** Group ids (hex) of channels this agent asked to join with an invite. */
   private readonly expectedWelcomes = new Set<string>();
   private stream: Promise<void> = Promise.resolve();
+  /** What of the relay's stream waits in `stream`, bounded; past it, frames are fetched again later. */
+  private readonly backlog: StreamBacklog;
   /** Gaps and unverifiable frames in a channel's stream are fetched again before being skipped. */
   private readonly streamGuard = new StreamGuard((channel, fromSeq) => this.refetch(channel, fromSeq));
   private readonly forks = new ForkWatch((line) => this.log(line));
@@ -131,7 +138,9 @@ export class Agent implements ChannelService {
     private readonly relayUrl: string,
     private readonly localRelay: LocalRelayHost | undefined,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    this.backlog = new StreamBacklog(config.streamBacklog);
+  }
 
   /** Opens the agent's store, connects to its relay (starting the local one if needed) and resumes every channel. */
   static async open(config: AgentConfig): Promise<Agent> {
@@ -200,8 +209,9 @@ export class Agent implements ChannelService {
       this.onChannelDelivery(d);
     });
     this.relay.on("inbox", (d) => {
+      if (!this.queues(INBOX_STREAM, d, "the inbox")) return;
       this.openBatch = undefined;
-      this.enqueue(() => this.untilStored(() => this.onInboxItem(d)));
+      this.enqueueFrames([d], () => this.untilStored(() => this.onInboxItem(d)));
     });
     this.relay.on("subscribed", ({ channel: groupId }) => {
       this.openBatch = undefined;
@@ -273,6 +283,42 @@ export class Agent implements ChannelService {
     this.stream = this.stream.then(step).catch((e: unknown) => this.log(`while applying the relay stream: ${(e as Error).message}`));
   }
 
+  /** Queues a step that applies `frames` (admitted to the backlog); they leave it when it ends. */
+  private enqueueFrames(frames: readonly (ChannelDelivery | InboxDelivery)[], step: () => Promise<void>): void {
+    this.enqueue(async () => {
+      try {
+        await step();
+      } finally {
+        const bytes = frames.reduce((sum, d) => sum + deliverySize(d), 0);
+        for (const stream of this.backlog.done(frames.length, bytes)) this.fetchAgain(stream);
+      }
+    });
+  }
+
+  /**
+   * Whether a delivery joins the stream's queue. One that would overflow it is dropped: the relay
+   * keeps it, and its stream is fetched again once the queue is empty (see StreamBacklog).
+   */
+  private queues(stream: string, d: ChannelDelivery | InboxDelivery, what: string): boolean {
+    const admission = this.backlog.admit(stream, deliverySize(d));
+    if (admission.kind === "queued") return true;
+    if (admission.first) {
+      const { frames, bytes } = this.backlog.size;
+      this.log(`the relay is ${frames} frames (${Math.ceil(bytes / 1024)} KiB) ahead of this agent; ${what} is fetched again once they are applied`);
+    }
+    return false;
+  }
+
+  /** A stream whose frames were dropped: replayed from its cursor, the frames since included. */
+  private fetchAgain(stream: string): void {
+    if (stream === INBOX_STREAM) return this.relay.refetchInbox(BigInt(this.store.setting(INBOX_CURSOR) ?? "0") + 1n);
+    const channel = this.byGroup.get(stream);
+    if (channel === undefined) return;
+    const fromSeq = Math.max((this.processed.get(channel) ?? -1) + 1, 1);
+    this.streamGuard.replaying(channel, fromSeq);
+    this.relay.refetch(new Uint8Array(Buffer.from(stream, "hex")), BigInt(fromSeq));
+  }
+
   /**
    * A frame that cannot be stored (disk full, read-only data dir) must not be skipped, or it would
    * be lost: the stream stalls and the step is retried until it is stored or the agent closes.
@@ -312,16 +358,17 @@ export class Agent implements ChannelService {
    * nothing else was queued after it.
    */
   private onChannelDelivery(d: ChannelDelivery): void {
+    if (!this.queues(hex(d.channel), d, `channel ${this.byGroup.get(hex(d.channel)) ?? "(unknown)"}`)) return;
     const batch = this.openBatch;
     const joins = batch !== undefined && batch.length < MAX_BATCH && d.envelope.type === "Msg" && Buffer.compare(batch[0]!.channel, d.channel) === 0;
     if (joins) return void batch.push(d);
     if (d.envelope.type !== "Msg") {
       this.openBatch = undefined;
-      return this.enqueue(() => this.untilStored(() => this.onChannelFrame(d)));
+      return this.enqueueFrames([d], () => this.untilStored(() => this.onChannelFrame(d)));
     }
     const fresh = [d];
     this.openBatch = fresh;
-    this.enqueue(async () => {
+    this.enqueueFrames(fresh, async () => {
       if (this.openBatch === fresh) this.openBatch = undefined;
       const rest = fresh.length === 1 ? fresh : await this.untilStored(() => this.onMessageBatch(fresh));
       for (const frame of rest) await this.untilStored(() => this.onChannelFrame(frame));
@@ -1028,6 +1075,22 @@ export class Agent implements ChannelService {
     await this.stream;
     this.store.close();
     await this.localRelay?.close();
+  }
+}
+
+/** The bytes a queued delivery holds, for the backlog's bound (headers are small and fixed). */
+function deliverySize(d: ChannelDelivery | InboxDelivery): number {
+  const e = d.envelope;
+  switch (e.type) {
+    case "Msg":
+    case "GroupProposal":
+      return e.body.length;
+    case "GroupCommit":
+      return e.commit.length + (e.welcome?.welcome.length ?? 0);
+    case "GroupWelcome":
+      return e.welcome.length;
+    default:
+      return e.payload.length;
   }
 }
 

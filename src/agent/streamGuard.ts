@@ -58,6 +58,14 @@ export class StreamGuard {
     return { kind: "gap", from: next, to: seq - 1 };
   }
 
+  /**
+   * The channel is being fetched again from `fromSeq` (its frames were dropped unapplied): frames
+   * past a gap wait for the replay, without counting as a gap the relay failed to fill.
+   */
+  replaying(channel: string, fromSeq: number): void {
+    this.watch(channel).pendingFrom = fromSeq;
+  }
+
   /** The relay acknowledged a subscription of the channel: its replay follows. */
   subscribed(channel: string): void {
     const w = this.watches.get(channel);

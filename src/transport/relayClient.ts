@@ -186,6 +186,11 @@ export class RelayClient {
     if (this.refusal() === undefined) this.subscriptions.refetch(channel, fromSeq, this.session);
   }
 
+  /** Like refetch(), for this agent's inbox. */
+  refetchInbox(fromSeq: bigint): void {
+    if (this.refusal() === undefined) this.subscriptions.refetch(undefined, fromSeq, this.session);
+  }
+
   /** Follows this agent's inbox from `fromSeq`; resolves with the last inbox seq. */
   subscribeInbox(fromSeq: bigint): Promise<bigint> {
     const refused = this.refusal() ?? this.full();

@@ -66,11 +66,12 @@ export class SubscriptionTable {
   }
 
   /**
-   * Asks the relay to replay a followed channel from `fromSeq` on this link, frames delivered
-   * before included: for a caller that found frames missing or altered. False when not followed.
+   * Asks the relay to replay a followed channel (or, without one, the inbox) from `fromSeq` on
+   * this link, frames delivered before included: for a caller that found frames missing or
+   * altered, or dropped them. False when not followed.
    */
-  refetch(channel: Uint8Array, fromSeq: bigint, session: Session | undefined): boolean {
-    const subscription = this.channels.get(keyOf(channel));
+  refetch(channel: Uint8Array | undefined, fromSeq: bigint, session: Session | undefined): boolean {
+    const subscription = channel === undefined ? this.inbox : this.channels.get(keyOf(channel));
     if (subscription === undefined) return false;
     // Without a link, the next one resubscribes from the caller's cursor anyway.
     if (session?.authenticated) this.send(session, subscription, fromSeq, true);
