@@ -20,6 +20,7 @@ import { Relay } from "../src/relay/relayServer.js";
 import type { Envelope } from "../src/wire/envelope.js";
 import { ClientHandshake } from "../src/wire/handshake.js";
 import { LinkCodec } from "../src/wire/link.js";
+import { LINK_REVISION, LINK_REVISION_HEADER } from "../src/wire/linkRevision.js";
 
 /** What the sender puts in each payload: message index and its send time (monotonic, shared by all processes). */
 export const STAMP_BYTES = 12;
@@ -53,7 +54,7 @@ interface Member {
 }
 
 async function connect(url: string, key: Uint8Array, agent: string, groupId: Uint8Array, onMsg: (e: Envelope) => void): Promise<{ ws: WebSocket; codec: LinkCodec }> {
-  const ws = new WebSocket(`${url}/v1/link`, { perMessageDeflate: false });
+  const ws = new WebSocket(`${url}/v1/link`, { perMessageDeflate: false, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
   ws.binaryType = "nodebuffer";
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());

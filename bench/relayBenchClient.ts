@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import { ClientHandshake } from "../src/wire/handshake.js";
 import { LinkCodec } from "../src/wire/link.js";
+import { LINK_REVISION, LINK_REVISION_HEADER } from "../src/wire/linkRevision.js";
 
 export type RelayKind = "baseline" | "off" | "poisson";
 
@@ -58,7 +59,7 @@ function slidingWindow(bodies: readonly Uint8Array[], window: number, send: (bod
 }
 
 async function open(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
+  const ws = new WebSocket(url, { perMessageDeflate: false, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
   ws.binaryType = "nodebuffer";
   await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
   return ws;

@@ -36,6 +36,8 @@ export interface ConnectionContext {
   readonly metrics: RelayMetrics;
   readonly gate: SendGate<RelayConnection>;
   readonly now: () => number;
+  /** The link revision the client announced: what it can read (see linkRevision.ts). */
+  readonly peerRevision: number;
   readonly timers?: Timers;
   readonly random?: () => number;
 }
@@ -122,9 +124,17 @@ export class RelayConnection {
     this.ctx.gate.pass(this, () => {
       if (this.state.phase !== "ready") return;
       const [first] = acks;
-      const envelope: Envelope = acks.length === 1 && first !== undefined ? { type: "Ack", id: first.id, seq: first.seq } : { type: "Acks", id: 0n, acks };
-      this.ctx.metrics.countOut(envelope.type);
-      this.scheduler.submit(this.state.codec.pieces(envelope));
+      // A revision-1 client reads no Acks: it gets one Ack per request.
+      const envelopes: Envelope[] =
+        acks.length === 1 && first !== undefined
+          ? [{ type: "Ack", id: first.id, seq: first.seq }]
+          : this.ctx.peerRevision >= 2
+            ? [{ type: "Acks", id: 0n, acks }]
+            : acks.map(({ id, seq }) => ({ type: "Ack", id, seq }));
+      for (const envelope of envelopes) {
+        this.ctx.metrics.countOut(envelope.type);
+        this.scheduler.submit(this.state.codec.pieces(envelope));
+      }
     });
   }
 

@@ -5,6 +5,7 @@ import type { Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { ClientHandshake, HANDSHAKE_BYTES } from "../wire/handshake.js";
 import { LinkCodec } from "../wire/link.js";
+import { LINK_REVISION, LINK_REVISION_HEADER } from "../wire/linkRevision.js";
 import { TransportError } from "./errors.js";
 
 const LARGEST_BUCKET = BUCKETS[BUCKETS.length - 1] as number;
@@ -59,7 +60,7 @@ export class RelayLink {
       p.handshakeTimeoutMs,
     );
     // No compression: it would make frame contents guessable from sizes, which buckets exist to hide.
-    this.ws = new WebSocket(p.url, { perMessageDeflate: false, maxPayload: LARGEST_BUCKET });
+    this.ws = new WebSocket(p.url, { perMessageDeflate: false, maxPayload: LARGEST_BUCKET, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
     this.ws.binaryType = "nodebuffer";
     this.ws.on("open", () => this.ws.send(this.handshake.hello));
     this.ws.on("message", (data, isBinary) => this.receive(data, isBinary));

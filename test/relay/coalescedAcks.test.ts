@@ -2,8 +2,10 @@
 // each Msg out from the bytes it arrived in, relabelled with its seq.
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { BUCKETS } from "../../src/wire/buckets.js";
 import type { EnvelopeOf } from "../../src/wire/envelope.js";
+import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
 import { mlsMessage } from "../transport/helpers.js";
 import { link, startRelay } from "./relayFixture.js";
 
@@ -51,5 +53,28 @@ describe("relay: coalesced acks", () => {
       [6n, 4n],
     ]);
     expect(pub.closed).toBeUndefined();
+  });
+
+  it("announces its link revision in the WebSocket upgrade", async () => {
+    const relay = await startRelay();
+    const ws = new WebSocket(`${relay.url}/v1/link`);
+    const announced = await new Promise<string | string[] | undefined>((resolve, reject) => {
+      ws.once("upgrade", (res) => resolve(res.headers[LINK_REVISION_HEADER]));
+      ws.once("error", reject);
+    });
+    ws.terminate();
+    expect(announced).toBe(String(LINK_REVISION));
+  });
+
+  it("a client that announces no revision (an older one) gets one Ack per message, never Acks", async () => {
+    const relay = await startRelay();
+    const channel = new Uint8Array(randomBytes(12));
+    const pub = await link(relay, "alice", { revision: 1 });
+    const bodies = Array.from({ length: N }, (_, i) => mlsMessage(channel, 0n, 1, 100, i));
+    const answers = await Promise.all(bodies.map((body) => pub.request({ type: "Msg", id: 0n, body })));
+
+    expect(answers).toEqual(bodies.map((_, i) => ({ type: "Ack", id: expect.any(BigInt), seq: BigInt(i + 1) })));
+    expect(pub.ackFrames).toBe(N);
+    expect(relay.metrics.framesOut.get("Acks") ?? 0).toBe(0);
   });
 });

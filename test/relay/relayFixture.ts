@@ -30,7 +30,7 @@ export async function startRelay(overrides: Partial<RelayConfig> = {}): Promise<
 }
 
 /** A TestLink to `relay`, closed after each test. */
-export async function link(relay: Relay, agent: string, options: { token?: string; auth?: boolean } = {}): Promise<TestLink> {
+export async function link(relay: Relay, agent: string, options: { token?: string; auth?: boolean; revision?: number } = {}): Promise<TestLink> {
   const l = await TestLink.connect(relay.url, relay.relayKey.publicKey, agent, options);
   links.push(l);
   return l;

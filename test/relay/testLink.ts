@@ -4,6 +4,7 @@ import WebSocket from "ws";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { ClientHandshake } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
+import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
 
 export class TestLink {
   readonly pushed: Envelope[] = [];
@@ -49,9 +50,13 @@ export class TestLink {
     } else this.pushed.push(e);
   }
 
-  /** Connects, handshakes and (unless `auth` is false) authenticates as `agent`. */
-  static async connect(url: string, relayKey: Uint8Array, agent: string, options: { token?: string; auth?: boolean } = {}): Promise<TestLink> {
-    const ws = new WebSocket(`${url}/v1/link`);
+  /**
+   * Connects, handshakes and (unless `auth` is false) authenticates as `agent`. `revision`: the
+   * link revision announced (default the current one; 1 announces none, like an old client).
+   */
+  static async connect(url: string, relayKey: Uint8Array, agent: string, options: { token?: string; auth?: boolean; revision?: number } = {}): Promise<TestLink> {
+    const revision = options.revision ?? LINK_REVISION;
+    const ws = new WebSocket(`${url}/v1/link`, revision > 1 ? { headers: { [LINK_REVISION_HEADER]: String(revision) } } : {});
     ws.binaryType = "nodebuffer";
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
