@@ -44,6 +44,8 @@ const agent = await Agent.open({
   cover: { mode: "off", rate: 1 },
   sendTimeoutMs: 8000,
   observeSender: observe,
+  // A small bound puts the drop-and-fetch-again path of the relay stream under the same faults.
+  ...(process.env.CHAOS_BACKLOG_FRAMES ? { streamBacklog: { frames: Number(process.env.CHAOS_BACKLOG_FRAMES), bytes: 32 * 1024 * 1024 } } : {}),
   log: (line) => appendFileSync(join(logDir, `${name}.log`), `${new Date().toISOString()} ${line}\n`),
 });
 

@@ -1,6 +1,7 @@
 // Faults (issue 5): agents and the relay SIGKILLed at random while messages flow and members
 // change. The short run is part of `npm test`; `npm run soak` runs 10,000 messages
-// over at least 3 minutes (CHAOS_MESSAGES, CHAOS_SEED, CHAOS_MIN_MS and CHAOS_MAX_MS override)
+// over at least 3 minutes (CHAOS_MESSAGES, CHAOS_SEED, CHAOS_MIN_MS and CHAOS_MAX_MS override;
+// CHAOS_BACKLOG_FRAMES bounds each agent's relay stream, to run its drop-and-fetch-again path)
 // and writes docs/soak.md.
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.js";

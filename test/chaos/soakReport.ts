@@ -6,6 +6,7 @@ import type { ChaosStats } from "./scenario.js";
 
 export function writeSoakReport(stats: ChaosStats, messages: number): void {
   const r = stats.report;
+  const backlog = process.env.CHAOS_BACKLOG_FRAMES;
   const lines = [
     "# Soak: chaos run",
     "",
@@ -18,7 +19,8 @@ export function writeSoakReport(stats: ChaosStats, messages: number): void {
     "",
     `- date: ${new Date().toISOString()}`,
     `- machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-    `- command: \`npm run soak\` (this part: \`CHAOS_SEED=${stats.seed} CHAOS_MESSAGES=${messages} npx vitest run test/chaos/chaos.test.ts\`)`,
+    `- command: \`${backlog ? `CHAOS_BACKLOG_FRAMES=${backlog} ` : ""}npm run soak\` (this part: \`CHAOS_SEED=${stats.seed} CHAOS_MESSAGES=${messages} npx vitest run test/chaos/chaos.test.ts\`)`,
+    `- each agent's relay stream bound: ${backlog ? `${backlog} frames (CHAOS_BACKLOG_FRAMES), so frames past it are dropped and fetched again all the time` : "the default (2,048 frames)"}`,
     "",
     "| | |",
     "|---|---|",
