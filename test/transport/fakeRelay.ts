@@ -132,16 +132,19 @@ export class FakeRelay {
         return;
       }
       this.frameSizes.push(data.length);
-      let envelope: Envelope | undefined;
+      const envelopes: Envelope[] = [];
       try {
-        const piece = client.opener.open(new Uint8Array(data));
-        if (piece === undefined) return void this.coverFrames++;
-        envelope = decodeEnvelope(piece);
-        if (envelope.type === "Fragment") envelope = client.reassembler.push(envelope);
+        const pieces = client.opener.open(new Uint8Array(data));
+        if (pieces.length === 0) return void this.coverFrames++;
+        for (const piece of pieces) {
+          const envelope = decodeEnvelope(piece);
+          const whole = envelope.type === "Fragment" ? client.reassembler.push(envelope) : envelope;
+          if (whole !== undefined) envelopes.push(whole);
+        }
       } catch {
         return void socket.terminate();
       }
-      if (envelope !== undefined) this.handle(client, envelope);
+      envelopes.forEach((envelope) => this.handle(client, envelope));
     });
   }
 
