@@ -1,24 +1,44 @@
-import { bucketFor, LINK_FRAME_OVERHEAD } from "./buckets.js";
+import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "./buckets.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "./envelope.js";
 import { fragment, Reassembler } from "./fragments.js";
 import { framedBytes, FrameOpener, FrameSealer, MAX_FRAME_ENVELOPE, PIECE_OVERHEAD } from "./frames.js";
 import type { LinkKeys } from "./handshake.js";
 
+const SMALLEST_BUCKET = BUCKETS[0];
+
 /** Reassembly of a fragmented message must finish within this long. */
 export const REASSEMBLY_TIMEOUT_MS = 30_000;
 
 /**
- * Pieces sent together share frames up to this size (a piece larger than it still goes, alone).
- * Past about 8 KiB the per-frame costs that packing saves (one cipher, one WebSocket frame, one
- * buffer) are small next to the per-byte AES work, while a larger frame rounds up to a larger
- * bucket (more padding) and holds the first piece until the last is encrypted; see
- * docs/architecture.md for the measurements.
+ * Pieces sent together share frames up to this size: the largest bucket. Every frame saved is a
+ * cipher, a buffer and a WebSocket frame less on both sides, and relay CPU per delivery kept
+ * falling up to it (docs/architecture.md); a burst of pieces costs the same AES work however it is
+ * cut, and nothing waits for a frame to fill.
  */
-export const PACK_LIMIT = 8192;
+export const PACK_LIMIT = BUCKETS[BUCKETS.length - 1] as number;
 
-/** Whether `pieces` go in one frame when sent together: one piece always does. */
+/**
+ * Where the frame that starts at `pieces[start]` ends, and its size: as many pieces as fit
+ * PACK_LIMIT, but a frame of several pieces less than 3/4 full takes fewer, in a smaller bucket,
+ * and leaves the rest to the next frame, so that fill stays under a quarter of any frame that is
+ * not the smallest (one more frame instead of up to half a frame of zeros).
+ */
+function nextFrame(pieces: readonly Uint8Array[], start: number): { end: number; size: number } {
+  let end = start + 1;
+  let bytes = framedBytes([pieces[start] as Uint8Array]);
+  for (let next = pieces[end]; next !== undefined && bytes + PIECE_OVERHEAD + next.length <= PACK_LIMIT; next = pieces[++end]) {
+    bytes += PIECE_OVERHEAD + next.length;
+  }
+  for (let size = bucketFor(bytes) as number; end - start > 1 && size > SMALLEST_BUCKET && bytes * 4 < size * 3; ) {
+    size /= 2;
+    while (end - start > 1 && bytes > size) bytes -= PIECE_OVERHEAD + (pieces[--end] as Uint8Array).length;
+  }
+  return { end, size: bucketFor(bytes) as number };
+}
+
+/** Whether `pieces` go in one frame when sent together (as LinkCodec.sealAll cuts them). */
 export function fitsOneFrame(pieces: readonly Uint8Array[]): boolean {
-  return pieces.length <= 1 || framedBytes(pieces) <= PACK_LIMIT;
+  return pieces.length <= 1 || nextFrame(pieces, 0).end === pieces.length;
 }
 
 /** An envelope read from a frame, with its encoded bytes. */
@@ -64,18 +84,14 @@ export class LinkCodec {
   }
 
   /**
-   * Seals pieces sent together, in order, consecutive ones sharing a frame while it stays within
-   * PACK_LIMIT; each frame is the smallest bucket that holds its pieces.
+   * Seals pieces sent together, in order, consecutive ones sharing frames (see nextFrame); each
+   * frame is one bucket size.
    */
   sealAll(pieces: readonly Uint8Array[]): Uint8Array[] {
     const frames: Uint8Array[] = [];
     for (let start = 0; start < pieces.length; ) {
-      let bytes = framedBytes([pieces[start] as Uint8Array]);
-      let end = start + 1;
-      for (let next = pieces[end]; next !== undefined && bytes + PIECE_OVERHEAD + next.length <= PACK_LIMIT; next = pieces[++end]) {
-        bytes += PIECE_OVERHEAD + next.length;
-      }
-      frames.push(this.sealer.sealPieces(pieces.slice(start, end), bucketFor(bytes) as number));
+      const { end, size } = nextFrame(pieces, start);
+      frames.push(this.sealer.sealPieces(pieces.slice(start, end), size));
       start = end;
     }
     return frames;

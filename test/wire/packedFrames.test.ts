@@ -95,13 +95,18 @@ describe("packed frames: codec", () => {
 describe("packed frames: link codec", () => {
   const msg = (i: number, bytes: number): EnvelopeOf<"Msg"> => ({ type: "Msg", id: BigInt(i + 1), body: new Uint8Array(randomBytes(bytes)) });
 
-  it("envelopes sent together share frames up to PACK_LIMIT and come out whole and in order", () => {
+  it("envelopes sent together share frames, each at least 3/4 full, and come out whole and in order", () => {
     const { client, relay } = linkedPair();
-    // A 1 KiB message fills a 2048-byte frame alone; 4 of them fill an 8192-byte one.
+    // A 1 KiB message fills a 2048-byte frame alone; 16 of them fill a 32768-byte one. Ten would
+    // fill only 62% of one: 8 go in a 16384-byte frame and 2 in a 4096-byte one.
     const sent = Array.from({ length: 10 }, (_, i) => msg(i, 2020));
     const frames = client.sealAll(sent.flatMap((e) => client.pieces(e)));
-    expect(frames.map((f) => f.length)).toEqual([8192, 8192, 4096]);
+    expect(frames.map((f) => f.length)).toEqual([16384, 4096]);
     expect(frames.flatMap((f) => relay.read(f))).toEqual(sent);
+    const sixteen = Array.from({ length: 16 }, (_, i) => msg(i, 2020));
+    const one = client.sealAll(sixteen.flatMap((e) => client.pieces(e)));
+    expect(one.map((f) => f.length)).toEqual([32768]);
+    expect(relay.read(one[0] as Uint8Array)).toEqual(sixteen);
   });
 
   it("small envelopes pack together; full fragments go alone; a piece packs with the next while they fit", () => {
@@ -118,7 +123,7 @@ describe("packed frames: link codec", () => {
     expect(out.flatMap((r) => r.envelopes.map((x) => decodeEnvelope(x.bytes)))).toEqual(out.flatMap((r) => r.envelopes.map((x) => x.envelope)));
   });
 
-  it("sealAll keeps order and PACK_LIMIT (a larger frame holds one piece), and fitsOneFrame agrees with it", () => {
+  it("sealAll keeps order, fills every frame of several pieces at least 3/4 (or uses the smallest bucket), and fitsOneFrame agrees with it", () => {
     const { client, clientSend } = linkedPair();
     const opener = new FrameOpener(clientSend);
     fc.assert(
@@ -127,7 +132,11 @@ describe("packed frames: link codec", () => {
         const frames = client.sealAll(pieces);
         expect(frames.length === 1).toBe(fitsOneFrame(pieces));
         const opened = frames.map((f) => opener.open(f));
-        frames.forEach((f, i) => expect(f.length <= PACK_LIMIT || opened[i]!.length === 1).toBe(true));
+        frames.forEach((f, i) => {
+          const inside = opened[i]!;
+          expect(f.length).toBeLessThanOrEqual(PACK_LIMIT);
+          expect(inside.length === 1 || f.length === BUCKETS[0] || framedBytes(inside) * 4 >= f.length * 3).toBe(true);
+        });
         // Each piece is filled with its index + 1: length and fill identify it (cheaper than comparing bytes).
         expect(opened.flat().map((p) => [p.length, p[0], p.every((b) => b === p[0])])).toEqual(pieces.map((p, i) => [p.length, (i + 1) & 0xff, true]));
       }),
