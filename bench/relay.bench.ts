@@ -237,7 +237,7 @@ async function main(): Promise<void> {
     "publisher's start until every subscriber has every message. The skytale clients",
     "(bench/relayBenchClient.ts) are the transport's link alone: handshake, then every frame opened and",
     "decoded with LinkCodec (the relay acknowledges a stored batch's messages in one frame per link, an",
-    "`Acks`; what one turn of a process's event loop sends shares link frames of up to 8 KiB, as in the",
+    "`Acks`; what one turn of a process's event loop sends shares link frames, as in the",
     "transport). All processes share two cores (and whatever else the machine runs), so the",
     "clients' work still weighs on msgs/s. Relay CPU µs/delivery is process.cpuUsage of the relay process",
     "(all its threads, so skytale's checkpoint thread too) over the run, divided by messages ×",
