@@ -69,9 +69,9 @@ export class RelayConnection {
     this.frames = new TokenBucket(ctx.limits.framesPerSecond, ctx.limits.framesPerSecond, ctx.now);
     this.bytes = new TokenBucket(ctx.limits.bytesPerSecond, ctx.limits.bytesPerSecond, ctx.now);
     this.scheduler = new CoverScheduler<Uint8Array[]>(ctx.cover, {
-      sendReal: (envelopes) => this.transmit(envelopes),
+      sendReal: (envelopes, slot) => (slot ? this.transmitSlot(envelopes) : this.transmit(envelopes)),
       sendCover: (size) => this.transmitCover(size),
-      // A fragmented envelope (several pieces) takes its slot alone, as before packing.
+      // A fragmented envelope (several pieces) takes a slot alone, one frame per piece.
       fits: (batch, next) => next.length === 1 && batch.every((pieces) => pieces.length === 1) && fitsOneFrame([...batch.flat(), ...next]),
       ...(ctx.timers ? { timers: ctx.timers } : {}),
       ...(ctx.random ? { random: ctx.random } : {}),
@@ -163,6 +163,18 @@ export class RelayConnection {
     this.writeThisTurn();
   }
 
+  /** A constant-cover slot: its envelopes in one frame (a fragmented one's pieces one per frame), now. */
+  private transmitSlot(envelopes: readonly Uint8Array[][]): void {
+    if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
+    this.writeThisTurn();
+    // Frames are sealed in the order they are sent: what is pending goes first.
+    this.sealPending();
+    if (this.isClosed) return;
+    const pieces = envelopes.flat();
+    const codec = this.state.codec;
+    this.sendFrames(fitsOneFrame(pieces) ? [codec.sealTogether(pieces)] : pieces.map((piece) => codec.seal(piece)));
+  }
+
   private transmitCover(size: number): void {
     if (this.state.phase !== "ready") return;
     this.writeThisTurn();
@@ -181,7 +193,11 @@ export class RelayConnection {
     const pieces = this.pending;
     this.pending = [];
     if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
-    for (const frame of this.state.codec.sealAll(pieces)) {
+    this.sendFrames(this.state.codec.sealAll(pieces));
+  }
+
+  private sendFrames(frames: readonly Uint8Array[]): void {
+    for (const frame of frames) {
       this.ctx.metrics.countFrame("out", frame.length);
       this.scheduler.sizes.record(frame.length);
       this.ws.send(frame);

@@ -146,7 +146,7 @@ export class RelayLink {
     this.p.timers.clearTimeout(this.handshakeTimer);
     this.codec = codec;
     const cover = new CoverScheduler<Uint8Array>(this.p.cover, {
-      sendReal: (pieces) => this.queue(pieces),
+      sendReal: (pieces, slot) => (slot ? this.sendSlot(codec, pieces) : this.queue(pieces)),
       sendCover: (size) => {
         // Frames are sealed in the order they are sent: what is pending goes first.
         this.flush();
@@ -172,6 +172,15 @@ export class RelayLink {
     if (this.flushQueued) return;
     this.flushQueued = true;
     process.nextTick(this.flush);
+  }
+
+  /** A constant-cover slot: the pieces `fits` let in, in one frame, now (after what is pending). */
+  private sendSlot(codec: LinkCodec, pieces: readonly Uint8Array[]): void {
+    this.flush();
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const frame = codec.sealTogether(pieces);
+    this.cover?.sizes.record(frame.length);
+    this.ws.send(frame, { binary: true });
   }
 
   /** Seals the pending pieces, consecutive small ones sharing frames, and sends them in order. */

@@ -52,9 +52,10 @@ export class SizeSampler {
 }
 
 /**
- * Decides when frames go out. `sendReal(items)` seals and sends real pieces, `sendCover(size)` a
- * dummy. Off and poisson hand each item over at once; constant mode hands over, in each slot, the
- * queued items that `fits` lets share one frame. The owner records the sizes of the real frames it
+ * Decides when frames go out. `sendReal(items, slot)` seals and sends real pieces, `sendCover(size)`
+ * a dummy. Off and poisson hand each item over at once (slot false: the owner may pack it with
+ * whatever else it sends in this turn); constant mode hands over, in each slot, the queued items
+ * that `fits` lets share one frame (slot true: they go in that one frame, now). The owner records the sizes of the real frames it
  * sends in `sizes`, which cover sizes are drawn from. Clock, timers and randomness are injected so
  * tests can drive it step by step.
  */
@@ -67,7 +68,7 @@ export class CoverScheduler<T> {
   constructor(
     private readonly config: CoverConfig,
     private readonly io: {
-      sendReal(items: readonly T[]): void;
+      sendReal(items: readonly T[], slot: boolean): void;
       sendCover(size: number): void;
       /** constant mode: whether `next` may join `batch` in one slot's frame (default: never). */
       fits?(batch: readonly T[], next: T): boolean;
@@ -103,7 +104,7 @@ export class CoverScheduler<T> {
   /** Hands a real piece over; false when the constant-mode queue is full (the caller retries later). */
   submit(item: T): boolean {
     if (this.config.mode !== "constant" || !this.running) {
-      this.io.sendReal([item]);
+      this.io.sendReal([item], false);
       return true;
     }
     if (this.queue.length >= (this.io.maxQueue ?? 10_000)) return false;
@@ -139,7 +140,7 @@ export class CoverScheduler<T> {
 
   private tick(): void {
     if (!this.running) return;
-    if (this.queue.length > 0) this.io.sendReal(this.takeSlot());
+    if (this.queue.length > 0) this.io.sendReal(this.takeSlot(), true);
     else this.io.sendCover(this.sizes.sample(() => this.random()));
     this.schedule();
   }

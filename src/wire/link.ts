@@ -36,9 +36,9 @@ function nextFrame(pieces: readonly Uint8Array[], start: number): { end: number;
   return { end, size: bucketFor(bytes) as number };
 }
 
-/** Whether `pieces` go in one frame when sent together (as LinkCodec.sealAll cuts them). */
+/** Whether `pieces` fit one frame (LinkCodec.sealTogether), as a constant-cover slot packs them. */
 export function fitsOneFrame(pieces: readonly Uint8Array[]): boolean {
-  return pieces.length <= 1 || nextFrame(pieces, 0).end === pieces.length;
+  return pieces.length <= 1 || framedBytes(pieces) <= PACK_LIMIT;
 }
 
 /** An envelope read from a frame, with its encoded bytes. */
@@ -95,6 +95,14 @@ export class LinkCodec {
       start = end;
     }
     return frames;
+  }
+
+  /**
+   * Seals pieces into one frame, the smallest bucket that holds them, however full (a constant-cover
+   * slot, which sends a frame whatever it holds); they must fit, see fitsOneFrame.
+   */
+  sealTogether(pieces: readonly Uint8Array[]): Uint8Array {
+    return this.sealer.sealPieces(pieces, bucketFor(framedBytes(pieces)) as number);
   }
 
   /** A cover frame of `size` bytes (a bucket size). */

@@ -35,6 +35,24 @@ describe("relay: packed frames", () => {
     expect(framesIn).toBeLessThan(N);
   });
 
+  it("constant cover: a slot carries every queued envelope that fits one frame", async () => {
+    const relay = await startRelay({ cover: { mode: "constant", rate: 50 } });
+    const channel = new Uint8Array(randomBytes(12));
+    const sub = await link(relay, "bob");
+    await sub.request({ type: "Subscribe", id: 0n, channel, fromSeq: 1n });
+    const framesBefore = sub.realFrames;
+    const pub = await link(relay, "alice");
+    const bodies = Array.from({ length: 20 }, (_, i) => mlsMessage(channel, 0n, 1, 100, i));
+    await Promise.all(pub.requestPacked(bodies.map((body): Envelope => ({ type: "Msg", id: 0n, body }))));
+    await sub.waitFor((pushed) => pushed.filter((e) => e.type === "Msg").length === bodies.length);
+    expect(sub.pushed.filter((e) => e.type === "Msg").map((e) => e.id)).toEqual(bodies.map((_, i) => BigInt(i + 1)));
+    // Queued for slots, they went out packed: far fewer slots than messages.
+    expect(sub.realFrames - framesBefore).toBeLessThan(bodies.length / 2);
+    expect(sub.frameSizes.every(isBucket)).toBe(true);
+    pub.close();
+    sub.close();
+  });
+
   it("the frames/s limit counts every envelope of a packed frame", async () => {
     const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, framesPerSecond: 10 } });
     const l = await link(relay, "alice");

@@ -123,14 +123,13 @@ describe("packed frames: link codec", () => {
     expect(out.flatMap((r) => r.envelopes.map((x) => decodeEnvelope(x.bytes)))).toEqual(out.flatMap((r) => r.envelopes.map((x) => x.envelope)));
   });
 
-  it("sealAll keeps order, fills every frame of several pieces at least 3/4 (or uses the smallest bucket), and fitsOneFrame agrees with it", () => {
+  it("sealAll keeps order and fills every frame of several pieces at least 3/4 (or uses the smallest bucket); sealTogether makes one frame of what fitsOneFrame lets in", () => {
     const { client, clientSend } = linkedPair();
     const opener = new FrameOpener(clientSend);
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: MAX_FRAME_ENVELOPE }), { minLength: 1, maxLength: 30 }), (sizes) => {
         const pieces = sizes.map((n, i) => new Uint8Array(n).fill((i + 1) & 0xff));
         const frames = client.sealAll(pieces);
-        expect(frames.length === 1).toBe(fitsOneFrame(pieces));
         const opened = frames.map((f) => opener.open(f));
         frames.forEach((f, i) => {
           const inside = opened[i]!;
@@ -138,7 +137,14 @@ describe("packed frames: link codec", () => {
           expect(inside.length === 1 || f.length === BUCKETS[0] || framedBytes(inside) * 4 >= f.length * 3).toBe(true);
         });
         // Each piece is filled with its index + 1: length and fill identify it (cheaper than comparing bytes).
-        expect(opened.flat().map((p) => [p.length, p[0], p.every((b) => b === p[0])])).toEqual(pieces.map((p, i) => [p.length, (i + 1) & 0xff, true]));
+        const identity = (list: readonly Uint8Array[]) => list.map((p) => [p.length, p[0], p.every((b) => b === p[0])]);
+        expect(identity(opened.flat())).toEqual(pieces.map((p, i) => [p.length, (i + 1) & 0xff, true]));
+        expect(fitsOneFrame(pieces)).toBe(pieces.length === 1 || framedBytes(pieces) <= PACK_LIMIT);
+        if (fitsOneFrame(pieces)) {
+          const together = client.sealTogether(pieces);
+          expect(together.length).toBe(bucketFor(framedBytes(pieces)));
+          expect(identity(opener.open(together))).toEqual(identity(pieces));
+        }
       }),
       { numRuns: 200, seed: 7 },
     );
