@@ -65,7 +65,7 @@ export class LinkCodec {
     this.reassembler = new Reassembler(REASSEMBLY_TIMEOUT_MS, now);
   }
 
-  /** The encoded envelope pieces to send, one per frame (fragments when it is too large). */
+  /** The encoded envelope as pieces to send: itself, or its fragments when it is too large for a frame. */
   pieces(envelope: Envelope): Uint8Array[] {
     return this.piecesOf(encodeEnvelope(envelope));
   }
