@@ -66,10 +66,10 @@ async function connect(url: string, key: Uint8Array, agent: string, groupId: Uin
   const codec = new LinkCodec(hs.finish(await reply));
   let answer: ((e: Envelope) => void) | undefined;
   ws.on("message", (data: Buffer) => {
-    const e = codec.read(data);
-    if (e === undefined) return;
-    if (e.type === "Msg") onMsg(e);
-    else answer?.(e);
+    for (const e of codec.read(data)) {
+      if (e.type === "Msg") onMsg(e);
+      else answer?.(e);
+    }
   });
   const request = (e: Envelope) => new Promise<Envelope>((resolve) => {
     answer = resolve;

@@ -101,21 +101,28 @@ export async function skytaleClient(url: string, relayKey: Uint8Array, agent: st
   ws.send(hs.hello);
   const codec = new LinkCodec(hs.finish(await reply));
   let nextId = 1n;
+  // Like the transport's link: what one turn sends is sealed at its end, small pieces sharing frames.
+  let pending: Uint8Array[] = [];
+  const flush = () => {
+    for (const frame of codec.sealAll(pending)) ws.send(frame);
+    pending = [];
+  };
   const send = (e: Parameters<LinkCodec["pieces"]>[0]) => {
-    for (const piece of codec.pieces(e)) ws.send(codec.seal(piece));
+    if (pending.length === 0) process.nextTick(flush);
+    pending.push(...codec.pieces(e));
   };
   let got = 0;
   let onReply: (() => void) | undefined;
   const listeners: (() => void)[] = [];
   ws.on("message", (data: Buffer) => {
-    const e = codec.read(data);
-    if (e === undefined) return;
-    if (e.type === "Msg") {
-      got++;
-      for (const l of listeners) l();
-    } else if (e.type === "Error") throw new Error(`relay refused a request: ${e.code}`);
-    else if (e.type === "Acks") e.acks.forEach(() => onReply?.());
-    else onReply?.();
+    for (const e of codec.read(data)) {
+      if (e.type === "Msg") {
+        got++;
+        for (const l of listeners) l();
+      } else if (e.type === "Error") throw new Error(`relay refused a request: ${e.code}`);
+      else if (e.type === "Acks") e.acks.forEach(() => onReply?.());
+      else onReply?.();
+    }
   });
   /** One request at a time outside publish(): resolves on the next reply. */
   const request = (e: Parameters<LinkCodec["pieces"]>[0]) =>

@@ -141,7 +141,6 @@ export function idleCover(config: CoverConfig, recentSizes: readonly number[], s
       bytes += size;
       frames++;
     },
-    sizeOf: (size) => size,
     timers,
     random: seededRandom(seed),
   });

@@ -7,6 +7,7 @@ import { COVER_MODES, DEFAULT_COVER, MAX_COVER_RATE, type CoverConfig, type Cove
 export interface RelayLimits {
   readonly maxConnections: number;
   readonly maxChannelsPerConnection: number;
+  /** Per connection; a frame costs one per envelope piece it carries (cover frames cost one). */
   readonly framesPerSecond: number;
   readonly bytesPerSecond: number;
   readonly maxInboxItems: number;
@@ -56,7 +57,7 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --durability MODE       normal | full: fsync every append with full (default normal)
   --max-connections N     (default ${DEFAULT_LIMITS.maxConnections})
   --max-channels N        channels per connection (default ${DEFAULT_LIMITS.maxChannelsPerConnection})
-  --frames-per-second N   per connection (default ${DEFAULT_LIMITS.framesPerSecond})
+  --frames-per-second N   per connection, counting each envelope of a frame (default ${DEFAULT_LIMITS.framesPerSecond})
   --max-inbox N           pending inbox items per agent (default ${DEFAULT_LIMITS.maxInboxItems})`;
 
 function positive(name: string, value: string | undefined, fallback: number, allowZero = false): number {

@@ -1,10 +1,9 @@
 import type { WebSocket } from "ws";
-import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "../wire/buckets.js";
 import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js";
 import { type AckEntry, type Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { respondToHello } from "../wire/handshake.js";
-import { LinkCodec } from "../wire/link.js";
+import { fitsOneFrame, LinkCodec } from "../wire/link.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
 import type { RelayLimits } from "./config.js";
 import type { RelayMetrics } from "./metrics.js";
@@ -53,6 +52,8 @@ export class RelayConnection {
   private readonly bytes: TokenBucket;
   private breaches = 0;
   private corked = false;
+  /** Pieces handed over this turn, sealed together (sharing frames) when the turn ends. */
+  private pending: Uint8Array[] = [];
   private readonly scheduler: CoverScheduler<Uint8Array[]>;
   readonly subscriptions = new Set<string>();
   inboxSubscribed = false;
@@ -70,9 +71,12 @@ export class RelayConnection {
     this.frames = new TokenBucket(ctx.limits.framesPerSecond, ctx.limits.framesPerSecond, ctx.now);
     this.bytes = new TokenBucket(ctx.limits.bytesPerSecond, ctx.limits.bytesPerSecond, ctx.now);
     this.scheduler = new CoverScheduler<Uint8Array[]>(ctx.cover, {
-      sendReal: (pieces) => this.transmit(pieces),
+      sendReal: (envelopes, slot) => (slot ? this.transmitSlot(envelopes) : this.transmit(envelopes)),
       sendCover: (size) => this.transmitCover(size),
-      sizeOf: (pieces) => bucketFor((pieces[0]?.length ?? 0) + LINK_FRAME_OVERHEAD) ?? BUCKETS[0],
+      // A fragmented envelope (several pieces) takes a slot alone, one frame per piece; so does
+      // every envelope to a client that reads one piece per frame.
+      fits: (batch, next) =>
+        ctx.peerRevision >= 2 && next.length === 1 && batch.every((pieces) => pieces.length === 1) && fitsOneFrame([...batch.flat(), ...next]),
       ...(ctx.timers ? { timers: ctx.timers } : {}),
       ...(ctx.random ? { random: ctx.random } : {}),
     });
@@ -84,6 +88,11 @@ export class RelayConnection {
   /** The authenticated agent, once Auth succeeded. */
   get agent(): string | undefined {
     return this.state.phase === "ready" ? this.state.agent : undefined;
+  }
+
+  /** A getter, so that checks after a call that may close the link are not narrowed away. */
+  private get isClosed(): boolean {
+    return this.state.phase === "closed";
   }
 
   get ready(): boolean {
@@ -145,6 +154,9 @@ export class RelayConnection {
   /** Closes the socket; `code` 1008 for policy, 1002 for protocol errors, 1001 on shutdown. */
   close(code: number, reason: string): void {
     if (this.state.phase === "closed") return;
+    // What this turn sent so far (an Error saying why, say) goes before the close.
+    this.sealPending();
+    if (this.isClosed) return;
     this.ws.close(code, reason);
     this.closed();
   }
@@ -156,30 +168,60 @@ export class RelayConnection {
     this.handlers.onClose(this);
   }
 
-  private transmit(pieces: Uint8Array[]): void {
+  /** Takes envelopes' pieces to seal at the end of this turn, with whatever else this turn sends. */
+  private transmit(envelopes: readonly Uint8Array[][]): void {
+    if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
+    for (const pieces of envelopes) this.pending.push(...pieces);
+    this.writeThisTurn();
+  }
+
+  /** A constant-cover slot: its envelopes in one frame (a fragmented one's pieces one per frame), now. */
+  private transmitSlot(envelopes: readonly Uint8Array[][]): void {
     if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
     this.writeThisTurn();
-    for (const piece of pieces) {
-      const frame = this.state.codec.seal(piece);
+    // Frames are sealed in the order they are sent: what is pending goes first.
+    this.sealPending();
+    if (this.isClosed) return;
+    const pieces = envelopes.flat();
+    const codec = this.state.codec;
+    this.sendFrames(fitsOneFrame(pieces) ? [codec.sealTogether(pieces)] : pieces.map((piece) => codec.seal(piece)));
+  }
+
+  private transmitCover(size: number): void {
+    if (this.state.phase !== "ready") return;
+    this.writeThisTurn();
+    // Frames are sealed in the order they are sent: what is pending goes first.
+    this.sealPending();
+    if (this.isClosed) return;
+    this.ctx.metrics.coverOut++;
+    this.ctx.metrics.countFrame("out", size);
+    this.ws.send(this.state.codec.sealCover(size));
+    this.dropIfBacklogged();
+  }
+
+  /** Seals the pending pieces, packing consecutive small ones into shared frames, and sends them. */
+  private sealPending(): void {
+    if (this.pending.length === 0) return;
+    const pieces = this.pending;
+    this.pending = [];
+    if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
+    this.sendFrames(this.state.codec.sealAll(pieces));
+  }
+
+  private sendFrames(frames: readonly Uint8Array[]): void {
+    for (const frame of frames) {
       this.ctx.metrics.countFrame("out", frame.length);
+      this.scheduler.sizes.record(frame.length);
       this.ws.send(frame);
     }
     this.dropIfBacklogged();
   }
 
-  private transmitCover(size: number): void {
-    if (this.state.phase !== "ready") return;
-    this.ctx.metrics.coverOut++;
-    this.ctx.metrics.countFrame("out", size);
-    this.writeThisTurn();
-    this.ws.send(this.state.codec.sealCover(size));
-    this.dropIfBacklogged();
-  }
-
   /**
    * Holds this turn's frames back and writes them together once the current callback returns:
-   * a burst of acks and fan-out to one link then costs one system call instead of one per frame.
-   * Order and contents are unchanged; nothing waits past the end of the turn.
+   * the pieces handed over in this turn are sealed then, small ones sharing frames, and a burst
+   * of acks and fan-out to one link costs a few seals and one system call instead of one each
+   * per envelope. Order and contents are unchanged; nothing waits past the end of the turn.
    */
   private writeThisTurn(): void {
     if (this.corked) return;
@@ -190,6 +232,7 @@ export class RelayConnection {
 
   private readonly uncork = () => {
     if (!this.corked) return;
+    this.sealPending();
     this.corked = false;
     this.socket.uncork();
   };
@@ -219,25 +262,35 @@ export class RelayConnection {
     }
   }
 
-  /** Opens a frame; over the rate limit it is still opened (to keep nonces in step) but refused. */
+  /**
+   * Opens a frame; over the rate limit it is still opened (to keep nonces in step) but refused.
+   * The frame's token paid for its first piece; each further piece packed in it costs one more,
+   * so the frames/s limit counts envelopes however they are packed.
+   */
   private handleFrame(frame: Uint8Array, limited: boolean): void {
     if (this.state.phase === "handshake") {
       const { reply, keys } = respondToHello(frame, this.ctx.relayKey);
-      this.state = { phase: "auth", codec: new LinkCodec(keys, this.ctx.now) };
+      this.state = { phase: "auth", codec: new LinkCodec(keys, this.ctx.now, this.ctx.peerRevision >= 2) };
       this.ws.send(reply);
       return;
     }
     if (this.state.phase === "closed") return;
     this.ctx.metrics.countFrame("in", frame.length);
-    const read = this.state.codec.readEncoded(frame);
-    if (read === undefined) {
+    const { pieces, envelopes } = this.state.codec.readEncoded(frame);
+    if (pieces === 0) {
       this.ctx.metrics.coverIn++;
       return;
     }
-    const { envelope, bytes } = read;
-    this.ctx.metrics.countIn(envelope.type);
-    if (limited) return this.error(envelope.id, "rate_limited", "too many frames or bytes per second; slow down and retry");
-    this.handlers.onEnvelope(this, envelope, bytes);
+    if (!limited && pieces > 1 && !this.frames.take(pieces - 1)) {
+      limited = true;
+      if (++this.breaches > MAX_BREACHES) return this.close(1008, "rate limit exceeded repeatedly");
+    }
+    for (const { envelope, bytes } of envelopes) {
+      this.ctx.metrics.countIn(envelope.type);
+      if (limited) this.error(envelope.id, "rate_limited", "too many frames or bytes per second; slow down and retry");
+      // A request before this one may have closed the link (a failed Auth, say).
+      else if (!this.isClosed) this.handlers.onEnvelope(this, envelope, bytes);
+    }
   }
 
   private protocolError(reason: string): void {

@@ -1,11 +1,11 @@
 import WebSocket, { type RawData } from "ws";
-import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "../wire/buckets.js";
+import { BUCKETS } from "../wire/buckets.js";
 import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js";
 import type { Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { ClientHandshake, HANDSHAKE_BYTES } from "../wire/handshake.js";
-import { LinkCodec } from "../wire/link.js";
-import { LINK_REVISION, LINK_REVISION_HEADER } from "../wire/linkRevision.js";
+import { fitsOneFrame, LinkCodec } from "../wire/link.js";
+import { LINK_REVISION, LINK_REVISION_HEADER, peerRevision } from "../wire/linkRevision.js";
 import { TransportError } from "./errors.js";
 
 const LARGEST_BUCKET = BUCKETS[BUCKETS.length - 1] as number;
@@ -43,7 +43,12 @@ export class RelayLink {
   private failReady!: (reason: TransportError) => void;
   private codec: LinkCodec | undefined;
   private cover: CoverScheduler<Uint8Array> | undefined;
+  /** Pieces handed over this turn, sealed together (sharing frames) when the turn ends. */
+  private pending: Uint8Array[] = [];
+  private flushQueued = false;
   private reason: TransportError | undefined;
+  /** The link revision the relay announced in the upgrade: what it reads (see linkRevision.ts). */
+  private relayRevision = 1;
   private handshakeTimer: unknown;
   private graceTimer: unknown;
   private lastReceived: number;
@@ -62,6 +67,7 @@ export class RelayLink {
     // No compression: it would make frame contents guessable from sizes, which buckets exist to hide.
     this.ws = new WebSocket(p.url, { perMessageDeflate: false, maxPayload: LARGEST_BUCKET, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
     this.ws.binaryType = "nodebuffer";
+    this.ws.on("upgrade", (response) => (this.relayRevision = peerRevision(response.headers[LINK_REVISION_HEADER])));
     this.ws.on("open", () => this.ws.send(this.handshake.hello));
     this.ws.on("message", (data, isBinary) => this.receive(data, isBinary));
     this.ws.on("error", (error) => {
@@ -89,6 +95,8 @@ export class RelayLink {
 
   /** Ends the link (gracefully once established) and resolves when the socket is closed. */
   close(): Promise<void> {
+    // What was sent before the close goes before it.
+    this.flush();
     this.reason ??= new TransportError("closed", "the link was closed");
     this.cover?.stop();
     if (this.ws.readyState === WebSocket.OPEN && this.codec !== undefined) {
@@ -113,20 +121,24 @@ export class RelayLink {
     const frame = toBytes(data);
     this.lastReceived = this.p.now();
     if (this.codec === undefined) return this.finishHandshake(frame);
-    let envelope: Envelope | undefined;
+    let envelopes: Envelope[];
     try {
-      envelope = this.codec.read(frame);
+      envelopes = this.codec.read(frame);
     } catch (error) {
       // Any bad frame puts the frame counters out of step: the link cannot continue.
       return this.fail(new TransportError("protocol_error", `the relay sent a bad frame: ${(error as Error).message}`, { cause: error }));
     }
-    if (envelope !== undefined) this.p.onEnvelope(envelope);
+    for (const envelope of envelopes) {
+      // A handler may have ended the link: the rest of the frame is dropped with it.
+      if (this.reason !== undefined) return;
+      this.p.onEnvelope(envelope);
+    }
   }
 
   private finishHandshake(reply: Uint8Array): void {
     let codec: LinkCodec;
     try {
-      codec = new LinkCodec(this.handshake.finish(reply), this.p.now);
+      codec = new LinkCodec(this.handshake.finish(reply), this.p.now, this.relayRevision >= 2);
     } catch (error) {
       const mismatch = error instanceof WireError && error.code === "handshake_failed" && reply.length === HANDSHAKE_BYTES;
       return this.fail(
@@ -138,9 +150,13 @@ export class RelayLink {
     this.p.timers.clearTimeout(this.handshakeTimer);
     this.codec = codec;
     const cover = new CoverScheduler<Uint8Array>(this.p.cover, {
-      sendReal: (piece) => this.write(() => codec.seal(piece)),
-      sendCover: (size) => this.write(() => codec.sealCover(size)),
-      sizeOf: (piece) => bucketFor(piece.length + LINK_FRAME_OVERHEAD) ?? LARGEST_BUCKET,
+      sendReal: (pieces, slot) => (slot ? this.sendSlot(codec, pieces) : this.queue(pieces)),
+      sendCover: (size) => {
+        // Frames are sealed in the order they are sent: what is pending goes first.
+        this.flush();
+        if (this.ws.readyState === WebSocket.OPEN) this.ws.send(codec.sealCover(size), { binary: true });
+      },
+      fits: (batch, next) => codec.packs && fitsOneFrame([...batch, next]),
       timers: this.p.timers,
       random: this.p.random,
       maxQueue: Number.POSITIVE_INFINITY,
@@ -150,10 +166,39 @@ export class RelayLink {
     this.markReady();
   }
 
-  /** Seals only at the moment of sending, because the frame counter must follow send order. */
-  private write(seal: () => Uint8Array): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(seal(), { binary: true });
+  /**
+   * Takes pieces to seal at the end of this turn, with whatever else this turn sends: requests
+   * made together (a burst of sends, an outbox re-sent on a new link) then share frames. Nothing
+   * waits for a timer or for I/O.
+   */
+  private queue(pieces: readonly Uint8Array[]): void {
+    this.pending.push(...pieces);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    process.nextTick(this.flush);
   }
+
+  /** A constant-cover slot: the pieces `fits` let in, in one frame, now (after what is pending). */
+  private sendSlot(codec: LinkCodec, pieces: readonly Uint8Array[]): void {
+    this.flush();
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const frame = codec.sealTogether(pieces);
+    this.cover?.sizes.record(frame.length);
+    this.ws.send(frame, { binary: true });
+  }
+
+  /** Seals the pending pieces, consecutive small ones sharing frames, and sends them in order. */
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    const pieces = this.pending;
+    if (pieces.length === 0) return;
+    this.pending = [];
+    if (this.codec === undefined || this.ws.readyState !== WebSocket.OPEN) return;
+    for (const frame of this.codec.sealAll(pieces)) {
+      this.cover?.sizes.record(frame.length);
+      this.ws.send(frame, { binary: true });
+    }
+  };
 
   private onSocketClosed(): void {
     this.p.timers.clearTimeout(this.handshakeTimer);

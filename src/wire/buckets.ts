@@ -2,7 +2,8 @@
  * Frame sizes on the wire and the byte budget every layer agrees on.
  *
  * Every link frame is exactly one of BUCKETS. A link frame costs LINK_FRAME_OVERHEAD bytes (a 2-byte
- * masked length and a 16-byte AEAD tag) and carries one envelope, whose fixed header costs
+ * masked length and a 16-byte AEAD tag) and carries one envelope (several packed ones cost 2 bytes
+ * of length each), whose fixed header costs
  * ENVELOPE_HEADER_BYTES (version, type, 8-byte sequence number). The MLS layer pads its messages so
  * that message + WIRE_OVERHEAD lands exactly on a bucket: then even the relay, which opens the link
  * layer, sees nothing but bucket sizes.

@@ -52,8 +52,12 @@ export class SizeSampler {
 }
 
 /**
- * Decides when frames go out. `sendReal(item)` seals and sends a real piece, `sendCover(size)` a
- * dummy. Clock, timers and randomness are injected so tests can drive it step by step.
+ * Decides when frames go out. `sendReal(items, slot)` seals and sends real pieces, `sendCover(size)`
+ * a dummy. Off and poisson hand each item over at once (slot false: the owner may pack it with
+ * whatever else it sends in this turn); constant mode hands over, in each slot, the queued items
+ * that `fits` lets share one frame (slot true: they go in that one frame, now). The owner records the sizes of the real frames it
+ * sends in `sizes`, which cover sizes are drawn from. Clock, timers and randomness are injected so
+ * tests can drive it step by step.
  */
 export class CoverScheduler<T> {
   private readonly queue: T[] = [];
@@ -64,9 +68,10 @@ export class CoverScheduler<T> {
   constructor(
     private readonly config: CoverConfig,
     private readonly io: {
-      sendReal(item: T): void;
+      sendReal(items: readonly T[], slot: boolean): void;
       sendCover(size: number): void;
-      sizeOf(item: T): number;
+      /** constant mode: whether `next` may join `batch` in one slot's frame (default: never). */
+      fits?(batch: readonly T[], next: T): boolean;
       timers?: Timers;
       random?: () => number;
       /** constant mode: most queued real frames before submit refuses more (bounded memory). */
@@ -98,9 +103,8 @@ export class CoverScheduler<T> {
 
   /** Hands a real piece over; false when the constant-mode queue is full (the caller retries later). */
   submit(item: T): boolean {
-    this.sizes.record(this.io.sizeOf(item));
     if (this.config.mode !== "constant" || !this.running) {
-      this.io.sendReal(item);
+      this.io.sendReal([item], false);
       return true;
     }
     if (this.queue.length >= (this.io.maxQueue ?? 10_000)) return false;
@@ -119,14 +123,24 @@ export class CoverScheduler<T> {
     return (-Math.log(1 - this.random()) / rate) * 1000;
   }
 
+  /** The queued items one slot carries: the first, and those after it that fit with it. */
+  private takeSlot(): T[] {
+    const fits = this.io.fits;
+    let count = 1;
+    if (fits !== undefined) {
+      const batch = this.queue.slice(0, 1);
+      for (let next = this.queue[count]; next !== undefined && fits(batch, next); next = this.queue[++count]) batch.push(next);
+    }
+    return this.queue.splice(0, count);
+  }
+
   private schedule(): void {
     this.timer = this.timers.setTimeout(() => this.tick(), this.delayMs());
   }
 
   private tick(): void {
     if (!this.running) return;
-    const next = this.queue.shift();
-    if (next !== undefined) this.io.sendReal(next);
+    if (this.queue.length > 0) this.io.sendReal(this.takeSlot(), true);
     else this.io.sendCover(this.sizes.sample(() => this.random()));
     this.schedule();
   }

@@ -3,9 +3,11 @@ import { BUCKETS, LINK_FRAME_OVERHEAD } from "./buckets.js";
 import { WireError } from "./errors.js";
 
 /**
- * Link frames: AES-256-GCM over `length (2) | envelope | zero fill`, exactly one bucket long.
- * Length 0 marks a cover frame. The fill is zeros *inside* the AEAD, so on the wire the whole
- * frame is ciphertext and tag, indistinguishable from random bytes; the length is encrypted too.
+ * Link frames: AES-256-GCM over `length (2) | piece | length (2) | piece | ... | zero fill`, exactly
+ * one bucket long. A piece is an encoded envelope (or one fragment of one); a zero length, or the
+ * end of the plaintext, ends the list, and a frame whose first length is 0 is a cover frame. The
+ * fill is zeros *inside* the AEAD, so on the wire the whole frame is ciphertext and tag,
+ * indistinguishable from random bytes; the lengths are encrypted too.
  * Nonces are a per-direction frame counter (never sent, never repeated); every REKEY_INTERVAL
  * frames both sides move to a key derived from the previous one.
  */
@@ -25,6 +27,8 @@ const MAX_PLAINTEXT = (BUCKETS[BUCKETS.length - 1] as number) - TAG_BYTES;
  * process instead of one allocation per frame.
  */
 const SCRATCH = Buffer.alloc(MAX_PLAINTEXT);
+/** What the fill after the last piece must equal: an opened frame is checked against it. */
+const ZEROS = Buffer.alloc(MAX_PLAINTEXT);
 /** The nonce of the frame being sealed or opened; node copies it when the cipher is created. */
 const NONCE = Buffer.alloc(12);
 const TWO_TO_32 = 2 ** 32;
@@ -67,22 +71,43 @@ export class FrameSealer {
 
   /** A frame of `size` bytes carrying `envelope`, or a cover frame when `envelope` is undefined. */
   seal(envelope: Uint8Array | undefined, size: number): Uint8Array {
+    return this.sealPieces(envelope === undefined ? [] : [envelope], size);
+  }
+
+  /**
+   * A frame of `size` bytes carrying `pieces` in order (none: a cover frame); they must fit,
+   * `framedBytes(pieces) <= size`.
+   */
+  sealPieces(pieces: readonly Uint8Array[], size: number): Uint8Array {
     if (!BUCKET_SET.has(size)) throw new WireError("bad_frame", `${size} is not a bucket size`);
-    const length = envelope?.length ?? 0;
-    if (length > size - LINK_FRAME_OVERHEAD) throw new WireError("too_large", "envelope does not fit the frame");
     const plaintext = SCRATCH.subarray(0, size - TAG_BYTES);
+    let at = 0;
     try {
-      plaintext.writeUInt16BE(length, 0);
-      if (envelope !== undefined) plaintext.set(envelope, LENGTH_BYTES);
+      for (const piece of pieces) {
+        // An empty piece would read as the end of the list.
+        if (piece.length === 0) throw new WireError("bad_frame", "an empty piece cannot be framed");
+        if (at + LENGTH_BYTES + piece.length > plaintext.length) throw new WireError("too_large", "the pieces do not fit the frame");
+        plaintext.writeUInt16BE(piece.length, at);
+        plaintext.set(piece, at + LENGTH_BYTES);
+        at += LENGTH_BYTES + piece.length;
+      }
       const cipher = createCipheriv("aes-256-gcm", this.key.next(), NONCE);
       const body = cipher.update(plaintext);
       cipher.final();
       return Buffer.concat([body, cipher.getAuthTag()], size);
     } finally {
-      plaintext.fill(0, 0, LENGTH_BYTES + length);
+      plaintext.fill(0, 0, at);
     }
   }
 }
+
+/** The bytes a frame needs for `pieces` (before rounding up to a bucket): each with its length, and the tag. */
+export function framedBytes(pieces: readonly Uint8Array[]): number {
+  return pieces.reduce((sum, p) => sum + LENGTH_BYTES + p.length, TAG_BYTES);
+}
+
+/** What each piece after the first adds to framedBytes besides its own bytes. */
+export const PIECE_OVERHEAD = LENGTH_BYTES;
 
 /** Opens frames from the other direction, in order. */
 export class FrameOpener {
@@ -92,8 +117,11 @@ export class FrameOpener {
     this.key = new FrameKey(key, rekeyInterval);
   }
 
-  /** The envelope a frame carries, or undefined for a cover frame. */
-  open(frame: Uint8Array): Uint8Array | undefined {
+  /**
+   * The pieces a frame carries, in order; none for a cover frame. Strict: a length running past
+   * the end, or anything but zeros after the last piece, is a bad frame.
+   */
+  open(frame: Uint8Array): Uint8Array[] {
     if (!BUCKET_SET.has(frame.length)) throw new WireError("bad_frame", `frame of ${frame.length} bytes is not a bucket size`);
     const decipher = createDecipheriv("aes-256-gcm", this.key.next(), NONCE);
     decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
@@ -104,9 +132,19 @@ export class FrameOpener {
     } catch {
       throw new WireError("bad_frame", "frame failed authentication");
     }
-    const length = plaintext.readUInt16BE(0);
-    if (length === 0) return undefined;
-    if (length > frame.length - LINK_FRAME_OVERHEAD) throw new WireError("bad_frame", "frame length field out of range");
-    return new Uint8Array(plaintext.buffer, plaintext.byteOffset + LENGTH_BYTES, length);
+    const pieces: Uint8Array[] = [];
+    let at = 0;
+    while (at + LENGTH_BYTES <= plaintext.length) {
+      const length = plaintext.readUInt16BE(at);
+      if (length === 0) break;
+      at += LENGTH_BYTES;
+      if (length > plaintext.length - at) throw new WireError("bad_frame", "frame length field out of range");
+      pieces.push(new Uint8Array(plaintext.buffer, plaintext.byteOffset + at, length));
+      at += length;
+    }
+    if (at < plaintext.length && !plaintext.subarray(at).equals(ZEROS.subarray(0, plaintext.length - at))) {
+      throw new WireError("bad_frame", "frame has bytes after its last piece");
+    }
+    return pieces;
   }
 }

@@ -1,11 +1,52 @@
-import { bucketFor, LINK_FRAME_OVERHEAD } from "./buckets.js";
+import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "./buckets.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "./envelope.js";
 import { fragment, Reassembler } from "./fragments.js";
-import { FrameOpener, FrameSealer, MAX_FRAME_ENVELOPE } from "./frames.js";
+import { framedBytes, FrameOpener, FrameSealer, MAX_FRAME_ENVELOPE, PIECE_OVERHEAD } from "./frames.js";
 import type { LinkKeys } from "./handshake.js";
+
+const SMALLEST_BUCKET = BUCKETS[0];
 
 /** Reassembly of a fragmented message must finish within this long. */
 export const REASSEMBLY_TIMEOUT_MS = 30_000;
+
+/**
+ * Pieces sent together share frames up to this size: the largest bucket. Every frame saved is a
+ * cipher, a buffer and a WebSocket frame less on both sides, and relay CPU per delivery kept
+ * falling up to it (docs/architecture.md); a burst of pieces costs the same AES work however it is
+ * cut, and nothing waits for a frame to fill.
+ */
+export const PACK_LIMIT = BUCKETS[BUCKETS.length - 1] as number;
+
+/**
+ * Where the frame that starts at `pieces[start]` ends, and its size: as many pieces as fit
+ * PACK_LIMIT, but a frame of several pieces less than 3/4 full takes fewer, in a smaller bucket,
+ * and leaves the rest to the next frame, so that fill stays under a quarter of any frame that is
+ * not the smallest (one more frame instead of up to half a frame of zeros).
+ */
+function nextFrame(pieces: readonly Uint8Array[], start: number): { end: number; size: number } {
+  let end = start + 1;
+  let bytes = framedBytes([pieces[start] as Uint8Array]);
+  for (let next = pieces[end]; next !== undefined && bytes + PIECE_OVERHEAD + next.length <= PACK_LIMIT; next = pieces[++end]) {
+    bytes += PIECE_OVERHEAD + next.length;
+  }
+  for (let size = bucketFor(bytes) as number; end - start > 1 && size > SMALLEST_BUCKET && bytes * 4 < size * 3; ) {
+    size /= 2;
+    while (end - start > 1 && bytes > size) bytes -= PIECE_OVERHEAD + (pieces[--end] as Uint8Array).length;
+  }
+  return { end, size: bucketFor(bytes) as number };
+}
+
+/** Whether `pieces` fit one frame (LinkCodec.sealTogether), as a constant-cover slot packs them. */
+export function fitsOneFrame(pieces: readonly Uint8Array[]): boolean {
+  return pieces.length <= 1 || framedBytes(pieces) <= PACK_LIMIT;
+}
+
+/** An envelope read from a frame, with its encoded bytes. */
+export interface ReadEnvelope {
+  envelope: Envelope;
+  /** A view into the frame's own plaintext (or the reassembled message); the caller may keep and change it. */
+  bytes: Uint8Array;
+}
 
 /**
  * Both directions of one established link: envelopes in, bucket-sized frames out, and back.
@@ -18,13 +59,21 @@ export class LinkCodec {
   private readonly reassembler: Reassembler;
   private nextMessage = 0;
 
-  constructor(keys: LinkKeys, now: () => number = Date.now) {
+  /**
+   * `packs`: whether the peer reads frames of several pieces (it announced link revision 2, see
+   * linkRevision.ts); without, sealAll gives each piece a frame of its own. Reading always unpacks.
+   */
+  constructor(
+    keys: LinkKeys,
+    now: () => number = Date.now,
+    readonly packs = true,
+  ) {
     this.sealer = new FrameSealer(keys.send);
     this.opener = new FrameOpener(keys.receive);
     this.reassembler = new Reassembler(REASSEMBLY_TIMEOUT_MS, now);
   }
 
-  /** The encoded envelope pieces to send, one per frame (fragments when it is too large). */
+  /** The encoded envelope as pieces to send: itself, or its fragments when it is too large for a frame. */
   pieces(envelope: Envelope): Uint8Array[] {
     return this.piecesOf(encodeEnvelope(envelope));
   }
@@ -42,24 +91,53 @@ export class LinkCodec {
     return this.sealer.seal(piece, bucketFor(piece.length + LINK_FRAME_OVERHEAD) as number);
   }
 
+  /**
+   * Seals pieces sent together, in order, consecutive ones sharing frames (see nextFrame); each
+   * frame is one bucket size.
+   */
+  sealAll(pieces: readonly Uint8Array[]): Uint8Array[] {
+    if (!this.packs) return pieces.map((piece) => this.seal(piece));
+    const frames: Uint8Array[] = [];
+    for (let start = 0; start < pieces.length; ) {
+      const { end, size } = nextFrame(pieces, start);
+      frames.push(this.sealer.sealPieces(pieces.slice(start, end), size));
+      start = end;
+    }
+    return frames;
+  }
+
+  /**
+   * Seals pieces into one frame, the smallest bucket that holds them, however full (a constant-cover
+   * slot, which sends a frame whatever it holds); they must fit, see fitsOneFrame, and be one piece
+   * unless the peer reads packed frames (`packs`).
+   */
+  sealTogether(pieces: readonly Uint8Array[]): Uint8Array {
+    return this.sealer.sealPieces(pieces, bucketFor(framedBytes(pieces)) as number);
+  }
+
   /** A cover frame of `size` bytes (a bucket size). */
   sealCover(size: number): Uint8Array {
     return this.sealer.seal(undefined, size);
   }
 
-  /** The envelope a frame completes; undefined for cover frames and non-final fragments. */
-  read(frame: Uint8Array): Envelope | undefined {
-    return this.readEncoded(frame)?.envelope;
+  /** The envelopes a frame completes, in order: none for cover frames and non-final fragments. */
+  read(frame: Uint8Array): Envelope[] {
+    return this.readEncoded(frame).envelopes.map((r) => r.envelope);
   }
 
   /**
-   * Like read(), with the envelope's encoded bytes too: a view into this frame's own plaintext (or
-   * the reassembled message), which the caller may keep and change.
+   * Like read(), with each envelope's encoded bytes too, and how many pieces the frame carried
+   * (0: a cover frame). Every piece is decoded before any envelope is returned, so a frame with
+   * one bad piece yields none.
    */
-  readEncoded(frame: Uint8Array): { envelope: Envelope; bytes: Uint8Array } | undefined {
-    const piece = this.opener.open(frame);
-    if (piece === undefined) return undefined;
-    const envelope = decodeEnvelope(piece);
-    return envelope.type === "Fragment" ? this.reassembler.pushEncoded(envelope) : { envelope, bytes: piece };
+  readEncoded(frame: Uint8Array): { pieces: number; envelopes: ReadEnvelope[] } {
+    const pieces = this.opener.open(frame);
+    const envelopes: ReadEnvelope[] = [];
+    for (const piece of pieces) {
+      const envelope = decodeEnvelope(piece);
+      const whole = envelope.type === "Fragment" ? this.reassembler.pushEncoded(envelope) : { envelope, bytes: piece };
+      if (whole !== undefined) envelopes.push(whole);
+    }
+    return { pieces: pieces.length, envelopes };
   }
 }

@@ -4,7 +4,8 @@
  * is only sent what its revision reads. A peer that announces nothing speaks revision 1.
  *
  * 1: one envelope per frame, one Ack per request.
- * 2: adds Acks (0x07), one frame acknowledging several requests.
+ * 2: adds Acks (0x07), one frame acknowledging several requests, and frames of several pieces
+ *    (LinkCodec.sealAll). Every revision here reads both; a revision-1 release reads neither.
  */
 export const LINK_REVISION_HEADER = "x-skytale-link";
 export const LINK_REVISION = 2;

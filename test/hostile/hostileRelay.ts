@@ -41,16 +41,17 @@ export class HostileLink {
   }
 
   fromClient(data: RawData): void {
-    const e = this.codec.read(toBytes(data));
-    if (e === undefined) return; // client cover
-    if (e.type === "Auth") this.agent = e.agent;
-    for (const out of this.relay.hooks.up?.(e, this) ?? [e]) this.toRelay(out);
+    // Nothing for client cover.
+    for (const e of this.codec.read(toBytes(data))) {
+      if (e.type === "Auth") this.agent = e.agent;
+      for (const out of this.relay.hooks.up?.(e, this) ?? [e]) this.toRelay(out);
+    }
   }
 
   fromRelay(data: RawData): void {
-    const e = this.upstream?.read(toBytes(data));
-    if (e === undefined) return;
-    for (const out of this.relay.hooks.down?.(e, this) ?? [e]) this.toClient(out);
+    for (const e of this.upstream?.read(toBytes(data)) ?? []) {
+      for (const out of this.relay.hooks.down?.(e, this) ?? [e]) this.toClient(out);
+    }
   }
 
   /** Sends an envelope to the client, sealed under the client's link keys. */

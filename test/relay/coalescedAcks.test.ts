@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { BUCKETS } from "../../src/wire/buckets.js";
-import type { EnvelopeOf } from "../../src/wire/envelope.js";
+import type { Envelope, EnvelopeOf } from "../../src/wire/envelope.js";
 import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
 import { mlsMessage } from "../transport/helpers.js";
 import { link, startRelay } from "./relayFixture.js";
@@ -35,16 +35,13 @@ describe("relay: coalesced acks", () => {
     const relay = await startRelay();
     const channel = new Uint8Array(randomBytes(12));
     const pub = await link(relay, "alice");
-    for (const [id, fill] of [
-      [5n, 1],
-      [5n, 2],
-      [0n, 3],
-      [6n, 4],
-    ] as const) {
-      pub.send({ type: "Msg", id, body: mlsMessage(channel, 0n, 1, 100, fill) });
-    }
+    const ids = [5n, 5n, 0n, 6n];
+    // One frame, so one batch at the relay: the reused id and id 0 meet the list of that batch.
+    pub.sendPacked(ids.map((id, i): Envelope => ({ type: "Msg", id, body: mlsMessage(channel, 0n, 1, 100, i + 1) })));
     // Unawaited replies land in `pushed`; an Acks the link could not decode would throw instead.
     await pub.waitFor((pushed) => pushed.filter((e) => e.type === "Ack").length === 4);
+    // The first 5 and the 6 share an Acks; the second 5 and the 0 get an Ack each.
+    expect([relay.metrics.framesOut.get("Acks"), relay.metrics.framesOut.get("Ack")]).toEqual([1, 2]);
     const acks = pub.pushed.filter((e): e is EnvelopeOf<"Ack"> => e.type === "Ack");
     expect(acks.map((e) => [e.id, e.seq] as const).sort((a, b) => Number(a[1] - b[1]))).toEqual([
       [5n, 1n],

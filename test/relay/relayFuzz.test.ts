@@ -47,6 +47,14 @@ describe("relay under hostile input", () => {
       }),
       { numRuns: RUNS },
     );
+    // The same, several to a frame: each is answered, in a frame shared with others.
+    await fc.assert(
+      fc.asyncProperty(fc.array(request, { minLength: 2, maxLength: 6 }), async (batch) => {
+        const replies = await Promise.all(fuzzer.requestPacked(batch, 60_000));
+        for (const reply of replies) expect(reply.type).toMatch(/^(Ack|Error|GroupAck|GroupNack|KeyPackageReply)$/);
+      }),
+      { numRuns: Math.ceil(RUNS / 4) },
+    );
     expect(fuzzer.closed).toBeUndefined();
 
     // Mutated encodings inside valid frames, and raw garbage: each closes only its own link.
@@ -60,9 +68,12 @@ describe("relay under hostile input", () => {
       200,
     );
     let closedLinks = 0;
-    for (const m of mutants) {
+    const ping = encodeEnvelope({ type: "Ping", id: 1n });
+    for (const [i, m] of mutants.entries()) {
       const l = await link(relay, "mutant");
-      l.sendPiece(m);
+      // Half of them packed in one frame after a valid request.
+      if (i % 2 === 0) l.sendPiece(m);
+      else l.sendPieces([ping, m]);
       const reply = await Promise.race([l.waitClosed(2000).then(() => "closed"), new Promise((r) => setTimeout(() => r("open"), 30))]);
       if (reply === "closed") closedLinks++;
       l.close();

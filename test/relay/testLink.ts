@@ -11,6 +11,8 @@ export class TestLink {
   readonly frameSizes: number[] = [];
   /** Frames that acknowledged requests: an Ack or an Acks (which answers several). */
   ackFrames = 0;
+  /** Frames received that carried pieces (not cover). */
+  realFrames = 0;
   covers = 0;
   closed: { code: number; reason: string } | undefined;
   private nextId = 1n;
@@ -23,15 +25,18 @@ export class TestLink {
   ) {
     ws.on("message", (data: Buffer) => {
       this.frameSizes.push(data.length);
-      const e = this.codec.read(data);
-      if (e === undefined) {
+      const { pieces, envelopes } = this.codec.readEncoded(data);
+      if (pieces === 0) {
         this.covers++;
         return;
       }
-      if (e.type === "Ack" || e.type === "Acks") this.ackFrames++;
-      // An Acks answers each request it lists like an Ack of its own.
-      if (e.type === "Acks") for (const { id, seq } of e.acks) this.reply({ type: "Ack", id, seq });
-      else this.reply(e);
+      this.realFrames++;
+      if (envelopes.some(({ envelope: e }) => e.type === "Ack" || e.type === "Acks")) this.ackFrames++;
+      for (const { envelope: e } of envelopes) {
+        // An Acks answers each request it lists like an Ack of its own.
+        if (e.type === "Acks") for (const { id, seq } of e.acks) this.reply({ type: "Ack", id, seq });
+        else this.reply(e);
+      }
       this.watchers.forEach((w) => w());
     });
     ws.on("close", (code, reason) => {
@@ -75,19 +80,35 @@ export class TestLink {
 
   /** Sends a request (its id is replaced by a fresh one) and resolves with the relay's reply. */
   request(e: Envelope, timeoutMs = 10_000): Promise<Envelope> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply to ${e.type}`)), timeoutMs);
-      this.waiting.set(id, (reply) => {
-        clearTimeout(timer);
-        resolve(reply);
+    const [reply] = this.requestPacked([e], timeoutMs);
+    return reply as Promise<Envelope>;
+  }
+
+  /** Like request() for several, sent packed into as few frames as the link's packing allows. */
+  requestPacked(requests: readonly Envelope[], timeoutMs = 10_000): Promise<Envelope>[] {
+    const sent: Envelope[] = [];
+    const replies = requests.map((e) => {
+      const id = this.nextId++;
+      sent.push({ ...e, id } as Envelope);
+      return new Promise<Envelope>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no reply to ${e.type}`)), timeoutMs);
+        this.waiting.set(id, (reply) => {
+          clearTimeout(timer);
+          resolve(reply);
+        });
       });
-      this.send({ ...e, id });
     });
+    this.sendPacked(sent);
+    return replies;
   }
 
   send(e: Envelope): void {
     for (const piece of this.codec.pieces(e)) this.ws.send(this.codec.seal(piece));
+  }
+
+  /** Sends envelopes packed into as few frames as the link's packing allows. */
+  sendPacked(envelopes: readonly Envelope[]): void {
+    for (const frame of this.codec.sealAll(envelopes.flatMap((e) => this.codec.pieces(e)))) this.ws.send(frame);
   }
 
   sendCover(size: number): void {
@@ -97,6 +118,11 @@ export class TestLink {
   /** Seals arbitrary bytes as an envelope piece: a valid frame around possibly invalid content. */
   sendPiece(piece: Uint8Array): void {
     this.ws.send(this.codec.seal(piece));
+  }
+
+  /** Seals arbitrary pieces packed as the link packs (sharing frames while they fit). */
+  sendPieces(pieces: readonly Uint8Array[]): void {
+    for (const frame of this.codec.sealAll(pieces)) this.ws.send(frame);
   }
 
   sendRaw(bytes: Uint8Array): void {

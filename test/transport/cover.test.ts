@@ -67,7 +67,7 @@ describe("cover traffic", () => {
     expect(relay.frameSizes).toHaveLength(5);
   });
 
-  it("constant: the fragments of a large message fill consecutive slots with nothing between them", async () => {
+  it("constant: the fragments of a large message fill consecutive slots, and a small piece queued after them shares the last one's", async () => {
     const { relay, timers, client } = await setup({ mode: "constant", rate: 10 });
     const connected = client.connect();
     await waitFor(() => relay.connections === 1);
@@ -79,8 +79,11 @@ describe("cover traffic", () => {
     for (let slot = 0; slot < 5; slot++) timers.advance(100);
     expect(await big).toBe(1n);
     await ping;
-    // Four fragments back to back (the last one shorter), then the ping.
-    expect(relay.frameSizes.slice(1)).toEqual([32768, 32768, 32768, 2048, 256]);
-    expect(relay.coverFrames).toBe(0);
+    // Four fragments back to back (the last one shorter, with the ping packed in), then cover of a
+    // size drawn from the real frames sent.
+    expect(relay.frameSizes.slice(1, 5)).toEqual([32768, 32768, 32768, 2048]);
+    expect(relay.frameSizes.slice(0, 5)).toContain(relay.frameSizes[5]);
+    expect(relay.received.map((e) => e.type)).toEqual(["Auth", "Msg", "Ping"]);
+    expect(relay.coverFrames).toBe(1);
   });
 });

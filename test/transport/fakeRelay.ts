@@ -8,6 +8,7 @@ import { respondToHello } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
 import { generateStaticKeyPair, type StaticKeyPair } from "../../src/wire/x25519.js";
+import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
 
 /**
  * TEST DOUBLE of the relay, for the transport tests only: just enough of docs/protocol.md (auth,
@@ -37,6 +38,8 @@ export interface FakeRelayOptions {
   /** Required token; undefined accepts any (like an open loopback relay). */
   readonly token?: string;
   readonly key?: StaticKeyPair;
+  /** The link revision announced in the upgrade (default the current one; 1 announces none). */
+  readonly revision?: number;
 }
 
 export class FakeRelay {
@@ -72,6 +75,8 @@ export class FakeRelay {
     const http = createServer();
     const wss = new WebSocketServer({ server: http, path: "/v1/link", perMessageDeflate: false });
     const relay = new FakeRelay(http, wss, options);
+    const revision = options.revision ?? LINK_REVISION;
+    if (revision > 1) wss.on("headers", (headers) => headers.push(`${LINK_REVISION_HEADER}: ${revision}`));
     http.on("request", (req, res) => {
       if (req.url !== "/v1/key") return void res.writeHead(404).end();
       relay.keyFetches++;
@@ -132,16 +137,19 @@ export class FakeRelay {
         return;
       }
       this.frameSizes.push(data.length);
-      let envelope: Envelope | undefined;
+      const envelopes: Envelope[] = [];
       try {
-        const piece = client.opener.open(new Uint8Array(data));
-        if (piece === undefined) return void this.coverFrames++;
-        envelope = decodeEnvelope(piece);
-        if (envelope.type === "Fragment") envelope = client.reassembler.push(envelope);
+        const pieces = client.opener.open(new Uint8Array(data));
+        if (pieces.length === 0) return void this.coverFrames++;
+        for (const piece of pieces) {
+          const envelope = decodeEnvelope(piece);
+          const whole = envelope.type === "Fragment" ? client.reassembler.push(envelope) : envelope;
+          if (whole !== undefined) envelopes.push(whole);
+        }
       } catch {
         return void socket.terminate();
       }
-      if (envelope !== undefined) this.handle(client, envelope);
+      envelopes.forEach((envelope) => this.handle(client, envelope));
     });
   }
 

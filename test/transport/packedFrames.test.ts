@@ -1,0 +1,45 @@
+// The client's link packs what one turn sends into shared frames, in order.
+import { randomBytes } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { RelayClient } from "../../src/transport/relayClient.js";
+import { BUCKETS } from "../../src/wire/buckets.js";
+import { FakeRelay } from "./fakeRelay.js";
+import { ManualTimers, mlsMessage } from "./helpers.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe("client link: packed frames", () => {
+  it("requests made in one turn share frames and arrive in order", async () => {
+    const relay = await FakeRelay.start();
+    const timers = new ManualTimers();
+    const client = new RelayClient({ url: relay.url, agent: "alice", relayKey: relay.key.publicKey, cover: { mode: "off", rate: 0 }, timers, now: () => timers.now, random: () => 0.5 });
+    cleanups.push(() => relay.close(), () => client.close());
+    await client.connect();
+    const framesBefore = relay.frameSizes.length;
+    const channel = new Uint8Array(randomBytes(12));
+    const bodies = Array.from({ length: 12 }, (_, i) => mlsMessage(channel, 0n, 1, 100, i));
+    const seqs = await Promise.all(bodies.map((body) => client.sendMessage(body)));
+    expect(seqs).toEqual(bodies.map((_, i) => BigInt(i + 1)));
+    const received = relay.received.filter((e) => e.type === "Msg");
+    expect(received.map((e) => e.type === "Msg" && Buffer.from(e.body).toString("hex"))).toEqual(bodies.map((b) => Buffer.from(b).toString("hex")));
+    const frames = relay.frameSizes.slice(framesBefore);
+    expect(frames.length).toBeLessThan(bodies.length);
+    expect(frames.every((s) => (BUCKETS as readonly number[]).includes(s))).toBe(true);
+  });
+
+  it("a relay that announces no revision (an older one) gets one envelope per frame", async () => {
+    const relay = await FakeRelay.start({ revision: 1 });
+    const timers = new ManualTimers();
+    const client = new RelayClient({ url: relay.url, agent: "alice", relayKey: relay.key.publicKey, cover: { mode: "off", rate: 0 }, timers, now: () => timers.now, random: () => 0.5 });
+    cleanups.push(() => relay.close(), () => client.close());
+    await client.connect();
+    const framesBefore = relay.frameSizes.length;
+    const channel = new Uint8Array(randomBytes(12));
+    const bodies = Array.from({ length: 12 }, (_, i) => mlsMessage(channel, 0n, 1, 100, i));
+    await Promise.all(bodies.map((body) => client.sendMessage(body)));
+    expect(relay.frameSizes.slice(framesBefore)).toEqual(bodies.map(() => 256));
+  });
+});
