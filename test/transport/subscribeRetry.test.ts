@@ -3,8 +3,12 @@
 // refetch (StreamGuard, or the agent's bounded backlog) refused for now must not unfollow the
 // channel or the inbox, or everything after it would be dropped without a word.
 import { describe, expect, it } from "vitest";
+import { DEFAULT_LIMITS } from "../../src/relay/config.js";
 import type { ChannelDelivery } from "../../src/transport/deliveries.js";
-import { channelId, clientOf, mlsMessage, startFakeRelay, waitFor } from "./helpers.js";
+import { RelayClient } from "../../src/transport/relayClient.js";
+import { DEFAULT_COVER } from "../../src/wire/cover.js";
+import { startRelay } from "../relay/relayFixture.js";
+import { channelId, cleanups, clientOf, mlsMessage, startFakeRelay, waitFor } from "./helpers.js";
 
 describe("subscriptions refused for now", () => {
   it("a Subscribe refused with rate_limited is sent again and then delivers", async () => {
@@ -55,4 +59,19 @@ describe("subscriptions refused for now", () => {
     r.terminateAll();
     await waitFor(() => asked() === 4);
   });
+
+  it("the real relay: subscribes packed into one frame past the frames/s limit are all refused, then each asked again until followed", async () => {
+    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, framesPerSecond: 20 } });
+    const c = new RelayClient({ url: relay.url, agent: "alice", relayKey: relay.relayKey.publicKey, cover: DEFAULT_COVER.off, backoff: { baseMs: 10, capMs: 50 } });
+    cleanups.push(() => c.close());
+    await c.connect();
+    const channels = Array.from({ length: 40 }, () => channelId());
+    // One turn: the 40 Subscribes share one frame, which needs 40 of the 20 tokens.
+    expect(await Promise.all(channels.map((channel) => c.subscribe(channel, 1n)))).toEqual(channels.map(() => 0n));
+    const last = channels.at(-1) as Uint8Array;
+    const seqs: bigint[] = [];
+    c.on("channel", (d: ChannelDelivery) => seqs.push(d.seq));
+    expect(await c.sendMessage(mlsMessage(last, 0n, 1, 10, 1))).toBe(1n);
+    await waitFor(() => seqs.length === 1);
+  }, 20_000);
 });
