@@ -15,6 +15,13 @@ export type RelayErrorCode = "auth_failed" | "not_authenticated" | "bad_request"
 
 /** Rate-limit breaches tolerated before a connection counts as abusive and is closed. */
 const MAX_BREACHES = 100;
+/**
+ * Pending bytes past which a turn's pieces are sealed and written before the turn ends: a turn can
+ * hand over far more than a slow reader may hold (a long replay), and the slow-reader check
+ * (maxBufferedBytes) only sees what was written. Large enough that packing loses at most one
+ * partly filled frame per chunk.
+ */
+const SEAL_CHUNK = 256 * 1024;
 
 type LinkState =
   | { phase: "handshake" }
@@ -52,8 +59,9 @@ export class RelayConnection {
   private readonly bytes: TokenBucket;
   private breaches = 0;
   private corked = false;
-  /** Pieces handed over this turn, sealed together (sharing frames) when the turn ends. */
+  /** Pieces handed over this turn, sealed together (sharing frames) when the turn ends, or sooner past SEAL_CHUNK. */
   private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
   private readonly scheduler: CoverScheduler<Uint8Array[]>;
   readonly subscriptions = new Set<string>();
   inboxSubscribed = false;
@@ -171,8 +179,12 @@ export class RelayConnection {
   /** Takes envelopes' pieces to seal at the end of this turn, with whatever else this turn sends. */
   private transmit(envelopes: readonly Uint8Array[][]): void {
     if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
-    for (const pieces of envelopes) this.pending.push(...pieces);
+    for (const pieces of envelopes) {
+      this.pending.push(...pieces);
+      for (const piece of pieces) this.pendingBytes += piece.length;
+    }
     this.writeThisTurn();
+    if (this.pendingBytes >= Math.min(SEAL_CHUNK, this.ctx.limits.maxBufferedBytes)) this.sealPending();
   }
 
   /** A constant-cover slot: its envelopes in one frame (a fragmented one's pieces one per frame), now. */
@@ -204,6 +216,7 @@ export class RelayConnection {
     if (this.pending.length === 0) return;
     const pieces = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
     this.sendFrames(this.state.codec.sealAll(pieces));
   }

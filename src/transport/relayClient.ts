@@ -138,8 +138,9 @@ export class RelayClient {
     const report = (error: TransportError) => this.report(error);
     const defer = <T>(what: string, onTimeout?: () => void) => this.defer<T>(what, onTimeout);
     const backoff = options.backoff ?? DEFAULT_BACKOFF;
-    this.requests = new RequestTracker(options.outbox ?? new MemoryOutbox(), defer, report, (n) => backoffDelay(n, this.random, backoff));
-    this.subscriptions = new SubscriptionTable(options.maxSubscriptions ?? 4096, options, defer, report, (channel, fromSeq, lastSeq) =>
+    const retryDelay = (n: number) => backoffDelay(n, this.random, backoff);
+    this.requests = new RequestTracker(options.outbox ?? new MemoryOutbox(), defer, report, retryDelay);
+    this.subscriptions = new SubscriptionTable(options.maxSubscriptions ?? 4096, options, defer, report, retryDelay, (channel, fromSeq, lastSeq) =>
       this.events.emit("subscribed", { channel, fromSeq, lastSeq }),
     );
   }

@@ -1,7 +1,7 @@
 import type { ChannelDelivery, InboxDelivery } from "./deliveries.js";
 import { TransportError } from "./errors.js";
 import type { Defer } from "./requestTracker.js";
-import type { RelayRequest } from "./requests.js";
+import { TRANSIENT_RELAY_CODES, type RelayRequest } from "./requests.js";
 import { IGNORE_REPLY, type Session } from "./session.js";
 
 interface Subscription {
@@ -37,6 +37,8 @@ export class SubscriptionTable {
     private readonly cursors: Cursors,
     private readonly defer: Defer,
     private readonly report: (error: TransportError) => void,
+    /** How long to wait before asking again after the `attempt`th refusal for now (rate_limited, internal). */
+    private readonly retryDelay: (attempt: number) => number,
     /** Called as the relay acknowledges a (re)subscription, in stream order (before its replay). */
     private readonly onSubscribed: (channel: Uint8Array | undefined, fromSeq: bigint, lastSeq: bigint) => void = () => {},
   ) {}
@@ -103,6 +105,11 @@ export class SubscriptionTable {
     return true;
   }
 
+  /** Whether `subscription` is still the one followed for its channel (or the inbox). */
+  private followed(subscription: Subscription): boolean {
+    return (subscription.channel === undefined ? this.inbox : this.channels.get(subscription.key)) === subscription;
+  }
+
   private cursorOf(subscription: Subscription): bigint {
     try {
       const fromCaller = subscription.channel === undefined ? this.cursors.inboxCursor?.() : this.cursors.cursor?.(subscription.channel);
@@ -113,7 +120,7 @@ export class SubscriptionTable {
     }
   }
 
-  private send(session: Session, subscription: Subscription, fromSeq: bigint, replay = false): void {
+  private send(session: Session, subscription: Subscription, fromSeq: bigint, replay = false, attempt = 0): void {
     const request: RelayRequest =
       subscription.channel === undefined ? { type: "InboxSubscribe", fromSeq } : { type: "Subscribe", channel: subscription.channel, fromSeq };
     const settle = (outcome: bigint | TransportError) => {
@@ -136,6 +143,13 @@ export class SubscriptionTable {
         settle(lastSeq);
       },
       onRelayError: (error) => {
+        // Refused for now: asked again on this link (a new link subscribes from the cursor anyway).
+        // Dropping it would unfollow the stream, and everything after would be lost without a word.
+        if (TRANSIENT_RELAY_CODES.has(error.code)) {
+          return session.later(this.retryDelay(attempt + 1), () => {
+            if (this.followed(subscription)) this.send(session, subscription, fromSeq, replay, attempt + 1);
+          });
+        }
         // A refused subscription would be refused again on every reconnect.
         if (subscription.channel === undefined) this.inbox = undefined;
         else this.channels.delete(subscription.key);
