@@ -171,6 +171,30 @@ describe("a hostile relay", () => {
     await healthy(alice, bob, "after replays");
   });
 
+  it("replays a Welcome from the inbox after a reconnect: it is applied once, nothing is held or re-joined", async () => {
+    const w = await world();
+    const alice = await w.open("alice");
+    const bob = await w.open("bob");
+    const welcomes: Envelope[] = [];
+    w.hostile.hooks.down = (e, l) => {
+      if (l.agent === "bob" && e.type === "GroupWelcome") welcomes.push(e);
+      return undefined;
+    };
+    await channelOf(alice, { name: "bob", t: bob });
+    await alice.agent.send(CHANNEL, "confirms the join");
+    expect(await receiveN(bob, 1)).toEqual(["alice: confirms the join"]);
+    expect(welcomes).toHaveLength(1);
+    w.hostile.dropLinks();
+    await eventually(() => w.hostile.linksOf("bob").length === 1 && w.hostile.linksOf("bob")[0]!.agent === "bob");
+    // Once this round trip works, the new link follows bob's inbox again.
+    await healthy(alice, bob, "reconnected");
+    const logged = bob.log.length;
+    w.hostile.linksOf("bob")[0]!.toClient(welcomes[0]!);
+    await healthy(alice, bob, "after the replayed Welcome");
+    expect(bob.log.slice(logged).filter((l) => /welcome/i.test(l))).toEqual([]);
+    expect(bob.warnings).toEqual([]);
+  });
+
   it("reorders messages within an epoch and across a commit: applied in the relay's order all the same", async () => {
     const { w, alice, bob } = await pair();
     let held: Envelope | undefined;
