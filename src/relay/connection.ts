@@ -265,7 +265,6 @@ export class RelayConnection {
     const frame = toBytes(data);
     if (!isBinary || frame === undefined) return this.protocolError("binary frames only");
     const limited = !this.frames.take(1) || !this.bytes.take(frame.length);
-    if (limited && ++this.breaches > MAX_BREACHES) return this.close(1008, "rate limit exceeded repeatedly");
     try {
       this.handleFrame(frame, limited);
     } catch (error) {
@@ -292,18 +291,31 @@ export class RelayConnection {
     const { pieces, envelopes } = this.state.codec.readEncoded(frame);
     if (pieces === 0) {
       this.ctx.metrics.coverIn++;
+      if (limited) this.breach();
       return;
     }
-    if (!limited && pieces > 1 && !this.frames.take(pieces - 1)) {
-      limited = true;
-      if (++this.breaches > MAX_BREACHES) return this.close(1008, "rate limit exceeded repeatedly");
-    }
+    if (!limited && pieces > 1 && !this.frames.take(pieces - 1)) limited = true;
     for (const { envelope, bytes } of envelopes) {
       this.ctx.metrics.countIn(envelope.type);
-      if (limited) this.error(envelope.id, "rate_limited", "too many frames or bytes per second; slow down and retry");
-      // A request before this one may have closed the link (a failed Auth, say).
-      else if (!this.isClosed) this.handlers.onEnvelope(this, envelope, bytes);
+      if (!limited) {
+        // A request before this one may have closed the link (a failed Auth, say).
+        if (!this.isClosed) this.handlers.onEnvelope(this, envelope, bytes);
+      } else if (this.breach()) {
+        this.error(envelope.id, "rate_limited", "too many frames or bytes per second; slow down and retry");
+      }
     }
+  }
+
+  /**
+   * Counts one request (or cover frame) refused over the rate limit; false once the link is closed
+   * for it. Counted per request, not per frame, so a frame packed with refusals draws at most
+   * MAX_BREACHES answers, as when every request had a frame of its own.
+   */
+  private breach(): boolean {
+    if (this.isClosed) return false;
+    if (++this.breaches <= MAX_BREACHES) return true;
+    this.close(1008, "rate limit exceeded repeatedly");
+    return false;
   }
 
   private protocolError(reason: string): void {

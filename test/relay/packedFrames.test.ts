@@ -65,6 +65,17 @@ describe("relay: packed frames", () => {
     expect(l.closed).toBeUndefined();
   });
 
+  it("a frame packed with requests over the limit draws at most 100 refusals, then the link is closed", async () => {
+    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, framesPerSecond: 10 } });
+    const l = await link(relay, "alice");
+    l.sendPacked(Array.from({ length: 1_000 }, (_, i): Envelope => ({ type: "Ping", id: BigInt(i + 1) })));
+    await l.waitFor(() => l.closed !== undefined);
+    expect(l.closed?.code).toBe(1008);
+    const refusals = l.pushed.filter((e) => e.type === "Error" && e.code === "rate_limited").length;
+    expect(refusals).toBeGreaterThan(0);
+    expect(refusals).toBeLessThanOrEqual(100);
+  });
+
   it.each([
     ["off", { mode: "off", rate: 0 }],
     ["constant", { mode: "constant", rate: 100 }],
