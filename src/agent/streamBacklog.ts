@@ -7,7 +7,7 @@ export interface BacklogLimits {
 /** 2,048 frames (eight full receive batches) or 32 MiB of payload, whichever comes first. */
 export const DEFAULT_BACKLOG: BacklogLimits = { frames: 2048, bytes: 32 * 1024 * 1024 };
 
-export type Admission = { readonly kind: "queued" } | { readonly kind: "dropped"; readonly first: boolean };
+export type BacklogAdmission = { readonly kind: "queued" } | { readonly kind: "dropped"; readonly first: boolean };
 
 /**
  * Bounds the frames the relay has delivered and the agent has not applied yet. A relay may send
@@ -31,7 +31,7 @@ export class StreamBacklog {
    * dropped, all its later frames are too (applying a later one first would break its order).
    * An empty queue takes any one frame: the transport bounds a single frame's size.
    */
-  admit(stream: string, size: number): Admission {
+  admit(stream: string, size: number): BacklogAdmission {
     if (this.behind.has(stream)) return { kind: "dropped", first: false };
     if (this.frames > 0 && (this.frames + 1 > this.limits.frames || this.bytes + size > this.limits.bytes)) {
       this.behind.add(stream);

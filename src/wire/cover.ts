@@ -55,9 +55,9 @@ export class SizeSampler {
  * Decides when frames go out. `sendReal(items, slot)` seals and sends real pieces, `sendCover(size)`
  * a dummy. Off and poisson hand each item over at once (slot false: the owner may pack it with
  * whatever else it sends in this turn); constant mode hands over, in each slot, the queued items
- * that `fits` lets share one frame (slot true: they go in that one frame, now). The owner records the sizes of the real frames it
- * sends in `sizes`, which cover sizes are drawn from. Clock, timers and randomness are injected so
- * tests can drive it step by step.
+ * that `fits` lets share one frame (slot true: they go in that one frame, now). The owner records
+ * the sizes of the real frames it sends in `sizes`, which cover sizes are drawn from. Clock,
+ * timers and randomness are injected so tests can drive it step by step.
  */
 export class CoverScheduler<T> {
   private readonly queue: T[] = [];
