@@ -211,7 +211,7 @@ export class Agent implements ChannelService {
     this.relay.on("inbox", (d) => {
       if (!this.queues(INBOX_STREAM, d, "the inbox")) return;
       this.openBatch = undefined;
-      this.enqueueFrames([d], () => this.untilStored(() => this.onInboxItem(d)));
+      this.enqueueFrames(INBOX_STREAM, [d], () => this.untilStored(() => this.onInboxItem(d)));
     });
     this.relay.on("subscribed", ({ channel: groupId }) => {
       this.openBatch = undefined;
@@ -283,14 +283,14 @@ export class Agent implements ChannelService {
     this.stream = this.stream.then(step).catch((e: unknown) => this.log(`while applying the relay stream: ${(e as Error).message}`));
   }
 
-  /** Queues a step that applies `frames` (admitted to the backlog); they leave it when it ends. */
-  private enqueueFrames(frames: readonly (ChannelDelivery | InboxDelivery)[], step: () => Promise<void>): void {
+  /** Queues a step that applies `frames` of `stream` (admitted to the backlog); they leave it when it ends. */
+  private enqueueFrames(stream: string, frames: readonly (ChannelDelivery | InboxDelivery)[], step: () => Promise<void>): void {
     this.enqueue(async () => {
       try {
         await step();
       } finally {
         const bytes = frames.reduce((sum, d) => sum + deliverySize(d), 0);
-        for (const stream of this.backlog.done(frames.length, bytes)) this.fetchAgain(stream);
+        for (const resumed of this.backlog.done(stream, frames.length, bytes)) this.fetchAgain(resumed);
       }
     });
   }
@@ -364,11 +364,11 @@ export class Agent implements ChannelService {
     if (joins) return void batch.push(d);
     if (d.envelope.type !== "Msg") {
       this.openBatch = undefined;
-      return this.enqueueFrames([d], () => this.untilStored(() => this.onChannelFrame(d)));
+      return this.enqueueFrames(hex(d.channel), [d], () => this.untilStored(() => this.onChannelFrame(d)));
     }
     const fresh = [d];
     this.openBatch = fresh;
-    this.enqueueFrames(fresh, async () => {
+    this.enqueueFrames(hex(d.channel), fresh, async () => {
       if (this.openBatch === fresh) this.openBatch = undefined;
       const rest = fresh.length === 1 ? fresh : await this.untilStored(() => this.onMessageBatch(fresh));
       for (const frame of rest) await this.untilStored(() => this.onChannelFrame(frame));

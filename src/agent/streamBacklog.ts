@@ -12,14 +12,16 @@ export type BacklogAdmission = { readonly kind: "queued" } | { readonly kind: "d
 /**
  * Bounds the frames the relay has delivered and the agent has not applied yet. A relay may send
  * faster than the agent applies (a flood, a slow or full disk); past the bound, the frames of
- * the stream that hit it are dropped, and that stream is fetched again from its cursor once
- * everything queued is applied. The archive keeps them, so dropping loses nothing; streams are
- * keyed by the caller (a channel, or the inbox).
+ * the stream that hit it are dropped, and that stream is fetched again from its cursor once none
+ * of its frames is queued any more. The archive keeps them, so dropping loses nothing; streams
+ * are keyed by the caller (a channel, or the inbox).
  */
 export class StreamBacklog {
   private frames = 0;
   private bytes = 0;
-  /** Streams whose frames are being dropped until the queue is empty. */
+  /** Queued frames per stream. */
+  private readonly queued = new Map<string, number>();
+  /** Streams whose frames are being dropped until they are fetched again. */
   private readonly behind = new Set<string>();
 
   constructor(private readonly limits: BacklogLimits = DEFAULT_BACKLOG) {
@@ -39,19 +41,24 @@ export class StreamBacklog {
     }
     this.frames++;
     this.bytes += size;
+    this.queued.set(stream, (this.queued.get(stream) ?? 0) + 1);
     return { kind: "queued" };
   }
 
   /**
-   * `frames` queued frames carrying `bytes` were applied (or skipped). Returns the streams to
-   * fetch again: all that fell behind, once nothing is queued any more.
+   * `frames` queued frames of `stream` carrying `bytes` were applied (or skipped). Returns the
+   * streams to fetch again now: those behind with nothing of theirs queued. Waiting only for its
+   * own frames (not the whole queue) keeps a busy channel from starving one that fell behind.
    */
-  done(frames: number, bytes: number): string[] {
+  done(stream: string, frames: number, bytes: number): string[] {
     this.frames -= frames;
     this.bytes -= bytes;
-    if (this.frames > 0 || this.behind.size === 0) return [];
-    const resumed = [...this.behind];
-    this.behind.clear();
+    const left = (this.queued.get(stream) ?? 0) - frames;
+    if (left > 0) this.queued.set(stream, left);
+    else this.queued.delete(stream);
+    if (this.behind.size === 0) return [];
+    const resumed = [...this.behind].filter((s) => !this.queued.has(s));
+    for (const s of resumed) this.behind.delete(s);
     return resumed;
   }
 
