@@ -118,7 +118,7 @@ export class RelayConnection {
     this.ctx.gate.pass(this, () => {
       if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
       this.ctx.metrics.countOut(envelope.type);
-      this.scheduler.submit(this.state.codec.pieces(envelope));
+      this.submit(this.state.codec.pieces(envelope));
     });
   }
 
@@ -127,7 +127,7 @@ export class RelayConnection {
     this.ctx.gate.pass(this, () => {
       if (this.state.phase !== "ready") return;
       this.ctx.metrics.countOut(type);
-      this.scheduler.submit(this.state.codec.piecesOf(bytes));
+      this.submit(this.state.codec.piecesOf(bytes));
     });
   }
 
@@ -149,10 +149,20 @@ export class RelayConnection {
             ? [{ type: "Acks", id: 0n, acks }]
             : acks.map(({ id, seq }) => ({ type: "Ack", id, seq }));
       for (const envelope of envelopes) {
+        if (this.isClosed) return;
         this.ctx.metrics.countOut(envelope.type);
-        this.scheduler.submit(this.state.codec.pieces(envelope));
+        this.submit(this.state.codec.pieces(envelope));
       }
     });
+  }
+
+  /**
+   * Hands an envelope's pieces to the cover scheduler. Its constant-mode queue is bounded: a
+   * reader so far behind that it fills it is dropped like one whose socket buffer overflows (it
+   * resumes from its cursor when it reconnects), never left with a silent hole in its stream.
+   */
+  private submit(pieces: Uint8Array[]): void {
+    if (!this.scheduler.submit(pieces)) this.close(1008, "too slow: reconnect and resume");
   }
 
   error(id: bigint, code: RelayErrorCode, message: string): void {

@@ -1,5 +1,6 @@
 // The slow-reader bound (maxBufferedBytes) holds within one turn: a replay larger than it is cut
-// off once that much is written, instead of every frame of the turn being sealed and buffered first.
+// off once that much is written, instead of every frame of the turn being sealed and buffered first;
+// and a link whose constant-cover queue overflows is dropped, not left with a hole in its stream.
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../src/relay/config.js";
@@ -35,5 +36,15 @@ describe("relay: the slow-reader bound within one turn", () => {
     // What was written before the cut: the bound, plus the chunk that crossed it (a turn's pieces are
     // sealed in chunks of at most the bound) and its last frame's rounding up.
     expect(bytesOut(relay) - before).toBeLessThanOrEqual(2 * BOUND + 2 * LARGEST);
+  });
+
+  it("constant cover: a link whose queue of waiting envelopes fills up is dropped, not left with a hole", async () => {
+    const relay = await startRelay({ cover: { mode: "constant", rate: 1 }, limits: { ...DEFAULT_LIMITS, framesPerSecond: 100_000 } });
+    const l = await link(relay, "alice");
+    // One slot a second cannot carry the answers to 15,000 requests: past the scheduler's bound of
+    // 10,000 waiting envelopes the link is closed (before, the rest were dropped without a word).
+    l.sendPacked(Array.from({ length: 15_000 }, (_, i): Envelope => ({ type: "Ping", id: BigInt(i + 1) })));
+    const closed = await l.waitClosed();
+    expect([closed.code, closed.reason]).toEqual([1008, "too slow: reconnect and resume"]);
   });
 });
