@@ -3,7 +3,7 @@ import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js"
 import { type AckEntry, type Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { respondToHello } from "../wire/handshake.js";
-import { fitsOneFrame, LinkCodec } from "../wire/link.js";
+import { fitsOneFrame, LinkCodec, SLOT_PACKING } from "../wire/link.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
 import type { RelayLimits } from "./config.js";
 import type { RelayMetrics } from "./metrics.js";
@@ -83,8 +83,9 @@ export class RelayConnection {
       sendCover: (size) => this.transmitCover(size),
       // A fragmented envelope (several pieces) takes a slot alone, one frame per piece; so does
       // every envelope to a client that reads one piece per frame.
-      fits: (batch, next) =>
-        ctx.peerRevision >= 2 && next.length === 1 && batch.every((pieces) => pieces.length === 1) && fitsOneFrame([...batch.flat(), ...next]),
+      ...(ctx.peerRevision >= 2
+        ? { packing: { budget: SLOT_PACKING.budget, bytes: (pieces: Uint8Array[]) => (pieces.length === 1 ? SLOT_PACKING.bytes(pieces[0] as Uint8Array) : undefined) } }
+        : {}),
       ...(ctx.timers ? { timers: ctx.timers } : {}),
       ...(ctx.random ? { random: ctx.random } : {}),
     });

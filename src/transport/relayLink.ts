@@ -4,7 +4,7 @@ import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js"
 import type { Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { ClientHandshake, HANDSHAKE_BYTES } from "../wire/handshake.js";
-import { fitsOneFrame, LinkCodec } from "../wire/link.js";
+import { LinkCodec, SLOT_PACKING } from "../wire/link.js";
 import { LINK_REVISION, LINK_REVISION_HEADER, peerRevision } from "../wire/linkRevision.js";
 import { TransportError } from "./errors.js";
 
@@ -156,7 +156,7 @@ export class RelayLink {
         this.flush();
         if (this.ws.readyState === WebSocket.OPEN) this.ws.send(codec.sealCover(size), { binary: true });
       },
-      fits: (batch, next) => codec.packs && fitsOneFrame([...batch, next]),
+      ...(codec.packs ? { packing: SLOT_PACKING } : {}),
       timers: this.p.timers,
       random: this.p.random,
       maxQueue: Number.POSITIVE_INFINITY,
@@ -178,7 +178,7 @@ export class RelayLink {
     process.nextTick(this.flush);
   }
 
-  /** A constant-cover slot: the pieces `fits` let in, in one frame, now (after what is pending). */
+  /** A constant-cover slot: the pieces its packing let in, in one frame, now (after what is pending). */
   private sendSlot(codec: LinkCodec, pieces: readonly Uint8Array[]): void {
     this.flush();
     if (this.ws.readyState !== WebSocket.OPEN) return;

@@ -55,7 +55,7 @@ export class SizeSampler {
  * Decides when frames go out. `sendReal(items, slot)` seals and sends real pieces, `sendCover(size)`
  * a dummy. Off and poisson hand each item over at once (slot false: the owner may pack it with
  * whatever else it sends in this turn); constant mode hands over, in each slot, the queued items
- * that `fits` lets share one frame (slot true: they go in that one frame, now). The owner records
+ * that `packing` lets share one frame (slot true: they go in that one frame, now). The owner records
  * the sizes of the real frames it sends in `sizes`, which cover sizes are drawn from. Clock,
  * timers and randomness are injected so tests can drive it step by step.
  */
@@ -70,8 +70,12 @@ export class CoverScheduler<T> {
     private readonly io: {
       sendReal(items: readonly T[], slot: boolean): void;
       sendCover(size: number): void;
-      /** constant mode: whether `next` may join `batch` in one slot's frame (default: never). */
-      fits?(batch: readonly T[], next: T): boolean;
+      /**
+       * constant mode: how items share one slot's frame (default: one item per slot). `bytes` is
+       * what an item adds to a frame, undefined for one that must go alone; a slot takes items
+       * while their sum stays within `budget`.
+       */
+      packing?: { readonly budget: number; bytes(item: T): number | undefined };
       timers?: Timers;
       random?: () => number;
       /** constant mode: most queued real frames before submit refuses more (bounded memory). */
@@ -125,11 +129,14 @@ export class CoverScheduler<T> {
 
   /** The queued items one slot carries: the first, and those after it that fit with it. */
   private takeSlot(): T[] {
-    const fits = this.io.fits;
+    const packing = this.io.packing;
     let count = 1;
-    if (fits !== undefined) {
-      const batch = this.queue.slice(0, 1);
-      for (let next = this.queue[count]; next !== undefined && fits(batch, next); next = this.queue[++count]) batch.push(next);
+    let used = packing?.bytes(this.queue[0] as T);
+    while (packing !== undefined && used !== undefined && count < this.queue.length) {
+      const bytes = packing.bytes(this.queue[count] as T);
+      if (bytes === undefined || used + bytes > packing.budget) break;
+      used += bytes;
+      count++;
     }
     return this.queue.splice(0, count);
   }

@@ -41,6 +41,15 @@ export function fitsOneFrame(pieces: readonly Uint8Array[]): boolean {
   return pieces.length <= 1 || framedBytes(pieces) <= PACK_LIMIT;
 }
 
+/**
+ * A constant-cover slot's packing (CoverScheduler): pieces whose framed bytes sum to at most this
+ * share one frame, exactly what fitsOneFrame lets in, counted as they are added.
+ */
+export const SLOT_PACKING = {
+  budget: PACK_LIMIT - framedBytes([]),
+  bytes: (piece: Uint8Array): number => PIECE_OVERHEAD + piece.length,
+} as const;
+
 /** An envelope read from a frame, with its encoded bytes. */
 export interface ReadEnvelope {
   envelope: Envelope;
