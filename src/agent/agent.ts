@@ -19,7 +19,7 @@ import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
 import { decodeControl, decodeText, encodeControl, encodeText, isUserText } from "./messageCodec.js";
 import type { StoredInvite } from "../store/agentStore.js";
 import { toAgentError } from "./errors.js";
-import { ForkWatch } from "./forkWatch.js";
+import { ForkWatch, type StashedWelcome } from "./forkWatch.js";
 import { StreamBacklog, type BacklogLimits } from "./streamBacklog.js";
 import { StreamGuard } from "./streamGuard.js";
 import { readMlsRouting } from "../wire/mlsHeader.js";
@@ -79,6 +79,12 @@ const PUBLISHED_KEY_PACKAGES = 3;
 const INBOX_CURSOR = "relay_inbox_cursor";
 /** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
 const PROVISIONAL = "provisional_join:";
+/**
+ * Setting holding a Welcome that came for a group (hex id) this agent still held, as
+ * `commitSeq:base64`; empty once used or dropped. The inbox cursor has moved past it, so it must
+ * outlive a restart until the removal it waits for (or split evidence) is applied.
+ */
+const HELD_WELCOME = "held_welcome:";
 /** Backoff while the data dir cannot be written (disk full, read-only): first and longest pause. */
 const STORE_RETRY_FIRST_MS = 250;
 const STORE_RETRY_MAX_MS = 5_000;
@@ -196,6 +202,10 @@ export class Agent implements ChannelService {
   }
 
   private start(): void {
+    for (const [key, value] of this.store.settingsWithPrefix(HELD_WELCOME)) {
+      const [seq, welcome] = value.split(":");
+      this.forks.stash(key.slice(HELD_WELCOME.length), { commitSeq: Number(seq), welcome: new Uint8Array(Buffer.from(welcome ?? "", "base64")) });
+    }
     for (const g of this.store.listGroups()) {
       this.byGroup.set(hex(g.groupId), g.channel);
       this.processed.set(g.channel, g.cursor);
@@ -203,6 +213,11 @@ export class Agent implements ChannelService {
       if (provisional) this.forks.joinedProvisionally(g.channel, new Uint8Array(Buffer.from(provisional, "hex")));
       this.follow(g.groupId);
       void this.resendPendingCommit(g.channel).catch((e: unknown) => this.quiet(e));
+    }
+    // A held Welcome whose group is gone: the removal was applied, the join it waited for was not.
+    for (const [key] of this.store.settingsWithPrefix(HELD_WELCOME)) {
+      const groupHex = key.slice(HELD_WELCOME.length);
+      if (!this.byGroup.has(groupHex)) this.rejoinHeld(groupHex, undefined);
     }
     this.relay.on("channel", (d) => {
       this.deliveredIn.set(d, this.incarnations.get(hex(d.channel)) ?? 0);
@@ -479,8 +494,8 @@ export class Agent implements ChannelService {
    */
   private async onForkEvidence(channel: string, seq: number): Promise<void> {
     this.forks.markForked(channel);
-    const groupHex = [...this.byGroup].find(([, c]) => c === channel)?.[0];
-    const stashed = groupHex === undefined ? undefined : this.forks.takeStashed(groupHex);
+    const groupHex = this.groupOf(channel);
+    const stashed = groupHex === undefined ? undefined : this.takeHeldWelcome(groupHex);
     if (!this.forks.isProvisional(channel) && stashed === undefined) {
       return this.forks.warn(
         channel,
@@ -503,7 +518,9 @@ export class Agent implements ChannelService {
         if (notice !== undefined) this.rememberInvite(channel, notice);
         else this.listeners.forEach((l) => l(channel));
       } else if (o.kind === "commit" && o.removed) {
+        const groupHex = this.groupOf(channel);
         this.forgetChannel(channel);
+        if (groupHex !== undefined) this.rejoinHeld(groupHex, o.seq);
       } else if (o.kind === "commit" && this.leaving.has(channel)) {
         // A commit that did not remove us dropped our leave proposal with its epoch: ask again.
         void this.requestLeave(channel).catch((e: unknown) => this.quiet(e));
@@ -535,11 +552,49 @@ export class Agent implements ChannelService {
   /** Another member's frame was readable at our epoch: a provisional join was real. */
   private confirmJoin(channel: string): void {
     if (!this.forks.isProvisional(channel)) return;
-    const groupHex = [...this.byGroup].find(([, c]) => c === channel)?.[0] ?? "";
+    const groupHex = this.groupOf(channel) ?? "";
     const keyPackage = this.forks.confirm(channel, groupHex);
     if (keyPackage === undefined) return;
+    this.store.setSetting(HELD_WELCOME + groupHex, "");
     this.mls.consumeKeyPackage(keyPackage);
     this.store.setSetting(PROVISIONAL + channel, "");
+  }
+
+  private groupOf(channel: string): string | undefined {
+    return [...this.byGroup].find(([, c]) => c === channel)?.[0];
+  }
+
+  /** Keeps a Welcome for a group still held (see HELD_WELCOME); a newer one replaces it. */
+  private holdWelcome(groupHex: string, welcome: StashedWelcome): void {
+    this.forks.stash(groupHex, welcome);
+    this.store.setSetting(HELD_WELCOME + groupHex, `${welcome.commitSeq}:${Buffer.from(welcome.welcome).toString("base64")}`);
+  }
+
+  private takeHeldWelcome(groupHex: string): StashedWelcome | undefined {
+    const welcome = this.forks.takeStashed(groupHex);
+    if (welcome !== undefined) this.store.setSetting(HELD_WELCOME + groupHex, "");
+    return welcome;
+  }
+
+  /**
+   * This agent was removed by the commit at `removedAt`: a Welcome that came while it still held
+   * the group, for an add ordered after that commit (the inbox and a channel's stream are
+   * separate orders, so after a reconnect the Welcome can come first), joins it again, next in
+   * the stream.
+   */
+  private rejoinHeld(groupHex: string, removedAt: number | undefined): void {
+    const held = this.forks.takeStashed(groupHex);
+    if (held === undefined || (removedAt !== undefined && held.commitSeq <= removedAt)) {
+      this.store.setSetting(HELD_WELCOME + groupHex, "");
+      return;
+    }
+    // Cleared only once joined: a crash before that finds it again on start.
+    this.enqueue(() =>
+      this.untilStored(async () => {
+        await this.joinFromWelcome(held.welcome, held.commitSeq, groupHex);
+        this.store.setSetting(HELD_WELCOME + groupHex, "");
+      }),
+    );
   }
 
   private forgetChannel(channel: string): void {
@@ -560,8 +615,9 @@ export class Agent implements ChannelService {
 
   private async onInboxItem(d: InboxDelivery): Promise<void> {
     // Applied already: a new link replays the inbox from the stored cursor, and items that were
-    // still queued here when the old one dropped come again.
-    if (d.seq <= BigInt(this.store.setting(INBOX_CURSOR) ?? "0")) return;
+    // still queued here when the old one dropped come again. Acknowledged again, in case the
+    // first acknowledgement was lost with that link.
+    if (d.seq <= BigInt(this.store.setting(INBOX_CURSOR) ?? "0")) return void (await this.relay.ackInbox(d.seq).catch(() => undefined));
     const e = d.envelope;
     if (e.type === "GroupWelcome" && !this.mayJoin(e.channel)) {
       this.log("ignored a Welcome this agent did not ask for (directory adds are off: SKYTALE_ACCEPT_DIRECTORY_ADDS=0)");
@@ -594,7 +650,7 @@ export class Agent implements ChannelService {
       void this.publishKeyPackages(1);
     } catch (error) {
       if (!(error instanceof MlsError)) throw error;
-      if (error.code === "already_exists" && groupHex !== undefined) this.forks.stash(groupHex, { welcome, commitSeq });
+      if (error.code === "already_exists" && groupHex !== undefined) this.holdWelcome(groupHex, { welcome, commitSeq });
       this.log(`ignored a Welcome: ${error.code}`);
     }
   }

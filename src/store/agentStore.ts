@@ -116,6 +116,14 @@ export class AgentStore implements MlsStatePort {
     });
   }
 
+  /** The non-empty settings whose keys start with `prefix`, as [key, value]. */
+  settingsWithPrefix(prefix: string): [string, string][] {
+    return guarded("read settings", () => {
+      const rows = this.sql("SELECT key, value FROM settings WHERE substr(key, 1, ?) = ? AND value <> ''").all(prefix.length, prefix) as { key: string; value: string }[];
+      return rows.map((r) => [r.key, r.value]);
+    });
+  }
+
   setSetting(key: string, value: string): void {
     guarded("save a setting", () => {
       this.sql("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);

@@ -195,6 +195,69 @@ describe("a hostile relay", () => {
     expect(bob.warnings).toEqual([]);
   });
 
+  it("shows a removed member the Welcome of its re-add before the removal: it joins again once the removal is applied", async () => {
+    const { w, alice, bob } = await pair();
+    // Inbox and channel are separate orders (after a reconnect either may come first): hold bob's
+    // channel frames until the Welcome of his re-add has gone ahead of them.
+    let held: Envelope[] | undefined = [];
+    w.hostile.hooks.down = (e, l) => {
+      if (l.agent !== "bob" || held === undefined) return undefined;
+      if (e.type === "GroupWelcome") {
+        const out = [e, ...held];
+        held = undefined;
+        return out;
+      }
+      if (e.type === "GroupCommit" || e.type === "Msg") {
+        held.push(e);
+        return [];
+      }
+      return undefined;
+    };
+    await alice.agent.removeMember(CHANNEL, "bob");
+    await eventually(async () => {
+      try {
+        await alice.agent.addMember(CHANNEL, { agent: "bob" });
+        return true;
+      } catch (error) {
+        if ((error as { code?: string }).code === "not_found") return false;
+        throw error;
+      }
+    });
+    await eventually(() => held === undefined);
+    const epoch = (await alice.agent.members(CHANNEL)).epoch;
+    await eventually(async () => (await bob.agent.channels()).some((c) => c.channel === CHANNEL) && (await bob.agent.members(CHANNEL)).epoch === epoch);
+    await healthy(alice, bob, "after the re-add");
+  });
+
+  it("a Welcome held for the removal it waits for survives a restart", async () => {
+    const { w, alice, bob } = await pair();
+    // Bob's channel frames (the removal among them) never reach him before he restarts.
+    let welcomed = false;
+    w.hostile.hooks.down = (e, l) => {
+      if (l.agent !== "bob") return undefined;
+      if (e.type === "GroupWelcome") welcomed = true;
+      return e.type === "GroupCommit" || e.type === "Msg" ? [] : undefined;
+    };
+    await alice.agent.removeMember(CHANNEL, "bob");
+    await eventually(async () => {
+      try {
+        await alice.agent.addMember(CHANNEL, { agent: "bob" });
+        return true;
+      } catch (error) {
+        if ((error as { code?: string }).code === "not_found") return false;
+        throw error;
+      }
+    });
+    await eventually(() => welcomed);
+    await eventually(() => bob.log.some((l) => l.includes("ignored a Welcome: already_exists")));
+    await bob.agent.close();
+    w.hostile.behave();
+    const bob2 = await w.open("bob", bob.dataDir);
+    const epoch = (await alice.agent.members(CHANNEL)).epoch;
+    await eventually(async () => (await bob2.agent.channels()).some((c) => c.channel === CHANNEL) && (await bob2.agent.members(CHANNEL)).epoch === epoch);
+    await healthy(alice, bob2, "after the restart");
+  });
+
   it("reorders messages within an epoch and across a commit: applied in the relay's order all the same", async () => {
     const { w, alice, bob } = await pair();
     let held: Envelope | undefined;
