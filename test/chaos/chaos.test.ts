@@ -3,6 +3,8 @@
 // over at least 3 minutes (CHAOS_MESSAGES, CHAOS_SEED, CHAOS_MIN_MS and CHAOS_MAX_MS override;
 // CHAOS_BACKLOG_FRAMES bounds each agent's relay stream, to run its drop-and-fetch-again path)
 // and writes docs/soak.md.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.js";
 import { runChaos } from "./scenario.js";
@@ -15,8 +17,9 @@ const maxMs = Number(process.env.CHAOS_MAX_MS ?? (soak ? 20 * 60_000 : 20_000));
 
 describe("chaos", () => {
   it(`${messages} messages among 5 agents while the relay and agents are killed at random (seed ${seed})`, { timeout: maxMs + 240_000 }, async () => {
+    const root = process.env.CHAOS_ROOT ?? tempDir("skytale-chaos-");
     const stats = await runChaos({
-      root: process.env.CHAOS_ROOT ?? tempDir("skytale-chaos-"),
+      root,
       seed,
       messages,
       agents: 5,
@@ -33,6 +36,12 @@ describe("chaos", () => {
     const summary = { ...stats, report: { ...stats.report, violations: stats.report.violations.slice(0, 20) } };
     if (soak || process.env.CHAOS_VERBOSE || stats.report.violations.length > 0) console.warn(JSON.stringify(summary, null, 1));
     if (soak) writeSoakReport(stats, messages);
+    // The run's directory is gone after a CI run: the agents' own logs (codes and seqs, never
+    // plaintext) of the ones a violation names go with the failure.
+    for (const name of new Set(stats.report.violations.map((v) => /^a\d+/.exec(v.detail)?.[0]).filter((n) => n !== undefined))) {
+      const file = join(root, "logs", `${name}.log`);
+      if (existsSync(file)) console.warn(`--- last lines of ${name}.log\n${readFileSync(file, "utf8").split("\n").slice(-60).join("\n")}`);
+    }
     expect(stats.report.violations).toEqual([]);
     expect(stats.relayKills).toBeGreaterThan(0);
     expect(stats.agentKills).toBeGreaterThan(0);
