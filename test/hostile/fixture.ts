@@ -74,20 +74,25 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms = 1
   }
 }
 
+/** `by` adds `name` to CHANNEL through the relay's directory, once `name` has published key packages. */
+export async function addByName(by: TestAgent, name: string): Promise<void> {
+  await eventually(async () => {
+    try {
+      await by.agent.addMember(CHANNEL, { agent: name });
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === "not_found") return false;
+      throw error;
+    }
+  });
+}
+
 /** A channel made by the first agent with the others added through the relay's directory. */
 export async function channelOf(first: TestAgent, ...others: { name: string; t: TestAgent }[]): Promise<void> {
   await first.agent.createChannel(CHANNEL);
   for (const { name, t } of others) {
     // Each agent publishes key packages once it is connected.
-    await eventually(async () => {
-      try {
-        await first.agent.addMember(CHANNEL, { agent: name });
-        return true;
-      } catch (error) {
-        if ((error as { code?: string }).code === "not_found") return false;
-        throw error;
-      }
-    });
+    await addByName(first, name);
     await eventually(async () => (await t.agent.channels()).some((c) => c.channel === CHANNEL));
   }
 }

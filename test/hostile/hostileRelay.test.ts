@@ -7,7 +7,7 @@ import type { Envelope, EnvelopeOf } from "../../src/wire/envelope.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
 import { AgentStore } from "../../src/store/agentStore.js";
 import { TestLink } from "../relay/testLink.js";
-import { CHANNEL, channelOf, drain, eventually, healthy, mlsBody, receive, receiveN, withBody, world, type TestAgent, type World } from "./fixture.js";
+import { addByName, CHANNEL, channelOf, drain, eventually, healthy, mlsBody, receive, receiveN, withBody, world, type TestAgent, type World } from "./fixture.js";
 import type { HostileLink } from "./hostileRelay.js";
 
 /** A copy of an MLS body whose last `n` bytes (ciphertext) are replaced: it keeps its header and shape. */
@@ -214,15 +214,7 @@ describe("a hostile relay", () => {
       return undefined;
     };
     await alice.agent.removeMember(CHANNEL, "bob");
-    await eventually(async () => {
-      try {
-        await alice.agent.addMember(CHANNEL, { agent: "bob" });
-        return true;
-      } catch (error) {
-        if ((error as { code?: string }).code === "not_found") return false;
-        throw error;
-      }
-    });
+    await addByName(alice, "bob");
     await eventually(() => held === undefined);
     const epoch = (await alice.agent.members(CHANNEL)).epoch;
     await eventually(async () => (await bob.agent.channels()).some((c) => c.channel === CHANNEL) && (await bob.agent.members(CHANNEL)).epoch === epoch);
@@ -239,15 +231,7 @@ describe("a hostile relay", () => {
       return e.type === "GroupCommit" || e.type === "Msg" ? [] : undefined;
     };
     await alice.agent.removeMember(CHANNEL, "bob");
-    await eventually(async () => {
-      try {
-        await alice.agent.addMember(CHANNEL, { agent: "bob" });
-        return true;
-      } catch (error) {
-        if ((error as { code?: string }).code === "not_found") return false;
-        throw error;
-      }
-    });
+    await addByName(alice, "bob");
     await eventually(() => welcomed);
     await eventually(() => bob.log.some((l) => l.includes("ignored a Welcome: already_exists")));
     await bob.agent.close();

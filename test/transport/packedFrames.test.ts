@@ -11,16 +11,20 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/** A connected client of a fake relay announcing `revision`, and 12 small messages for one channel. */
+async function setup(revision?: number): Promise<{ relay: FakeRelay; client: RelayClient; framesBefore: number; bodies: Uint8Array[] }> {
+  const relay = await FakeRelay.start(revision === undefined ? {} : { revision });
+  const timers = new ManualTimers();
+  const client = new RelayClient({ url: relay.url, agent: "alice", relayKey: relay.key.publicKey, cover: { mode: "off", rate: 0 }, timers, now: () => timers.now, random: () => 0.5 });
+  cleanups.push(() => relay.close(), () => client.close());
+  await client.connect();
+  const channel = new Uint8Array(randomBytes(12));
+  return { relay, client, framesBefore: relay.frameSizes.length, bodies: Array.from({ length: 12 }, (_, i) => mlsMessage(channel, 0n, 1, 100, i)) };
+}
+
 describe("client link: packed frames", () => {
   it("requests made in one turn share frames and arrive in order", async () => {
-    const relay = await FakeRelay.start();
-    const timers = new ManualTimers();
-    const client = new RelayClient({ url: relay.url, agent: "alice", relayKey: relay.key.publicKey, cover: { mode: "off", rate: 0 }, timers, now: () => timers.now, random: () => 0.5 });
-    cleanups.push(() => relay.close(), () => client.close());
-    await client.connect();
-    const framesBefore = relay.frameSizes.length;
-    const channel = new Uint8Array(randomBytes(12));
-    const bodies = Array.from({ length: 12 }, (_, i) => mlsMessage(channel, 0n, 1, 100, i));
+    const { relay, client, framesBefore, bodies } = await setup();
     const seqs = await Promise.all(bodies.map((body) => client.sendMessage(body)));
     expect(seqs).toEqual(bodies.map((_, i) => BigInt(i + 1)));
     const received = relay.received.filter((e) => e.type === "Msg");
@@ -31,14 +35,7 @@ describe("client link: packed frames", () => {
   });
 
   it("a relay that announces no revision (an older one) gets one envelope per frame", async () => {
-    const relay = await FakeRelay.start({ revision: 1 });
-    const timers = new ManualTimers();
-    const client = new RelayClient({ url: relay.url, agent: "alice", relayKey: relay.key.publicKey, cover: { mode: "off", rate: 0 }, timers, now: () => timers.now, random: () => 0.5 });
-    cleanups.push(() => relay.close(), () => client.close());
-    await client.connect();
-    const framesBefore = relay.frameSizes.length;
-    const channel = new Uint8Array(randomBytes(12));
-    const bodies = Array.from({ length: 12 }, (_, i) => mlsMessage(channel, 0n, 1, 100, i));
+    const { relay, client, framesBefore, bodies } = await setup(1);
     await Promise.all(bodies.map((body) => client.sendMessage(body)));
     expect(relay.frameSizes.slice(framesBefore)).toEqual(bodies.map(() => 256));
   });

@@ -10,14 +10,19 @@ import { DEFAULT_COVER } from "../../src/wire/cover.js";
 import { startRelay } from "../relay/relayFixture.js";
 import { channelId, cleanups, clientOf, mlsMessage, startFakeRelay, waitFor } from "./helpers.js";
 
+/** A client of a fake relay, connected, recording the seqs of channel deliveries. */
+async function connected(): Promise<{ r: Awaited<ReturnType<typeof startFakeRelay>>; c: ReturnType<typeof clientOf>; seqs: bigint[]; channel: Uint8Array }> {
+  const r = await startFakeRelay();
+  const c = clientOf(r);
+  const seqs: bigint[] = [];
+  c.on("channel", (d: ChannelDelivery) => seqs.push(d.seq));
+  await c.connect();
+  return { r, c, seqs, channel: channelId() };
+}
+
 describe("subscriptions refused for now", () => {
   it("a Subscribe refused with rate_limited is sent again and then delivers", async () => {
-    const r = await startFakeRelay();
-    const c = clientOf(r);
-    const seqs: bigint[] = [];
-    c.on("channel", (d: ChannelDelivery) => seqs.push(d.seq));
-    await c.connect();
-    const channel = channelId();
+    const { r, c, seqs, channel } = await connected();
     r.inject(mlsMessage(channel, 0n, 1, 10, 1));
     r.refuseNext.push("rate_limited");
     expect(await c.subscribe(channel, 1n)).toBe(1n);
@@ -28,12 +33,7 @@ describe("subscriptions refused for now", () => {
   });
 
   it("a channel refetch refused with internal keeps the channel followed and replays once asked again", async () => {
-    const r = await startFakeRelay();
-    const c = clientOf(r);
-    const seqs: bigint[] = [];
-    c.on("channel", (d: ChannelDelivery) => seqs.push(d.seq));
-    await c.connect();
-    const channel = channelId();
+    const { r, c, seqs, channel } = await connected();
     r.inject(mlsMessage(channel, 0n, 1, 10, 1));
     await c.subscribe(channel, 1n);
     await waitFor(() => seqs.length === 1);
