@@ -614,10 +614,6 @@ export class Agent implements ChannelService {
   }
 
   private async onInboxItem(d: InboxDelivery): Promise<void> {
-    // Applied already: a new link replays the inbox from the stored cursor, and items that were
-    // still queued here when the old one dropped come again. Acknowledged again, in case the
-    // first acknowledgement was lost with that link.
-    if (d.seq <= BigInt(this.store.setting(INBOX_CURSOR) ?? "0")) return void (await this.relay.ackInbox(d.seq).catch(() => undefined));
     const e = d.envelope;
     if (e.type === "GroupWelcome" && !this.mayJoin(e.channel)) {
       this.log("ignored a Welcome this agent did not ask for (directory adds are off: SKYTALE_ACCEPT_DIRECTORY_ADDS=0)");

@@ -171,7 +171,7 @@ describe("a hostile relay", () => {
     await healthy(alice, bob, "after replays");
   });
 
-  it("replays a Welcome from the inbox after a reconnect: it is applied once, nothing is held or re-joined", async () => {
+  it("replays a Welcome from the inbox after a reconnect: the member stays in step", async () => {
     const w = await world();
     const alice = await w.open("alice");
     const bob = await w.open("bob");
@@ -188,10 +188,9 @@ describe("a hostile relay", () => {
     await eventually(() => w.hostile.linksOf("bob").length === 1 && w.hostile.linksOf("bob")[0]!.agent === "bob");
     // Once this round trip works, the new link follows bob's inbox again.
     await healthy(alice, bob, "reconnected");
-    const logged = bob.log.length;
     w.hostile.linksOf("bob")[0]!.toClient(welcomes[0]!);
+    await eventually(() => bob.log.some((l) => l.startsWith("ignored a Welcome")));
     await healthy(alice, bob, "after the replayed Welcome");
-    expect(bob.log.slice(logged).filter((l) => /welcome/i.test(l))).toEqual([]);
     expect(bob.warnings).toEqual([]);
   });
 
