@@ -19,7 +19,7 @@ import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
 import { decodeControl, decodeText, encodeControl, encodeText, isUserText } from "./messageCodec.js";
 import type { StoredInvite } from "../store/agentStore.js";
 import { toAgentError } from "./errors.js";
-import { ForkWatch, type StashedWelcome } from "./forkWatch.js";
+import { ForkWatch } from "./forkWatch.js";
 import { StreamBacklog, type BacklogLimits } from "./streamBacklog.js";
 import { StreamGuard } from "./streamGuard.js";
 import { readMlsRouting } from "../wire/mlsHeader.js";
@@ -85,6 +85,12 @@ const PROVISIONAL = "provisional_join:";
  * outlive a restart until the removal it waits for (or split evidence) is applied.
  */
 const HELD_WELCOME = "held_welcome:";
+
+/** A Welcome that could not be used while this agent held its group already (see HELD_WELCOME). */
+interface HeldWelcome {
+  readonly welcome: Uint8Array;
+  readonly commitSeq: number;
+}
 /** Backoff while the data dir cannot be written (disk full, read-only): first and longest pause. */
 const STORE_RETRY_FIRST_MS = 250;
 const STORE_RETRY_MAX_MS = 5_000;
@@ -202,10 +208,6 @@ export class Agent implements ChannelService {
   }
 
   private start(): void {
-    for (const [key, value] of this.store.settingsWithPrefix(HELD_WELCOME)) {
-      const [seq, welcome] = value.split(":");
-      this.forks.stash(key.slice(HELD_WELCOME.length), { commitSeq: Number(seq), welcome: new Uint8Array(Buffer.from(welcome ?? "", "base64")) });
-    }
     for (const g of this.store.listGroups()) {
       this.byGroup.set(hex(g.groupId), g.channel);
       this.processed.set(g.channel, g.cursor);
@@ -224,7 +226,7 @@ export class Agent implements ChannelService {
       this.onChannelDelivery(d);
     });
     this.relay.on("inbox", (d) => {
-      if (!this.queues(INBOX_STREAM, d, "the inbox")) return;
+      if (!this.queues(INBOX_STREAM, d)) return;
       this.openBatch = undefined;
       this.enqueueFrames(INBOX_STREAM, [d], () => this.untilStored(() => this.onInboxItem(d)));
     });
@@ -312,13 +314,14 @@ export class Agent implements ChannelService {
 
   /**
    * Whether a delivery joins the stream's queue. One that would overflow it is dropped: the relay
-   * keeps it, and its stream is fetched again once the queue is empty (see StreamBacklog).
+   * keeps it, and its stream is fetched again once none of its frames is queued (see StreamBacklog).
    */
-  private queues(stream: string, d: ChannelDelivery | InboxDelivery, what: string): boolean {
+  private queues(stream: string, d: ChannelDelivery | InboxDelivery): boolean {
     const admission = this.backlog.admit(stream, deliverySize(d));
     if (admission.kind === "queued") return true;
     if (admission.first) {
       const { frames, bytes } = this.backlog.size;
+      const what = stream === INBOX_STREAM ? "the inbox" : `channel ${this.byGroup.get(stream) ?? "(unknown)"}`;
       this.log(`the relay is ${frames} frames (${Math.ceil(bytes / 1024)} KiB) ahead of this agent; ${what} is fetched again once they are applied`);
     }
     return false;
@@ -373,17 +376,18 @@ export class Agent implements ChannelService {
    * nothing else was queued after it.
    */
   private onChannelDelivery(d: ChannelDelivery): void {
-    if (!this.queues(hex(d.channel), d, `channel ${this.byGroup.get(hex(d.channel)) ?? "(unknown)"}`)) return;
+    const stream = hex(d.channel);
+    if (!this.queues(stream, d)) return;
     const batch = this.openBatch;
     const joins = batch !== undefined && batch.length < MAX_BATCH && d.envelope.type === "Msg" && Buffer.compare(batch[0]!.channel, d.channel) === 0;
     if (joins) return void batch.push(d);
     if (d.envelope.type !== "Msg") {
       this.openBatch = undefined;
-      return this.enqueueFrames(hex(d.channel), [d], () => this.untilStored(() => this.onChannelFrame(d)));
+      return this.enqueueFrames(stream, [d], () => this.untilStored(() => this.onChannelFrame(d)));
     }
     const fresh = [d];
     this.openBatch = fresh;
-    this.enqueueFrames(hex(d.channel), fresh, async () => {
+    this.enqueueFrames(stream, fresh, async () => {
       if (this.openBatch === fresh) this.openBatch = undefined;
       const rest = fresh.length === 1 ? fresh : await this.untilStored(() => this.onMessageBatch(fresh));
       for (const frame of rest) await this.untilStored(() => this.onChannelFrame(frame));
@@ -495,7 +499,8 @@ export class Agent implements ChannelService {
   private async onForkEvidence(channel: string, seq: number): Promise<void> {
     this.forks.markForked(channel);
     const groupHex = this.groupOf(channel);
-    const stashed = groupHex === undefined ? undefined : this.takeHeldWelcome(groupHex);
+    const stashed = groupHex === undefined ? undefined : this.heldWelcome(groupHex);
+    if (groupHex !== undefined && stashed !== undefined) this.dropHeldWelcome(groupHex);
     if (!this.forks.isProvisional(channel) && stashed === undefined) {
       return this.forks.warn(
         channel,
@@ -552,10 +557,10 @@ export class Agent implements ChannelService {
   /** Another member's frame was readable at our epoch: a provisional join was real. */
   private confirmJoin(channel: string): void {
     if (!this.forks.isProvisional(channel)) return;
-    const groupHex = this.groupOf(channel) ?? "";
-    const keyPackage = this.forks.confirm(channel, groupHex);
+    const keyPackage = this.forks.confirm(channel);
     if (keyPackage === undefined) return;
-    this.store.setSetting(HELD_WELCOME + groupHex, "");
+    const groupHex = this.groupOf(channel);
+    if (groupHex !== undefined) this.dropHeldWelcome(groupHex);
     this.mls.consumeKeyPackage(keyPackage);
     this.store.setSetting(PROVISIONAL + channel, "");
   }
@@ -565,15 +570,19 @@ export class Agent implements ChannelService {
   }
 
   /** Keeps a Welcome for a group still held (see HELD_WELCOME); a newer one replaces it. */
-  private holdWelcome(groupHex: string, welcome: StashedWelcome): void {
-    this.forks.stash(groupHex, welcome);
-    this.store.setSetting(HELD_WELCOME + groupHex, `${welcome.commitSeq}:${Buffer.from(welcome.welcome).toString("base64")}`);
+  private holdWelcome(groupHex: string, held: HeldWelcome): void {
+    this.store.setSetting(HELD_WELCOME + groupHex, `${held.commitSeq}:${Buffer.from(held.welcome).toString("base64")}`);
   }
 
-  private takeHeldWelcome(groupHex: string): StashedWelcome | undefined {
-    const welcome = this.forks.takeStashed(groupHex);
-    if (welcome !== undefined) this.store.setSetting(HELD_WELCOME + groupHex, "");
-    return welcome;
+  private heldWelcome(groupHex: string): HeldWelcome | undefined {
+    const value = this.store.setting(HELD_WELCOME + groupHex);
+    if (!value) return undefined;
+    const [seq, welcome] = value.split(":");
+    return { commitSeq: Number(seq), welcome: new Uint8Array(Buffer.from(welcome ?? "", "base64")) };
+  }
+
+  private dropHeldWelcome(groupHex: string): void {
+    this.store.setSetting(HELD_WELCOME + groupHex, "");
   }
 
   /**
@@ -583,16 +592,14 @@ export class Agent implements ChannelService {
    * the stream.
    */
   private rejoinHeld(groupHex: string, removedAt: number | undefined): void {
-    const held = this.forks.takeStashed(groupHex);
-    if (held === undefined || (removedAt !== undefined && held.commitSeq <= removedAt)) {
-      this.store.setSetting(HELD_WELCOME + groupHex, "");
-      return;
-    }
-    // Cleared only once joined: a crash before that finds it again on start.
+    const held = this.heldWelcome(groupHex);
+    if (held === undefined) return;
+    if (removedAt !== undefined && held.commitSeq <= removedAt) return this.dropHeldWelcome(groupHex);
+    // Dropped only once joined: a crash before that finds it again on start.
     this.enqueue(() =>
       this.untilStored(async () => {
         await this.joinFromWelcome(held.welcome, held.commitSeq, groupHex);
-        this.store.setSetting(HELD_WELCOME + groupHex, "");
+        this.dropHeldWelcome(groupHex);
       }),
     );
   }

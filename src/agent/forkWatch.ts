@@ -3,16 +3,10 @@ import type { ChannelWarning, ChannelWarningCode } from "./types.js";
 /** Warnings kept for receive() at most; older ones go first (they are in the log as well). */
 const MAX_WARNINGS = 100;
 
-/** A Welcome that could not be used while this agent held the group already. */
-export interface StashedWelcome {
-  readonly welcome: Uint8Array;
-  readonly commitSeq: number;
-}
-
 /**
  * What the agent knows about channels whose view may have split from the other members': joins
- * not yet confirmed by anyone else's frame, channels with frames at their epoch that they cannot
- * read, and Welcomes held back meanwhile. In memory (the agent keeps provisional joins in its
+ * not yet confirmed by anyone else's frame, and channels with frames at their epoch that they
+ * cannot read. In memory (the agent keeps provisional joins in its
  * store too); after a restart the evidence of a split is gathered again from the stream.
  */
 export class ForkWatch {
@@ -20,8 +14,6 @@ export class ForkWatch {
   /** Channel → key package kept by a join that no other member's frame has confirmed yet. */
   private readonly provisional = new Map<string, Uint8Array>();
   private readonly forked = new Set<string>();
-  /** Group id (hex) → the latest Welcome for a group this agent held when it came. */
-  private readonly stashed = new Map<string, StashedWelcome>();
 
   constructor(private readonly log: (line: string) => void) {}
 
@@ -48,11 +40,10 @@ export class ForkWatch {
   }
 
   /** Another member's frame was processed at our epoch: the join was real. Returns its key package to use up. */
-  confirm(channel: string, groupHex: string): Uint8Array | undefined {
+  confirm(channel: string): Uint8Array | undefined {
     const ref = this.provisional.get(channel);
     if (ref === undefined) return undefined;
     this.provisional.delete(channel);
-    this.stashed.delete(groupHex);
     return ref;
   }
 
@@ -66,16 +57,6 @@ export class ForkWatch {
 
   isForked(channel: string): boolean {
     return this.forked.has(channel);
-  }
-
-  stash(groupHex: string, welcome: StashedWelcome): void {
-    this.stashed.set(groupHex, welcome);
-  }
-
-  takeStashed(groupHex: string): StashedWelcome | undefined {
-    const welcome = this.stashed.get(groupHex);
-    this.stashed.delete(groupHex);
-    return welcome;
   }
 
   forget(channel: string): void {
