@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { machineLine, replaceSection } from "./report.js";
 
-type Mode = "baseline" | "skytale";
+type Mode = "baseline" | "skytale" | "skytale-unpacked";
 const quick = process.env.BENCH_QUICK === "1";
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? (quick ? 3000 : 20_000));
 const WARMUP = Number(process.env.BENCH_WARMUP ?? (quick ? 300 : 1000));
@@ -80,6 +80,8 @@ interface Result {
   loadedP99: number;
   idleP50: number;
   idleP99: number;
+  /** Messages per MLS message under load (skytale). */
+  perCarrier: number | undefined;
   outOfOrder: number;
   duplicates: number;
   /** CPU milliseconds per 1,000 messages under load, per process. */
@@ -96,7 +98,7 @@ async function run(mode: Mode): Promise<Result> {
     await sender.call({ op: "setup" });
     await receiverReady;
     type Got = { latencies: number[]; lastAt: number; outOfOrder: number; duplicates: number; cpuMs: number };
-    type Sent = { startedAt: number; endedAt: number; cpuMs: number };
+    type Sent = { startedAt: number; endedAt: number; cpuMs: number; carriers: number };
     const phase = async (first: number, count: number, window: number) => {
       const got = receiver.call<Got>({ op: "receive", count });
       const sent = await sender.call<Sent>({ op: "send", first, count, window });
@@ -118,6 +120,7 @@ async function run(mode: Mode): Promise<Result> {
       loadedP99: pct(loaded, 0.99),
       idleP50: pct(idle, 0.5),
       idleP99: pct(idle, 0.99),
+      perCarrier: load.sent.carriers === 0 ? undefined : MESSAGES / load.sent.carriers,
       outOfOrder: load.got.outOfOrder,
       duplicates: load.got.duplicates,
       cpu,
@@ -137,10 +140,13 @@ async function main(): Promise<void> {
   console.error(`skytale: ${JSON.stringify(skytale)}`);
   // BENCH_ONLY=skytale: for quick iterations on the encrypted path; writes nothing.
   if (process.env.BENCH_ONLY === "skytale") return;
+  const unpacked = await run("skytale-unpacked");
+  console.error(`skytale, unpacked: ${JSON.stringify(unpacked)}`);
   const baseline = await run("baseline");
   console.error(`baseline: ${JSON.stringify(baseline)}`);
-  const row = (label: string, x: Result, ratio: string) =>
-    `| ${label} | ${Math.round(x.msgsPerSecond)}${ratio} | ${x.loadedP50.toFixed(2)} | ${x.loadedP99.toFixed(2)} | ${x.idleP50.toFixed(2)} | ${x.idleP99.toFixed(2)} | ` +
+  const ratio = (x: Result) => ` (${(x.msgsPerSecond / baseline.msgsPerSecond).toFixed(2)}×)`;
+  const row = (label: string, x: Result, ratioText: string) =>
+    `| ${label} | ${Math.round(x.msgsPerSecond)}${ratioText} | ${x.perCarrier === undefined ? "—" : x.perCarrier.toFixed(2)} | ${x.loadedP50.toFixed(2)} | ${x.loadedP99.toFixed(2)} | ${x.idleP50.toFixed(2)} | ${x.idleP99.toFixed(2)} | ` +
     `${Math.round(x.cpu.sender)} / ${Math.round(x.cpu.receiver)} / ${Math.round(x.cpu.relay)} | ${Math.round(2e6 / (x.cpu.sender + x.cpu.receiver + x.cpu.relay))} | ${x.outOfOrder} / ${x.duplicates} |`;
   const text = [
     `Command: \`npm run bench:e2e\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Load average when it started: ${loadBefore.toFixed(1)}`,
@@ -156,13 +162,18 @@ async function main(): Promise<void> {
     "three processes could sustain on an otherwise idle machine.",
     "skytale: real `Agent`s with their own SQLite data dirs (`synchronous=FULL`, sealed at rest), MLS",
     "with bucket padding, link encryption, cover poisson on both agents and the relay, default key",
-    "rotation (a self-update every 100 sent messages). Baseline: the same text, plaintext over a plain",
-    "WebSocket broadcast relay with an 8-byte ack per message, no storage.",
+    "rotation (a self-update every 100 sent messages). Sends that overlap travel packed in one MLS",
+    "message (src/mls/packedPayloads.ts: one signature, AEAD, ratchet step, stored state and frame for",
+    "all, at most 15 KiB of payloads); \"per MLS message\" is sends divided by the distinct seqs they",
+    "got. The unpacked row is the same agents with `packSends: false`, every send its own message (the",
+    "only way before packing). One message at a time is never packed (the idle columns). Baseline: the",
+    "same text, plaintext over a plain WebSocket broadcast relay with an 8-byte ack per message, no storage.",
     "",
-    "| path | msgs/s | loaded p50 ms | loaded p99 ms | idle p50 ms | idle p99 ms | CPU ms per 1,000: sender / receiver / relay | 2-core capacity msgs/s | out of order / duplicates |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| path | msgs/s | per MLS message | loaded p50 ms | loaded p99 ms | idle p50 ms | idle p99 ms | CPU ms per 1,000: sender / receiver / relay | 2-core capacity msgs/s | out of order / duplicates |",
+    "|---|---|---|---|---|---|---|---|---|---|",
     row("plain WebSocket relay (baseline)", baseline, ""),
-    row("skytale end to end", skytale, ` (${(skytale.msgsPerSecond / baseline.msgsPerSecond).toFixed(2)}×)`),
+    row("skytale end to end", skytale, ratio(skytale)),
+    row("skytale, one MLS message per send", unpacked, ratio(unpacked)),
   ].join("\n");
   console.log(text);
   replaceSection("bench:e2e", "## End to end, one channel (`npm run bench:e2e`)", text);

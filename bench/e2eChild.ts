@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import WebSocket from "ws";
 import { Agent } from "../src/agent/agent.js";
 
-const [mode, role, url, keyB64, dataDir] = process.argv.slice(2) as ["skytale" | "baseline", "sender" | "receiver", string, string, string];
+const [mode, role, url, keyB64, dataDir] = process.argv.slice(2) as ["skytale" | "skytale-unpacked" | "baseline", "sender" | "receiver", string, string, string];
 const CHANNEL = "bench/e2e/one";
 const MESSAGE_BYTES = 1024;
 const now = () => performance.timeOrigin + performance.now();
@@ -21,7 +21,8 @@ function message(index: number): string {
 /** Same shape for both modes: send with at most `window` unanswered, and a stream of received texts. */
 interface Side {
   setup(): Promise<void>;
-  send(text: string): Promise<void>;
+  /** Resolves with the seq of the MLS message that carried it (skytale), when the relay has it. */
+  send(text: string): Promise<number | undefined>;
   /** Resolves with the next texts received (waits for at least one). */
   receive(): Promise<string[]>;
   close(): Promise<void>;
@@ -36,6 +37,7 @@ function skytaleSide(): Side {
       relayUrl: url,
       relayKey: new Uint8Array(Buffer.from(keyB64, "base64url")),
       cover: { mode: "poisson", rate: 1 },
+      packSends: mode === "skytale",
       log: (line) => process.stderr.write(`${role}: ${line}\n`),
     }));
   return {
@@ -62,7 +64,7 @@ function skytaleSide(): Side {
       }
     },
     async send(text) {
-      await agent!.send(CHANNEL, text);
+      return (await agent!.send(CHANNEL, text)).seq;
     },
     async receive() {
       for (;;) {
@@ -98,8 +100,8 @@ function baselineSide(): Side {
       }
     },
     send(text) {
-      return new Promise<void>((resolve) => {
-        acks.push(resolve);
+      return new Promise<undefined>((resolve) => {
+        acks.push(() => resolve(undefined));
         ws!.send(Buffer.from(text, "utf8"));
       });
     },
@@ -119,19 +121,26 @@ function cpuMsSince(start: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1000;
 }
 
-const side = mode === "skytale" ? skytaleSide() : baselineSide();
+const side = mode === "baseline" ? baselineSide() : skytaleSide();
 
-/** Sends `count` messages, at most `window` awaiting the relay's answer at any time. */
-async function sendAll(first: number, count: number, window: number): Promise<{ startedAt: number; endedAt: number; cpuMs: number }> {
+/**
+ * Sends `count` messages, at most `window` awaiting the relay's answer at any time; `carriers` is
+ * how many MLS messages carried them (distinct seqs; 0 for the baseline).
+ */
+async function sendAll(first: number, count: number, window: number): Promise<{ startedAt: number; endedAt: number; cpuMs: number; carriers: number }> {
   const startedAt = now();
   const cpu = process.cpuUsage();
+  const seqs = new Set<number>();
   let next = first;
   const end = first + count;
   const worker = async () => {
-    while (next < end) await side.send(message(next++));
+    while (next < end) {
+      const seq = await side.send(message(next++));
+      if (seq !== undefined) seqs.add(seq);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(window, count) }, worker));
-  return { startedAt, endedAt: now(), cpuMs: cpuMsSince(cpu) };
+  return { startedAt, endedAt: now(), cpuMs: cpuMsSince(cpu), carriers: seqs.size };
 }
 
 /** Receives until `count` messages arrived; latencies are receive time minus the time written in each. */

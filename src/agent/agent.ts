@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { MlsError } from "../mls/errors.js";
 import { parseCredential } from "../mls/identity.js";
 import { decodeKeyPackageMessage, decodeWelcomeMessage } from "../mls/messages.js";
-import { MAX_BATCH, MlsAgent, type MlsAgentOptions, type OutgoingCommit, type ReceiveOutcome } from "../mls/mlsAgent.js";
+import { MAX_BATCH, MlsAgent, type MlsAgentOptions, type OutgoingCommit, type ReceiveOutcome, type SealedMessage } from "../mls/mlsAgent.js";
 import { KeyedMutex } from "../mls/mutex.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
@@ -61,6 +61,11 @@ export interface AgentConfig {
   readonly acceptDirectoryAdds?: boolean;
   /** How long a send waits for the relay before answering relay_unreachable (it stays queued); 20 s. */
   readonly sendTimeoutMs?: number;
+  /**
+   * Whether sends that overlap may travel packed in one MLS message (default true; see
+   * mls/packedPayloads.ts). false gives every send its own message, as benchmarks compare.
+   */
+  readonly packSends?: boolean;
   /** For tests: where the local relay lives. */
   readonly localRelay?: LocalRelayHost;
   readonly log?: (line: string) => void;
@@ -120,6 +125,8 @@ export class Agent implements ChannelService {
   private readonly intents = new KeyedMutex();
   private readonly sentSinceRotation = new Map<string, { count: number; since: number }>();
   private readonly rotating = new Set<string>();
+  /** The relay's answer for each sealed message handed to it, shared by the sends packed into it. */
+  private readonly sealedSends = new WeakMap<SealedMessage, Promise<bigint>>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
   /** How often each group (hex id) was adopted: frames queued for an earlier membership are dropped. */
@@ -519,9 +526,11 @@ export class Agent implements ChannelService {
     for (const o of outcomes) {
       if (o.kind === "application" || o.kind === "proposal" || (o.kind === "commit" && !o.own)) this.confirmJoin(channel);
       if (o.kind === "application") {
-        const notice = decodeControl(o.plaintext);
-        if (notice !== undefined) this.rememberInvite(channel, notice);
-        else this.listeners.forEach((l) => l(channel));
+        for (const payload of o.payloads) {
+          const notice = decodeControl(payload);
+          if (notice !== undefined) this.rememberInvite(channel, notice);
+          else this.listeners.forEach((l) => l(channel));
+        }
       } else if (o.kind === "commit" && o.removed) {
         const groupHex = this.groupOf(channel);
         this.forgetChannel(channel);
@@ -809,10 +818,10 @@ export class Agent implements ChannelService {
       let seq: bigint | undefined;
       for (let attempt = 1; seq === undefined; attempt++) {
         await this.caughtUp(channel);
-        const body = await this.encryptText(channel, message);
+        const sealed = await this.encryptText(channel, message);
         // The relay refuses a message for an epoch no member keeps keys for (it waited in the
         // outbox while commits went on), so whatever it accepts is readable: encrypt it again.
-        seq = await withTimeout(this.relay.sendMessage(body), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
+        seq = await withTimeout(this.sendSealed(sealed), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
           (error: unknown) => {
             if (attempt < COMMIT_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
             throw error;
@@ -827,14 +836,30 @@ export class Agent implements ChannelService {
     });
   }
 
-  private async encryptText(channel: string, message: string): Promise<Uint8Array> {
+  private async encryptText(channel: string, message: string): Promise<SealedMessage> {
     try {
-      return await this.mls.encrypt(channel, encodeText(message));
+      return await this.sealText(channel, message);
     } catch (error) {
       if (!(error instanceof MlsError) || error.code !== "proposals_pending") throw error;
       await this.commitIntent(channel, () => this.mls.commitPendingProposals(channel), [], async () => !(await this.hasPendingProposals(channel)));
-      return this.mls.encrypt(channel, encodeText(message));
+      return this.sealText(channel, message);
     }
+  }
+
+  private async sealText(channel: string, message: string): Promise<SealedMessage> {
+    const payload = encodeText(message);
+    if (this.config.packSends !== false) return this.mls.seal(channel, payload);
+    return { bytes: await this.mls.encrypt(channel, payload), payloads: 1 };
+  }
+
+  /** Hands a sealed message to the relay once, however many sends it carries; all of them get its seq. */
+  private sendSealed(sealed: SealedMessage): Promise<bigint> {
+    let sent = this.sealedSends.get(sealed);
+    if (sent === undefined) {
+      sent = this.relay.sendMessage(sealed.bytes);
+      this.sealedSends.set(sealed, sent);
+    }
+    return sent;
   }
 
   private async hasPendingProposals(channel: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { MlsError } from "./errors.js";
 import { credentialFor, type Identity } from "./identity.js";
 import { encodeKeyPackageMessage } from "./messages.js";
+import { PACKED_PAYLOADS_CAPABILITY } from "./packedPayloads.js";
 import type { StoredKeyPackage } from "../store/records.js";
 import { KEY_PACKAGE_LIFETIME_SECONDS } from "./suite.js";
 
@@ -25,7 +26,7 @@ export async function createKeyPackage(identity: Identity, cs: CiphersuiteImpl, 
   const capabilities = defaultCapabilities();
   const { publicPackage, privatePackage } = await generateKeyPackageWithKey(
     credentialFor(identity.name, identity.signaturePublicKey),
-    { ...capabilities, extensions: [...capabilities.extensions, CHANNEL_NAME_EXTENSION] },
+    { ...capabilities, extensions: [...capabilities.extensions, CHANNEL_NAME_EXTENSION, PACKED_PAYLOADS_CAPABILITY] },
     { notBefore: BigInt(notBefore), notAfter: BigInt(nowSeconds + KEY_PACKAGE_LIFETIME_SECONDS) },
     [],
     { signKey: identity.signaturePrivateKey, publicKey: identity.signaturePublicKey },

@@ -31,6 +31,7 @@ import { decodeKeyPackageMessage, decodeMessage, decodeWelcomeMessage, encodePri
 import { assertChannelName } from "./channelName.js";
 import { StoreError } from "../store/errors.js";
 import { KeyedMutex } from "./mutex.js";
+import { encodePacked, everyLeafUnpacks, groupForPacking, PACKED_MARKER, unpackPayloads } from "./packedPayloads.js";
 import { withBucketPadding } from "./padding.js";
 import { COMMIT_KEY_BYTES, COMMIT_KEY_EXPORTER_LABEL, proveCommit, type CommitProof } from "../wire/commitProof.js";
 import { encodeState } from "./stateCodec.js";
@@ -47,7 +48,8 @@ export const MAX_EPOCHS_AHEAD = 64n;
 
 /** What one incoming message did. */
 export type ReceiveOutcome =
-  | { kind: "application"; channel: string; seq: number | undefined; epoch: bigint; sender: MemberIdentity; plaintext: Uint8Array }
+  /** One message, carrying one payload or several packed together (packedPayloads.ts). */
+  | { kind: "application"; channel: string; seq: number | undefined; epoch: bigint; sender: MemberIdentity; payloads: Uint8Array[] }
   | { kind: "commit"; channel: string; seq: number | undefined; epoch: bigint; own: boolean; removed: boolean; pendingDiscarded: boolean }
   | { kind: "proposal"; channel: string; seq: number | undefined; epoch: bigint }
   | { kind: "buffered"; channel: string; seq: number | undefined; epoch: bigint }
@@ -136,10 +138,18 @@ interface DeferredWrites {
   readonly consumed: Uint8Array[];
 }
 
+/** An encrypted application message, ready to send, and how many payloads it carries. */
+export interface SealedMessage {
+  readonly bytes: Uint8Array;
+  readonly payloads: number;
+}
+
 /** An encrypt call waiting for its channel's next batch. */
 interface SendRequest {
   readonly plaintext: Uint8Array;
-  resolve(ciphertext: Uint8Array): void;
+  /** May share one message with the packable requests next to it in the queue. */
+  readonly packable: boolean;
+  resolve(sealed: SealedMessage): void;
   reject(error: unknown): void;
 }
 
@@ -308,11 +318,26 @@ export class MlsAgent {
    * Calls that arrive while the channel is busy are encrypted together, in call order, and their
    * common new state is stored in one transaction before any of their ciphertexts is returned.
    */
-  encrypt(channel: string, plaintext: Uint8Array): Promise<Uint8Array> {
+  async encrypt(channel: string, plaintext: Uint8Array): Promise<Uint8Array> {
+    return (await this.enqueue(channel, plaintext, false)).bytes;
+  }
+
+  /**
+   * Like encrypt, but the payload may travel in one message with other sealed payloads queued next
+   * to it (when every member can read packed messages): the callers then get the same object, and
+   * it is sent once for all of them.
+   */
+  seal(channel: string, plaintext: Uint8Array): Promise<SealedMessage> {
+    return this.enqueue(channel, plaintext, true);
+  }
+
+  private enqueue(channel: string, plaintext: Uint8Array, packable: boolean): Promise<SealedMessage> {
+    if (plaintext[0] === PACKED_MARKER) return Promise.reject(new MlsError("bad_request", "a payload may not begin with the packed-message marker 0xFF"));
     return new Promise((resolve, reject) => {
+      const request = { plaintext, packable, resolve, reject };
       const queue = this.sendQueues.get(channel);
-      if (queue !== undefined) return void queue.push({ plaintext, resolve, reject });
-      this.sendQueues.set(channel, [{ plaintext, resolve, reject }]);
+      if (queue !== undefined) return void queue.push(request);
+      this.sendQueues.set(channel, [request]);
       void this.mutex.run(channel, () => this.encryptQueued(channel));
     });
   }
@@ -325,27 +350,29 @@ export class MlsAgent {
     try {
       const entry = this.activeEntry(channel);
       let state = entry.state;
-      const done: { request: SendRequest; message: PrivateMessage }[] = [];
+      const done: { requests: SendRequest[]; message: PrivateMessage }[] = [];
       const consumed: Uint8Array[] = [];
-      for (const request of batch) {
+      for (const requests of groupForPacking(batch, everyLeafUnpacks(state.ratchetTree))) {
         const padded = withBucketPadding(this.cs, state.groupContext.groupId, state.groupContext.epoch);
+        const plaintext = requests.length === 1 ? requests[0]!.plaintext : encodePacked(requests.map((r) => r.plaintext));
         try {
-          const result = await createApplicationMessage(state, request.plaintext, padded);
+          const result = await createApplicationMessage(state, plaintext, padded);
           state = result.newState;
           consumed.push(...result.consumed);
-          done.push({ request, message: result.privateMessage });
+          done.push({ requests, message: result.privateMessage });
         } catch (error) {
-          request.reject(toMlsError(error, "bad_request"));
+          const refused = toMlsError(error, "bad_request");
+          requests.forEach((r) => r.reject(refused));
         }
       }
       if (done.length === 0) return;
       // Every generation of the batch is recorded as used before any of its ciphertexts exists outside.
       this.apply({ channel, state: stateRecord(state) });
       entry.state = state;
-      const messages = done.map((d) => encodePrivateMessage(d.message));
+      const sealed = done.map((d) => ({ bytes: encodePrivateMessage(d.message), payloads: d.requests.length }));
       consumed.forEach(wipe);
-      for (const message of messages) this.rememberSent(message, state.groupContext.epoch);
-      done.forEach((d, i) => d.request.resolve(messages[i] as Uint8Array));
+      for (const message of sealed) this.rememberSent(message.bytes, state.groupContext.epoch);
+      done.forEach((d, i) => d.requests.forEach((r) => r.resolve(sealed[i]!)));
     } catch (error) {
       // Settled requests ignore this; the rest get the error and no ciphertext.
       batch.forEach((r) => r.reject(error));
@@ -737,12 +764,13 @@ export class MlsAgent {
     if (forbidden !== undefined) throw new MlsError("bad_message", `'${forbidden}' proposals are not allowed in skytale channels`);
     if (result.kind === "applicationMessage") {
       if (sender === undefined) throw new MlsError("decryption_failure", "application message without a verified sender");
-      const inbox = {
-        channel, seq, epoch: pm.epoch, sender: sender.name, senderFingerprint: sender.fingerprint,
-        plaintext: result.message, receivedAt: this.clock(),
-      };
-      this.persist(entry, { state: result.newState, cursor, inbox: this.keepInInbox(result.message) ? [inbox] : [], bufferRemove }, result.consumed);
-      return { kind: "application", channel, seq, epoch: pm.epoch, sender, plaintext: result.message };
+      const payloads = unpackPayloads(result.message);
+      const receivedAt = this.clock();
+      const inbox = payloads.filter(this.keepInInbox).map((plaintext) => ({
+        channel, seq, epoch: pm.epoch, sender: sender.name, senderFingerprint: sender.fingerprint, plaintext, receivedAt,
+      }));
+      this.persist(entry, { state: result.newState, cursor, inbox, bufferRemove }, result.consumed);
+      return { kind: "application", channel, seq, epoch: pm.epoch, sender, payloads };
     }
     if (pm.contentType === "proposal") {
       this.apply({ channel, state: stateRecord(result.newState), cursor, bufferRemove });

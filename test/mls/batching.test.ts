@@ -34,7 +34,7 @@ function countingPort(agent: TestAgent, fail: () => boolean = () => false): MlsS
   };
 }
 
-const texts = (outcomes: ReceiveOutcome[]) => outcomes.map((o) => (o.kind === "application" ? untext(o.plaintext) : o.kind));
+const texts = (outcomes: ReceiveOutcome[]) => outcomes.map((o) => (o.kind === "application" ? untext(o.payloads[0]!) : o.kind));
 
 describe("batched encrypt", () => {
   it("encrypts arriving together are stored in one write, in call order, with distinct generations", async () => {

@@ -28,7 +28,7 @@ describe("crash safety", () => {
     expect(await generationOf(bob, CHANNEL, sent)).toBe(0);
     expect(await generationOf(bob, CHANNEL, after)).toBe(2); // generation 1 was persisted as used, then lost
     const outcomes = [...(await stream.publish(sent, [bob])), ...(await stream.publish(after, [bob]))];
-    expect(outcomes.map((o) => (o.kind === "application" ? untext(o.plaintext) : o.kind))).toEqual([
+    expect(outcomes.map((o) => (o.kind === "application" ? untext(o.payloads[0]!) : o.kind))).toEqual([
       "sent before the crash",
       "first after restart",
     ]);

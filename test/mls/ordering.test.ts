@@ -21,7 +21,7 @@ describe("operations on one group", () => {
     expect(new Set(sent.map((b) => Buffer.from(b).toString("hex"))).size).toBe(50);
     const got: string[] = [];
     for (const bytes of sent) {
-      for (const o of await stream.publish(bytes, [bob!])) if (o.kind === "application") got.push(untext(o.plaintext));
+      for (const o of await stream.publish(bytes, [bob!])) if (o.kind === "application") got.push(untext(o.payloads[0]!));
     }
     expect(got).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
   });
@@ -65,7 +65,7 @@ describe("operations on one group", () => {
     expect(e).toMatchObject({ kind: "application" });
     await alice!.mls.confirmCommit(CHANNEL);
     const [l] = await alice!.mls.receive(CHANNEL, late);
-    expect(l?.kind === "application" && untext(l.plaintext)).toBe("late");
+    expect(l?.kind === "application" && untext(l.payloads[0]!)).toBe("late");
     await expect(alice!.mls.receive(CHANNEL, early)).rejects.toMatchObject({ code: "replay" });
     await stream.publish(commit.commit, [bob!]);
     await sameEpoch([alice!, bob!]);
@@ -93,7 +93,7 @@ describe("operations on one group", () => {
     const reply = await bob!.mls.encrypt(CHANNEL, text("already in the new epoch"));
     expect((await alice!.mls.receive(CHANNEL, reply, 2))[0]).toMatchObject({ kind: "buffered" });
     const drained = await alice!.mls.confirmCommit(CHANNEL);
-    expect(drained.map((o) => o.kind === "application" && untext(o.plaintext))).toEqual(["already in the new epoch"]);
+    expect(drained.map((o) => o.kind === "application" && untext(o.payloads[0]!))).toEqual(["already in the new epoch"]);
   });
 
   it("our own frames, echoed by the relay, are recognised and skipped", async () => {

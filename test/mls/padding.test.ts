@@ -49,7 +49,7 @@ describe("bucket padding inside MLS", () => {
       expect(fillsFrames(bytes.length)).toBe(true);
       seen.set(size, bytes.length + WIRE_OVERHEAD);
       const [o] = await stream.publish(bytes, [bob]);
-      expect(o?.kind === "application" && untext(o.plaintext)).toBe(body);
+      expect(o?.kind === "application" && untext(o.payloads[0]!)).toBe(body);
     }
     // Small agent messages, up to 86 bytes, take the smallest bucket.
     expect(seen.get(86)).toBe(256);

@@ -33,7 +33,7 @@ describe("restarting between every step", () => {
       const outcomes = await stream.publish(bytes, [to!]);
       for (const o of outcomes) {
         expect(o.kind).toBe("application"); // a reused generation would fail here ("gen in the past")
-        if (o.kind === "application") seen[to!.name]!.push(untext(o.plaintext));
+        if (o.kind === "application") seen[to!.name]!.push(untext(o.payloads[0]!));
       }
       await restartAll();
       if (i === 5) {

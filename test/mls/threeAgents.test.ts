@@ -34,12 +34,12 @@ describe("three agents in one channel", () => {
       if (r.kind !== "application") continue;
       expect(r.sender.name).toBe("alice");
       expect(r.sender.fingerprint).toBe(alice.mls.fingerprint);
-      expect(untext(r.plaintext)).toBe("hello from alice");
+      expect(untext(r.payloads[0]!)).toBe("hello from alice");
     }
     const reply = await bob.mls.encrypt(CHANNEL, text("hi alice, bob here"));
     for (const r of await stream.publish(reply, [alice, carol])) {
       expect(r).toMatchObject({ kind: "application", sender: { name: "bob" } });
-      if (r.kind === "application") expect(untext(r.plaintext)).toBe("hi alice, bob here");
+      if (r.kind === "application") expect(untext(r.payloads[0]!)).toBe("hi alice, bob here");
     }
 
     // Remove carol. The commit must carry an UpdatePath, or carol could derive the next epoch.

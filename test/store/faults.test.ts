@@ -92,7 +92,7 @@ describe.skipIf(!tmpfsAvailable)("a full disk", () => {
     sent.push(await bob.mls.encrypt(CHANNEL, text("after the disk was freed")));
     const read: string[] = [];
     for (const [seq, bytes] of sent.entries()) {
-      for (const o of await alice.mls.receive(CHANNEL, bytes, seq + 1)) if (o.kind === "application") read.push(untext(o.plaintext));
+      for (const o of await alice.mls.receive(CHANNEL, bytes, seq + 1)) if (o.kind === "application") read.push(untext(o.payloads[0]!));
     }
     expect(read).toHaveLength(sent.length);
     expect(read.at(-1)).toBe("after the disk was freed");
