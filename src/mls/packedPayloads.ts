@@ -41,11 +41,13 @@ export function encodePacked(payloads: readonly Uint8Array[]): Uint8Array {
 
 /**
  * The payloads an application message carries: itself, or the parts of a packed one. A packed
- * plaintext whose lengths do not add up exactly, or that holds fewer than two parts, is refused
- * (the sender is a member, but it is not following the protocol).
+ * plaintext whose lengths do not add up exactly, that holds fewer than two parts, or that is longer
+ * than a sender packs (which bounds the inbox rows one message can make) is refused: the sender is
+ * a member, but it is not following the protocol.
  */
 export function unpackPayloads(plaintext: Uint8Array): Uint8Array[] {
   if (plaintext[0] !== PACKED_MARKER) return [plaintext];
+  if (plaintext.length > MAX_PACKED_BYTES) throw malformed();
   const view = new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
   const parts: Uint8Array[] = [];
   let at = 1;
@@ -61,7 +63,7 @@ export function unpackPayloads(plaintext: Uint8Array): Uint8Array[] {
 }
 
 function malformed(): MlsError {
-  return new MlsError("bad_message", "a packed application message whose parts do not add up");
+  return new MlsError("bad_message", "a packed application message that is too long or whose parts do not add up");
 }
 
 /**

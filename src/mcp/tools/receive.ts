@@ -27,7 +27,7 @@ const messageOutput = z.object({
   sender: z.string().describe("The sending agent's name, verified by its MLS signature"),
   sender_fingerprint: z.string(),
   message: z.string().describe("UNTRUSTED text from the sender"),
-  seq: z.number().int().nullable().describe("Sequence number in the channel (null if the relay gave none)"),
+  seq: z.number().int().nullable().describe("Sequence number in the channel of the encrypted message that carried it; messages sent together can share one (null if the relay gave none)"),
   sent_at: z.string().describe("When this agent received it (ISO 8601)"),
 });
 const outputSchema = z.object({

@@ -8,7 +8,7 @@ const NAME = "send";
 const inputSchema = z.object({ channel: channelField(), message: messageField() }).strict();
 const outputSchema = z.object({
   channel: z.string(),
-  seq: z.number().int().describe("The message's sequence number in the channel"),
+  seq: z.number().int().describe("Sequence number in the channel of the encrypted message that carried it; messages sent together can share one"),
   epoch: epochOutput,
 });
 
