@@ -46,5 +46,6 @@ describe("chaos", () => {
     expect(stats.relayKills).toBeGreaterThan(0);
     expect(stats.agentKills).toBeGreaterThan(0);
     expect(stats.report.deliveriesChecked).toBeGreaterThan(0);
+    expect(stats.packed).toBeGreaterThan(0);
   });
 });

@@ -37,6 +37,8 @@ export interface ChaosStats {
   readonly seed: number;
   readonly acked: number;
   readonly attempted: number;
+  /** Acked sends that shared their MLS message (their seq) with another acked send: packed. */
+  readonly packed: number;
   readonly relayKills: number;
   readonly agentKills: number;
   readonly killsDuringOps: number;
@@ -136,13 +138,16 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
         await sleep(Math.min(50, due - Date.now()));
         continue;
       }
-      const text = `${d.name}#${n++}`;
-      const reply = await call(d, { op: "send", channel: CHANNEL, text });
-      const ok = reply?.ok === true;
-      const seq = ok ? (reply.result as { seq: number }).seq : undefined;
-      sends.push({ text, sender: d.name, acked: ok, seq });
-      if (ok) acked++;
-      else await sleep(20);
+      // Now and then a burst of overlapping sends, which the agent packs into one MLS message.
+      const burst = rng() < 0.2 ? 2 + Math.floor(rng() * 4) : 1;
+      const texts = Array.from({ length: burst }, () => `${d.name}#${n++}`);
+      const replies = await Promise.all(texts.map((text) => call(d, { op: "send", channel: CHANNEL, text })));
+      replies.forEach((reply, i) => {
+        const ok = reply?.ok === true;
+        sends.push({ text: texts[i]!, sender: d.name, acked: ok, seq: ok ? (reply.result as { seq: number }).seq : undefined });
+        if (ok) acked++;
+      });
+      if (replies.some((reply) => reply?.ok !== true)) await sleep(20);
     }
   });
 
@@ -255,6 +260,7 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
     seed: options.seed,
     acked,
     attempted: sends.length,
+    packed: packedSends(sends),
     relayKills: relay.kills - 1,
     agentKills: drivers.reduce((sum, d) => sum + d.kills, 0),
     killsDuringOps,
@@ -263,6 +269,12 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
     durationMs: Date.now() - started,
     report,
   };
+}
+
+function packedSends(sends: readonly { acked: boolean; seq: number | undefined }[]): number {
+  const perSeq = new Map<number, number>();
+  for (const s of sends) if (s.acked && s.seq !== undefined) perSeq.set(s.seq, (perSeq.get(s.seq) ?? 0) + 1);
+  return [...perSeq.values()].filter((n) => n > 1).reduce((sum, n) => sum + n, 0);
 }
 
 /** The channel's whole archive, read by an outside observer from seq 0. */
