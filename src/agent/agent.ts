@@ -663,7 +663,8 @@ export class Agent implements ChannelService {
     } catch (error) {
       if (!(error instanceof MlsError)) throw error;
       if (error.code === "already_exists" && groupHex !== undefined) this.holdWelcome(groupHex, { welcome, commitSeq });
-      this.log(`ignored a Welcome: ${error.code}`);
+      // MlsError messages carry no key or plaintext (errorMapping.ts); the reason is what an operator needs.
+      this.log(`ignored a Welcome: ${error.code}: ${error.message}`);
     }
   }
 
