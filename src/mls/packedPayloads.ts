@@ -10,9 +10,11 @@ import { MlsError } from "./errors.js";
  * `0xFF | (u32 length | payload)*`, with at least two payloads, read strictly. A payload's own first
  * byte is never 0xFF (the layers above use small kind bytes), so a single payload is sent as it is.
  *
- * A member that predates packing would show a packed message as garbage, so packing is used only in
- * groups whose every leaf advertises PACKED_PAYLOADS_CAPABILITY (a private-use extension type in
- * its capabilities; ts-mls carries capabilities over when a leaf is updated).
+ * A member that predates packing would drop a packed message without a trace (0xFF is no kind it
+ * keeps), so packing is used only in groups whose every leaf advertises PACKED_PAYLOADS_CAPABILITY
+ * (a private-use extension type in its capabilities). ts-mls carries a leaf's capabilities over
+ * when it is updated, so a leaf made from an older key package keeps its group unpacked for as
+ * long as it stays, even once its agent has upgraded.
  */
 export const PACKED_PAYLOADS_CAPABILITY = 0xf5a2;
 /** First byte of a packed plaintext; refused as the first byte of a single payload. */
