@@ -10,15 +10,23 @@ import { MlsError } from "./errors.js";
  * `0xFF | (u32 length | payload)*`, with at least two payloads, read strictly. A payload's own first
  * byte is never 0xFF (the layers above use small kind bytes), so a single payload is sent as it is.
  *
- * A member that predates packing would show a packed message as garbage, so packing is used only in
- * groups whose every leaf advertises PACKED_PAYLOADS_CAPABILITY (a private-use extension type in
- * its capabilities; ts-mls carries capabilities over when a leaf is updated).
+ * A member that predates packing would drop a packed message without a trace (0xFF is no kind it
+ * keeps), so packing is used only in groups whose every leaf advertises PACKED_PAYLOADS_CAPABILITY
+ * (a private-use extension type in its capabilities). ts-mls carries a leaf's capabilities over
+ * when it is updated, so a leaf made from an older key package keeps its group unpacked for as
+ * long as it stays, even once its agent has upgraded.
  */
 export const PACKED_PAYLOADS_CAPABILITY = 0xf5a2;
 /** First byte of a packed plaintext; refused as the first byte of a single payload. */
 export const PACKED_MARKER = 0xff;
 /** Most plaintext bytes in one packed message: with its overhead it fits a 16 KiB frame. */
 export const MAX_PACKED_BYTES = 15 * 1024;
+/**
+ * Most payloads in one packed message. Bytes alone would let a member turn one frame of tiny parts
+ * into thousands of inbox rows and notifications; this keeps a frame's work on the order of an
+ * honest burst's (about 13 payloads per message under bench:e2e load).
+ */
+export const MAX_PACKED_PARTS = 64;
 const LENGTH_BYTES = 4;
 
 /** Bytes a payload adds to a packed plaintext. */
@@ -42,8 +50,8 @@ export function encodePacked(payloads: readonly Uint8Array[]): Uint8Array {
 /**
  * The payloads an application message carries: itself, or the parts of a packed one. A packed
  * plaintext whose lengths do not add up exactly, that holds fewer than two parts, or that is longer
- * than a sender packs (which bounds the inbox rows one message can make) is refused: the sender is
- * a member, but it is not following the protocol.
+ * or holds more parts than a sender packs (which bounds the inbox rows one message can make) is
+ * refused: the sender is a member, but it is not following the protocol.
  */
 export function unpackPayloads(plaintext: Uint8Array): Uint8Array[] {
   if (plaintext[0] !== PACKED_MARKER) return [plaintext];
@@ -52,7 +60,7 @@ export function unpackPayloads(plaintext: Uint8Array): Uint8Array[] {
   const parts: Uint8Array[] = [];
   let at = 1;
   while (at < plaintext.length) {
-    if (at + LENGTH_BYTES > plaintext.length) throw malformed();
+    if (parts.length === MAX_PACKED_PARTS || at + LENGTH_BYTES > plaintext.length) throw malformed();
     const end = at + LENGTH_BYTES + view.getUint32(at);
     if (end > plaintext.length) throw malformed();
     parts.push(plaintext.subarray(at + LENGTH_BYTES, end));
@@ -63,12 +71,13 @@ export function unpackPayloads(plaintext: Uint8Array): Uint8Array[] {
 }
 
 function malformed(): MlsError {
-  return new MlsError("bad_message", "a packed application message that is too long or whose parts do not add up");
+  return new MlsError("bad_message", "a packed application message that is too long, has too many parts, or whose parts do not add up");
 }
 
 /**
  * Splits queued payloads, in order, into messages: runs of packable ones share a message while
- * their packed plaintext stays within MAX_PACKED_BYTES; every other payload has one to itself.
+ * their packed plaintext stays within MAX_PACKED_BYTES and MAX_PACKED_PARTS; every other payload
+ * has one to itself.
  */
 export function groupForPacking<T extends { readonly plaintext: Uint8Array; readonly packable: boolean }>(queued: readonly T[], packing: boolean): T[][] {
   const messages: T[][] = [];
@@ -76,7 +85,7 @@ export function groupForPacking<T extends { readonly plaintext: Uint8Array; read
   let openBytes = 0;
   for (const item of queued) {
     const size = packedSize(item.plaintext);
-    if (packing && item.packable && open !== undefined && openBytes + size <= MAX_PACKED_BYTES) {
+    if (packing && item.packable && open !== undefined && open.length < MAX_PACKED_PARTS && openBytes + size <= MAX_PACKED_BYTES) {
       open.push(item);
       openBytes += size;
       continue;

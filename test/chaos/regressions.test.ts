@@ -111,6 +111,49 @@ describe("found by the chaos run", () => {
     await eventually(async () => (await bob.members(CHANNEL)).epoch === (await alice.members(CHANNEL)).epoch);
   });
 
+  it("a packed message refused as too old is sent again: every send in it arrives once, in order", async () => {
+    const relay = await startRelay();
+    const proxy = await proxyTo(Number(new URL(relay.url).port));
+    const alice = await openAgent(configFor(relay, "alice"));
+    const bobLog: string[] = [];
+    const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 30_000, log: (line) => bobLog.push(line) });
+    await channelOf(alice, bob);
+    proxy.block();
+    const texts = Array.from({ length: 6 }, (_, i) => `late${i}`);
+    const sent = Promise.all(texts.map((t) => bob.send(CHANNEL, t)));
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    const seqs = (await sent).map((s) => s.seq);
+    expect(bobLog.filter((line) => line.includes("refused as too old for its members to read")).length).toBeGreaterThanOrEqual(texts.length);
+    expect(new Set(seqs).size).toBeLessThan(texts.length);
+    expect(await receiveAll(alice, texts.length)).toEqual(texts);
+    expect((await alice.receive({ channel: CHANNEL, waitMs: 500 })).messages).toEqual([]);
+  });
+
+  it("a packed message whose sends timed out waits in the outbox and arrives once after a restart", async () => {
+    const relay = await startRelay();
+    const proxy = await proxyTo(Number(new URL(relay.url).port));
+    const alice = await openAgent(configFor(relay, "alice"));
+    const bobConfig = { ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 300 };
+    let bob = await openAgent(bobConfig);
+    await channelOf(alice, bob);
+    proxy.block();
+    const texts = Array.from({ length: 5 }, (_, i) => `queued${i}`);
+    const outcomes = await Promise.allSettled(texts.map((t) => bob.send(CHANNEL, t)));
+    expect(outcomes.map((o) => (o.status === "rejected" ? (o.reason as { code?: string }).code : "sent"))).toEqual(texts.map(() => "relay_unreachable"));
+    await bob.close();
+    proxy.unblock();
+    bob = await openAgent(bobConfig);
+    const got: { message: string; seq: number | undefined }[] = [];
+    await eventually(async () => {
+      got.push(...(await alice.receive({ channel: CHANNEL, waitMs: 200 })).messages);
+      return got.length >= texts.length;
+    });
+    expect(got.map((m) => m.message)).toEqual(texts);
+    expect(new Set(got.map((m) => m.seq)).size).toBeLessThan(texts.length);
+    expect((await alice.receive({ channel: CHANNEL, waitMs: 500 })).messages).toEqual([]);
+  });
+
   it("a commit persisted but never handed to the relay (killed in between) is sent after a restart", async () => {
     const relay = await startRelay();
     const aliceConfig = configFor(relay, "alice");
