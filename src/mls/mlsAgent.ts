@@ -5,9 +5,7 @@ import {
   createGroup,
   createProposal,
   decodeGroupState,
-  emptyPskIndex,
   encodeMlsMessage,
-  joinGroup,
   makePskIndex,
   mlsExporter,
   processPrivateMessage,
@@ -33,6 +31,7 @@ import { StoreError } from "../store/errors.js";
 import { KeyedMutex } from "./mutex.js";
 import { encodePacked, everyLeafUnpacks, groupForPacking, PACKED_MARKER, unpackPayloads } from "./packedPayloads.js";
 import { withBucketPadding } from "./padding.js";
+import { joinFromWelcome } from "./welcomeJoin.js";
 import { COMMIT_KEY_BYTES, COMMIT_KEY_EXPORTER_LABEL, proveCommit, type CommitProof } from "../wire/commitProof.js";
 import { encodeState } from "./stateCodec.js";
 import type { GroupChange, InboxMessage, MlsStatePort, StoredGroup } from "../store/records.js";
@@ -254,7 +253,7 @@ export class MlsAgent {
     try {
       let state: ClientState;
       try {
-        state = await joinGroup(welcome, decodeKeyPackageMessage(stored.publicPackage), privateKeys, emptyPskIndex, this.cs, undefined, undefined, clientConfig);
+        state = await joinFromWelcome(welcome, decodeKeyPackageMessage(stored.publicPackage), privateKeys, this.cs, clientConfig);
       } catch (error) {
         throw toMlsError(error, "invalid_welcome");
       }
