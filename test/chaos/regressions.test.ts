@@ -39,6 +39,17 @@ async function receiveAll(agent: Agent, count: number): Promise<string[]> {
 }
 
 /** A TCP forwarder in front of the relay that can cut one agent off while the relay stays up. */
+/** alice and bob in a channel, bob reaching the relay through a proxy the test can block, his log kept. */
+async function bobBehindProxy() {
+  const relay = await startRelay();
+  const proxy = await proxyTo(Number(new URL(relay.url).port));
+  const alice = await openAgent(configFor(relay, "alice"));
+  const bobLog: string[] = [];
+  const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 30_000, log: (line) => bobLog.push(line) });
+  await channelOf(alice, bob);
+  return { alice, bob, bobLog, proxy };
+}
+
 async function proxyTo(port: number): Promise<{ url: string; block(): void; unblock(): void; server: Server }> {
   const sockets = new Set<Socket>();
   let blocked = false;
@@ -93,12 +104,7 @@ describe("found by the chaos run", () => {
   it("a message that reaches the relay after the channel moved on past the keys members keep is sent again", async () => {
     // bob's message waits in his outbox while he is cut off and alice rotates three times; once
     // ordered after those commits nobody can read it, so bob's send() re-encrypts it.
-    const relay = await startRelay();
-    const proxy = await proxyTo(Number(new URL(relay.url).port));
-    const alice = await openAgent(configFor(relay, "alice"));
-    const bobLog: string[] = [];
-    const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 30_000, log: (line) => bobLog.push(line) });
-    await channelOf(alice, bob);
+    const { alice, bob, bobLog, proxy } = await bobBehindProxy();
     proxy.block();
     const sent = bob.send(CHANNEL, "late");
     for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
@@ -112,12 +118,7 @@ describe("found by the chaos run", () => {
   });
 
   it("a packed message refused as too old is sent again: every send in it arrives once, in order", async () => {
-    const relay = await startRelay();
-    const proxy = await proxyTo(Number(new URL(relay.url).port));
-    const alice = await openAgent(configFor(relay, "alice"));
-    const bobLog: string[] = [];
-    const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 30_000, log: (line) => bobLog.push(line) });
-    await channelOf(alice, bob);
+    const { alice, bob, bobLog, proxy } = await bobBehindProxy();
     proxy.block();
     const texts = Array.from({ length: 6 }, (_, i) => `late${i}`);
     const sent = Promise.all(texts.map((t) => bob.send(CHANNEL, t)));

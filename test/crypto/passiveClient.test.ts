@@ -10,20 +10,8 @@ import {
   type KeyPackage,
 } from "ts-mls";
 import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
-import { cases, hex, hpkeKeysMatch, loadVectors, nodeImpl, signatureKeysMatch } from "./vectors.js";
+import { cases, hex, hpkeKeysMatch, loadVectors, nodeImpl, signatureKeysMatch, type PassiveClientVector } from "./vectors.js";
 
-interface PassiveClientVector {
-  cipher_suite: number;
-  external_psks: { psk_id: string; psk: string }[];
-  key_package: string;
-  signature_priv: string;
-  encryption_priv: string;
-  init_priv: string;
-  welcome: string;
-  ratchet_tree: string | null;
-  initial_epoch_authenticator: string;
-  epochs: { proposals: string[]; commit: string; epoch_authenticator: string }[];
-}
 
 async function checkKeys(v: PassiveClientVector, kp: KeyPackage, cs: CiphersuiteImpl): Promise<void> {
   expect(await hpkeKeysMatch(kp.leafNode.hpkePublicKey, hex(v.encryption_priv), cs.hpke)).toBe(true);

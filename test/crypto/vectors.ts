@@ -14,6 +14,20 @@ import { nodeCryptoProvider } from "../../src/mls/crypto/nodeProvider.js";
  * Official MLS interop vectors (mlswg/mls-implementations, see /work/shared/mls-test-vectors),
  * filtered to cipher suites 1 and 3, the two this provider serves.
  */
+/** An entry of the passive-client-*.json vectors. */
+export interface PassiveClientVector {
+  cipher_suite: number;
+  external_psks: { psk_id: string; psk: string }[];
+  key_package: string;
+  signature_priv: string;
+  encryption_priv: string;
+  init_priv: string;
+  welcome: string;
+  ratchet_tree: string | null;
+  initial_epoch_authenticator: string;
+  epochs: { proposals: string[]; commit: string; epoch_authenticator: string }[];
+}
+
 export function loadVectors<T extends { cipher_suite: number }>(file: string): T[] {
   const text = readFileSync(new URL(`../vectors/${file}.json`, import.meta.url), "utf8");
   return JSON.parse(text) as T[];

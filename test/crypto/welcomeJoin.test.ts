@@ -9,24 +9,13 @@ import { decodeRatchetTree, type RatchetTree } from "ts-mls/ratchetTree.js";
 import { root, leafWidth } from "ts-mls/treemath.js";
 import { validateWelcomeTree } from "../../src/mls/treeValidation.js";
 import { joinFromWelcome } from "../../src/mls/welcomeJoin.js";
-import { cases, hex, loadVectors, nodeImpl } from "./vectors.js";
+import { cases, hex, loadVectors, nodeImpl, type PassiveClientVector } from "./vectors.js";
 
 interface TreeValidationVector {
   cipher_suite: number;
   tree: string;
   group_id: string;
   tree_hashes: string[];
-}
-
-interface PassiveClientVector {
-  cipher_suite: number;
-  external_psks: unknown[];
-  key_package: string;
-  signature_priv: string;
-  encryption_priv: string;
-  init_priv: string;
-  welcome: string;
-  ratchet_tree: string | null;
 }
 
 const config: ClientConfig = { ...defaultClientConfig, authService: defaultAuthenticationService };
