@@ -7,11 +7,12 @@ import { groupContextEncoder } from "ts-mls/groupContext.js";
 import { keyScheduleEncoder } from "ts-mls/keySchedule.js";
 import { privateKeyPathEncoder } from "ts-mls/privateKeyPath.js";
 import { ratchetTreeEncoder, type RatchetTree } from "ts-mls/ratchetTree.js";
-import { secretTreeEncoder } from "ts-mls/secretTree.js";
 import { unappliedProposalsEncoder } from "ts-mls/unappliedProposals.js";
+import { secretTreeEncoder } from "./secretTreeCodec.js";
 
 /**
- * ts-mls's encodeGroupState, byte for byte, with each ratchet tree's encoding remembered.
+ * ts-mls's encodeGroupState, byte for byte, with each ratchet tree's encoding remembered and the
+ * secret trees written by a hand-made encoder (./secretTreeCodec.ts).
  *
  * The ratchet tree is most of a state's encoding (about 250 KB and 50 ms at 1,000 members), yet
  * it changes only with commits; a state is persisted after every message and every commit, and
