@@ -75,7 +75,7 @@ function summarise(list: Profiler.Profile[]): void {
   console.log("  top self:");
   for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`    ${per(v).padStart(6)}  ${k}`);
   console.log("  top inclusive:");
-  for (const [k, v] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 45)) console.log(`    ${per(v).padStart(6)}  ${k}`);
+  for (const [k, v] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 400).filter(([k]) => !process.env.ONLY || k.includes(process.env.ONLY)).slice(0, 45)) console.log(`    ${per(v).padStart(6)}  ${k}`);
 }
 
 await post("Profiler.enable");

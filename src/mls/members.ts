@@ -14,10 +14,27 @@ export function leafAt(tree: RatchetTree, leafIndex: number): LeafNode | undefin
   return node?.nodeType === "leaf" ? node.leaf : undefined;
 }
 
+/**
+ * Identities of leaf nodes already seen, by leaf object. ts-mls never changes a leaf node in place
+ * (an update makes a new one) and a leaf stays in the trees of later epochs, so its identity is
+ * read once rather than once per member listing (every commit checks all 1,000 names at 1,000
+ * members). A WeakMap: an entry goes with its leaf; leaves hold public data only.
+ */
+const identities = new WeakMap<LeafNode, MemberIdentity | null>();
+
+function identityOf(leaf: LeafNode): MemberIdentity | undefined {
+  let identity = identities.get(leaf);
+  if (identity === undefined) {
+    identity = memberIdentity(leaf.credential, leaf.signaturePublicKey) ?? null;
+    identities.set(leaf, identity);
+  }
+  return identity ?? undefined;
+}
+
 /** Verified identity of the member at `leafIndex`; throws if the slot is empty or unbound. */
 export function memberAt(tree: RatchetTree, leafIndex: number): Member {
   const leaf = leafAt(tree, leafIndex);
-  const identity = leaf && memberIdentity(leaf.credential, leaf.signaturePublicKey);
+  const identity = leaf && identityOf(leaf);
   if (identity === undefined) throw new MlsError("decryption_failure", "sender is not a verified member");
   return { ...identity, leafIndex };
 }
