@@ -1,5 +1,6 @@
 import type { BufferEncoder } from "ts-mls/codec/tlsEncoder.js";
 import type { GenerationSecret, SecretTree } from "ts-mls/secretTree.js";
+import { lengthPrefixSize, writeLengthPrefix } from "./tlsLength.js";
 
 /**
  * ts-mls's secretTreeEncoder, byte for byte, written out by hand.
@@ -64,20 +65,4 @@ function writeVarLenData(bytes: Uint8Array, view: DataView, offset: number, data
   const at = writeLengthPrefix(view, offset, data.length);
   bytes.set(data, at);
   return at + data.length;
-}
-
-/** Size of ts-mls's variable-length prefix (1, 2 or 4 bytes; it refuses 2^30 and above). */
-function lengthPrefixSize(length: number): number {
-  if (length < 64) return 1;
-  if (length < 16384) return 2;
-  if (length < 0x40000000) return 4;
-  throw new RangeError("length too large to encode (max is 2^30 - 1)");
-}
-
-function writeLengthPrefix(view: DataView, offset: number, length: number): number {
-  const size = lengthPrefixSize(length);
-  if (size === 1) view.setUint8(offset, length);
-  else if (size === 2) view.setUint16(offset, length | 0x4000);
-  else view.setUint32(offset, (length | 0x80000000) >>> 0);
-  return offset + size;
 }
