@@ -15,7 +15,8 @@ import { lengthPrefixSize, writeLengthPrefix } from "./tlsLength.js";
  * Layout (RFC 9000-style length prefixes as ts-mls's lengthEncoder, integers big-endian):
  * varint(len) then per node { handshake, application }, each GenerationSecret being
  * varint(len) secret, uint32 generation, varint(len) [ uint32 generation, varint(len) secret ]*
- * with the unused generations in Object.entries order (ascending, as integer keys are).
+ * with the unused generations in Object.entries order (for-in gives the same order: ascending
+ * integer keys, then any other keys as inserted).
  */
 export const secretTreeEncoder: BufferEncoder<SecretTree> = (tree) => {
   let body = 0;
@@ -41,7 +42,9 @@ function varLenDataLength(data: Uint8Array): number {
 
 function unusedGenerationsLength(gs: GenerationSecret): number {
   let length = 0;
-  for (const secret of Object.values(gs.unusedGenerations)) length += 4 + varLenDataLength(secret);
+  // for-in rather than Object.values: no array per call (twice per ratchet, 12,000 times per state
+  // at 1,000 members, nearly all of them empty records).
+  for (const generation in gs.unusedGenerations) length += 4 + varLenDataLength(gs.unusedGenerations[Number(generation)]!);
   return length;
 }
 
@@ -54,9 +57,9 @@ function writeGenerationSecret(bytes: Uint8Array, view: DataView, offset: number
   let at = writeVarLenData(bytes, view, offset, gs.secret);
   view.setUint32(at, gs.generation);
   at = writeLengthPrefix(view, at + 4, unusedGenerationsLength(gs));
-  for (const [generation, secret] of Object.entries(gs.unusedGenerations)) {
+  for (const generation in gs.unusedGenerations) {
     view.setUint32(at, Number(generation));
-    at = writeVarLenData(bytes, view, at + 4, secret);
+    at = writeVarLenData(bytes, view, at + 4, gs.unusedGenerations[Number(generation)]!);
   }
   return at;
 }
