@@ -1,9 +1,11 @@
 // npx tsx bench/groupOpsProfile.ts [size] [reps] — CPU profile of add and remove in a group of
 // `size` (default 1000), split into commit creation (committer) and processing (another member).
 // Writes one .cpuprofile per phase to PROFILE_DIR (default the system temp dir) and prints the
-// self and inclusive time per area (ours, ts-mls, node internals) and the heaviest functions.
+// self and inclusive time per area (ours by folder, ts-mls, the garbage collector) and the
+// heaviest functions. ALLOC=1 samples heap allocations instead and prints bytes per area.
+// ONLY=<text> keeps only inclusive entries whose name contains it.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Session, type Profiler } from "node:inspector";
+import { Session, type HeapProfiler, type Profiler } from "node:inspector";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MlsAgent, type OutgoingCommit } from "../src/mls/mlsAgent.js";
@@ -14,6 +16,7 @@ import { memberKeyPackages } from "./scaleKit.js";
 const size = Number(process.argv[2] ?? 1000);
 const reps = Number(process.argv[3] ?? 5);
 const outDir = process.env.PROFILE_DIR ?? tmpdir();
+const allocations = process.env.ALLOC === "1";
 
 const session = new Session();
 session.connect();
@@ -22,8 +25,16 @@ const post = <T>(method: string, params?: object): Promise<T> =>
 
 type Phase = "add-create" | "add-process" | "remove-create" | "remove-process";
 const profiles: Record<Phase, Profiler.Profile[]> = { "add-create": [], "add-process": [], "remove-create": [], "remove-process": [] };
+const heapProfiles: Record<Phase, HeapProfiler.SamplingHeapProfile[]> = { "add-create": [], "add-process": [], "remove-create": [], "remove-process": [] };
 
 async function profiled<T>(phase: Phase, fn: () => Promise<T>): Promise<T> {
+  if (allocations) {
+    await post("HeapProfiler.startSampling", { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    const result = await fn();
+    const { profile } = await post<{ profile: HeapProfiler.SamplingHeapProfile }>("HeapProfiler.stopSampling");
+    heapProfiles[phase].push(profile);
+    return result;
+  }
   await post("Profiler.start");
   const result = await fn();
   const { profile } = await post<{ profile: Profiler.Profile }>("Profiler.stop");
@@ -31,12 +42,26 @@ async function profiled<T>(phase: Phase, fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
-function area(url: string, name: string): string {
+/** Whose code a frame is: ours by folder, ts-mls, or undecided (node internals, native code). */
+function owner(url: string): string | undefined {
   if (url.includes("/ts-mls/")) return "ts-mls";
-  if (url.includes("/src/mls/crypto/")) return "ours: crypto";
+  if (url.includes("/src/mls/crypto/")) return "ours: crypto provider";
+  if (url.includes("/src/mls/stateCodec") || url.includes("/src/mls/secretTreeCodec") || url.includes("/src/mls/tlsLength")) return "ours: state codec";
+  if (url.includes("/src/store/") || url.includes("better-sqlite3")) return "ours: store (seal + SQLite)";
   if (url.includes("/src/")) return "ours: other";
-  if (url.includes("better-sqlite3")) return "sqlite";
-  if (url.startsWith("node:") || url === "") return name.startsWith("(") ? name : "node/native";
+  return undefined;
+}
+
+/**
+ * The area a sample is charged to: the garbage collector and V8's own work stand alone; node
+ * internals and native code (OpenSSL, SQLite) go to the nearest caller that is ours or ts-mls's.
+ */
+function areaOf(leaf: Profiler.ProfileNode, byId: Map<number, Profiler.ProfileNode>, parent: Map<number, number>): string {
+  if (leaf.callFrame.functionName.startsWith("(")) return leaf.callFrame.functionName;
+  for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
+    const found = owner(byId.get(id)!.callFrame.url);
+    if (found !== undefined) return found;
+  }
   return "other";
 }
 
@@ -58,7 +83,7 @@ function summarise(list: Profiler.Profile[]): void {
       const leaf = byId.get(samples[i]!)!;
       const key = (n: Profiler.ProfileNode) => `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.replace(/.*\/(node_modules|src)\//, "$1/")}:${n.callFrame.lineNumber + 1}`;
       self.set(key(leaf), (self.get(key(leaf)) ?? 0) + ms);
-      const a = area(leaf.callFrame.url, leaf.callFrame.functionName);
+      const a = areaOf(leaf, byId, parent);
       areas.set(a, (areas.get(a) ?? 0) + ms);
       const seen = new Set<string>();
       for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
@@ -78,8 +103,30 @@ function summarise(list: Profiler.Profile[]): void {
   for (const [k, v] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 400).filter(([k]) => !process.env.ONLY || k.includes(process.env.ONLY)).slice(0, 45)) console.log(`    ${per(v).padStart(6)}  ${k}`);
 }
 
-await post("Profiler.enable");
-await post("Profiler.setSamplingInterval", { interval: 100 });
+/** Sampled bytes allocated per area (charged like CPU time) and the heaviest allocating functions. */
+function summariseAllocations(list: HeapProfiler.SamplingHeapProfile[]): void {
+  const areas = new Map<string, number>();
+  const functions = new Map<string, number>();
+  const walk = (node: HeapProfiler.SamplingHeapProfileNode, area: string): void => {
+    const here = owner(node.callFrame.url) ?? area;
+    areas.set(here, (areas.get(here) ?? 0) + node.selfSize);
+    if (node.selfSize > 0) {
+      const k = `${node.callFrame.functionName || "(anon)"} ${node.callFrame.url.replace(/.*\/(node_modules|src)\//, "$1/")}:${node.callFrame.lineNumber + 1}`;
+      functions.set(k, (functions.get(k) ?? 0) + node.selfSize);
+    }
+    for (const child of node.children) walk(child, here);
+  };
+  for (const p of list) walk(p.head, "other");
+  const mb = (bytes: number) => (bytes / list.length / 2 ** 20).toFixed(1);
+  let total = 0;
+  for (const v of areas.values()) total += v;
+  console.log(`  total ${mb(total)} MB allocated per op`);
+  console.log("  by area:", [...areas].sort((a, b) => b[1] - a[1]).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${mb(v)}`).join(", "));
+  for (const [k, v] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`    ${mb(v).padStart(6)} MB  ${k}`);
+}
+
+await post(allocations ? "HeapProfiler.enable" : "Profiler.enable");
+if (!allocations) await post("Profiler.setSamplingInterval", { interval: 100 });
 const dir = mkdtempSync(join(tmpdir(), "skytale-groupops-profile-"));
 const cs = await loadCiphersuite();
 const stores = [AgentStore.open(join(dir, "creator")), AgentStore.open(join(dir, "observer"))];
@@ -100,7 +147,9 @@ async function run(op: "add" | "remove", make: () => Promise<OutgoingCommit>): P
 }
 try {
   for (let i = 0; i < reps; i++) {
-    const kp = await (await MlsAgent.open({ name: `j${i}`, port: AgentStore.open(join(dir, `j${i}`)), cipherSuite: cs })).createKeyPackage();
+    const joinerStore = AgentStore.open(join(dir, `j${i}`));
+    stores.push(joinerStore);
+    const kp = await (await MlsAgent.open({ name: `j${i}`, port: joinerStore, cipherSuite: cs })).createKeyPackage();
     await run("add", () => creator.addMembers(channel, [kp]));
     await run("remove", () => creator.removeMembers(channel, [`m${i}`]));
   }
@@ -108,8 +157,12 @@ try {
   stores.forEach((s) => s.close());
   rmSync(dir, { recursive: true, force: true });
 }
-for (const [phase, list] of Object.entries(profiles)) {
-  writeFileSync(join(outDir, `groupops-${phase}.cpuprofile`), JSON.stringify(list[list.length - 1]));
-  console.log(`${phase} (${list.length} ops, size ${size}):`);
-  summarise(list);
+for (const phase of Object.keys(profiles) as Phase[]) {
+  console.log(`${phase} (${reps} ops, size ${size}):`);
+  if (allocations) {
+    summariseAllocations(heapProfiles[phase]);
+  } else {
+    writeFileSync(join(outDir, `groupops-${phase}.cpuprofile`), JSON.stringify(profiles[phase][reps - 1]));
+    summarise(profiles[phase]);
+  }
 }
