@@ -1,16 +1,17 @@
-import nodeCrypto, { createHash } from "node:crypto";
+import { SHA256_SIZE, sha256, sha256Into } from "./sha256.js";
 
-/** Output size of SHA-256, the only hash of the suites this provider serves. */
-export const SHA256_SIZE = 32;
 const BLOCK_SIZE = 64;
 const IPAD = 0x36;
 const OPAD = 0x5c;
 
-/** One-shot SHA-256 where node has crypto.hash (20.12+), a Hash object otherwise. */
-const sha256: (data: Uint8Array) => Uint8Array =
-  typeof nodeCrypto.hash === "function"
-    ? (data) => nodeCrypto.hash("sha256", data, "buffer")
-    : (data) => createHash("sha256").update(data).digest();
+/*
+ * HMAC inputs are assembled in these buffers, reused by every call (all synchronous, none calls
+ * another) and zeroed after each: ts-mls runs some 6,000 HKDF-Expands per epoch at 1,000 members
+ * (its secret tree) and HPKE several per recipient, and node's createHmac makes a native Hmac
+ * object and a Buffer for each. `inner` grows for long messages.
+ */
+let inner = new Uint8Array(256);
+const outer = new Uint8Array(BLOCK_SIZE + SHA256_SIZE);
 
 /** Writes K0 XOR pad (RFC 2104: the key, hashed first if longer than a block, zero-padded) into out[0..64). */
 function writePaddedKey(key: Uint8Array, pad: number, out: Uint8Array): void {
@@ -19,35 +20,30 @@ function writePaddedKey(key: Uint8Array, pad: number, out: Uint8Array): void {
   out.fill(pad, k.length, BLOCK_SIZE);
 }
 
-/**
- * HMAC-SHA256 of `parts` joined (RFC 2104) as two one-shot SHA-256 calls. ts-mls runs some 6,000
- * HKDF-Expands per epoch at 1,000 members (its secret tree) and HPKE several per recipient; node's
- * createHmac makes a native Hmac object for each, and those objects, more than the hashing, cost
- * garbage collection (about 5 ms per commit processed at 1,000 members, measured in bench:groupops).
- */
-function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+/** HMAC-SHA256(key, parts joined) into out[offset..offset+32), as two one-shot SHA-256 calls (RFC 2104). */
+function hmacSha256Into(key: Uint8Array, parts: readonly Uint8Array[], out: Uint8Array, offset: number): void {
   let length = BLOCK_SIZE;
   for (const part of parts) length += part.length;
-  const inner = new Uint8Array(length);
+  if (length > inner.length) inner = new Uint8Array(length);
   writePaddedKey(key, IPAD, inner);
-  let offset = BLOCK_SIZE;
+  let at = BLOCK_SIZE;
   for (const part of parts) {
-    inner.set(part, offset);
-    offset += part.length;
+    inner.set(part, at);
+    at += part.length;
   }
-  const outer = new Uint8Array(BLOCK_SIZE + SHA256_SIZE);
   writePaddedKey(key, OPAD, outer);
-  outer.set(sha256(inner), BLOCK_SIZE);
-  const mac = sha256(outer);
-  // The padded keys are the key in all but name.
-  inner.fill(0, 0, BLOCK_SIZE);
-  outer.fill(0, 0, BLOCK_SIZE);
-  return mac;
+  sha256Into(inner.subarray(0, length), outer, BLOCK_SIZE);
+  sha256Into(outer, out, offset);
+  // The padded keys are the key in all but name, and the message may hold a previous HKDF block.
+  inner.fill(0, 0, length);
+  outer.fill(0);
 }
 
 /** HKDF-Extract (RFC 5869): HMAC keyed by the salt; an empty salt is the same HMAC key as HashLen zeros. */
 export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  return new Uint8Array(hmacSha256(salt, ikm));
+  const prk = new Uint8Array(SHA256_SIZE);
+  hmacSha256Into(salt, [ikm], prk, 0);
+  return prk;
 }
 
 /**
@@ -60,12 +56,13 @@ export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): U
   }
   const out = new Uint8Array(length);
   const counter = new Uint8Array(1);
-  let previous: Uint8Array = new Uint8Array(0);
+  const block = new Uint8Array(SHA256_SIZE);
   for (let offset = 0, i = 1; offset < length; offset += SHA256_SIZE, i++) {
     counter[0] = i;
     // T(i) = HMAC(PRK, T(i-1) || info || i), with T(0) empty.
-    previous = hmacSha256(prk, previous, info, counter);
-    out.set(previous.subarray(0, Math.min(SHA256_SIZE, length - offset)), offset);
+    hmacSha256Into(prk, i === 1 ? [info, counter] : [block, info, counter], block, 0);
+    out.set(block.subarray(0, Math.min(SHA256_SIZE, length - offset)), offset);
   }
+  block.fill(0);
   return out;
 }

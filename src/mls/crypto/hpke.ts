@@ -3,7 +3,8 @@ import type { Hpke, PrivateKey, PublicKey } from "ts-mls";
 import { CryptoError } from "ts-mls/mlsError.js";
 import type { Aead } from "./aead.js";
 import { bytesEqual, concatBytes, i2osp, toBytes, utf8 } from "./bytes.js";
-import { hkdfExpand, hkdfExtract, SHA256_SIZE } from "./hkdf.js";
+import { hkdfExpand, hkdfExtract } from "./hkdf.js";
+import { SHA256_SIZE } from "./sha256.js";
 import { cachedPublicKey, freshKey, importPrivateKey, importPublicKey, rawPublicKeyOf } from "./keys.js";
 
 // RFC 9180 identifiers: DHKEM(X25519, HKDF-SHA256) and HKDF-SHA256.
