@@ -39,10 +39,15 @@ function hmacSha256Into(key: Uint8Array, parts: readonly Uint8Array[], out: Uint
   outer.fill(0);
 }
 
+/** Input given whole or in parts that are joined (HPKE's labeled inputs: no array made to join them). */
+export type Bytes = Uint8Array | readonly Uint8Array[];
+
+const partsOf = (input: Bytes): readonly Uint8Array[] => (input instanceof Uint8Array ? [input] : input);
+
 /** HKDF-Extract (RFC 5869): HMAC keyed by the salt; an empty salt is the same HMAC key as HashLen zeros. */
-export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
+export function hkdfExtract(salt: Uint8Array, ikm: Bytes): Uint8Array {
   const prk = new Uint8Array(SHA256_SIZE);
-  hmacSha256Into(salt, [ikm], prk, 0);
+  hmacSha256Into(salt, partsOf(ikm), prk, 0);
   return prk;
 }
 
@@ -50,17 +55,18 @@ export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
  * HKDF-Expand (RFC 5869), by hand because node only offers extract-and-expand in one call
  * (crypto.hkdf), while MLS and HPKE need the two steps separately.
  */
-export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+export function hkdfExpand(prk: Uint8Array, info: Bytes, length: number): Uint8Array {
   if (!Number.isInteger(length) || length < 0 || length > 255 * SHA256_SIZE) {
     throw new RangeError(`HKDF-Expand length must be 0..${255 * SHA256_SIZE}, got ${length}`);
   }
   const out = new Uint8Array(length);
   const counter = new Uint8Array(1);
   const block = new Uint8Array(SHA256_SIZE);
+  const infoParts = partsOf(info);
   for (let offset = 0, i = 1; offset < length; offset += SHA256_SIZE, i++) {
     counter[0] = i;
     // T(i) = HMAC(PRK, T(i-1) || info || i), with T(0) empty.
-    hmacSha256Into(prk, i === 1 ? [info, counter] : [block, info, counter], block, 0);
+    hmacSha256Into(prk, i === 1 ? [...infoParts, counter] : [block, ...infoParts, counter], block, 0);
     out.set(block.subarray(0, Math.min(SHA256_SIZE, length - offset)), offset);
   }
   block.fill(0);

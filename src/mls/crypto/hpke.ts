@@ -89,8 +89,8 @@ function dh(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
 
 /**
  * RFC 9180 LabeledExtract / LabeledExpand bound to one suite_id. The fixed part of each labeled
- * input ("HPKE-v1" || suite_id || label) is encoded once per label: a commit in a large group runs
- * these for every recipient.
+ * input ("HPKE-v1" || suite_id || label) is encoded once per label, and the parts go to HKDF
+ * unjoined: a commit in a large group runs these for every recipient.
  */
 function labeled(suiteId: Uint8Array) {
   const prefixes = new Map<string, Uint8Array>();
@@ -104,10 +104,10 @@ function labeled(suiteId: Uint8Array) {
   };
   return {
     extract(salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array {
-      return hkdfExtract(salt, concatBytes(prefix(label), ikm));
+      return hkdfExtract(salt, [prefix(label), ikm]);
     },
     expand(prk: Uint8Array, label: string, info: Uint8Array, length: number): Uint8Array {
-      return hkdfExpand(prk, concatBytes(i2osp(length, 2), prefix(label), info), length);
+      return hkdfExpand(prk, [i2osp(length, 2), prefix(label), info], length);
     },
   };
 }
