@@ -14,10 +14,27 @@ export function leafAt(tree: RatchetTree, leafIndex: number): LeafNode | undefin
   return node?.nodeType === "leaf" ? node.leaf : undefined;
 }
 
+/**
+ * Identities of leaf nodes already seen, by leaf object. ts-mls never changes a leaf node in place
+ * (an update makes a new one) and a leaf stays in the trees of later epochs, so its identity is
+ * read once rather than once per member listing (every commit checks all 1,000 names at 1,000
+ * members). A WeakMap: an entry goes with its leaf; leaves hold public data only.
+ */
+const identities = new WeakMap<LeafNode, MemberIdentity | null>();
+
+function identityOf(leaf: LeafNode): MemberIdentity | undefined {
+  let identity = identities.get(leaf);
+  if (identity === undefined) {
+    identity = memberIdentity(leaf.credential, leaf.signaturePublicKey) ?? null;
+    identities.set(leaf, identity);
+  }
+  return identity ?? undefined;
+}
+
 /** Verified identity of the member at `leafIndex`; throws if the slot is empty or unbound. */
 export function memberAt(tree: RatchetTree, leafIndex: number): Member {
   const leaf = leafAt(tree, leafIndex);
-  const identity = leaf && memberIdentity(leaf.credential, leaf.signaturePublicKey);
+  const identity = leaf && identityOf(leaf);
   if (identity === undefined) throw new MlsError("decryption_failure", "sender is not a verified member");
   return { ...identity, leafIndex };
 }
@@ -58,7 +75,8 @@ export function assertSameIdentities(before: RatchetTree, after: RatchetTree): v
   for (let leafIndex = 0; leafIndex * 2 < after.length; leafIndex++) {
     const now = leafAt(after, leafIndex);
     const was = leafAt(before, leafIndex);
-    if (now === undefined || was === undefined || now.leafNodeSource === "key_package") continue;
+    // The same leaf object is the same leaf (ts-mls replaces a leaf it changes): most of them.
+    if (now === undefined || was === undefined || now === was || now.leafNodeSource === "key_package") continue;
     if (now.credential.credentialType !== "basic" || was.credential.credentialType !== "basic" ||
         !bytesEqual(now.credential.identity, was.credential.identity)) {
       throw new MlsError("identity_changed", `member at leaf ${leafIndex} tried to change identity in an update`);

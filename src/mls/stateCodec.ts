@@ -6,21 +6,64 @@ import { groupActiveStateEncoder } from "ts-mls/groupActiveState.js";
 import { groupContextEncoder } from "ts-mls/groupContext.js";
 import { keyScheduleEncoder } from "ts-mls/keySchedule.js";
 import { privateKeyPathEncoder } from "ts-mls/privateKeyPath.js";
-import { ratchetTreeEncoder, type RatchetTree } from "ts-mls/ratchetTree.js";
-import { secretTreeEncoder } from "ts-mls/secretTree.js";
+import { nodeEncoder, type Node, type RatchetTree } from "ts-mls/ratchetTree.js";
 import { unappliedProposalsEncoder } from "ts-mls/unappliedProposals.js";
+import { secretTreeEncoder } from "./secretTreeCodec.js";
+import { lengthPrefixSize, writeLengthPrefix } from "./tlsLength.js";
 
 /**
- * ts-mls's encodeGroupState, byte for byte, with each ratchet tree's encoding remembered.
+ * ts-mls's encodeGroupState, byte for byte, with ratchet tree encodings remembered and the secret
+ * trees written by a hand-made encoder (./secretTreeCodec.ts).
  *
- * The ratchet tree is most of a state's encoding (about 250 KB and 50 ms at 1,000 members), yet
- * it changes only with commits; a state is persisted after every message and every commit, and
- * also carries the previous epochs' trees. ts-mls states are immutable values (it copies a tree
- * before changing it), so a tree object's encoding never changes and can be kept as long as the
- * tree is alive (a WeakMap: no entry outlives its tree). Trees hold public keys only.
+ * The ratchet tree is most of a state's encoding (about 250 KB at 1,000 members, and 50 ms through
+ * ts-mls's encoder, most of it garbage collection); a state is persisted after every message and
+ * every commit, and also carries the previous epochs' trees. ts-mls states are immutable values:
+ * it copies a tree before changing it and replaces a node rather than changing it, so the
+ * encoding of a tree object, and of a node object, never changes. Both are kept as long as the
+ * object is alive (WeakMaps: no entry outlives its object), so a commit's new tree costs the
+ * encoding of the nodes it changed (the committer's path, an added leaf) plus a copy. Trees hold
+ * public keys only.
  */
 const encodedTrees = new WeakMap<RatchetTree, Uint8Array>();
-const encodeTree = encode(ratchetTreeEncoder);
+const encodedNodes = new WeakMap<Node, Uint8Array>();
+const encodeTreeNode = encode(nodeEncoder);
+
+function nodeBytes(node: Node): Uint8Array {
+  let bytes = encodedNodes.get(node);
+  if (bytes === undefined) {
+    bytes = encodeTreeNode(node);
+    encodedNodes.set(node, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * As ts-mls's ratchetTreeEncoder: blank nodes after the last non-blank one are left out, the rest
+ * is a variable-length vector of optional<Node> (0x00, or 0x01 and the node).
+ */
+function encodeTree(tree: RatchetTree): Uint8Array {
+  let end = tree.length;
+  while (end > 0 && tree[end - 1] === undefined) end--;
+  let body = 0;
+  for (let i = 0; i < end; i++) {
+    const node = tree[i];
+    body += node === undefined ? 1 : 1 + nodeBytes(node).length;
+  }
+  const out = new Uint8Array(lengthPrefixSize(body) + body);
+  let at = writeLengthPrefix(new DataView(out.buffer), 0, body);
+  for (let i = 0; i < end; i++) {
+    const node = tree[i];
+    if (node === undefined) {
+      out[at++] = 0;
+    } else {
+      out[at++] = 1;
+      const bytes = nodeBytes(node);
+      out.set(bytes, at);
+      at += bytes.length;
+    }
+  }
+  return out;
+}
 
 const cachedRatchetTreeEncoder: BufferEncoder<RatchetTree> = (tree) => {
   let bytes = encodedTrees.get(tree);

@@ -66,6 +66,29 @@ describe("HPKE interop with ts-mls's default provider (suite 1)", () => {
       }),
     ));
 
+  test("seals to many recipients under one info, then another, open with the default provider", async () => {
+    // ours keeps the last info's key schedule context and imported public keys: neither may leak
+    // into a seal under another info or to another key, nor change when the caller reuses its buffer.
+    const recipients = await Promise.all([0, 1, 2].map(() => rawKeyPair(theirs)));
+    const info = randomBytes(40);
+    const other = randomBytes(40);
+    const plan: [number, Uint8Array][] = [[0, info], [1, info], [2, info], [0, other], [1, info], [0, info], [2, other]];
+    for (const [i, which] of plan) {
+      const keys = recipients[i]!;
+      const plaintext = randomBytes(32);
+      const { ct, enc } = await ours.seal(await ours.importPublicKey(keys.publicKey), plaintext, which);
+      const opened = await theirs.open(await theirs.importPrivateKey(keys.privateKey), enc, ct, new Uint8Array(which));
+      expect(opened).toStrictEqual(new Uint8Array(plaintext));
+    }
+    const keys = recipients[0]!;
+    const reused = new Uint8Array(info);
+    await ours.seal(await ours.importPublicKey(keys.publicKey), randomBytes(8), reused);
+    reused[0]! ^= 1; // the caller changes its buffer in place: the next seal must use the new bytes
+    const plaintext = randomBytes(8);
+    const { ct, enc } = await ours.seal(await ours.importPublicKey(keys.publicKey), plaintext, reused);
+    expect(await theirs.open(await theirs.importPrivateKey(keys.privateKey), enc, ct, new Uint8Array(reused))).toStrictEqual(new Uint8Array(plaintext));
+  });
+
   test("deriveKeyPair gives the same key pair", async () => {
     for (let i = 0; i < 5; i++) {
       const ikm = randomBytes(32);

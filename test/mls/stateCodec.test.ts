@@ -23,7 +23,7 @@ function privateOf(m: MLSMessage): PrivateMessage {
   return m.privateMessage;
 }
 
-describe("encodeState (ts-mls's state encoding with ratchet tree encodings kept)", () => {
+describe("encodeState (ts-mls's state encoding with tree and node encodings kept)", () => {
   it("gives ts-mls's exact bytes through commits, messages, proposals and late messages, and decodes", async () => {
     const cs = await loadCiphersuite();
     const now = Math.floor(Date.now() / 1000);
@@ -70,6 +70,16 @@ describe("encodeState (ts-mls's state encoding with ratchet tree encodings kept)
     check(alice, bob);
     const commitLeave = await createCommit({ state: alice, cipherSuite: cs }, { ratchetTreeExtension: false });
     alice = commitLeave.newState;
+    check(alice);
+    // Removing the last leaf leaves blank nodes at the end of the tree, which are not encoded.
+    const lastLeaf = alice.ratchetTree.length - 1;
+    expect(alice.ratchetTree[lastLeaf]?.nodeType).toBe("leaf");
+    const removeLast = await createCommit({ state: alice, cipherSuite: cs }, {
+      extraProposals: [{ proposalType: "remove", remove: { removed: lastLeaf / 2 } }],
+      ratchetTreeExtension: false,
+    });
+    alice = removeLast.newState;
+    expect(alice.ratchetTree[alice.ratchetTree.length - 1]).toBeUndefined();
     check(alice);
     for (let i = 0; i < 3; i++) {
       const m = await createApplicationMessage(alice, new Uint8Array(100).fill(i), cs);

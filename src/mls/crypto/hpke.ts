@@ -2,9 +2,10 @@ import { createPublicKey, diffieHellman, type KeyObject } from "node:crypto";
 import type { Hpke, PrivateKey, PublicKey } from "ts-mls";
 import { CryptoError } from "ts-mls/mlsError.js";
 import type { Aead } from "./aead.js";
-import { concatBytes, i2osp, toBytes, utf8 } from "./bytes.js";
-import { hkdfExpand, hkdfExtract, SHA256_SIZE } from "./hkdf.js";
-import { freshKey, importPrivateKey, importPublicKey, rawPublicKeyOf } from "./keys.js";
+import { bytesEqual, concatBytes, i2osp, toBytes, utf8 } from "./bytes.js";
+import { hkdfExpand, hkdfExtract } from "./hkdf.js";
+import { SHA256_SIZE } from "./sha256.js";
+import { cachedPublicKey, freshKey, importPrivateKey, importPublicKey, rawPublicKeyOf } from "./keys.js";
 
 // RFC 9180 identifiers: DHKEM(X25519, HKDF-SHA256) and HKDF-SHA256.
 const KEM_ID = 0x0020;
@@ -86,14 +87,27 @@ function dh(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
   return shared;
 }
 
-/** RFC 9180 LabeledExtract / LabeledExpand bound to one suite_id. */
+/**
+ * RFC 9180 LabeledExtract / LabeledExpand bound to one suite_id. The fixed part of each labeled
+ * input ("HPKE-v1" || suite_id || label) is encoded once per label, and the parts go to HKDF
+ * unjoined: a commit in a large group runs these for every recipient.
+ */
 function labeled(suiteId: Uint8Array) {
+  const prefixes = new Map<string, Uint8Array>();
+  const prefix = (label: string): Uint8Array => {
+    let bytes = prefixes.get(label);
+    if (bytes === undefined) {
+      bytes = concatBytes(HPKE_V1, suiteId, utf8(label));
+      prefixes.set(label, bytes);
+    }
+    return bytes;
+  };
   return {
     extract(salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array {
-      return hkdfExtract(salt, concatBytes(HPKE_V1, suiteId, utf8(label), ikm));
+      return hkdfExtract(salt, [prefix(label), ikm]);
     },
     expand(prk: Uint8Array, label: string, info: Uint8Array, length: number): Uint8Array {
-      return hkdfExpand(prk, concatBytes(i2osp(length, 2), HPKE_V1, suiteId, utf8(label), info), length);
+      return hkdfExpand(prk, [i2osp(length, 2), prefix(label), info], length);
     },
   };
 }
@@ -132,10 +146,10 @@ function deriveHandle(ikm: Uint8Array): HpkePrivateKeyHandle {
   }
 }
 
-interface Context {
+/** What a single-shot seal or open needs of the key schedule (the exporter secret is left out). */
+interface SealingContext {
   key: Uint8Array;
   baseNonce: Uint8Array;
-  exporterSecret: Uint8Array;
 }
 
 /** Any failure while opening or importing becomes ts-mls's CryptoError, as with its default provider. */
@@ -153,28 +167,55 @@ export function makeHpke(aead: Aead): Hpke {
   // Base mode has no PSK, so psk_id_hash is a constant of the suite.
   const pskIdHash = hpke.extract(EMPTY, "psk_id_hash", EMPTY);
 
-  function keySchedule(sharedSecret: Uint8Array, info: Uint8Array): Context {
-    const infoHash = hpke.extract(EMPTY, "info_hash", info);
-    const context = concatBytes(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+  /*
+   * key_schedule_context depends only on info, and a commit encrypts its path secrets to every
+   * recipient under the same info (the new GroupContext): keep the last one. Info is public.
+   */
+  let lastInfo: Uint8Array | undefined;
+  let lastContext: Uint8Array = EMPTY;
+  function scheduleContext(info: Uint8Array): Uint8Array {
+    if (lastInfo === undefined || !bytesEqual(lastInfo, info)) {
+      const infoHash = hpke.extract(EMPTY, "info_hash", info);
+      lastContext = concatBytes(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+      lastInfo = toBytes(info);
+    }
+    return lastContext;
+  }
+
+  /** RFC 9180 KeySchedule's `secret`; zeroes the shared secret it consumes. */
+  function scheduleSecret(sharedSecret: Uint8Array): Uint8Array {
     const secret = hpke.extract(sharedSecret, "secret", EMPTY);
     sharedSecret.fill(0);
+    return secret;
+  }
+
+  function sealingContext(sharedSecret: Uint8Array, info: Uint8Array): SealingContext {
+    const context = scheduleContext(info);
+    const secret = scheduleSecret(sharedSecret);
     const result = {
       key: hpke.expand(secret, "key", context, aead.keyLength),
       baseNonce: hpke.expand(secret, "base_nonce", context, aead.nonceLength),
-      exporterSecret: hpke.expand(secret, "exp", context, SHA256_SIZE),
     };
     secret.fill(0);
     return result;
   }
 
-  function exportFrom(ctx: Context, exporterContext: Uint8Array, length: number): Uint8Array {
-    return hpke.expand(ctx.exporterSecret, "sec", exporterContext, length);
+  /** The exporter secret of the context, and from it Export(exporterContext, length). */
+  function exportSecret(sharedSecret: Uint8Array, info: Uint8Array, exporterContext: Uint8Array, length: number): Uint8Array {
+    const context = scheduleContext(info);
+    const secret = scheduleSecret(sharedSecret);
+    const exporterSecret = hpke.expand(secret, "exp", context, SHA256_SIZE);
+    secret.fill(0);
+    try {
+      return hpke.expand(exporterSecret, "sec", exporterContext, length);
+    } finally {
+      exporterSecret.fill(0);
+    }
   }
 
-  function wipe(ctx: Context): void {
+  function wipe(ctx: SealingContext): void {
     ctx.key.fill(0);
     ctx.baseNonce.fill(0);
-    ctx.exporterSecret.fill(0);
   }
 
   return {
@@ -183,7 +224,7 @@ export function makeHpke(aead: Aead): Hpke {
 
     async seal(publicKey, plaintext, info, aad) {
       const { sharedSecret, enc } = encap(publicHandle(publicKey));
-      const ctx = keySchedule(sharedSecret, info);
+      const ctx = sealingContext(sharedSecret, info);
       const ct = aead.seal(ctx.key, ctx.baseNonce, aad, plaintext);
       wipe(ctx);
       return { ct, enc };
@@ -191,7 +232,7 @@ export function makeHpke(aead: Aead): Hpke {
 
     async open(privateKey, kemOutput, ciphertext, info, aad) {
       return asCryptoError("HPKE open failed", () => {
-        const ctx = keySchedule(decap(kemOutput, privateHandle(privateKey)), info);
+        const ctx = sealingContext(decap(kemOutput, privateHandle(privateKey)), info);
         try {
           return aead.open(ctx.key, ctx.baseNonce, aad, ciphertext);
         } finally {
@@ -202,21 +243,13 @@ export function makeHpke(aead: Aead): Hpke {
 
     async exportSecret(publicKey, exporterContext, length, info) {
       const { sharedSecret, enc } = encap(publicHandle(publicKey));
-      const ctx = keySchedule(sharedSecret, info);
-      const secret = exportFrom(ctx, exporterContext, length);
-      wipe(ctx);
-      return { enc, secret };
+      return { enc, secret: exportSecret(sharedSecret, info, exporterContext, length) };
     },
 
     async importSecret(privateKey, exporterContext, kemOutput, length, info) {
-      return asCryptoError("HPKE import of exported secret failed", () => {
-        const ctx = keySchedule(decap(kemOutput, privateHandle(privateKey)), info);
-        try {
-          return exportFrom(ctx, exporterContext, length);
-        } finally {
-          wipe(ctx);
-        }
-      });
+      return asCryptoError("HPKE import of exported secret failed", () =>
+        exportSecret(decap(kemOutput, privateHandle(privateKey)), info, exporterContext, length),
+      );
     },
 
     async importPrivateKey(k) {
@@ -225,7 +258,7 @@ export function makeHpke(aead: Aead): Hpke {
 
     async importPublicKey(k) {
       return asCryptoError("invalid HPKE public key", () =>
-        toOpaque(new HpkePublicKeyHandle(importPublicKey("X25519", k), toBytes(k))),
+        toOpaque(new HpkePublicKeyHandle(cachedPublicKey("X25519", k), toBytes(k))),
       );
     },
 

@@ -139,25 +139,34 @@ function importEd25519SigningKey(signKey: Uint8Array): KeyObject {
   );
 }
 
-/** Verification keys of recent senders; public, so keyed by their bytes and bounded LRU. */
-const VERIFY_KEY_CACHE_SIZE = 1024;
-const verifyKeys = new Map<string, KeyObject>();
+/**
+ * Public KeyObjects of recently seen keys, per curve, keyed by their bytes and bounded LRU: the
+ * Ed25519 keys of recent senders, and the X25519 keys a commit's UpdatePath is encrypted to
+ * (ts-mls imports every recipient's key for every commit: 1,000 imports at 1,000 members).
+ */
+const PUBLIC_KEY_CACHE_SIZE: Record<OkpCurve, number> = { Ed25519: 1024, X25519: 4096 };
+const publicKeys: Record<OkpCurve, Map<string, KeyObject>> = { Ed25519: new Map(), X25519: new Map() };
 
-export function ed25519VerifyKey(publicKey: Uint8Array): KeyObject {
-  checkRawLength("Ed25519", "public", publicKey);
+export function cachedPublicKey(curve: OkpCurve, publicKey: Uint8Array): KeyObject {
+  checkRawLength(curve, "public", publicKey);
   const x = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString("base64url");
-  const cached = verifyKeys.get(x);
+  const cache = publicKeys[curve];
+  const cached = cache.get(x);
   if (cached !== undefined) {
     // Map iteration order is insertion order: re-inserting marks the entry most recently used.
-    verifyKeys.delete(x);
-    verifyKeys.set(x, cached);
+    cache.delete(x);
+    cache.set(x, cached);
     return cached;
   }
-  const key = importPublicJwkX("Ed25519", x);
-  verifyKeys.set(x, key);
-  if (verifyKeys.size > VERIFY_KEY_CACHE_SIZE) {
-    const oldest = verifyKeys.keys().next();
-    if (oldest.done !== true) verifyKeys.delete(oldest.value);
+  const key = importPublicJwkX(curve, x);
+  cache.set(x, key);
+  if (cache.size > PUBLIC_KEY_CACHE_SIZE[curve]) {
+    const oldest = cache.keys().next();
+    if (oldest.done !== true) cache.delete(oldest.value);
   }
   return key;
+}
+
+export function ed25519VerifyKey(publicKey: Uint8Array): KeyObject {
+  return cachedPublicKey("Ed25519", publicKey);
 }

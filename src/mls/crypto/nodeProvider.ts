@@ -2,7 +2,8 @@ import { randomFillSync } from "node:crypto";
 import type { Ciphersuite, CiphersuiteImpl, CiphersuiteName, CryptoProvider, Kdf, Rng } from "ts-mls";
 import { aeads, type SupportedAead } from "./aead.js";
 import { sha256Hash } from "./hash.js";
-import { hkdfExpand, hkdfExtract, SHA256_SIZE } from "./hkdf.js";
+import { hkdfExpand, hkdfExtract } from "./hkdf.js";
+import { SHA256_SIZE } from "./sha256.js";
 import { makeHpke } from "./hpke.js";
 import { ed25519Signature } from "./signature.js";
 
