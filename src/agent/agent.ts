@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { MlsError } from "../mls/errors.js";
 import { parseCredential } from "../mls/identity.js";
@@ -80,6 +80,8 @@ const COMMIT_ATTEMPTS = 6;
 /** A tool call that commits gives up after this long (hosts cut calls at about 60 s). */
 const COMMIT_DEADLINE_MS = 40_000;
 const DEFAULT_SEND_TIMEOUT_MS = 20_000;
+/** Queued messages whose texts are kept to encrypt again; past it, a refusal is only reported. */
+const MAX_ORPHANED = 1024;
 const PUBLISHED_KEY_PACKAGES = 3;
 const INBOX_CURSOR = "relay_inbox_cursor";
 /** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
@@ -127,6 +129,8 @@ export class Agent implements ChannelService {
   private readonly rotating = new Set<string>();
   /** The relay's answer for each sealed message handed to it, shared by the sends packed into it. */
   private readonly sealedSends = new WeakMap<SealedMessage, Promise<bigint>>();
+  /** Texts of queued messages whose callers stopped waiting, by carrier (see orphan()). */
+  private readonly orphans = new Map<string, { channel: string; texts: string[] }>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
   /** How often each group (hex id) was adopted: frames queued for an earlier membership are dropped. */
@@ -243,6 +247,12 @@ export class Agent implements ChannelService {
       if (channel !== undefined) this.enqueue(async () => this.streamGuard.subscribed(channel));
     });
     this.relay.on("error", (e) => this.log(`relay: ${e.code}: ${e.message}`));
+    this.relay.on("answeredLate", ({ request, error }) => {
+      if (error !== undefined) this.log(`relay: ${error.code}: ${error.message}`);
+      if (request.type !== "Msg") return;
+      if (error === undefined) this.carrierTaken(request.body);
+      else this.carrierRefused(request.body, error, true);
+    });
     this.relay.on("state", ({ state }) => {
       // The local relay's host may have exited: whoever notices first takes over its data dir.
       if (state === "waiting" && this.localRelay !== undefined && !this.closed) void this.localRelay.ensure().catch(() => undefined);
@@ -825,6 +835,7 @@ export class Agent implements ChannelService {
         seq = await withTimeout(this.sendSealed(sealed), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
           (error: unknown) => {
             if (attempt < COMMIT_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
+            if (error instanceof AgentError && error.code === "relay_unreachable") this.orphan(channel, sealed, message);
             throw error;
           },
         );
@@ -859,8 +870,57 @@ export class Agent implements ChannelService {
     if (sent === undefined) {
       sent = this.relay.sendMessage(sealed.bytes);
       this.sealedSends.set(sealed, sent);
+      // Registered before any caller's handler, so it sees only the sends whose callers gave up.
+      sent.then(
+        () => this.carrierTaken(sealed.bytes),
+        (error: unknown) => this.carrierRefused(sealed.bytes, error, false),
+      );
     }
     return sent;
+  }
+
+  /**
+   * A send answered "queued": its caller has stopped waiting, the outbox keeps the message. Should
+   * the relay refuse it as too old later, the text is still here to encrypt again.
+   */
+  private orphan(channel: string, sealed: SealedMessage, message: string): void {
+    const key = carrierKey(sealed.bytes);
+    const entry = this.orphans.get(key) ?? { channel, texts: [] };
+    entry.texts.push(message);
+    this.orphans.delete(key);
+    this.orphans.set(key, entry);
+    if (this.orphans.size > MAX_ORPHANED) this.orphans.delete(this.orphans.keys().next().value as string);
+  }
+
+  private carrierTaken(body: Uint8Array): void {
+    if (this.orphans.size > 0) this.orphans.delete(carrierKey(body));
+  }
+
+  /**
+   * The relay's final refusal of a message, or a failure of its link (the outbox tries again, so
+   * that is no answer yet). Texts whose callers gave up are sent again when it was refused as too
+   * old; what cannot be sent again (after a restart only the ciphertext is left) is reported on
+   * the channel, so that nobody takes it for delivered. `late`: nobody awaited the answer at all;
+   * otherwise callers that still wait hear the refusal themselves.
+   */
+  private carrierRefused(body: Uint8Array, error: unknown, late: boolean): void {
+    const relayCode = relayCodeOf(error);
+    if (relayCode === undefined) return;
+    const key = carrierKey(body);
+    const orphaned = this.orphans.get(key);
+    this.orphans.delete(key);
+    if (orphaned !== undefined && relayCode === "stale_epoch") {
+      this.log(`a queued message to ${orphaned.channel} was refused as too old for its members to read; encrypting it again`);
+      for (const text of orphaned.texts) void this.send(orphaned.channel, text).catch((e: unknown) => this.quiet(e));
+      return;
+    }
+    const channel = this.byGroup.get(hex(readMlsRouting(body).groupId));
+    if (channel === undefined || (orphaned === undefined && !late)) return;
+    this.forks.warn(
+      channel,
+      "message_not_delivered",
+      `a message this agent queued while the relay was unreachable was refused (${relayCode}) and not delivered; send it again`,
+    );
   }
 
   private async hasPendingProposals(channel: string): Promise<boolean> {
@@ -1187,6 +1247,11 @@ function inviteNotice(invite: StoredInvite, uses: number): Uint8Array {
 }
 
 /** The relay's error code behind an AgentError that a relay refusal became, if any. */
+/** Names an MLS message by its bytes (the relay client hands back what it was given). */
+function carrierKey(body: Uint8Array): string {
+  return createHash("sha256").update(body).digest("base64");
+}
+
 function relayCodeOf(error: unknown): string | undefined {
   const cause = error instanceof AgentError ? error.cause : error;
   return cause instanceof TransportError ? cause.relayCode : undefined;

@@ -70,16 +70,18 @@ export type JoinResult =
   | { readonly status: "pending"; readonly channel: string };
 
 /**
- * Something the relay did that the agent detected, reported once by receive(). None of them
- * ever leads to altered or forged text being returned.
+ * Something the relay did (or refused) that the agent detected, reported once by receive(). None
+ * of them ever leads to altered or forged text being returned.
  * - frame_rejected: a frame that did not verify even when fetched again was skipped;
  * - frames_missing: the relay did not deliver some frames even when asked again;
  * - fork_suspected: frames at this agent's epoch that it cannot read: the relay may be showing
  *   members different commits, or carrying a non-member's frames; a member re-adding this agent
  *   (remove, then add) repairs it;
- * - half_joined: a Welcome whose commit did not win was undone (the channel is left until the right one comes).
+ * - half_joined: a Welcome whose commit did not win was undone (the channel is left until the right one comes);
+ * - message_not_delivered: a message send() answered as queued was refused by the relay later and
+ *   could not be encrypted again (its text is kept in memory only, so not across a restart).
  */
-export type ChannelWarningCode = "frame_rejected" | "frames_missing" | "fork_suspected" | "half_joined";
+export type ChannelWarningCode = "frame_rejected" | "frames_missing" | "fork_suspected" | "half_joined" | "message_not_delivered";
 
 export interface ChannelWarning {
   readonly channel: string;

@@ -22,6 +22,11 @@ export class Deferred<T> {
     this.timer = timers.setTimeout(() => this.reject(onTimeout()), timeoutMs);
   }
 
+  /** Whether the promise is settled (answered, refused or past its deadline). */
+  get settled(): boolean {
+    return this.done;
+  }
+
   /** Fulfils the promise unless it is already settled. */
   resolve(value: T): void {
     if (this.finish()) this.resolveFn(value);

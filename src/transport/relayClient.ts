@@ -69,7 +69,12 @@ export interface RelayClientEvents {
    * `fromSeq` comes next. Emitted in stream order, between the deliveries before and after it.
    */
   subscribed: (ack: { readonly channel: Uint8Array | undefined; readonly fromSeq: bigint; readonly lastSeq: bigint }) => void;
-  /** Fatal errors, protocol violations, refusals nobody awaited, throwing listeners. */
+  /**
+   * The relay answered a request whose caller no longer waits (its deadline passed or its link
+   * dropped while the outbox kept it, or an earlier process queued it): `error` when it refused it.
+   */
+  answeredLate: (answer: { readonly request: RelayRequest; readonly error: TransportError | undefined }) => void;
+  /** Fatal errors, protocol violations, throwing listeners. */
   error: (error: TransportError) => void;
 }
 
@@ -139,7 +144,9 @@ export class RelayClient {
     const defer = <T>(what: string, onTimeout?: () => void) => this.defer<T>(what, onTimeout);
     const backoff = options.backoff ?? DEFAULT_BACKOFF;
     const retryDelay = (n: number) => backoffDelay(n, this.random, backoff);
-    this.requests = new RequestTracker(options.outbox ?? new MemoryOutbox(), defer, report, retryDelay);
+    this.requests = new RequestTracker(options.outbox ?? new MemoryOutbox(), defer, report, retryDelay, (request, error) =>
+      this.events.emit("answeredLate", { request, error }),
+    );
     this.subscriptions = new SubscriptionTable(options.maxSubscriptions ?? 4096, options, defer, report, retryDelay, (channel, fromSeq, lastSeq) =>
       this.events.emit("subscribed", { channel, fromSeq, lastSeq }),
     );

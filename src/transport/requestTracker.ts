@@ -28,9 +28,11 @@ export class RequestTracker {
   constructor(
     private readonly outbox: Outbox,
     private readonly defer: Defer,
-    /** Where refusals of requests nobody awaits are reported. */
+    /** Where problems nobody awaits are reported (an unreadable outbox entry). */
     private readonly report: (error: TransportError) => void,
     private readonly retryDelay: (retries: number) => number,
+    /** Where answers to requests nobody awaits any more go, with the request (error: refused). */
+    private readonly answeredLate: (request: RelayRequest, error: TransportError | undefined) => void,
   ) {}
 
   /** Stores (when durable) and tracks a request, sends it on `session` if one is up, and resolves with the reply. */
@@ -79,11 +81,11 @@ export class RequestTracker {
   private send(session: Session, job: Job, request: RelayRequest): void {
     session.request(request, {
       expects: expectedReplies(request.type),
-      onReply: (reply) => this.settle(job, reply),
+      onReply: (reply) => this.settle(job, request, reply),
       onRelayError: (error) => {
         if (!TRANSIENT_RELAY_CODES.has(error.code)) {
           const message = `the relay refused the ${request.type}: ${error.code}: ${error.message}`;
-          return this.settle(job, new TransportError("rejected", message, { relayCode: error.code }));
+          return this.settle(job, request, new TransportError("rejected", message, { relayCode: error.code }));
         }
         session.later(this.retryDelay(++job.retries), () => {
           if (this.isLive(job)) this.send(session, job, request);
@@ -101,15 +103,17 @@ export class RequestTracker {
     return job.outboxId === undefined ? this.volatile.has(job) : this.durable.has(job.outboxId);
   }
 
-  private settle(job: Job, outcome: Envelope | TransportError): void {
+  private settle(job: Job, request: RelayRequest, outcome: Envelope | TransportError): void {
     if (job.outboxId === undefined) {
       this.volatile.delete(job);
     } else {
       this.outbox.remove(job.outboxId);
       this.durable.delete(job.outboxId);
     }
-    if (!(outcome instanceof TransportError)) job.reply?.resolve(outcome);
-    else if (job.reply !== undefined) job.reply.reject(outcome);
-    else this.report(outcome);
+    // A durable request outlives its caller's wait (a deadline, a dropped link): its answer is
+    // still news, or a queued message refused later would vanish without a trace.
+    if (job.reply === undefined || job.reply.settled) this.answeredLate(request, outcome instanceof TransportError ? outcome : undefined);
+    else if (outcome instanceof TransportError) job.reply.reject(outcome);
+    else job.reply.resolve(outcome);
   }
 }

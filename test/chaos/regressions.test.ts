@@ -155,6 +155,41 @@ describe("found by the chaos run", () => {
     expect((await alice.receive({ channel: CHANNEL, waitMs: 500 })).messages).toEqual([]);
   });
 
+  it("a send answered 'queued' that the relay later refuses as too old is encrypted again and arrives", async () => {
+    const relay = await startRelay();
+    const proxy = await proxyTo(Number(new URL(relay.url).port));
+    const alice = await openAgent(configFor(relay, "alice"));
+    const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 300 });
+    await channelOf(alice, bob);
+    proxy.block();
+    await expect(bob.send(CHANNEL, "queued, then too old")).rejects.toMatchObject({ code: "relay_unreachable" });
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    expect(await receiveAll(alice, 1)).toEqual(["queued, then too old"]);
+    expect((await alice.receive({ channel: CHANNEL, waitMs: 500 })).messages).toEqual([]);
+  });
+
+  it("after a restart, a queued message the relay refuses as too old is reported on the channel, not dropped in silence", async () => {
+    const relay = await startRelay();
+    const proxy = await proxyTo(Number(new URL(relay.url).port));
+    const alice = await openAgent(configFor(relay, "alice"));
+    const bobConfig = { ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 300 };
+    let bob = await openAgent(bobConfig);
+    await channelOf(alice, bob);
+    proxy.block();
+    await expect(bob.send(CHANNEL, "queued across a restart")).rejects.toMatchObject({ code: "relay_unreachable" });
+    await bob.close();
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    bob = await openAgent(bobConfig);
+    let warnings: { code: string }[] = [];
+    await eventually(async () => {
+      warnings = (await bob.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
+      return warnings.length > 0;
+    });
+    expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
+  });
+
   it("a commit persisted but never handed to the relay (killed in between) is sent after a restart", async () => {
     const relay = await startRelay();
     const aliceConfig = configFor(relay, "alice");

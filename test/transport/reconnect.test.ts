@@ -55,6 +55,26 @@ describe("durable outbox", () => {
     expect(r.connections).toBe(2);
   });
 
+  it("the answer to a request whose caller stopped waiting is still reported, refusal or not", async () => {
+    const r = await relay();
+    const c = client(r, { outbox: new MemoryOutbox(), requestTimeoutMs: 100 });
+    const late: { body: Uint8Array | undefined; relayCode: string | undefined; refused: boolean }[] = [];
+    c.on("answeredLate", ({ request, error }) => late.push({ body: request.type === "Msg" ? request.body : undefined, relayCode: error?.relayCode, refused: error !== undefined }));
+    await c.connect();
+    const [refused, accepted] = [mlsMessage(channelId(), 0n, 1), mlsMessage(channelId(), 0n, 1)];
+    r.silent = true;
+    await expect(c.sendMessage(refused)).rejects.toMatchObject({ code: "timeout" });
+    await expect(c.sendMessage(accepted)).rejects.toMatchObject({ code: "timeout" });
+    r.silent = false;
+    r.refuseNext.push("stale_epoch");
+    r.terminateAll();
+    await waitFor(() => late.length === 2);
+    expect(late).toEqual([
+      { body: refused, relayCode: "stale_epoch", refused: true },
+      { body: accepted, relayCode: undefined, refused: false },
+    ]);
+  });
+
   it("requests made before the relay is reachable go out once it is", async () => {
     const r = await relay();
     const c = client(r, { backoff: { baseMs: 10, capMs: 20 } });
