@@ -40,14 +40,15 @@ async function receiveAll(agent: Agent, count: number): Promise<string[]> {
 
 /** A TCP forwarder in front of the relay that can cut one agent off while the relay stays up. */
 /** alice and bob in a channel, bob reaching the relay through a proxy the test can block, his log kept. */
-async function bobBehindProxy() {
+async function bobBehindProxy(sendTimeoutMs = 30_000) {
   const relay = await startRelay();
   const proxy = await proxyTo(Number(new URL(relay.url).port));
   const alice = await openAgent(configFor(relay, "alice"));
   const bobLog: string[] = [];
-  const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 30_000, log: (line) => bobLog.push(line) });
+  const bobConfig = { ...configFor(relay, "bob", proxy.url), sendTimeoutMs, log: (line: string) => void bobLog.push(line) };
+  const bob = await openAgent(bobConfig);
   await channelOf(alice, bob);
-  return { alice, bob, bobLog, proxy };
+  return { alice, bob, bobConfig, bobLog, proxy };
 }
 
 async function proxyTo(port: number): Promise<{ url: string; block(): void; unblock(): void; server: Server }> {
@@ -132,12 +133,8 @@ describe("found by the chaos run", () => {
   });
 
   it("a packed message whose sends timed out waits in the outbox and arrives once after a restart", async () => {
-    const relay = await startRelay();
-    const proxy = await proxyTo(Number(new URL(relay.url).port));
-    const alice = await openAgent(configFor(relay, "alice"));
-    const bobConfig = { ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 300 };
-    let bob = await openAgent(bobConfig);
-    await channelOf(alice, bob);
+    const { alice, bob: first, bobConfig, proxy } = await bobBehindProxy(300);
+    let bob = first;
     proxy.block();
     const texts = Array.from({ length: 5 }, (_, i) => `queued${i}`);
     const outcomes = await Promise.allSettled(texts.map((t) => bob.send(CHANNEL, t)));
@@ -156,11 +153,7 @@ describe("found by the chaos run", () => {
   });
 
   it("a send answered 'queued' that the relay later refuses as too old is encrypted again and arrives", async () => {
-    const relay = await startRelay();
-    const proxy = await proxyTo(Number(new URL(relay.url).port));
-    const alice = await openAgent(configFor(relay, "alice"));
-    const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 300 });
-    await channelOf(alice, bob);
+    const { alice, bob, proxy } = await bobBehindProxy(300);
     proxy.block();
     await expect(bob.send(CHANNEL, "queued, then too old")).rejects.toMatchObject({ code: "relay_unreachable" });
     for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
@@ -170,12 +163,8 @@ describe("found by the chaos run", () => {
   });
 
   it("after a restart, a queued message the relay refuses as too old is reported on the channel, not dropped in silence", async () => {
-    const relay = await startRelay();
-    const proxy = await proxyTo(Number(new URL(relay.url).port));
-    const alice = await openAgent(configFor(relay, "alice"));
-    const bobConfig = { ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 300 };
-    let bob = await openAgent(bobConfig);
-    await channelOf(alice, bob);
+    const { alice, bob: first, bobConfig, proxy } = await bobBehindProxy(300);
+    let bob = first;
     proxy.block();
     await expect(bob.send(CHANNEL, "queued across a restart")).rejects.toMatchObject({ code: "relay_unreachable" });
     await bob.close();
