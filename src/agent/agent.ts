@@ -71,6 +71,8 @@ export interface AgentConfig {
   readonly log?: (line: string) => void;
   /** For tests: how much of the relay stream may wait to be applied (default DEFAULT_BACKLOG). */
   readonly streamBacklog?: BacklogLimits;
+  /** For tests: how many queued messages' texts are kept to encrypt again (default MAX_ORPHANED). */
+  readonly maxOrphaned?: number;
   /** Test-only: see MlsAgentOptions.observeSender. */
   readonly observeSender?: MlsAgentOptions["observeSender"];
 }
@@ -131,6 +133,8 @@ export class Agent implements ChannelService {
   private readonly sealedSends = new WeakMap<SealedMessage, Promise<bigint>>();
   /** Texts of queued messages whose callers stopped waiting, by carrier (see orphan()). */
   private readonly orphans = new Map<string, { channel: string; texts: string[] }>();
+  /** Sealed messages some caller stopped waiting for: their texts may have been let go since. */
+  private readonly abandoned = new WeakSet<SealedMessage>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
   /** How often each group (hex id) was adopted: frames queued for an earlier membership are dropped. */
@@ -873,7 +877,7 @@ export class Agent implements ChannelService {
       // Registered before any caller's handler, so it sees only the sends whose callers gave up.
       sent.then(
         () => this.carrierTaken(sealed.bytes),
-        (error: unknown) => this.carrierRefused(sealed.bytes, error, false),
+        (error: unknown) => this.carrierRefused(sealed.bytes, error, this.abandoned.has(sealed)),
       );
     }
     return sent;
@@ -884,12 +888,13 @@ export class Agent implements ChannelService {
    * the relay refuse it as too old later, the text is still here to encrypt again.
    */
   private orphan(channel: string, sealed: SealedMessage, message: string): void {
+    this.abandoned.add(sealed);
     const key = carrierKey(sealed.bytes);
     const entry = this.orphans.get(key) ?? { channel, texts: [] };
     entry.texts.push(message);
     this.orphans.delete(key);
     this.orphans.set(key, entry);
-    if (this.orphans.size > MAX_ORPHANED) this.orphans.delete(this.orphans.keys().next().value as string);
+    if (this.orphans.size > (this.config.maxOrphaned ?? MAX_ORPHANED)) this.orphans.delete(this.orphans.keys().next().value as string);
   }
 
   private carrierTaken(body: Uint8Array): void {
@@ -900,10 +905,10 @@ export class Agent implements ChannelService {
    * The relay's final refusal of a message, or a failure of its link (the outbox tries again, so
    * that is no answer yet). Texts whose callers gave up are sent again when it was refused as too
    * old; what cannot be sent again (after a restart only the ciphertext is left) is reported on
-   * the channel, so that nobody takes it for delivered. `late`: nobody awaited the answer at all;
-   * otherwise callers that still wait hear the refusal themselves.
+   * the channel, so that nobody takes it for delivered. `givenUp`: some caller stopped waiting for
+   * the answer (or nobody awaited it at all); otherwise the callers hear the refusal themselves.
    */
-  private carrierRefused(body: Uint8Array, error: unknown, late: boolean): void {
+  private carrierRefused(body: Uint8Array, error: unknown, givenUp: boolean): void {
     const relayCode = relayCodeOf(error);
     if (relayCode === undefined) return;
     const key = carrierKey(body);
@@ -915,7 +920,7 @@ export class Agent implements ChannelService {
       return;
     }
     const channel = this.byGroup.get(hex(readMlsRouting(body).groupId));
-    if (channel === undefined || (orphaned === undefined && !late)) return;
+    if (channel === undefined || (orphaned === undefined && !givenUp)) return;
     this.forks.warn(
       channel,
       "message_not_delivered",

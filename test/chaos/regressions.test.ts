@@ -40,12 +40,12 @@ async function receiveAll(agent: Agent, count: number): Promise<string[]> {
 
 /** A TCP forwarder in front of the relay that can cut one agent off while the relay stays up. */
 /** alice and bob in a channel, bob reaching the relay through a proxy the test can block, his log kept. */
-async function bobBehindProxy(sendTimeoutMs = 30_000) {
+async function bobBehindProxy(sendTimeoutMs = 30_000, extra: Partial<AgentConfig> = {}) {
   const relay = await startRelay();
   const proxy = await proxyTo(Number(new URL(relay.url).port));
   const alice = await openAgent(configFor(relay, "alice"));
   const bobLog: string[] = [];
-  const bobConfig = { ...configFor(relay, "bob", proxy.url), sendTimeoutMs, log: (line: string) => void bobLog.push(line) };
+  const bobConfig = { ...configFor(relay, "bob", proxy.url), ...extra, sendTimeoutMs, log: (line: string) => void bobLog.push(line) };
   const bob = await openAgent(bobConfig);
   await channelOf(alice, bob);
   return { alice, bob, bobConfig, bobLog, proxy };
@@ -160,6 +160,24 @@ describe("found by the chaos run", () => {
     proxy.unblock();
     expect(await receiveAll(alice, 1)).toEqual(["queued, then too old"]);
     expect((await alice.receive({ channel: CHANNEL, waitMs: 500 })).messages).toEqual([]);
+  });
+
+  it("a queued message whose text no longer fits the kept ones is reported on the channel when refused as too old, not dropped in silence", async () => {
+    // Only one text is kept: "first" makes room for "second". Its caller stopped waiting while
+    // the relay client still did, so the refusal came back to the send, not as answeredLate.
+    const { alice, bob, proxy } = await bobBehindProxy(300, { maxOrphaned: 1 });
+    proxy.block();
+    await expect(bob.send(CHANNEL, "first")).rejects.toMatchObject({ code: "relay_unreachable" });
+    await expect(bob.send(CHANNEL, "second")).rejects.toMatchObject({ code: "relay_unreachable" });
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    expect(await receiveAll(alice, 1)).toEqual(["second"]);
+    let warnings: { code: string }[] = [];
+    await eventually(async () => {
+      warnings = (await bob.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
+      return warnings.length > 0;
+    }, 5_000);
+    expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
   });
 
   it("after a restart, a queued message the relay refuses as too old is reported on the channel, not dropped in silence", async () => {
