@@ -924,7 +924,7 @@ export class Agent implements ChannelService {
     this.forks.warn(
       channel,
       "message_not_delivered",
-      `a message this agent queued while the relay was unreachable was refused (${relayCode}) and not delivered; send it again`,
+      `a message (or more) this agent queued while the relay was unreachable was refused (${relayCode}) and not delivered; send it again`,
     );
   }
 

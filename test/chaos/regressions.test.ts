@@ -197,6 +197,29 @@ describe("found by the chaos run", () => {
     expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
   });
 
+  it("a flood of queued messages refused after a restart is reported once per channel and does not push out other channels' warnings", async () => {
+    // Warnings are kept up to a bound, oldest out first: one per refused message let 100 refusals
+    // on one channel push out the report of another channel's lost message before anyone read it.
+    const other = "acme/chaos/other";
+    const { alice, bob: first, bobConfig, bobLog, proxy } = await bobBehindProxy(300, { packSends: false });
+    let bob = first;
+    await alice.createChannel(other);
+    await alice.addMember(other, { agent: "bob" });
+    await eventually(async () => (await bob.channels()).some((c) => c.channel === other));
+    proxy.block();
+    await expect(bob.send(other, "lost on the other channel")).rejects.toMatchObject({ code: "relay_unreachable" });
+    const outcomes = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => bob.send(CHANNEL, `lost ${i}`)));
+    expect(outcomes.every((o) => o.status === "rejected")).toBe(true);
+    await bob.close();
+    for (const channel of [CHANNEL, other]) for (let i = 0; i < 3; i++) await alice.rotateKeys(channel);
+    proxy.unblock();
+    bob = await openAgent(bobConfig);
+    await eventually(() => bobLog.filter((line) => line.startsWith("message_not_delivered on")).length >= 101);
+    const codes = async (channel: string) => ((await bob.receive({ channel, waitMs: 0 })).warnings ?? []).map((w) => w.code);
+    expect(await codes(other)).toEqual(["message_not_delivered"]);
+    expect(await codes(CHANNEL)).toEqual(["message_not_delivered"]);
+  });
+
   it("a commit persisted but never handed to the relay (killed in between) is sent after a restart", async () => {
     const relay = await startRelay();
     const aliceConfig = configFor(relay, "alice");
