@@ -135,6 +135,8 @@ export class Agent implements ChannelService {
   private readonly orphans = new Map<string, { channel: string; texts: string[] }>();
   /** Sealed messages some caller stopped waiting for: their texts may have been let go since. */
   private readonly abandoned = new WeakSet<SealedMessage>();
+  /** Errors of sends whose text was kept again (orphan()): not the end of that text. */
+  private readonly requeued = new WeakSet<AgentError>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
   /** How often each group (hex id) was adopted: frames queued for an earlier membership are dropped. */
@@ -839,7 +841,10 @@ export class Agent implements ChannelService {
         seq = await withTimeout(this.sendSealed(sealed), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
           (error: unknown) => {
             if (attempt < COMMIT_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
-            if (error instanceof AgentError && error.code === "relay_unreachable") this.orphan(channel, sealed, message);
+            if (error instanceof AgentError && error.code === "relay_unreachable") {
+              this.orphan(channel, sealed, message);
+              this.requeued.add(error);
+            }
             throw error;
           },
         );
@@ -916,16 +921,25 @@ export class Agent implements ChannelService {
     this.orphans.delete(key);
     if (orphaned !== undefined && relayCode === "stale_epoch") {
       this.log(`a queued message to ${orphaned.channel} was refused as too old for its members to read; encrypting it again`);
-      for (const text of orphaned.texts) void this.send(orphaned.channel, text).catch((e: unknown) => this.quiet(e));
+      for (const text of orphaned.texts) this.sendAgain(orphaned.channel, text);
       return;
     }
     const channel = this.byGroup.get(hex(readMlsRouting(body).groupId));
     if (channel === undefined || (orphaned === undefined && !givenUp)) return;
-    this.forks.warn(
-      channel,
-      "message_not_delivered",
-      `a message (or more) this agent queued while the relay was unreachable was refused (${relayCode}) and not delivered; send it again`,
-    );
+    this.notDelivered(channel, `was refused (${relayCode})`);
+  }
+
+  /** Encrypts a refused queued text again; its caller is long gone, so a failure is told on the channel. */
+  private sendAgain(channel: string, text: string): void {
+    void this.send(channel, text).catch((error: unknown) => {
+      this.quiet(error);
+      if (error instanceof AgentError && this.requeued.has(error)) return;
+      this.notDelivered(channel, `could not be encrypted again (${toAgentError(error).code})`);
+    });
+  }
+
+  private notDelivered(channel: string, what: string): void {
+    this.forks.warn(channel, "message_not_delivered", `a message (or more) this agent queued while the relay was unreachable ${what} and was not delivered; send it again`);
   }
 
   private async hasPendingProposals(channel: string): Promise<boolean> {

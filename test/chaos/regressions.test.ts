@@ -1,11 +1,13 @@
 // Bugs the chaos run found, each pinned by a small deterministic scenario on a real relay.
 import { createServer, connect, type Server, type Socket } from "node:net";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Agent, type AgentConfig } from "../../src/agent/agent.js";
 import { MlsAgent } from "../../src/mls/mlsAgent.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { AgentStore } from "../../src/store/agentStore.js";
 import { afterThisTest, agentConfig, openAgent, startRelay } from "../agent/fixture.js";
+import { mountTmpfs, tmpfsAvailable } from "../fixtures/tmpfs.js";
 
 const CHANNEL = "acme/chaos/regressions";
 function configFor(relay: Relay, name: string, url = relay.url): AgentConfig {
@@ -45,7 +47,11 @@ async function bobBehindProxy(sendTimeoutMs = 30_000, extra: Partial<AgentConfig
   const proxy = await proxyTo(Number(new URL(relay.url).port));
   const alice = await openAgent(configFor(relay, "alice"));
   const bobLog: string[] = [];
-  const bobConfig = { ...configFor(relay, "bob", proxy.url), ...extra, sendTimeoutMs, log: (line: string) => void bobLog.push(line) };
+  const log = (line: string) => {
+    bobLog.push(line);
+    extra.log?.(line);
+  };
+  const bobConfig = { ...configFor(relay, "bob", proxy.url), ...extra, sendTimeoutMs, log };
   const bob = await openAgent(bobConfig);
   await channelOf(alice, bob);
   return { alice, bob, bobConfig, bobLog, proxy };
@@ -172,6 +178,26 @@ describe("found by the chaos run", () => {
     for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
     proxy.unblock();
     expect(await receiveAll(alice, 1)).toEqual(["second"]);
+    let warnings: { code: string }[] = [];
+    await eventually(async () => {
+      warnings = (await bob.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
+      return warnings.length > 0;
+    }, 5_000);
+    expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
+  });
+
+  it.skipIf(!tmpfsAvailable)("a queued message refused as too old that cannot be encrypted again (disk full) is reported on the channel, not dropped in silence", async () => {
+    // The caller heard "queued" long ago; when the send again fails for good, only the log knew.
+    const disk = mountTmpfs(2048);
+    afterThisTest(() => disk.unmount());
+    const fillOnRefusal = (line: string) => {
+      if (line.includes("refused as too old for its members to read; encrypting it again")) disk.fill();
+    };
+    const { alice, bob, proxy } = await bobBehindProxy(300, { dataDir: join(disk.dir, "bob"), log: fillOnRefusal });
+    proxy.block();
+    await expect(bob.send(CHANNEL, "queued, then no room")).rejects.toMatchObject({ code: "relay_unreachable" });
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
     let warnings: { code: string }[] = [];
     await eventually(async () => {
       warnings = (await bob.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
