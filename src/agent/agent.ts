@@ -1265,12 +1265,12 @@ function inviteNotice(invite: StoredInvite, uses: number): Uint8Array {
   return encodeControl({ t: "invite", id: hex(invite.id), secret: Buffer.from(invite.secret).toString("base64url"), expiresAt: invite.expiresAt, maxUses: invite.maxUses, uses });
 }
 
-/** The relay's error code behind an AgentError that a relay refusal became, if any. */
 /** Names an MLS message by its bytes (the relay client hands back what it was given). */
 function carrierKey(body: Uint8Array): string {
   return createHash("sha256").update(body).digest("base64");
 }
 
+/** The relay's error code behind an AgentError that a relay refusal became, if any. */
 function relayCodeOf(error: unknown): string | undefined {
   const cause = error instanceof AgentError ? error.cause : error;
   return cause instanceof TransportError ? cause.relayCode : undefined;

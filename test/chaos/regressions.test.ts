@@ -6,8 +6,11 @@ import { Agent, type AgentConfig } from "../../src/agent/agent.js";
 import { MlsAgent } from "../../src/mls/mlsAgent.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { AgentStore } from "../../src/store/agentStore.js";
+import { parseRelayConfig } from "../../src/relay/config.js";
+import { SqliteChannelLog } from "../../src/relay/sqliteChannelLog.js";
 import { afterThisTest, agentConfig, openAgent, startRelay } from "../agent/fixture.js";
 import { mountTmpfs, tmpfsAvailable } from "../fixtures/tmpfs.js";
+import { tempDir } from "../helpers.js";
 
 const CHANNEL = "acme/chaos/regressions";
 function configFor(relay: Relay, name: string, url = relay.url): AgentConfig {
@@ -40,7 +43,6 @@ async function receiveAll(agent: Agent, count: number): Promise<string[]> {
   return texts;
 }
 
-/** A TCP forwarder in front of the relay that can cut one agent off while the relay stays up. */
 /** alice and bob in a channel, bob reaching the relay through a proxy the test can block, his log kept. */
 async function bobBehindProxy(sendTimeoutMs = 30_000, extra: Partial<AgentConfig> = {}) {
   const relay = await startRelay();
@@ -57,14 +59,22 @@ async function bobBehindProxy(sendTimeoutMs = 30_000, extra: Partial<AgentConfig
   return { alice, bob, bobConfig, bobLog, proxy };
 }
 
-async function proxyTo(port: number): Promise<{ url: string; block(): void; unblock(): void; server: Server }> {
+/**
+ * A TCP forwarder in front of the relay that can cut one agent off while the relay stays up, or
+ * (mute) pass what the agent sends while dropping what comes back: the relay acts, its ack is lost.
+ */
+async function proxyTo(port: number): Promise<{ url: string; block(): void; unblock(): void; mute(): void; server: Server }> {
   const sockets = new Set<Socket>();
   let blocked = false;
+  let muted = false;
   const server = createServer((client) => {
     if (blocked) return client.destroy();
     const upstream = connect(port, "127.0.0.1");
     sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    upstream.on("data", (chunk: Buffer) => {
+      if (!muted) client.write(chunk);
+    });
     const end = () => {
       client.destroy();
       upstream.destroy();
@@ -85,6 +95,10 @@ async function proxyTo(port: number): Promise<{ url: string; block(): void; unbl
     },
     unblock() {
       blocked = false;
+      muted = false;
+    },
+    mute() {
+      muted = true;
     },
   };
 }
@@ -281,5 +295,69 @@ describe("found by the chaos run", () => {
     bob = await openAgent(bobConfig);
     expect(await receiveAll(bob, 3)).toEqual(["with bob 0", "with bob 1", "with bob 2"]);
     await eventually(async () => (await bob.members(CHANNEL).catch(() => undefined))?.epoch === (await alice.members(CHANNEL)).epoch);
+  });
+});
+
+/** What one observes for a while: bob's texts that reach alice, and bob's warnings. */
+async function observe(alice: Agent, bob: Agent, ms: number): Promise<{ texts: string[]; warnings: string[] }> {
+  const seen = { texts: [] as string[], warnings: [] as string[] };
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    seen.texts.push(...(await alice.receive({ channel: CHANNEL, waitMs: 100 })).messages.filter((m) => m.sender === "bob").map((m) => m.message));
+    seen.warnings.push(...((await bob.receive({ channel: CHANNEL, waitMs: 100 })).warnings ?? []).map((w) => w.code));
+  }
+  return seen;
+}
+
+// Known limits of re-sending queued messages refused as too old (docs/architecture.md, "Known
+// limits"), pinned: each test states the wanted behaviour and fails today; once one is fixed,
+// it.fails reports it and the test becomes a plain it().
+describe("known limits of queued messages refused as too old", () => {
+  it.fails("a queued message the relay archived (its ack lost) is not sent twice when, past the dedup window, it comes back refused as too old", async () => {
+    const dir = tempDir("skytale-relay-");
+    const channelLog = new SqliteChannelLog(dir, { dedupWindow: { frames: 4, channels: 8 } });
+    const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", dir, "--cover", "off"], {}), { log: () => {}, channelLog });
+    afterThisTest(() => relay.close());
+    const proxy = await proxyTo(Number(new URL(relay.url).port));
+    const alice = await openAgent(configFor(relay, "alice"));
+    const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 300 });
+    await channelOf(alice, bob);
+    proxy.mute();
+    await expect(bob.send(CHANNEL, "once")).rejects.toMatchObject({ code: "relay_unreachable" });
+    expect(await receiveAll(alice, 1)).toEqual(["once"]);
+    proxy.block();
+    for (let i = 0; i < 5; i++) await alice.send(CHANNEL, `alice ${i}`);
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    await eventually(async () => (await bob.members(CHANNEL)).epoch === (await alice.members(CHANNEL)).epoch);
+    expect((await observe(alice, bob, 2000)).texts).toEqual([]);
+  });
+
+  it.fails("closing the agent while a refused queued message is encrypted again neither loses it nor hides it", async () => {
+    const opened: { bob?: Agent } = {};
+    let closing: Promise<void> | undefined;
+    const closeOnRefusal = (line: string) => {
+      if (line.includes("encrypting it again") && closing === undefined) closing = opened.bob?.close();
+    };
+    const { alice, bob, bobConfig, proxy } = await bobBehindProxy(300, { log: closeOnRefusal });
+    opened.bob = bob;
+    proxy.block();
+    await expect(bob.send(CHANNEL, "queued, then closed")).rejects.toMatchObject({ code: "relay_unreachable" });
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    await eventually(() => closing !== undefined);
+    await closing;
+    const seen = await observe(alice, await openAgent({ ...bobConfig, log: () => {} }), 3000);
+    expect(seen.texts.length + seen.warnings.length).toBeGreaterThan(0);
+  });
+
+  it.fails("an invite notice queued across a restart and refused as too old is not reported as an undelivered message", async () => {
+    const { alice, bob: first, bobConfig, proxy } = await bobBehindProxy(300);
+    proxy.block();
+    await expect(first.invite(CHANNEL, { maxUses: 1, ttlSeconds: 600 })).rejects.toMatchObject({ code: "relay_unreachable" });
+    await first.close();
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    expect((await observe(alice, await openAgent(bobConfig), 2500)).warnings).toEqual([]);
   });
 });
