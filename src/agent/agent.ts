@@ -71,6 +71,8 @@ export interface AgentConfig {
   readonly log?: (line: string) => void;
   /** For tests: how much of the relay stream may wait to be applied (default DEFAULT_BACKLOG). */
   readonly streamBacklog?: BacklogLimits;
+  /** For tests: how many queued messages' texts are kept to encrypt again (default MAX_ORPHANED). */
+  readonly maxOrphaned?: number;
   /** Test-only: see MlsAgentOptions.observeSender. */
   readonly observeSender?: MlsAgentOptions["observeSender"];
 }
@@ -131,6 +133,10 @@ export class Agent implements ChannelService {
   private readonly sealedSends = new WeakMap<SealedMessage, Promise<bigint>>();
   /** Texts of queued messages whose callers stopped waiting, by carrier (see orphan()). */
   private readonly orphans = new Map<string, { channel: string; texts: string[] }>();
+  /** Sealed messages some caller stopped waiting for: their texts may have been let go since. */
+  private readonly abandoned = new WeakSet<SealedMessage>();
+  /** Errors of sends whose text was kept again (orphan()): not the end of that text. */
+  private readonly requeued = new WeakSet<AgentError>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
   /** How often each group (hex id) was adopted: frames queued for an earlier membership are dropped. */
@@ -835,7 +841,10 @@ export class Agent implements ChannelService {
         seq = await withTimeout(this.sendSealed(sealed), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
           (error: unknown) => {
             if (attempt < COMMIT_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
-            if (error instanceof AgentError && error.code === "relay_unreachable") this.orphan(channel, sealed, message);
+            if (error instanceof AgentError && error.code === "relay_unreachable") {
+              this.orphan(channel, sealed, message);
+              this.requeued.add(error);
+            }
             throw error;
           },
         );
@@ -873,7 +882,7 @@ export class Agent implements ChannelService {
       // Registered before any caller's handler, so it sees only the sends whose callers gave up.
       sent.then(
         () => this.carrierTaken(sealed.bytes),
-        (error: unknown) => this.carrierRefused(sealed.bytes, error, false),
+        (error: unknown) => this.carrierRefused(sealed.bytes, error, this.abandoned.has(sealed)),
       );
     }
     return sent;
@@ -884,12 +893,13 @@ export class Agent implements ChannelService {
    * the relay refuse it as too old later, the text is still here to encrypt again.
    */
   private orphan(channel: string, sealed: SealedMessage, message: string): void {
+    this.abandoned.add(sealed);
     const key = carrierKey(sealed.bytes);
     const entry = this.orphans.get(key) ?? { channel, texts: [] };
     entry.texts.push(message);
     this.orphans.delete(key);
     this.orphans.set(key, entry);
-    if (this.orphans.size > MAX_ORPHANED) this.orphans.delete(this.orphans.keys().next().value as string);
+    if (this.orphans.size > (this.config.maxOrphaned ?? MAX_ORPHANED)) this.orphans.delete(this.orphans.keys().next().value as string);
   }
 
   private carrierTaken(body: Uint8Array): void {
@@ -900,10 +910,10 @@ export class Agent implements ChannelService {
    * The relay's final refusal of a message, or a failure of its link (the outbox tries again, so
    * that is no answer yet). Texts whose callers gave up are sent again when it was refused as too
    * old; what cannot be sent again (after a restart only the ciphertext is left) is reported on
-   * the channel, so that nobody takes it for delivered. `late`: nobody awaited the answer at all;
-   * otherwise callers that still wait hear the refusal themselves.
+   * the channel, so that nobody takes it for delivered. `givenUp`: some caller stopped waiting for
+   * the answer (or nobody awaited it at all); otherwise the callers hear the refusal themselves.
    */
-  private carrierRefused(body: Uint8Array, error: unknown, late: boolean): void {
+  private carrierRefused(body: Uint8Array, error: unknown, givenUp: boolean): void {
     const relayCode = relayCodeOf(error);
     if (relayCode === undefined) return;
     const key = carrierKey(body);
@@ -911,16 +921,25 @@ export class Agent implements ChannelService {
     this.orphans.delete(key);
     if (orphaned !== undefined && relayCode === "stale_epoch") {
       this.log(`a queued message to ${orphaned.channel} was refused as too old for its members to read; encrypting it again`);
-      for (const text of orphaned.texts) void this.send(orphaned.channel, text).catch((e: unknown) => this.quiet(e));
+      for (const text of orphaned.texts) this.sendAgain(orphaned.channel, text);
       return;
     }
     const channel = this.byGroup.get(hex(readMlsRouting(body).groupId));
-    if (channel === undefined || (orphaned === undefined && !late)) return;
-    this.forks.warn(
-      channel,
-      "message_not_delivered",
-      `a message this agent queued while the relay was unreachable was refused (${relayCode}) and not delivered; send it again`,
-    );
+    if (channel === undefined || (orphaned === undefined && !givenUp)) return;
+    this.notDelivered(channel, `was refused (${relayCode})`);
+  }
+
+  /** Encrypts a refused queued text again; its caller is long gone, so a failure is told on the channel. */
+  private sendAgain(channel: string, text: string): void {
+    void this.send(channel, text).catch((error: unknown) => {
+      this.quiet(error);
+      if (error instanceof AgentError && this.requeued.has(error)) return;
+      this.notDelivered(channel, `could not be encrypted again (${toAgentError(error).code})`);
+    });
+  }
+
+  private notDelivered(channel: string, what: string): void {
+    this.forks.warn(channel, "message_not_delivered", `a message (or more) this agent queued while the relay was unreachable ${what} and was not delivered; send it again`);
   }
 
   private async hasPendingProposals(channel: string): Promise<boolean> {
@@ -1246,12 +1265,12 @@ function inviteNotice(invite: StoredInvite, uses: number): Uint8Array {
   return encodeControl({ t: "invite", id: hex(invite.id), secret: Buffer.from(invite.secret).toString("base64url"), expiresAt: invite.expiresAt, maxUses: invite.maxUses, uses });
 }
 
-/** The relay's error code behind an AgentError that a relay refusal became, if any. */
 /** Names an MLS message by its bytes (the relay client hands back what it was given). */
 function carrierKey(body: Uint8Array): string {
   return createHash("sha256").update(body).digest("base64");
 }
 
+/** The relay's error code behind an AgentError that a relay refusal became, if any. */
 function relayCodeOf(error: unknown): string | undefined {
   const cause = error instanceof AgentError ? error.cause : error;
   return cause instanceof TransportError ? cause.relayCode : undefined;

@@ -19,6 +19,9 @@ export class ForkWatch {
 
   warn(channel: string, code: ChannelWarningCode, message: string, seq?: number): void {
     this.log(`${code} on ${channel}${seq === undefined ? "" : ` at seq ${seq}`}`);
+    // The same warning still unread says nothing new, and a flood of them (many queued messages
+    // refused) must not push other warnings out before anyone reads them.
+    if (this.warnings.some((w) => w.channel === channel && w.code === code && w.message === message && w.seq === seq)) return;
     this.warnings.push({ channel, code, message, seq });
     if (this.warnings.length > MAX_WARNINGS) this.warnings.shift();
   }

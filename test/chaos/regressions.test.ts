@@ -1,11 +1,16 @@
 // Bugs the chaos run found, each pinned by a small deterministic scenario on a real relay.
 import { createServer, connect, type Server, type Socket } from "node:net";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Agent, type AgentConfig } from "../../src/agent/agent.js";
 import { MlsAgent } from "../../src/mls/mlsAgent.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { AgentStore } from "../../src/store/agentStore.js";
+import { parseRelayConfig } from "../../src/relay/config.js";
+import { SqliteChannelLog } from "../../src/relay/sqliteChannelLog.js";
 import { afterThisTest, agentConfig, openAgent, startRelay } from "../agent/fixture.js";
+import { mountTmpfs, tmpfsAvailable } from "../fixtures/tmpfs.js";
+import { tempDir } from "../helpers.js";
 
 const CHANNEL = "acme/chaos/regressions";
 function configFor(relay: Relay, name: string, url = relay.url): AgentConfig {
@@ -38,27 +43,38 @@ async function receiveAll(agent: Agent, count: number): Promise<string[]> {
   return texts;
 }
 
-/** A TCP forwarder in front of the relay that can cut one agent off while the relay stays up. */
 /** alice and bob in a channel, bob reaching the relay through a proxy the test can block, his log kept. */
-async function bobBehindProxy(sendTimeoutMs = 30_000) {
+async function bobBehindProxy(sendTimeoutMs = 30_000, extra: Partial<AgentConfig> = {}) {
   const relay = await startRelay();
   const proxy = await proxyTo(Number(new URL(relay.url).port));
   const alice = await openAgent(configFor(relay, "alice"));
   const bobLog: string[] = [];
-  const bobConfig = { ...configFor(relay, "bob", proxy.url), sendTimeoutMs, log: (line: string) => void bobLog.push(line) };
+  const log = (line: string) => {
+    bobLog.push(line);
+    extra.log?.(line);
+  };
+  const bobConfig = { ...configFor(relay, "bob", proxy.url), ...extra, sendTimeoutMs, log };
   const bob = await openAgent(bobConfig);
   await channelOf(alice, bob);
   return { alice, bob, bobConfig, bobLog, proxy };
 }
 
-async function proxyTo(port: number): Promise<{ url: string; block(): void; unblock(): void; server: Server }> {
+/**
+ * A TCP forwarder in front of the relay that can cut one agent off while the relay stays up, or
+ * (mute) pass what the agent sends while dropping what comes back: the relay acts, its ack is lost.
+ */
+async function proxyTo(port: number): Promise<{ url: string; block(): void; unblock(): void; mute(): void; server: Server }> {
   const sockets = new Set<Socket>();
   let blocked = false;
+  let muted = false;
   const server = createServer((client) => {
     if (blocked) return client.destroy();
     const upstream = connect(port, "127.0.0.1");
     sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    upstream.on("data", (chunk: Buffer) => {
+      if (!muted) client.write(chunk);
+    });
     const end = () => {
       client.destroy();
       upstream.destroy();
@@ -79,6 +95,10 @@ async function proxyTo(port: number): Promise<{ url: string; block(): void; unbl
     },
     unblock() {
       blocked = false;
+      muted = false;
+    },
+    mute() {
+      muted = true;
     },
   };
 }
@@ -162,6 +182,44 @@ describe("found by the chaos run", () => {
     expect((await alice.receive({ channel: CHANNEL, waitMs: 500 })).messages).toEqual([]);
   });
 
+  it("a queued message whose text no longer fits the kept ones is reported on the channel when refused as too old, not dropped in silence", async () => {
+    // Only one text is kept: "first" makes room for "second". Its caller stopped waiting while
+    // the relay client still did, so the refusal came back to the send, not as answeredLate.
+    const { alice, bob, proxy } = await bobBehindProxy(300, { maxOrphaned: 1 });
+    proxy.block();
+    await expect(bob.send(CHANNEL, "first")).rejects.toMatchObject({ code: "relay_unreachable" });
+    await expect(bob.send(CHANNEL, "second")).rejects.toMatchObject({ code: "relay_unreachable" });
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    expect(await receiveAll(alice, 1)).toEqual(["second"]);
+    let warnings: { code: string }[] = [];
+    await eventually(async () => {
+      warnings = (await bob.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
+      return warnings.length > 0;
+    }, 5_000);
+    expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
+  });
+
+  it.skipIf(!tmpfsAvailable)("a queued message refused as too old that cannot be encrypted again (disk full) is reported on the channel, not dropped in silence", async () => {
+    // The caller heard "queued" long ago; when the send again fails for good, only the log knew.
+    const disk = mountTmpfs(2048);
+    afterThisTest(() => disk.unmount());
+    const fillOnRefusal = (line: string) => {
+      if (line.includes("refused as too old for its members to read; encrypting it again")) disk.fill();
+    };
+    const { alice, bob, proxy } = await bobBehindProxy(300, { dataDir: join(disk.dir, "bob"), log: fillOnRefusal });
+    proxy.block();
+    await expect(bob.send(CHANNEL, "queued, then no room")).rejects.toMatchObject({ code: "relay_unreachable" });
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    let warnings: { code: string }[] = [];
+    await eventually(async () => {
+      warnings = (await bob.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
+      return warnings.length > 0;
+    }, 5_000);
+    expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
+  });
+
   it("after a restart, a queued message the relay refuses as too old is reported on the channel, not dropped in silence", async () => {
     const { alice, bob: first, bobConfig, proxy } = await bobBehindProxy(300);
     let bob = first;
@@ -177,6 +235,29 @@ describe("found by the chaos run", () => {
       return warnings.length > 0;
     });
     expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
+  });
+
+  it("a flood of queued messages refused after a restart is reported once per channel and does not push out other channels' warnings", async () => {
+    // Warnings are kept up to a bound, oldest out first: one per refused message let 100 refusals
+    // on one channel push out the report of another channel's lost message before anyone read it.
+    const other = "acme/chaos/other";
+    const { alice, bob: first, bobConfig, bobLog, proxy } = await bobBehindProxy(300, { packSends: false });
+    let bob = first;
+    await alice.createChannel(other);
+    await alice.addMember(other, { agent: "bob" });
+    await eventually(async () => (await bob.channels()).some((c) => c.channel === other));
+    proxy.block();
+    await expect(bob.send(other, "lost on the other channel")).rejects.toMatchObject({ code: "relay_unreachable" });
+    const outcomes = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => bob.send(CHANNEL, `lost ${i}`)));
+    expect(outcomes.every((o) => o.status === "rejected")).toBe(true);
+    await bob.close();
+    for (const channel of [CHANNEL, other]) for (let i = 0; i < 3; i++) await alice.rotateKeys(channel);
+    proxy.unblock();
+    bob = await openAgent(bobConfig);
+    await eventually(() => bobLog.filter((line) => line.startsWith("message_not_delivered on")).length >= 101);
+    const codes = async (channel: string) => ((await bob.receive({ channel, waitMs: 0 })).warnings ?? []).map((w) => w.code);
+    expect(await codes(other)).toEqual(["message_not_delivered"]);
+    expect(await codes(CHANNEL)).toEqual(["message_not_delivered"]);
   });
 
   it("a commit persisted but never handed to the relay (killed in between) is sent after a restart", async () => {
@@ -214,5 +295,69 @@ describe("found by the chaos run", () => {
     bob = await openAgent(bobConfig);
     expect(await receiveAll(bob, 3)).toEqual(["with bob 0", "with bob 1", "with bob 2"]);
     await eventually(async () => (await bob.members(CHANNEL).catch(() => undefined))?.epoch === (await alice.members(CHANNEL)).epoch);
+  });
+});
+
+/** What one observes for a while: bob's texts that reach alice, and bob's warnings. */
+async function observe(alice: Agent, bob: Agent, ms: number): Promise<{ texts: string[]; warnings: string[] }> {
+  const seen = { texts: [] as string[], warnings: [] as string[] };
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    seen.texts.push(...(await alice.receive({ channel: CHANNEL, waitMs: 100 })).messages.filter((m) => m.sender === "bob").map((m) => m.message));
+    seen.warnings.push(...((await bob.receive({ channel: CHANNEL, waitMs: 100 })).warnings ?? []).map((w) => w.code));
+  }
+  return seen;
+}
+
+// Known limits of re-sending queued messages refused as too old (docs/architecture.md, "Known
+// limits"), pinned: each test states the wanted behaviour and fails today; once one is fixed,
+// it.fails reports it and the test becomes a plain it().
+describe("known limits of queued messages refused as too old", () => {
+  it.fails("a queued message the relay archived (its ack lost) is not sent twice when, past the dedup window, it comes back refused as too old", async () => {
+    const dir = tempDir("skytale-relay-");
+    const channelLog = new SqliteChannelLog(dir, { dedupWindow: { frames: 4, channels: 8 } });
+    const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", dir, "--cover", "off"], {}), { log: () => {}, channelLog });
+    afterThisTest(() => relay.close());
+    const proxy = await proxyTo(Number(new URL(relay.url).port));
+    const alice = await openAgent(configFor(relay, "alice"));
+    const bob = await openAgent({ ...configFor(relay, "bob", proxy.url), sendTimeoutMs: 300 });
+    await channelOf(alice, bob);
+    proxy.mute();
+    await expect(bob.send(CHANNEL, "once")).rejects.toMatchObject({ code: "relay_unreachable" });
+    expect(await receiveAll(alice, 1)).toEqual(["once"]);
+    proxy.block();
+    for (let i = 0; i < 5; i++) await alice.send(CHANNEL, `alice ${i}`);
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    await eventually(async () => (await bob.members(CHANNEL)).epoch === (await alice.members(CHANNEL)).epoch);
+    expect((await observe(alice, bob, 2000)).texts).toEqual([]);
+  });
+
+  it.fails("closing the agent while a refused queued message is encrypted again neither loses it nor hides it", async () => {
+    const opened: { bob?: Agent } = {};
+    let closing: Promise<void> | undefined;
+    const closeOnRefusal = (line: string) => {
+      if (line.includes("encrypting it again") && closing === undefined) closing = opened.bob?.close();
+    };
+    const { alice, bob, bobConfig, proxy } = await bobBehindProxy(300, { log: closeOnRefusal });
+    opened.bob = bob;
+    proxy.block();
+    await expect(bob.send(CHANNEL, "queued, then closed")).rejects.toMatchObject({ code: "relay_unreachable" });
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    await eventually(() => closing !== undefined);
+    await closing;
+    const seen = await observe(alice, await openAgent({ ...bobConfig, log: () => {} }), 3000);
+    expect(seen.texts.length + seen.warnings.length).toBeGreaterThan(0);
+  });
+
+  it.fails("an invite notice queued across a restart and refused as too old is not reported as an undelivered message", async () => {
+    const { alice, bob: first, bobConfig, proxy } = await bobBehindProxy(300);
+    proxy.block();
+    await expect(first.invite(CHANNEL, { maxUses: 1, ttlSeconds: 600 })).rejects.toMatchObject({ code: "relay_unreachable" });
+    await first.close();
+    for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
+    proxy.unblock();
+    expect((await observe(alice, await openAgent(bobConfig), 2500)).warnings).toEqual([]);
   });
 });
