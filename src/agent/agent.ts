@@ -133,6 +133,8 @@ export class Agent implements ChannelService {
   private readonly sealedSends = new WeakMap<SealedMessage, Promise<bigint>>();
   /** Texts of queued messages whose callers stopped waiting, by carrier (see orphan()). */
   private readonly orphans = new Map<string, { channel: string; texts: string[] }>();
+  /** Carriers of such messages seen archived in the stream (see carrierArchived()). */
+  private readonly archivedCarriers = new Set<string>();
   /** Sealed messages some caller stopped waiting for: their texts may have been let go since. */
   private readonly abandoned = new WeakSet<SealedMessage>();
   /** Errors of sends whose text was kept again (orphan()): not the end of that text. */
@@ -239,6 +241,7 @@ export class Agent implements ChannelService {
       if (!this.byGroup.has(groupHex)) this.rejoinHeld(groupHex, undefined);
     }
     this.relay.on("channel", (d) => {
+      if (this.orphans.size > 0 && d.envelope.type === "Msg") this.carrierArchived(d.envelope.body);
       this.deliveredIn.set(d, this.incarnations.get(hex(d.channel)) ?? 0);
       this.onChannelDelivery(d);
     });
@@ -247,10 +250,13 @@ export class Agent implements ChannelService {
       this.openBatch = undefined;
       this.enqueueFrames(INBOX_STREAM, [d], () => this.untilStored(() => this.onInboxItem(d)));
     });
-    this.relay.on("subscribed", ({ channel: groupId }) => {
+    this.relay.on("subscribed", ({ channel: groupId, lastSeq }) => {
       this.openBatch = undefined;
       const channel = groupId && this.byGroup.get(hex(groupId));
-      if (channel !== undefined) this.enqueue(async () => this.streamGuard.subscribed(channel));
+      if (channel === undefined) return;
+      // Every link's subscription, not only the first: a send waits for what the relay holds now.
+      this.noteHead(channel, Number(lastSeq));
+      this.enqueue(async () => this.streamGuard.subscribed(channel));
     });
     this.relay.on("error", (e) => this.log(`relay: ${e.code}: ${e.message}`));
     this.relay.on("answeredLate", ({ request, error }) => {
@@ -907,6 +913,18 @@ export class Agent implements ChannelService {
   }
 
   /**
+   * A queued message of ours came back in the channel stream, so the relay archived it even if
+   * its ack never arrived: its text is not sent again, and a refusal of a later copy of it (sent
+   * again past the relay's duplicate window) is no news.
+   */
+  private carrierArchived(body: Uint8Array): void {
+    const key = carrierKey(body);
+    if (!this.orphans.delete(key)) return;
+    this.archivedCarriers.add(key);
+    if (this.archivedCarriers.size > MAX_ORPHANED) this.archivedCarriers.delete(this.archivedCarriers.values().next().value as string);
+  }
+
+  /**
    * The relay's final refusal of a message, or a failure of its link (the outbox tries again, so
    * that is no answer yet). Texts whose callers gave up are sent again when it was refused as too
    * old; what cannot be sent again (after a restart only the ciphertext is left) is reported on
@@ -917,16 +935,26 @@ export class Agent implements ChannelService {
     const relayCode = relayCodeOf(error);
     if (relayCode === undefined) return;
     const key = carrierKey(body);
+    if (this.archivedCarriers.delete(key)) return this.log(`a copy of a queued message the relay had archived was refused (${relayCode}); nothing to send again`);
     const orphaned = this.orphans.get(key);
+    if (orphaned !== undefined && relayCode === "stale_epoch") return void this.resendUnlessArchived(key, orphaned);
     this.orphans.delete(key);
-    if (orphaned !== undefined && relayCode === "stale_epoch") {
-      this.log(`a queued message to ${orphaned.channel} was refused as too old for its members to read; encrypting it again`);
-      for (const text of orphaned.texts) this.sendAgain(orphaned.channel, text);
-      return;
-    }
     const channel = this.byGroup.get(hex(readMlsRouting(body).groupId));
     if (channel === undefined || (orphaned === undefined && !givenUp)) return;
     this.notDelivered(channel, `was refused (${relayCode})`);
+  }
+
+  /**
+   * A queued message refused as too old may still have been archived: its ack was lost, and it
+   * came again after the relay's duplicate window. Only once the stream has caught up with what
+   * the relay holds does its absence from the stream (carrierTaken) mean it was not.
+   */
+  private async resendUnlessArchived(key: string, orphaned: { channel: string; texts: string[] }): Promise<void> {
+    await this.caughtUp(orphaned.channel).catch(() => undefined);
+    if (this.orphans.get(key) !== orphaned) return void this.archivedCarriers.delete(key);
+    this.orphans.delete(key);
+    this.log(`a queued message to ${orphaned.channel} was refused as too old for its members to read; encrypting it again`);
+    for (const text of orphaned.texts) this.sendAgain(orphaned.channel, text);
   }
 
   /** Encrypts a refused queued text again; its caller is long gone, so a failure is told on the channel. */
