@@ -192,12 +192,7 @@ describe("found by the chaos run", () => {
     for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
     proxy.unblock();
     expect(await receiveAll(alice, 1)).toEqual(["second"]);
-    let warnings: { code: string }[] = [];
-    await eventually(async () => {
-      warnings = (await bob.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
-      return warnings.length > 0;
-    }, 5_000);
-    expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
+    expect(await firstWarnings(bob, 5_000)).toEqual(["message_not_delivered"]);
   });
 
   it.skipIf(!tmpfsAvailable)("a queued message refused as too old that cannot be encrypted again (disk full) is reported on the channel, not dropped in silence", async () => {
@@ -212,12 +207,7 @@ describe("found by the chaos run", () => {
     await expect(bob.send(CHANNEL, "queued, then no room")).rejects.toMatchObject({ code: "relay_unreachable" });
     for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
     proxy.unblock();
-    let warnings: { code: string }[] = [];
-    await eventually(async () => {
-      warnings = (await bob.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
-      return warnings.length > 0;
-    }, 5_000);
-    expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
+    expect(await firstWarnings(bob, 5_000)).toEqual(["message_not_delivered"]);
   });
 
   it("after a restart, a queued message the relay refuses as too old is reported on the channel, not dropped in silence", async () => {
@@ -229,12 +219,7 @@ describe("found by the chaos run", () => {
     for (let i = 0; i < 3; i++) await alice.rotateKeys(CHANNEL);
     proxy.unblock();
     bob = await openAgent(bobConfig);
-    let warnings: { code: string }[] = [];
-    await eventually(async () => {
-      warnings = (await bob.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
-      return warnings.length > 0;
-    });
-    expect(warnings.map((w) => w.code)).toEqual(["message_not_delivered"]);
+    expect(await firstWarnings(bob)).toEqual(["message_not_delivered"]);
   });
 
   it("a flood of queued messages refused after a restart is reported once per channel and does not push out other channels' warnings", async () => {
@@ -297,6 +282,16 @@ describe("found by the chaos run", () => {
     await eventually(async () => (await bob.members(CHANNEL).catch(() => undefined))?.epoch === (await alice.members(CHANNEL)).epoch);
   });
 });
+
+/** The codes of the first warnings `agent`'s receive() reports on the channel. */
+async function firstWarnings(agent: Agent, ms?: number): Promise<string[]> {
+  let warnings: { code: string }[] = [];
+  await eventually(async () => {
+    warnings = (await agent.receive({ channel: CHANNEL, waitMs: 200 })).warnings ?? [];
+    return warnings.length > 0;
+  }, ms);
+  return warnings.map((w) => w.code);
+}
 
 /** What one observes for a while: bob's texts that reach alice, and bob's warnings. */
 async function observe(alice: Agent, bob: Agent, ms: number): Promise<{ texts: string[]; warnings: string[] }> {
