@@ -71,6 +71,8 @@ export interface AgentConfig {
   readonly log?: (line: string) => void;
   /** For tests: how much of the relay stream may wait to be applied (default DEFAULT_BACKLOG). */
   readonly streamBacklog?: BacklogLimits;
+  /** For tests: how many requests the relay client lets wait at once (its default 1,024). */
+  readonly maxPendingRequests?: number;
   /** For tests: how many queued messages' texts are kept to encrypt again (default MAX_ORPHANED). */
   readonly maxOrphaned?: number;
   /** Test-only: see MlsAgentOptions.observeSender. */
@@ -137,8 +139,6 @@ export class Agent implements ChannelService {
   private readonly archivedCarriers = new Set<string>();
   /** Sealed messages some caller stopped waiting for: their texts may have been let go since. */
   private readonly abandoned = new WeakSet<SealedMessage>();
-  /** Errors of sends whose text was kept again (orphan()): not the end of that text. */
-  private readonly requeued = new WeakSet<AgentError>();
   /** Channels this agent asked to leave; the request is repeated until a member commits it. */
   private readonly leaving = new Set<string>();
   /** How often each group (hex id) was adopted: frames queued for an earlier membership are dropped. */
@@ -197,6 +197,7 @@ export class Agent implements ChannelService {
         cursor: (groupId) => BigInt((self.agent?.cursorOf(groupId) ?? -1) + 1),
         inboxCursor: () => BigInt(store.setting(INBOX_CURSOR) ?? "0") + 1n,
         cover: config.cover ?? DEFAULT_COVER.poisson,
+        ...(config.maxPendingRequests === undefined ? {} : { maxPending: config.maxPendingRequests }),
       });
       const agent = new Agent(config, store, mls, relay, relayUrl, localRelay, log);
       self.agent = agent;
@@ -847,10 +848,7 @@ export class Agent implements ChannelService {
         seq = await withTimeout(this.sendSealed(sealed), this.sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
           (error: unknown) => {
             if (attempt < COMMIT_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
-            if (error instanceof AgentError && error.code === "relay_unreachable") {
-              this.orphan(channel, sealed, message);
-              this.requeued.add(error);
-            }
+            if (isQueued(error)) this.orphan(channel, sealed, message);
             throw error;
           },
         );
@@ -961,7 +959,7 @@ export class Agent implements ChannelService {
   private sendAgain(channel: string, text: string): void {
     void this.send(channel, text).catch((error: unknown) => {
       this.quiet(error);
-      if (error instanceof AgentError && this.requeued.has(error)) return;
+      if (isQueued(error)) return;
       this.notDelivered(channel, `could not be encrypted again (${toAgentError(error).code})`);
     });
   }
@@ -1311,17 +1309,33 @@ function ignoreCode(error: unknown, code: string): void {
 async function withTimeout<T>(promise: Promise<T>, ms: number, queuedHint: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AgentError("relay_unreachable", `the relay did not answer in ${ms / 1000} s; ${queuedHint}`)), ms);
+    timer = setTimeout(() => reject(queuedError(`the relay did not answer in ${ms / 1000} s; ${queuedHint}`)), ms);
   });
   try {
     return await Promise.race([promise, timeout]);
   } catch (error) {
     if (!(error instanceof TransportError)) throw error;
+    // Only a request the relay client kept (a link that may come back) is "queued"; a refused
+    // token, a changed key, a full request queue or a closed client did not keep it.
     const mapped = toAgentError(error);
-    // Only a link that may come back means "queued"; a refused token or a changed key does not.
-    if (mapped.code !== "relay_unreachable") throw mapped;
-    throw new AgentError("relay_unreachable", `${error.message}; ${queuedHint}`, { cause: error });
+    if (mapped.code !== "relay_unreachable" || NOT_KEPT_BY_CLIENT.has(error.code)) throw mapped;
+    throw queuedError(`${error.message}; ${queuedHint}`, error);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Transport refusals of a request the relay client never took in (nothing of it waits there). */
+const NOT_KEPT_BY_CLIENT: ReadonlySet<string> = new Set(["busy", "closed", "invalid"]);
+/** relay_unreachable errors that told the caller its request is queued. */
+const queuedErrors = new WeakSet<AgentError>();
+
+function queuedError(message: string, cause?: TransportError): AgentError {
+  const error = new AgentError("relay_unreachable", message, cause === undefined ? undefined : { cause });
+  queuedErrors.add(error);
+  return error;
+}
+
+function isQueued(error: unknown): boolean {
+  return error instanceof AgentError && queuedErrors.has(error);
 }

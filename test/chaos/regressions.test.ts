@@ -210,6 +210,27 @@ describe("found by the chaos run", () => {
     expect(await firstWarnings(bob, 5_000)).toEqual(["message_not_delivered"]);
   });
 
+  it("a send the relay client could not take in (its request queue full) is not called queued, and only the queued ones arrive", async () => {
+    const { alice, bob, proxy } = await bobBehindProxy(300, { maxPendingRequests: 8 });
+    proxy.block();
+    const answers: { text: string; message: string }[] = [];
+    for (let i = 0; i < 12 && !answers.some((a) => !a.message.includes("queued")); i++) {
+      const text = `m${i}`;
+      await bob.send(CHANNEL, text).then(
+        () => answers.push({ text, message: "sent" }),
+        (error: { code?: string; message: string }) => answers.push({ text, message: `${error.code}: ${error.message}` }),
+      );
+    }
+    const refused = answers.filter((a) => !a.message.includes("queued"));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.message).toMatch(/^relay_unreachable: .*requests are already waiting/);
+    proxy.unblock();
+    const queued = answers.filter((a) => a.message.includes("queued")).map((a) => a.text);
+    expect(queued.length).toBeGreaterThan(0);
+    expect(await receiveAll(alice, queued.length)).toEqual(queued);
+    expect((await alice.receive({ channel: CHANNEL, waitMs: 500 })).messages).toEqual([]);
+  });
+
   it("after a restart, a queued message the relay refuses as too old is reported on the channel, not dropped in silence", async () => {
     const { alice, bob: first, bobConfig, proxy } = await bobBehindProxy(300);
     let bob = first;
