@@ -1,15 +1,15 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { MlsError } from "../mls/errors.js";
 import { parseCredential } from "../mls/identity.js";
-import { decodeKeyPackageMessage, decodeWelcomeMessage } from "../mls/messages.js";
+import { decodeKeyPackageMessage, decodeWelcomeMessage, messageDigest } from "../mls/messages.js";
 import { MAX_BATCH, MlsAgent, type MlsAgentOptions, type OutgoingCommit, type ReceiveOutcome, type SealedMessage } from "../mls/mlsAgent.js";
 import { KeyedMutex } from "../mls/mutex.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
 import { StoreError } from "../store/errors.js";
 import type { ChannelDelivery, InboxDelivery } from "../transport/deliveries.js";
-import { TransportError } from "../transport/errors.js";
+import { NOT_TAKEN_CODES, TransportError } from "../transport/errors.js";
 import { RelayClient } from "../transport/relayClient.js";
 import { RELAY_KEY_PIN_FILE, RelayKeyPins } from "../transport/relayKeyPin.js";
 import { relayBase } from "../transport/relayUrl.js";
@@ -898,7 +898,7 @@ export class Agent implements ChannelService {
    */
   private orphan(channel: string, sealed: SealedMessage, message: string): void {
     this.abandoned.add(sealed);
-    const key = carrierKey(sealed.bytes);
+    const key = messageDigest(sealed.bytes);
     const entry = this.orphans.get(key) ?? { channel, texts: [] };
     entry.texts.push(message);
     this.orphans.delete(key);
@@ -907,7 +907,7 @@ export class Agent implements ChannelService {
   }
 
   private carrierTaken(body: Uint8Array): void {
-    if (this.orphans.size > 0) this.orphans.delete(carrierKey(body));
+    if (this.orphans.size > 0) this.orphans.delete(messageDigest(body));
   }
 
   /**
@@ -916,7 +916,7 @@ export class Agent implements ChannelService {
    * again past the relay's duplicate window) is no news.
    */
   private carrierArchived(body: Uint8Array): void {
-    const key = carrierKey(body);
+    const key = messageDigest(body);
     if (!this.orphans.delete(key)) return;
     this.archivedCarriers.add(key);
     if (this.archivedCarriers.size > MAX_ORPHANED) this.archivedCarriers.delete(this.archivedCarriers.values().next().value as string);
@@ -932,7 +932,7 @@ export class Agent implements ChannelService {
   private carrierRefused(body: Uint8Array, error: unknown, givenUp: boolean): void {
     const relayCode = relayCodeOf(error);
     if (relayCode === undefined) return;
-    const key = carrierKey(body);
+    const key = messageDigest(body);
     if (this.archivedCarriers.delete(key)) return this.log(`a copy of a queued message the relay had archived was refused (${relayCode}); nothing to send again`);
     const orphaned = this.orphans.get(key);
     if (orphaned !== undefined && relayCode === "stale_epoch") return void this.resendUnlessArchived(key, orphaned);
@@ -1291,11 +1291,6 @@ function inviteNotice(invite: StoredInvite, uses: number): Uint8Array {
   return encodeControl({ t: "invite", id: hex(invite.id), secret: Buffer.from(invite.secret).toString("base64url"), expiresAt: invite.expiresAt, maxUses: invite.maxUses, uses });
 }
 
-/** Names an MLS message by its bytes (the relay client hands back what it was given). */
-function carrierKey(body: Uint8Array): string {
-  return createHash("sha256").update(body).digest("base64");
-}
-
 /** The relay's error code behind an AgentError that a relay refusal became, if any. */
 function relayCodeOf(error: unknown): string | undefined {
   const cause = error instanceof AgentError ? error.cause : error;
@@ -1318,15 +1313,13 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, queuedHint: strin
     // Only a request the relay client kept (a link that may come back) is "queued"; a refused
     // token, a changed key, a full request queue or a closed client did not keep it.
     const mapped = toAgentError(error);
-    if (mapped.code !== "relay_unreachable" || NOT_KEPT_BY_CLIENT.has(error.code)) throw mapped;
+    if (mapped.code !== "relay_unreachable" || NOT_TAKEN_CODES.has(error.code)) throw mapped;
     throw queuedError(`${error.message}; ${queuedHint}`, error);
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** Transport refusals of a request the relay client never took in (nothing of it waits there). */
-const NOT_KEPT_BY_CLIENT: ReadonlySet<string> = new Set(["busy", "closed", "invalid"]);
 /** relay_unreachable errors that told the caller its request is queued. */
 const queuedErrors = new WeakSet<AgentError>();
 

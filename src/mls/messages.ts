@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { decodeMlsMessage, encodeMlsMessage, type MLSMessage } from "ts-mls";
 import type { KeyPackage } from "ts-mls";
 import type { PrivateMessage } from "ts-mls/privateMessage.js";
@@ -40,4 +41,9 @@ export function encodeWelcomeMessage(welcome: Welcome): Uint8Array {
 
 export function encodePrivateMessage(privateMessage: PrivateMessage): Uint8Array {
   return encodeMlsMessage({ version: "mls10", wireformat: "mls_private_message", privateMessage });
+}
+
+/** Names an encoded MLS message by its bytes (echoes and relay answers hand back what was sent). */
+export function messageDigest(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("base64");
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import {
   createApplicationMessage,
   createCommit,
@@ -25,7 +25,7 @@ import { toMlsError } from "./errorMapping.js";
 import { assertAgentName, bytesEqual, fingerprint, memberIdentity, parseCredential, type Identity, type MemberIdentity } from "./identity.js";
 import { assertKeyPackageLive, CHANNEL_NAME_EXTENSION, createKeyPackage, decodePrivateKeys } from "./keyPackages.js";
 import { assertSameIdentities, assertUniqueNames, leafAt, memberAt, membersOf, stillMember, type Member } from "./members.js";
-import { decodeKeyPackageMessage, decodeMessage, decodeWelcomeMessage, encodePrivateMessage, encodeWelcomeMessage } from "./messages.js";
+import { decodeKeyPackageMessage, decodeMessage, decodeWelcomeMessage, encodePrivateMessage, encodeWelcomeMessage, messageDigest } from "./messages.js";
 import { assertChannelName } from "./channelName.js";
 import { StoreError } from "../store/errors.js";
 import { KeyedMutex } from "./mutex.js";
@@ -683,12 +683,12 @@ export class MlsAgent {
 
   private rememberSent(message: Uint8Array, epoch: bigint): void {
     if (this.unechoed.size >= MAX_UNECHOED) this.unechoed.delete(this.unechoed.keys().next().value as string);
-    this.unechoed.set(digest(message), epoch);
+    this.unechoed.set(messageDigest(message), epoch);
   }
 
   private async receiveOne(entry: GroupEntry, bytes: Uint8Array, seq: number | undefined): Promise<ReceiveOutcome> {
     const { channel } = entry;
-    const key = this.unechoed.size > 0 ? digest(bytes) : undefined;
+    const key = this.unechoed.size > 0 ? messageDigest(bytes) : undefined;
     const ownEpoch = key === undefined ? undefined : this.unechoed.get(key);
     if (key !== undefined && ownEpoch !== undefined) {
       // Our own message, echoed: the relay archives only what members can still read (it refuses
@@ -882,10 +882,6 @@ export class MlsAgent {
  */
 function wipe(secret: Uint8Array): void {
   secret.fill(0);
-}
-
-function digest(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("base64");
 }
 
 /** Cursors only move forward: a buffered message processed late must not rewind them. */

@@ -16,6 +16,9 @@ export type TransportErrorCode =
 /** Errors that end the client: retrying cannot help until the configuration changes. */
 export const FATAL_CODES: ReadonlySet<TransportErrorCode> = new Set(["auth_failed", "relay_key_mismatch", "bad_config"]);
 
+/** Refusals of a request the client never took in: nothing of it waits to be sent. */
+export const NOT_TAKEN_CODES: ReadonlySet<TransportErrorCode> = new Set(["busy", "closed", "invalid"]);
+
 /** A transport failure; messages never carry keys, tokens or payload bytes. */
 export class TransportError extends Error {
   override readonly name = "TransportError";
