@@ -1,6 +1,54 @@
 import { coverFromEnv, parseRelayKey } from "../transport/env.js";
-import type { AgentConfig } from "./agent.js";
+import type { MlsAgentOptions } from "../mls/mlsAgent.js";
+import type { CoverConfig } from "../wire/cover.js";
+import type { BacklogLimits } from "./streamBacklog.js";
+import type { LocalRelayHost } from "./localRelay.js";
 import { AgentError } from "./types.js";
+
+/** How one agent is set up (Agent.open). */
+export interface AgentConfig {
+  /** The agent's name (its identity and relay id). */
+  readonly name: string;
+  /** Default: SKYTALE_DATA_DIR or ~/.skytale/<name>. */
+  readonly dataDir?: string;
+  readonly passphrase?: string;
+  /** The relay; unset means the shared local relay on 127.0.0.1:8787, started on demand. */
+  readonly relayUrl?: string;
+  /** The relay's static key; unset means the key recorded on first use (or from an invite). */
+  readonly relayKey?: Uint8Array;
+  readonly token?: string;
+  readonly cover?: CoverConfig;
+  /**
+   * Self-update after this many sent messages or this long, whichever comes first. The time since
+   * the last rotation is kept in the data dir; the message count starts again on a restart.
+   */
+  readonly rotation?: { readonly messages: number; readonly ms: number };
+  /** For tests: the wall clock (ms) that key rotation reads. */
+  readonly clock?: () => number;
+  /**
+   * Whether a member may add this agent to a channel without it asking (a directory add; default
+   * true). Joins this agent asked for with an invite are always accepted.
+   */
+  readonly acceptDirectoryAdds?: boolean;
+  /** How long a send waits for the relay before answering relay_unreachable (it stays queued); 20 s. */
+  readonly sendTimeoutMs?: number;
+  /**
+   * Whether sends that overlap may travel packed in one MLS message (default true; see
+   * mls/packedPayloads.ts). false gives every send its own message, as benchmarks compare.
+   */
+  readonly packSends?: boolean;
+  /** For tests: where the local relay lives. */
+  readonly localRelay?: LocalRelayHost;
+  readonly log?: (line: string) => void;
+  /** For tests: how much of the relay stream may wait to be applied (default DEFAULT_BACKLOG). */
+  readonly streamBacklog?: BacklogLimits;
+  /** For tests: how many requests the relay client lets wait at once (its default 1,024). */
+  readonly maxPendingRequests?: number;
+  /** For tests: how many queued messages' texts are kept to encrypt again (default MAX_ORPHANED). */
+  readonly maxOrphaned?: number;
+  /** Test-only: see MlsAgentOptions.observeSender. */
+  readonly observeSender?: MlsAgentOptions["observeSender"];
+}
 
 /** The agent's configuration from SKYTALE_* variables (what an MCP host passes in `env`). */
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentConfig {

@@ -31,3 +31,12 @@ export function toAgentError(error: unknown): AgentError {
   }
   return new AgentError("internal", "internal error", { cause: error });
 }
+
+/** Runs `fn`, turning whatever it throws into an AgentError with a stable code. */
+export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw toAgentError(error);
+  }
+}

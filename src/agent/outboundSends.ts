@@ -1,0 +1,120 @@
+import { MlsError } from "../mls/errors.js";
+import type { SealedMessage } from "../mls/mlsAgent.js";
+import type { CommitIntents } from "./commitIntents.js";
+import type { Core } from "./core.js";
+import { guarded, toAgentError } from "./errors.js";
+import type { Leaving } from "./leaving.js";
+import { encodeText } from "./messageCodec.js";
+import { QueuedTexts } from "./queuedTexts.js";
+import { isQueued, relayCodeOf, withTimeout } from "./relayAnswers.js";
+import type { Rotation } from "./rotation.js";
+import { AgentError } from "./types.js";
+
+const SEND_ATTEMPTS = 6;
+
+/**
+ * Sending text: wait until the channel's stream is current, seal (sends that overlap are packed
+ * into one MLS message, sent once for all of them), hand it to the relay and follow its answer. A
+ * message refused as too old for its members is encrypted again; a send that gave up waiting
+ * leaves its text with QueuedTexts. Owns the relay's answer for each sealed message.
+ */
+export class OutboundSends {
+  /** The relay's answer for each sealed message handed to it, shared by the sends packed into it. */
+  private readonly answers = new WeakMap<SealedMessage, Promise<bigint>>();
+  private readonly queued: QueuedTexts;
+
+  constructor(
+    private readonly core: Core,
+    private readonly commits: CommitIntents,
+    private readonly leaving: Leaving,
+    private readonly rotation: Rotation,
+  ) {
+    this.queued = new QueuedTexts(core, (channel) => this.caughtUp(channel), (channel, text) => this.sendAgain(channel, text));
+  }
+
+  async send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
+    const { channels, mls, log, sendTimeoutMs } = this.core;
+    if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
+    let seq: bigint | undefined;
+    for (let attempt = 1; seq === undefined; attempt++) {
+      await this.caughtUp(channel);
+      const sealed = await this.encryptText(channel, message);
+      // The relay refuses a message for an epoch no member keeps keys for (it waited in the
+      // outbox while commits went on), so whatever it accepts is readable: encrypt it again.
+      seq = await withTimeout(this.handOver(sealed), sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
+        (error: unknown) => {
+          if (attempt < SEND_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
+          if (isQueued(error)) this.queued.orphan(channel, sealed, message);
+          throw error;
+        },
+      );
+      if (seq === undefined) log(`a message to ${channel} was refused as too old for its members to read; encrypting it again`);
+    }
+    channels.noteHead(channel, Number(seq));
+    const epoch = mls.epochOf(channel);
+    this.rotation.countSend(channel);
+    return { channel, seq: Number(seq), epoch };
+  }
+
+  /** A Msg came by in a channel's stream (it may be a queued message of ours, archived). */
+  seenInStream(body: Uint8Array): void {
+    this.queued.seenInStream(body);
+  }
+
+  /** The relay answered a message nobody awaits any more (a deadline passed, or the link dropped). */
+  answeredLate(body: Uint8Array, error: unknown): void {
+    if (error === undefined) this.queued.taken(body);
+    else this.queued.refused(body, error, true);
+  }
+
+  /**
+   * Waits until the stream has applied everything the channel is known to hold. A message built
+   * on an epoch the relay has long left (an agent just restarted, or lagging behind the stream)
+   * is ordered after newer commits, and members keep only the last two epochs' keys.
+   */
+  private caughtUp(channel: string): Promise<void> {
+    const { channels, progress, sendTimeoutMs } = this.core;
+    return progress.until(() => channels.caughtUp(channel), sendTimeoutMs, "the channel is still catching up with the relay; try again", "relay_unreachable");
+  }
+
+  private async encryptText(channel: string, message: string): Promise<SealedMessage> {
+    try {
+      return await this.sealText(channel, message);
+    } catch (error) {
+      if (!(error instanceof MlsError) || error.code !== "proposals_pending") throw error;
+      await this.commits.commitPending(channel);
+      return this.sealText(channel, message);
+    }
+  }
+
+  private async sealText(channel: string, message: string): Promise<SealedMessage> {
+    const { mls, config } = this.core;
+    const payload = encodeText(message);
+    if (config.packSends !== false) return mls.seal(channel, payload);
+    return { bytes: await mls.encrypt(channel, payload), payloads: 1 };
+  }
+
+  /** Hands a sealed message to the relay once, however many sends it carries; all of them get its seq. */
+  private handOver(sealed: SealedMessage): Promise<bigint> {
+    let sent = this.answers.get(sealed);
+    if (sent === undefined) {
+      sent = this.core.relay.sendMessage(sealed.bytes);
+      this.answers.set(sealed, sent);
+      // Registered before any caller's handler, so it sees only the sends whose callers gave up.
+      sent.then(
+        () => this.queued.taken(sealed.bytes),
+        (error: unknown) => this.queued.refused(sealed.bytes, error, this.queued.wasAbandoned(sealed)),
+      );
+    }
+    return sent;
+  }
+
+  /** Encrypts a refused queued text again; its caller is long gone, so a failure is told on the channel. */
+  private sendAgain(channel: string, text: string): void {
+    void guarded(() => this.send(channel, text)).catch((error: unknown) => {
+      this.core.quiet(error);
+      if (isQueued(error)) return;
+      this.queued.notDelivered(channel, `could not be encrypted again (${toAgentError(error).code})`);
+    });
+  }
+}
