@@ -1,7 +1,10 @@
 import type { RelayClient } from "../transport/relayClient.js";
+import { hex } from "./core.js";
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const bytes = (h: string) => new Uint8Array(Buffer.from(h, "hex"));
+
+/** What the registry asks of the relay client. */
+export type Subscriptions = Pick<RelayClient, "subscribe" | "unsubscribe" | "refetch">;
 
 /**
  * The channels this agent follows on the relay: which group (by id) is which channel, how far
@@ -18,7 +21,7 @@ export class ChannelRegistry {
   /** Group id (hex) → how often it was adopted. */
   private readonly incarnations = new Map<string, number>();
 
-  constructor(private readonly relay: RelayClient) {}
+  constructor(private readonly relay: Subscriptions) {}
 
   channelOf(groupHex: string): string | undefined {
     return this.byGroup.get(groupHex);

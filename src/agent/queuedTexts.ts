@@ -28,7 +28,7 @@ export class QueuedTexts {
   private readonly abandoned = new WeakSet<SealedMessage>();
 
   constructor(
-    private readonly core: Core,
+    private readonly core: Pick<Core, "config" | "log" | "channels" | "warnings">,
     /** Waits until the channel's stream has applied what the relay is known to hold. */
     private readonly caughtUp: (channel: string) => Promise<void>,
     /** Encrypts and sends a text again; its caller is long gone. */
