@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MlsAgent } from "../src/mls/mlsAgent.js";
+import { MlsAgent, type ChannelOpening, type OutgoingCommit } from "../src/mls/mlsAgent.js";
 import { AgentStore } from "../src/store/agentStore.js";
 
 export interface Agent {
@@ -28,14 +28,25 @@ async function openAgent(name: string): Promise<Agent> {
   return { name, store, mls: await MlsAgent.open({ name, port: store }) };
 }
 
+/** A relay's view of the pair's channel: its opening and the commit that added the receiver. */
+export interface ChannelHistory {
+  readonly opening: ChannelOpening;
+  readonly add: OutgoingCommit;
+}
+
 /** `sender` creates the channel and adds `receiver`, who joins from the Welcome. */
-export async function pairInChannel(channel: string): Promise<{ sender: Agent; receiver: Agent; groupId: Uint8Array }> {
+export async function pairInChannel(channel: string): Promise<{ sender: Agent; receiver: Agent; groupId: Uint8Array; history: ChannelHistory }> {
   const sender = await openAgent("alice");
   const receiver = await openAgent("bob");
-  await sender.mls.createChannel(channel);
+  const { opening } = await sender.mls.createChannel(channel);
   const add = await sender.mls.addMembers(channel, [await receiver.mls.createKeyPackage()]);
   await sender.mls.receive(channel, add.commit, 0);
   if (add.welcome === undefined) throw new Error("no Welcome for bob");
   await receiver.mls.join(add.welcome, 0);
-  return { sender, receiver, groupId: (await sender.mls.channelInfo(channel)).groupId };
+  return { sender, receiver, groupId: (await sender.mls.channelInfo(channel)).groupId, history: { opening, add } };
+}
+
+/** What a RelayClient needs to speak for `agent`. */
+export function identityOf(agent: Agent): { key: Uint8Array; prove(binding: Uint8Array): Promise<Uint8Array> } {
+  return { key: agent.mls.identity.signaturePublicKey, prove: (binding) => agent.mls.proveLink(binding) };
 }

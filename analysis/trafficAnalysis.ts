@@ -7,7 +7,7 @@ import { MemoryOutbox } from "../src/transport/outbox.js";
 import { RelayClient } from "../src/transport/relayClient.js";
 import type { CoverMode } from "../src/wire/cover.js";
 import { startCapture } from "../test/integration/tcpCapture.js";
-import { pairInChannel, removeTempDirs, tempDir, type Agent } from "./agents.js";
+import { identityOf, pairInChannel, removeTempDirs, tempDir, type Agent, type ChannelHistory } from "./agents.js";
 import { crossValidate, type Sample } from "./classifier.js";
 import { bytesPerSecond, DIRECTIONS, isBucket, labelReal, observe, windowFeatures, type Frame } from "./observer.js";
 import { renderReport, writeReport, type ModeResult, type RunInfo } from "./report.js";
@@ -40,19 +40,21 @@ const script: ScriptParams = {
 };
 const rates: Record<CoverMode, number> = { off: 0, poisson: Number(values["poisson-rate"]), constant: Number(values["constant-rate"]) };
 
-async function runMode(mode: CoverMode, sender: Agent, groupId: Uint8Array): Promise<ModeResult> {
+async function runMode(mode: CoverMode, sender: Agent, receiver: Agent, groupId: Uint8Array, history: ChannelHistory): Promise<ModeResult> {
   const rate = rates[mode];
   const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir("skytale-analysis-relay-"), "--cover", mode, "--cover-rate", String(rate)], {}), { log: () => {} });
   const capture = await startCapture(relay.port);
-  const client = (agent: string) =>
-    new RelayClient({ url: `ws://127.0.0.1:${capture.port}`, agent, relayKey: relay.relayKey.publicKey, outbox: new MemoryOutbox(), cover: { mode, rate } });
-  const alice = client("alice");
-  const bob = client("bob");
+  const client = (agent: Agent) =>
+    new RelayClient({ url: `ws://127.0.0.1:${capture.port}`, agent: agent.name, identity: identityOf(agent), relayKey: relay.relayKey.publicKey, outbox: new MemoryOutbox(), cover: { mode, rate } });
+  const alice = client(sender);
+  const bob = client(receiver);
   let delivered = 0;
   bob.on("channel", () => delivered++);
   await alice.connect();
   await bob.connect();
-  await bob.subscribe(groupId, 1n);
+  await alice.openChannel(history.opening);
+  await alice.sendCommit(history.add.commit, undefined, history.add.proof);
+  await bob.subscribe(groupId, 2n);
 
   // MLS messages are made before the clock starts, in send order, so encryption does not shift timing.
   const messages = buildScript(script);
@@ -120,11 +122,11 @@ async function runMode(mode: CoverMode, sender: Agent, groupId: Uint8Array): Pro
 
 async function main(): Promise<void> {
   const started = new Date();
-  const { sender, groupId } = await pairInChannel(CHANNEL);
+  const { sender, receiver, groupId, history } = await pairInChannel(CHANNEL);
   const results: ModeResult[] = [];
   for (const mode of ["off", "poisson", "constant"] as const) {
     process.stderr.write(`running cover mode ${mode} (${((script.periods * script.periodMs) / 1000).toFixed(0)} s)...\n`);
-    results.push(await runMode(mode, sender, groupId));
+    results.push(await runMode(mode, sender, receiver, groupId, history));
   }
   const info: RunInfo = { started, finished: new Date(), command: `npm run analysis${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`, script, windowMs: WINDOW_MS, warmupMs: WARMUP_MS };
   const report = renderReport(info, results);

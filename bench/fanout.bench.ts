@@ -9,7 +9,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { pathToFileURL } from "node:url";
-import { createApplicationMessage, createCommit, createGroup, type ClientState } from "ts-mls";
+import { createApplicationMessage, createCommit, createGroup, encodeMlsMessage, type ClientState } from "ts-mls";
+import { commitKeySeed } from "../src/mls/commits.js";
+import { channelIdFor, channelOpenBytes } from "../src/wire/channelOpen.js";
+import { commitKeyPair, proveCommit } from "../src/wire/commitProof.js";
+import { testIdentity } from "../test/identity.js";
 import { TestLink } from "../test/relay/testLink.js";
 import { createKeyPackage } from "../src/mls/keyPackages.js";
 import { decodeKeyPackageMessage, encodePrivateMessage, encodeWelcomeMessage } from "../src/mls/messages.js";
@@ -109,20 +113,29 @@ export async function measureFanout(members: number, processes: number, latencyM
     const perChild = children.map((_, c) => names.filter((_, i) => i % processes === c));
     children.forEach((child, c) => child.send({ cmd: "keys", names: perChild[c] }));
     const keyPackages = (await Promise.all(children.map((c) => c.next()))).flatMap((r) => (r.keys as string[]).map((k) => decodeKeyPackageMessage(new Uint8Array(Buffer.from(k, "base64")))));
-    const sig = await cs.signature.keygen();
-    const own = await createKeyPackage({ name: "sender", signaturePublicKey: sig.publicKey, signaturePrivateKey: sig.signKey }, cs, Math.floor(Date.now() / 1000));
-    const groupId = new Uint8Array(Buffer.from("fanoutbench1"));
+    const identity = testIdentity("sender");
+    const own = await createKeyPackage({ name: "sender", signaturePublicKey: identity.key, signaturePrivateKey: identity.seed }, cs, Math.floor(Date.now() / 1000));
+    // The relay accepts a channel only from its creator: the id made from the sender's key, opened by it.
+    const nonce = new Uint8Array(16).fill(7);
+    const groupId = channelIdFor(identity.key, nonce);
     const created = await createGroup(groupId, own.keyPackage, own.privateKeys, [], cs, clientConfig);
     const add = await createCommit({ state: created, cipherSuite: cs }, {
       extraProposals: keyPackages.map((keyPackage) => ({ proposalType: "add" as const, add: { keyPackage } })),
       ratchetTreeExtension: true,
     });
+    const [seed0, seed1] = [await commitKeySeed(created, cs), await commitKeySeed(add.newState, cs)];
+    const commitKey = commitKeyPair(seed0).publicKey;
+    const opening = { channel: groupId, nonce, commitKey, signature: identity.sign(channelOpenBytes(groupId, nonce, commitKey)) };
+    const addCommit = encodeMlsMessage(add.commit);
     let sender: ClientState = add.newState;
     const welcome = Buffer.from(encodeWelcomeMessage(add.welcome!)).toString("base64");
     children.forEach((child) => child.send({ cmd: "join", welcome, url, key, groupId: Buffer.from(groupId).toString("base64") }));
     const ready = await Promise.all(children.map((c) => c.next()));
     const joinMs = Math.max(...ready.map((r) => r.joinMs as number));
     const link = await TestLink.connect(url, relayKey, "sender");
+    if ((await link.request({ type: "ChannelOpen", id: 0n, ...opening })).type !== "Ack") throw new Error("the relay refused the channel's opening");
+    const proof = proveCommit(groupId, 0n, addCommit, seed0, seed1);
+    if ((await link.request({ type: "GroupCommit", id: 0n, commit: addCommit, welcome: undefined, proof })).type !== "GroupAck") throw new Error("the relay refused the add");
     const padded = withBucketPadding(cs, groupId, sender.groupContext.epoch);
     // Encryptions run one at a time (each needs the state the previous one left); requests overlap.
     let encrypting = Promise.resolve();

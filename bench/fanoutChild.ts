@@ -21,6 +21,7 @@ import type { Envelope } from "../src/wire/envelope.js";
 import { ClientHandshake } from "../src/wire/handshake.js";
 import { LinkCodec } from "../src/wire/link.js";
 import { LINK_REVISION, LINK_REVISION_HEADER } from "../src/wire/linkRevision.js";
+import { testIdentity } from "../test/identity.js";
 
 /** What the sender puts in each payload: message index and its send time (monotonic, shared by all processes). */
 export const STAMP_BYTES = 12;
@@ -63,7 +64,8 @@ async function connect(url: string, key: Uint8Array, agent: string, groupId: Uin
   const hs = new ClientHandshake(key);
   const reply = new Promise<Buffer>((resolve) => ws.once("message", (d: Buffer) => resolve(d)));
   ws.send(hs.hello);
-  const codec = new LinkCodec(hs.finish(await reply));
+  const keys = hs.finish(await reply);
+  const codec = new LinkCodec(keys);
   let answer: ((e: Envelope) => void) | undefined;
   ws.on("message", (data: Buffer) => {
     for (const e of codec.read(data)) {
@@ -75,7 +77,8 @@ async function connect(url: string, key: Uint8Array, agent: string, groupId: Uin
     answer = resolve;
     for (const piece of codec.pieces(e)) ws.send(codec.seal(piece));
   });
-  const auth = await request({ type: "Auth", id: 1n, agent, token: "" });
+  const identity = testIdentity(agent);
+  const auth = await request({ type: "Auth", id: 1n, agent, key: identity.key, signature: await identity.prove(keys.binding), token: "" });
   if (auth.type !== "AuthOk") throw new Error(`auth refused for ${agent}`);
   const sub = await request({ type: "Subscribe", id: 2n, channel: groupId, fromSeq: 1n });
   if (sub.type !== "Ack") throw new Error(`subscribe refused for ${agent}`);

@@ -95,7 +95,7 @@ export async function measureGroupOps(size: number, reps: number, dir: string): 
     }
     const [a, b] = await Promise.all([creator.channelInfo(channel), observer.channelInfo(channel)]);
     inSync &&= Buffer.from(a.epochAuthenticator).equals(Buffer.from(b.epochAuthenticator)) && a.members.length === b.members.length;
-    const sent = encodeEnvelope({ type: "GroupCommit", id: 1n, commit: out.commit, welcome: out.welcome && { recipients: ["joiner"], welcome: out.welcome } });
+    const sent = encodeEnvelope({ type: "GroupCommit", id: 1n, commit: out.commit, welcome: out.welcome && { recipients: [new Uint8Array(32)], welcome: out.welcome } });
     samples[op].push({
       createMs, processMs, createCpuMs, processCpuMs, joinMs,
       commitBytes: out.commit.length,

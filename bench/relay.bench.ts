@@ -3,16 +3,15 @@
 // runs in its own process (bench/relayServerChild.ts); clients run in this one. Writes its table
 // into docs/benchmarks.md between the bench:relay markers.
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { connectClient, messageBody, type BenchClient, type RelayKind as Kind } from "./relayBenchClient.js";
+import { BENCH_CHANNEL, connectClient, messageBody, openBenchChannel, type BenchClient, type RelayKind as Kind } from "./relayBenchClient.js";
 import type { ChildReport } from "./relayClientChild.js";
 import { machineLine, median, replaceSection } from "./report.js";
 
 const LABEL: Record<Kind, string> = { baseline: "plain WebSocket relay (baseline)", off: "skytale, cover off", poisson: "skytale, cover poisson 1/s" };
-const GROUP_ID = randomBytes(12);
+const GROUP_ID = Buffer.from(BENCH_CHANNEL.channel);
 const quick = process.env.BENCH_QUICK === "1";
 /**
  * Set to a directory to write a CPU profile of each relay child and client process there (node --cpu-prof); such a
@@ -52,6 +51,7 @@ async function startServer(kind: Kind): Promise<Server> {
   const url = `ws://127.0.0.1:${port}`;
   const key =
     kind === "baseline" ? new Uint8Array(32) : new Uint8Array(Buffer.from((await (await fetch(`http://127.0.0.1:${port}/v1/key`)).text()).trim(), "base64url"));
+  if (kind !== "baseline") await openBenchChannel(url, key);
   return {
     child,
     url,

@@ -4,9 +4,11 @@
 // the benchmark measures the relay and not the client.
 import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
+import type { EnvelopeOf } from "../src/wire/envelope.js";
 import { ClientHandshake } from "../src/wire/handshake.js";
 import { LinkCodec } from "../src/wire/link.js";
 import { LINK_REVISION, LINK_REVISION_HEADER } from "../src/wire/linkRevision.js";
+import { testChannel, testIdentity } from "../test/identity.js";
 
 export type RelayKind = "baseline" | "off" | "poisson";
 
@@ -28,6 +30,8 @@ export function messageBody(groupId: Uint8Array): Uint8Array {
 }
 
 export interface BenchClient {
+  /** Opens a channel this client's agent created (a skytale relay accepts nothing on it before). */
+  open(opening: EnvelopeOf<"ChannelOpen">): Promise<void>;
   subscribe(): Promise<void>;
   /** Publishes all bodies with at most `window` unacknowledged; resolves when all are acknowledged. */
   publish(bodies: readonly Uint8Array[], window: number): Promise<void>;
@@ -78,6 +82,7 @@ export async function plainClient(url: string): Promise<BenchClient> {
     for (const l of listeners) l();
   });
   return {
+    open: async () => undefined,
     subscribe: () =>
       new Promise<void>((resolve) => {
         onSubscribed = resolve;
@@ -99,7 +104,8 @@ export async function skytaleClient(url: string, relayKey: Uint8Array, agent: st
   const hs = new ClientHandshake(relayKey);
   const reply = new Promise<Buffer>((resolve) => ws.once("message", resolve));
   ws.send(hs.hello);
-  const codec = new LinkCodec(hs.finish(await reply));
+  const keys = hs.finish(await reply);
+  const codec = new LinkCodec(keys);
   let nextId = 1n;
   // Like the transport's link: what one turn sends is sealed at its end, small pieces sharing frames.
   let pending: Uint8Array[] = [];
@@ -130,8 +136,10 @@ export async function skytaleClient(url: string, relayKey: Uint8Array, agent: st
       onReply = resolve;
       send(e);
     });
-  await request({ type: "Auth", id: nextId++, agent, token: "" });
+  const identity = testIdentity(agent);
+  await request({ type: "Auth", id: nextId++, agent, key: identity.key, signature: await identity.prove(keys.binding), token: "" });
   return {
+    open: (opening) => request({ ...opening, id: nextId++ }),
     // Far in the future: no replay of earlier runs' messages, only live ones.
     subscribe: () => request({ type: "Subscribe", id: nextId++, channel, fromSeq: 1_000_000_000n }),
     publish(bodies, window) {
@@ -147,4 +155,14 @@ export async function skytaleClient(url: string, relayKey: Uint8Array, agent: st
 
 export function connectClient(kind: RelayKind, url: string, relayKey: Uint8Array, agent: string, channel: Uint8Array): Promise<BenchClient> {
   return kind === "baseline" ? plainClient(url) : skytaleClient(url, relayKey, agent, channel);
+}
+
+/** The channel the benchmark's clients publish to, opened by its creator before they connect. */
+export const BENCH_CHANNEL = testChannel(testIdentity("bench-creator"), "relay bench");
+
+/** Opens BENCH_CHANNEL on a skytale relay (the baseline needs nothing). */
+export async function openBenchChannel(url: string, relayKey: Uint8Array): Promise<void> {
+  const creator = await skytaleClient(url, relayKey, "bench-creator", BENCH_CHANNEL.channel);
+  await creator.open({ type: "ChannelOpen", id: 0n, ...BENCH_CHANNEL.opening });
+  creator.close();
 }

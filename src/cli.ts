@@ -10,6 +10,7 @@ import { AgentError } from "./agent/types.js";
 import { runDemo } from "./demo.js";
 import { openAgent } from "./index.js";
 import { runStdioServer } from "./mcp/stdio.js";
+import { keyOfDidKey } from "./mls/didKey.js";
 import { MlsError } from "./mls/errors.js";
 import { ConfigError, parseRelayConfig, RELAY_USAGE } from "./relay/config.js";
 import { Relay } from "./relay/relayServer.js";
@@ -22,9 +23,10 @@ commands:
   (none)        run the MCP stdio server for the agent named by SKYTALE_IDENTITY
   demo          two agents talk through an embedded relay; shows what the relay sees
   relay [options] run a relay (see skytale-mcp relay --help)
-  token --secret S --sub AGENT [--ttl SECONDS]
-                print a bearer token for AGENT that a relay with auth secret S accepts
-  whoami        print this agent's name, fingerprint and data dir (creates the identity on first use)
+  token --secret S --sub AGENT --key DID [--ttl SECONDS]
+                print a bearer token binding the name AGENT to the identity key DID (its did:key,
+                from skytale-mcp whoami) that a relay with auth secret S accepts
+  whoami        print this agent's name, did:key, safety code and data dir (creates the identity on first use)
   key-package   print a fresh single-use key package (base64url) for another agent to add you with
 
 environment:
@@ -73,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case "whoami":
-        console.log(JSON.stringify({ identity: mls.identity.name, fingerprint: mls.fingerprint, data_dir: store.dir }, null, 2));
+        console.log(JSON.stringify({ identity: mls.identity.name, did: mls.did, safety_code: mls.safetyCode, data_dir: store.dir }, null, 2));
         return 0;
       case "key-package":
         console.log(Buffer.from(await mls.createKeyPackage()).toString("base64url"));
@@ -105,12 +107,12 @@ async function runRelay(args: string[]): Promise<number> {
 }
 
 function printToken(args: string[]): number {
-  const { values } = parseArgs({ args, strict: true, options: { secret: { type: "string" }, sub: { type: "string" }, ttl: { type: "string" } } });
+  const { values } = parseArgs({ args, strict: true, options: { secret: { type: "string" }, sub: { type: "string" }, key: { type: "string" }, ttl: { type: "string" } } });
   const secret = values.secret ?? process.env.SKYTALE_RELAY_SECRET;
-  if (!secret || !values.sub) throw new ConfigError("usage: skytale-mcp token --secret SECRET --sub AGENT [--ttl SECONDS]");
+  if (!secret || !values.sub || !values.key) throw new ConfigError("usage: skytale-mcp token --secret SECRET --sub AGENT --key DID [--ttl SECONDS] (DID: the agent's did:key, from skytale-mcp whoami)");
   const ttl = Number(values.ttl ?? 30 * 24 * 3600);
   if (!(ttl > 0)) throw new ConfigError("--ttl must be a positive number of seconds");
-  console.log(mintToken(secret, values.sub, ttl));
+  console.log(mintToken(secret, values.sub, keyOfDidKey(values.key), ttl));
   return 0;
 }
 

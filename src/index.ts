@@ -8,7 +8,21 @@ import { resolveDataDir } from "./store/dataDir.js";
 
 export { Agent, type AgentConfig } from "./agent/agent.js";
 export { agentConfigFromEnv } from "./agent/config.js";
-export { AgentError, type AgentErrorCode, type ChannelService, type ChannelState, type ChannelSummary, type JoinResult, type MemberView, type ReceivedMessage, type ReceiveOptions } from "./agent/types.js";
+export {
+  AgentError,
+  type AgentErrorCode,
+  type AgentView,
+  type ChannelService,
+  type ChannelState,
+  type ChannelSummary,
+  type ContactView,
+  type JoinResult,
+  type MemberView,
+  type OfferView,
+  type ReceivedMessage,
+  type ReceiveOptions,
+  type Trust,
+} from "./agent/types.js";
 export { createServer } from "./mcp/server.js";
 export { runStdioServer } from "./mcp/stdio.js";
 export { Relay } from "./relay/relayServer.js";
@@ -18,7 +32,8 @@ export { RelayClient, type RelayClientOptions } from "./transport/relayClient.js
 export { MlsAgent, MAX_BUFFERED_PER_CHANNEL } from "./mls/mlsAgent.js";
 export type { ChannelInfo, MlsAgentOptions, OutgoingCommit, ReceiveOutcome } from "./mls/mlsAgent.js";
 export { MlsError, type MlsErrorCode } from "./mls/errors.js";
-export { fingerprint, type MemberIdentity } from "./mls/identity.js";
+export { type MemberIdentity } from "./mls/identity.js";
+export { didKeyOf, keyOfDidKey, safetyCodeOf } from "./mls/didKey.js";
 export type { Member } from "./mls/members.js";
 export { nodeCryptoProvider } from "./mls/crypto/nodeProvider.js";
 export { CIPHER_SUITE, loadCiphersuite } from "./mls/suite.js";

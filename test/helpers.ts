@@ -5,9 +5,11 @@ import { decodeGroupState, type ClientState } from "ts-mls";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
 import { afterAll } from "vitest";
 import { decodeMessage } from "../src/mls/messages.js";
-import { MlsAgent } from "../src/mls/mlsAgent.js";
+import { MlsAgent, type ChannelOpening, type OutgoingCommit } from "../src/mls/mlsAgent.js";
 import { clientConfig, loadCiphersuite } from "../src/mls/suite.js";
 import { AgentStore } from "../src/store/agentStore.js";
+import type { RelayClient } from "../src/transport/relayClient.js";
+import { testIdentity } from "./identity.js";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -26,9 +28,16 @@ export interface TestAgent {
   mls: MlsAgent;
 }
 
-/** An agent on a real SQLite store in its own temp dir. */
+/**
+ * An agent on a real SQLite store in its own temp dir. A new dir gets the test identity of its
+ * name (identity.ts), so that relay tests can speak for it on a raw link.
+ */
 export async function openAgent(name: string, dir = tempDir(`skytale-${name}-`), clock?: () => number): Promise<TestAgent> {
   const store = AgentStore.open(dir);
+  if (store.loadIdentity() === undefined) {
+    const identity = testIdentity(name);
+    store.saveIdentity({ name, signaturePublicKey: identity.key, signaturePrivateKey: identity.seed });
+  }
   const mls = await MlsAgent.open({ name, port: store, ...(clock ? { clock } : {}) });
   return { name, dir, store, mls };
 }
@@ -40,9 +49,15 @@ export async function restart(agent: TestAgent, clock?: () => number): Promise<v
   agent.mls = await MlsAgent.open({ name: agent.name, port: agent.store, ...(clock ? { clock } : {}) });
 }
 
-/** A stand-in for the relay's per-channel order: numbers each message and hands it to everyone. */
+/**
+ * A stand-in for the relay's per-channel order: numbers each message and hands it to everyone.
+ * It keeps what a real relay would need to hold the channel too: its opening, and the commits
+ * made through groupFrom (see relayFixture's openAtRelay).
+ */
 export class ChannelStream {
   private seq = 0;
+  opening: ChannelOpening | undefined;
+  readonly commits: OutgoingCommit[] = [];
   constructor(readonly channel: string) {}
 
   async publish(bytes: Uint8Array, members: readonly TestAgent[]) {
@@ -69,9 +84,10 @@ export async function groupOf(channel: string, ...names: string[]): Promise<[Tes
 export async function groupFrom(channel: string, agents: TestAgent[]): Promise<[TestAgent[], ChannelStream]> {
   const [creator, ...rest] = agents as [TestAgent, ...TestAgent[]];
   const stream = new ChannelStream(channel);
-  await creator.mls.createChannel(channel);
+  stream.opening = (await creator.mls.createChannel(channel)).opening;
   if (rest.length > 0) {
     const add = await creator.mls.addMembers(channel, await Promise.all(rest.map((a) => a.mls.createKeyPackage())));
+    stream.commits.push(add);
     await stream.publish(add.commit, [creator]);
     for (const a of rest) await a.mls.join(add.welcome!, 0);
   }
@@ -96,4 +112,14 @@ export function privateMessageOf(bytes: Uint8Array) {
   const m = decodeMessage(bytes);
   if (m.wireformat !== "mls_private_message") throw new Error("not a PrivateMessage");
   return m.privateMessage;
+}
+
+/** Brings a real relay up to a groupFrom channel through its creator's RelayClient: the opening, then its commits. */
+export async function openThrough(creator: Pick<RelayClient, "openChannel" | "sendCommit">, stream: ChannelStream): Promise<void> {
+  if (stream.opening === undefined) throw new Error("the channel was not created through groupFrom");
+  await creator.openChannel(stream.opening);
+  for (const c of stream.commits) {
+    const verdict = await creator.sendCommit(c.commit, undefined, c.proof);
+    if (verdict.kind !== "ack") throw new Error("the relay refused a commit of the channel's history");
+  }
 }

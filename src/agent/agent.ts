@@ -10,6 +10,7 @@ import { ChannelRegistry } from "./channelRegistry.js";
 import { ChannelWarnings } from "./channelWarnings.js";
 import { CommitIntents } from "./commitIntents.js";
 import type { AgentConfig } from "./config.js";
+import { Contacts } from "./contacts.js";
 import { stateOf, type Core } from "./core.js";
 import { guarded } from "./errors.js";
 import { InboxReader } from "./inboxReader.js";
@@ -19,12 +20,24 @@ import { Leaving } from "./leaving.js";
 import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
 import { MemberChanges } from "./memberChanges.js";
 import { decodeControl, isUserText } from "./messageCodec.js";
+import { Offers } from "./offers.js";
 import { OutboundSends } from "./outboundSends.js";
 import { Progress } from "./progress.js";
 import { nextInboxSeq, RelayStream } from "./relayStream.js";
 import { watchingRemovals } from "./removalWatch.js";
 import { Rotation } from "./rotation.js";
-import type { ChannelService, ChannelState, ChannelSummary, ChannelWarning, JoinResult, MemberView, ReceiveOptions, ReceivedMessage } from "./types.js";
+import type {
+  ChannelService,
+  ChannelState,
+  ChannelSummary,
+  ChannelWarning,
+  ContactView,
+  JoinResult,
+  MemberView,
+  OfferView,
+  ReceiveOptions,
+  ReceivedMessage,
+} from "./types.js";
 import { WelcomeJoins } from "./welcomeJoins.js";
 
 export type { AgentConfig } from "./config.js";
@@ -36,8 +49,9 @@ const DEFAULT_SEND_TIMEOUT_MS = 20_000;
  * uses. It owns the store, the MLS engine and the relay link, and wires the parts that own the
  * rest: the relay stream applied in order (relayStream.ts), sends (outboundSends.ts, with
  * queuedTexts.ts), commits that follow the relay's verdict (commitIntents.ts), joins by Welcome
- * (welcomeJoins.ts, heldWelcomes.ts), invites (inviteFlow.ts), member changes, leaving, rotation,
- * and the inbox `receive` reads (inboxReader.ts). docs/architecture.md has the map.
+ * (welcomeJoins.ts, heldWelcomes.ts), offers, contacts (who a name is), invites (inviteFlow.ts),
+ * member changes, leaving, rotation, and the inbox `receive` reads (inboxReader.ts).
+ * docs/architecture.md has the map.
  */
 export class Agent implements ChannelService {
   private readonly core: Core;
@@ -51,6 +65,8 @@ export class Agent implements ChannelService {
   private readonly sends: OutboundSends;
   private readonly inbox: InboxReader;
   private readonly keyPackages: KeyPackageSupply;
+  private readonly contactBook: Contacts;
+  private readonly offerList: Offers;
 
   private constructor(
     config: AgentConfig,
@@ -80,19 +96,21 @@ export class Agent implements ChannelService {
     this.stream = new RelayStream(this.core, {
       outcomes,
       watchingRemovals: removals,
-      forkEvidence: (channel, seq) => this.joins.forkEvidence(channel, seq),
+      forkEvidence: (channel, seq, commit) => this.joins.forkEvidence(channel, seq, commit),
       joinRequest: (channel, payload, from) => this.invites.considerJoinRequest(channel, payload, from),
       welcome: (e) => this.joins.welcome(e),
     });
     this.commits = new CommitIntents(this.core, { outcomes, watchingRemovals: removals, refusedAt: (c, seq) => this.stream.refusedAt(c, seq) });
     this.keyPackages = new KeyPackageSupply(this.core);
-    this.joins = new WelcomeJoins(this.core, this.stream, this.keyPackages, (channel) => this.forgetChannel(channel));
-    this.invites = new InviteFlow(this.core, this.commits, this.joins, relayUrl);
-    this.memberChanges = new MemberChanges(this.core, this.commits, this.invites);
+    this.contactBook = new Contacts(this.core);
+    this.offerList = new Offers(this.core, this.contactBook, (welcome, commitSeq, groupHex) => this.joins.acceptOffer(welcome, commitSeq, groupHex));
+    this.joins = new WelcomeJoins(this.core, this.stream, this.keyPackages, this.contactBook, this.offerList, (channel) => this.forgetChannel(channel));
+    this.invites = new InviteFlow(this.core, this.commits, this.joins, this.contactBook, relayUrl);
+    this.memberChanges = new MemberChanges(this.core, this.commits, this.invites, this.contactBook);
     this.leaving = new Leaving(this.core);
     this.rotation = new Rotation(this.core, this.commits, this.leaving);
     this.sends = new OutboundSends(this.core, this.commits, this.leaving, this.rotation);
-    this.inbox = new InboxReader(this.core, this.rotation);
+    this.inbox = new InboxReader(this.core, this.rotation, this.contactBook);
   }
 
   /** Opens the agent's store, connects to its relay (starting the local one if needed) and resumes every channel. */
@@ -113,6 +131,7 @@ export class Agent implements ChannelService {
       const relay = new RelayClient({
         url: relayUrl,
         agent: config.name,
+        identity: { key: mls.identity.signaturePublicKey, prove: (binding) => mls.proveLink(binding) },
         token: config.token ?? "",
         ...(config.relayKey ? { relayKey: config.relayKey } : { pinFile: join(dataDir, RELAY_KEY_PIN_FILE) }),
         outbox: store.outbox(),
@@ -132,8 +151,8 @@ export class Agent implements ChannelService {
     }
   }
 
-  get identity(): { name: string; fingerprint: string } {
-    return { name: this.core.config.name, fingerprint: this.mls.fingerprint };
+  get identity(): { name: string; did: string; safetyCode: string } {
+    return { name: this.core.config.name, did: this.mls.did, safetyCode: this.mls.safetyCode };
   }
 
   relayStatus(): { url: string; connected: boolean } {
@@ -225,6 +244,8 @@ export class Agent implements ChannelService {
   createChannel(channel: string): Promise<ChannelState> {
     return guarded(async () => {
       const info = await this.mls.createChannel(channel);
+      // The relay accepts nothing on the channel before its opening; the outbox keeps the order.
+      void this.relay.openChannel(info.opening).catch((e: unknown) => this.core.quiet(e));
       this.core.channels.adopt(channel, info.groupId, -1);
       return stateOf(channel, info);
     });
@@ -252,15 +273,45 @@ export class Agent implements ChannelService {
 
   channels(): Promise<ChannelSummary[]> {
     return guarded(async () =>
-      Promise.all(this.mls.channels().map(async (channel) => ({ ...(await this.core.state(channel)), unread: this.core.store.countUndelivered(channel) }))),
+      Promise.all(
+        this.mls.channels().map(async (channel) => {
+          const info = await this.mls.channelInfo(channel);
+          const creator = info.creator && this.contactBook.view(info.creator.name, info.creator.key);
+          return { ...stateOf(channel, info), name: info.name, creator, unread: this.core.store.countUndelivered(channel) };
+        }),
+      ),
     );
   }
 
   members(channel: string): Promise<{ channel: string; epoch: bigint; members: MemberView[] }> {
     return guarded(async () => {
       const info = await this.mls.channelInfo(channel);
-      return { channel, epoch: info.epoch, members: info.members.map((m) => ({ identity: m.name, fingerprint: m.fingerprint })) };
+      const members = info.members.map((m) => {
+        const { did, safetyCode, trust } = this.contactBook.view(m.name, m.signaturePublicKey);
+        return { identity: m.name, did, safetyCode, trust };
+      });
+      return { channel, epoch: info.epoch, members };
     });
+  }
+
+  contacts(): Promise<ContactView[]> {
+    return guarded(async () => this.contactBook.list());
+  }
+
+  addContact(name: string, proof: { did: string } | { safetyCode: string }): Promise<ContactView> {
+    return guarded(() => this.contactBook.add(name, proof));
+  }
+
+  removeContact(name: string): Promise<{ name: string; removed: boolean }> {
+    return guarded(async () => this.contactBook.remove(name));
+  }
+
+  offers(): Promise<OfferView[]> {
+    return guarded(() => this.offerList.list());
+  }
+
+  answerOffer(offer: string, accept: boolean): Promise<JoinResult | { status: "declined"; channel: string }> {
+    return guarded(() => this.offerList.answer(offer, accept));
   }
 
   rotateKeys(channel: string): Promise<ChannelState> {

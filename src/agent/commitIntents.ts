@@ -34,7 +34,7 @@ export class CommitIntents {
    * Sends the commit `build` makes (its Welcome to `recipients`) and follows the verdict. `isDone`
    * says whether a winner did our job already (a joiner added, a member removed).
    */
-  run(channel: string, build: () => Promise<OutgoingCommit>, recipients: string[], isDone?: () => Promise<boolean>): Promise<ChannelState & { committed: boolean }> {
+  run(channel: string, build: () => Promise<OutgoingCommit>, recipients: Uint8Array[], isDone?: () => Promise<boolean>): Promise<ChannelState & { committed: boolean }> {
     const { mls, relay, channels, progress } = this.core;
     const deadline = Date.now() + COMMIT_DEADLINE_MS;
     const left = () => Math.max(1, deadline - Date.now());

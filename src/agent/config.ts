@@ -5,6 +5,8 @@ import type { BacklogLimits } from "./streamBacklog.js";
 import type { LocalRelayHost } from "./localRelay.js";
 import { AgentError } from "./types.js";
 
+export type DirectoryAdds = "contacts" | "all" | "none";
+
 /** How one agent is set up (Agent.open). */
 export interface AgentConfig {
   /** The agent's name (its identity and relay id). */
@@ -26,10 +28,12 @@ export interface AgentConfig {
   /** For tests: the wall clock (ms) that key rotation reads. */
   readonly clock?: () => number;
   /**
-   * Whether a member may add this agent to a channel without it asking (a directory add; default
-   * true). Joins this agent asked for with an invite are always accepted.
+   * Channels other agents add this agent to without it asking (directory adds): "contacts"
+   * (default) joins those added by a contact and keeps the rest as offers to answer; "all" joins
+   * every one (anyone who can reach the relay can then pull this agent into a channel); "none"
+   * joins none. Joins this agent asked for with an invite are always taken.
    */
-  readonly acceptDirectoryAdds?: boolean;
+  readonly directoryAdds?: DirectoryAdds;
   /** How long a send waits for the relay before answering relay_unreachable (it stays queued); 20 s. */
   readonly sendTimeoutMs?: number;
   /**
@@ -68,7 +72,16 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     ...(relayUrl ? { relayUrl } : {}),
     ...(keyText ? { relayKey: parseRelayKey(keyText, "SKYTALE_RELAY_KEY") } : {}),
     token: env.SKYTALE_TOKEN?.trim() ?? "",
-    acceptDirectoryAdds: !["0", "false", "no", "off"].includes((env.SKYTALE_ACCEPT_DIRECTORY_ADDS ?? "").trim().toLowerCase()),
+    directoryAdds: directoryAddsFromEnv(env.SKYTALE_ACCEPT_DIRECTORY_ADDS),
     cover: coverFromEnv(env),
   };
+}
+
+/** SKYTALE_ACCEPT_DIRECTORY_ADDS: contacts (default), all (1, true, yes, on) or none (0, false, no, off). */
+function directoryAddsFromEnv(value: string | undefined): DirectoryAdds {
+  const text = (value ?? "").trim().toLowerCase();
+  if (text === "" || text === "contacts") return "contacts";
+  if (["1", "true", "yes", "on", "all"].includes(text)) return "all";
+  if (["0", "false", "no", "off", "none"].includes(text)) return "none";
+  throw new AgentError("bad_request", `SKYTALE_ACCEPT_DIRECTORY_ADDS must be contacts, all or none, got '${value}'`);
 }

@@ -1,3 +1,4 @@
+import type { Contacts } from "./contacts.js";
 import type { Core } from "./core.js";
 import { decodeText } from "./messageCodec.js";
 import type { Rotation } from "./rotation.js";
@@ -14,6 +15,7 @@ export class InboxReader {
   constructor(
     private readonly core: Core,
     private readonly rotation: Rotation,
+    private readonly contacts: Contacts,
   ) {}
 
   onMessage(listener: (channel: string) => void): () => void {
@@ -44,7 +46,8 @@ export class InboxReader {
         const messages = rows.map((r) => ({
           channel: r.channel,
           sender: r.sender,
-          senderFingerprint: r.senderFingerprint,
+          senderDid: r.senderDid,
+          trust: this.contacts.trustOfDid(r.sender, r.senderDid),
           message: decodeText(r.plaintext) ?? "",
           seq: r.seq,
           sentAt: new Date(r.receivedAt).toISOString(),

@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { parseCredential } from "../mls/identity.js";
+import { bytesEqual, parseCredential } from "../mls/identity.js";
 import { decodeKeyPackageMessage } from "../mls/messages.js";
 import type { StoredInvite } from "../store/agentStore.js";
 import { RELAY_KEY_PIN_FILE, RelayKeyPins } from "../transport/relayKeyPin.js";
 import { relayBase } from "../transport/relayUrl.js";
 import type { CommitIntents } from "./commitIntents.js";
+import type { Contacts } from "./contacts.js";
 import { hex, type Core } from "./core.js";
 import { decodeInvite, decodeJoinRequest, encodeInvite, encodeJoinRequest, joinMac, macMatches } from "./invites.js";
 import { encodeControl, type InviteNotice } from "./messageCodec.js";
@@ -16,13 +17,17 @@ import type { WelcomeJoins } from "./welcomeJoins.js";
 /**
  * Invites: a token whose details every member learns through an encrypted control message, so
  * that any member that is online admits a joiner, and the joiner's side (a JoinRequest carrying
- * a fresh key package and a MAC under the invite's secret). Invites live in the store.
+ * a fresh key package and a MAC under the invite's secret). The token names its inviter, whom
+ * the joiner expects to find in the group it is admitted to (welcomeJoins.ts) and pins; members
+ * admit only a key package of the key the relay authenticated as the request's sender. Invites
+ * live in the store.
  */
 export class InviteFlow {
   constructor(
     private readonly core: Core,
     private readonly commits: CommitIntents,
     private readonly joins: WelcomeJoins,
+    private readonly contacts: Contacts,
     /** The relay this agent uses (invites name it). */
     private readonly relayUrl: string,
   ) {}
@@ -41,38 +46,44 @@ export class InviteFlow {
     const invite = { id, channel, secret, expiresAt, maxUses };
     await withTimeout(relay.sendMessage(await this.encryptControl(channel, inviteNotice(invite, 0))), sendTimeoutMs, "the invite is queued for the other members");
     store.saveInvite(invite);
-    const token = encodeInvite({ channel, groupId: info.groupId, relayUrl: relayBase(this.relayUrl), relayKey, id, secret, expiresAt });
+    const inviter = { name: config.name, key: mls.identity.signaturePublicKey };
+    const token = encodeInvite({ channel: info.name, groupId: info.groupId, relayUrl: relayBase(this.relayUrl), relayKey, inviter, id, secret, expiresAt });
     return { invite: token, expiresAt: new Date(expiresAt * 1000) };
   }
 
   /** Sends a join request with the invite; "pending" when no member admitted us within `waitMs`. */
   async joinWithInvite(token: string, waitMs: number): Promise<JoinResult> {
-    const { mls, relay, config, progress, sendTimeoutMs } = this.core;
+    const { mls, relay, config, progress, channels, sendTimeoutMs } = this.core;
     const invite = decodeInvite(token);
+    const groupHex = hex(invite.groupId);
     if (invite.expiresAt < Math.floor(Date.now() / 1000)) throw new AgentError("invite_invalid", "this invite has expired; ask a member for a new one");
     if (invite.relayUrl !== relayBase(this.relayUrl)) {
       throw new AgentError("invite_invalid", `this invite is for the relay ${invite.relayUrl}, but this agent uses ${relayBase(this.relayUrl)}; set SKYTALE_RELAY to it`);
     }
-    if (mls.channels().includes(invite.channel)) throw new AgentError("already_exists", `already a member of '${invite.channel}'`);
+    const held = channels.channelOf(groupHex);
+    if (held !== undefined) throw new AgentError("already_exists", `already a member of '${held}'`);
+    this.contacts.assertNotConflicting(invite.inviter.name, invite.inviter.key, "the inviter");
     if (config.relayKey === undefined) this.pins().record(invite.relayUrl, invite.relayKey);
-    this.joins.expect(invite.groupId);
+    this.joins.expect(invite.groupId, invite.inviter);
     const keyPackage = await mls.createKeyPackage();
     const mac = joinMac(invite.secret, invite.id, keyPackage, config.name);
     const payload = encodeJoinRequest({ inviteId: invite.id, agent: config.name, keyPackage, mac });
     await withTimeout(relay.forward("JoinRequest", { kind: "channel", channel: invite.groupId }, payload), sendTimeoutMs, "the join request is queued for the relay");
     try {
-      await progress.until(() => mls.channels().includes(invite.channel), waitMs, "");
-      return { status: "joined" as const, ...(await this.core.state(invite.channel)) };
+      await progress.until(() => channels.channelOf(groupHex) !== undefined || this.joins.refusal(groupHex) !== undefined, waitMs, "");
     } catch {
       return { status: "pending" as const, channel: invite.channel };
     }
+    const refused = this.joins.refusal(groupHex);
+    if (refused !== undefined) throw refused;
+    return { status: "joined" as const, ...(await this.core.state(channels.channelOf(groupHex) as string)) };
   }
 
   /**
    * Every member sees a join request at the same place in the channel's order, so every member
    * counts the invite's uses alike; each tries to commit the Add and the relay lets one win.
    */
-  considerJoinRequest(channel: string, payload: Uint8Array, from: string): void {
+  considerJoinRequest(channel: string, payload: Uint8Array, from: Uint8Array): void {
     const { mls, store, log, quiet } = this.core;
     const request = decodeJoinRequest(payload);
     if (request === undefined) return;
@@ -82,19 +93,23 @@ export class InviteFlow {
     if (!macMatches(joinMac(invite.secret, request.inviteId, request.keyPackage, request.agent), request.mac)) {
       return log(`join request with a bad MAC on ${channel}`);
     }
-    // The key package must be the requester's own: the name the relay authenticated, the name in
-    // the request and the name in the credential agree, or someone else would be pulled in.
-    let name: string | undefined;
+    // The key package must be the requester's own: of the key the relay authenticated as its
+    // sender, under the name in the request, or someone else would be pulled in.
+    let credential: ReturnType<typeof parseCredential>;
     try {
-      name = parseCredential(decodeKeyPackageMessage(request.keyPackage).leafNode.credential)?.name;
+      credential = parseCredential(decodeKeyPackageMessage(request.keyPackage).leafNode.credential);
     } catch {
       return log(`join request with a malformed key package on ${channel}`);
     }
-    if (name !== request.agent || name !== from) return log(`join request on ${channel} whose key package is not its sender's`);
+    if (credential === undefined || credential.name !== request.agent || !bytesEqual(credential.signaturePublicKey, from)) {
+      return log(`join request on ${channel} whose key package is not its sender's`);
+    }
+    const key = credential.signaturePublicKey;
+    if (!this.contacts.learn(credential.name, key, "invite", channel)) return log(`join request on ${channel} from a key that is not the one pinned for '${credential.name}'`);
     if (!store.useInvite(request.inviteId)) return log(`join request for a used-up invite on ${channel}`);
-    const isMember = async () => (await this.core.state(channel)).members.includes(request.agent);
+    const isMember = async () => (await mls.channelInfo(channel)).members.some((m) => bytesEqual(m.signaturePublicKey, key));
     void this.commits
-      .run(channel, () => mls.addMembers(channel, [request.keyPackage]), [request.agent], isMember)
+      .run(channel, () => mls.addMembers(channel, [request.keyPackage]), [key], isMember)
       .then((r) => (r.committed ? this.share(channel) : undefined))
       .catch((e: unknown) => quiet(e));
   }

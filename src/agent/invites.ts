@@ -5,11 +5,14 @@ import { AgentError } from "./types.js";
  * Invite tokens and join requests.
  *
  * A token holds the channel, its group id, the relay (URL and key, so the joiner can pin it from
- * a trusted source), the invite id and secret, and the expiry. The joiner sends a JoinRequest
- * (relayed opaque into the channel's archive) with a fresh key package and a MAC under the
- * secret; any member that knows the invite checks it and commits the Add.
+ * a trusted source), the inviter (name and identity key: the joiner checks that the group it is
+ * admitted to has the inviter in it, and pins the inviter), the invite id and secret, and the
+ * expiry. The joiner sends a JoinRequest (relayed opaque into the channel's archive) with a fresh
+ * key package and a MAC under the secret; any member that knows the invite checks it and commits
+ * the Add.
  */
-const PREFIX = "skytale-invite-v1.";
+const PREFIX = "skytale-invite-v2.";
+const OLD_PREFIX = "skytale-invite-v1.";
 const MAC_LABEL = "skytale join request v1";
 const MAX_TOKEN_LENGTH = 4096;
 
@@ -18,6 +21,8 @@ export interface InviteToken {
   readonly groupId: Uint8Array;
   readonly relayUrl: string;
   readonly relayKey: Uint8Array;
+  /** The member who made the invite. */
+  readonly inviter: { readonly name: string; readonly key: Uint8Array };
   readonly id: Uint8Array;
   readonly secret: Uint8Array;
   /** Unix seconds. */
@@ -32,15 +37,18 @@ const unb64 = (s: unknown, bytes: number, what: string): Uint8Array => {
 };
 
 export function encodeInvite(t: InviteToken): string {
-  const body = { c: t.channel, g: b64(t.groupId), r: t.relayUrl, k: b64(t.relayKey), i: b64(t.id), s: b64(t.secret), e: t.expiresAt };
+  const body = { c: t.channel, g: b64(t.groupId), r: t.relayUrl, k: b64(t.relayKey), n: t.inviter.name, p: b64(t.inviter.key), i: b64(t.id), s: b64(t.secret), e: t.expiresAt };
   return PREFIX + Buffer.from(JSON.stringify(body)).toString("base64url");
 }
 
 /** Parses a token; bad_request with a clear sentence for anything malformed. */
 export function decodeInvite(token: string): InviteToken {
   const trimmed = token.trim();
+  if (trimmed.startsWith(OLD_PREFIX)) {
+    throw new AgentError("invite_invalid", "this invite was made by an older skytale-mcp (before agents were their keys); ask the member for a new one");
+  }
   if (!trimmed.startsWith(PREFIX) || trimmed.length > MAX_TOKEN_LENGTH) {
-    throw new AgentError("bad_request", "not a skytale invite (it starts with 'skytale-invite-v1.'); ask the member for a new one");
+    throw new AgentError("bad_request", "not a skytale invite (it starts with 'skytale-invite-v2.'); ask the member for a new one");
   }
   let body: Record<string, unknown>;
   try {
@@ -48,7 +56,7 @@ export function decodeInvite(token: string): InviteToken {
   } catch {
     throw new AgentError("bad_request", "the invite is damaged (it does not decode); copy it again");
   }
-  if (typeof body.c !== "string" || typeof body.r !== "string" || typeof body.e !== "number") {
+  if (typeof body.c !== "string" || typeof body.r !== "string" || typeof body.n !== "string" || typeof body.e !== "number") {
     throw new AgentError("bad_request", "the invite is damaged (fields missing); copy it again");
   }
   return {
@@ -56,6 +64,7 @@ export function decodeInvite(token: string): InviteToken {
     groupId: unb64(body.g, 12, "channel id"),
     relayUrl: body.r,
     relayKey: unb64(body.k, 32, "relay key"),
+    inviter: { name: body.n, key: unb64(body.p, 32, "inviter key") },
     id: unb64(body.i, 16, "id"),
     secret: unb64(body.s, 32, "secret"),
     expiresAt: body.e,

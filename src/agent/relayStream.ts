@@ -26,10 +26,10 @@ export function nextInboxSeq(store: AgentStore): bigint {
 export interface StreamHooks {
   /** What a processed frame (or batch) did. */
   outcomes(channel: string, outcomes: ReceiveOutcome[]): void;
-  /** The relay serves a frame at this agent's own epoch it cannot read, even when fetched again. */
-  forkEvidence(channel: string, seq: number): Promise<void>;
-  /** A JoinRequest met in the channel's order. */
-  joinRequest(channel: string, payload: Uint8Array, from: string): void;
+  /** The relay serves a frame (`commit`: a commit) at this agent's own epoch it cannot read, even when fetched again. */
+  forkEvidence(channel: string, seq: number, commit: boolean): Promise<void>;
+  /** A JoinRequest met in the channel's order, sent by the holder of identity key `from`. */
+  joinRequest(channel: string, payload: Uint8Array, from: Uint8Array): void;
   /** A Welcome from the inbox. */
   welcome(envelope: EnvelopeOf<"GroupWelcome">): Promise<void>;
   readonly watchingRemovals: RemovalWatch;
@@ -247,7 +247,7 @@ export class RelayStream {
       } catch (error) {
         if (!(error instanceof MlsError)) throw error;
         if (error.code === "not_found") return;
-        if (!(await this.refused(channel, seq, body, error.code))) return;
+        if (!(await this.refused(channel, seq, body, error.code, e.type === "GroupCommit"))) return;
         if (!mls.channels().includes(channel)) return;
       }
     } else {
@@ -262,7 +262,7 @@ export class RelayStream {
    * A frame the MLS layer refused: fetched again once (it may have been altered on the way);
    * refused again, it is skipped and reported. Returns false while it is being fetched again.
    */
-  private async refused(channel: string, seq: number, body: Uint8Array, code: MlsError["code"]): Promise<boolean> {
+  private async refused(channel: string, seq: number, body: Uint8Array, code: MlsError["code"], commit: boolean): Promise<boolean> {
     const { mls, warnings, log } = this.core;
     const frameEpoch = readMlsRouting(body).epoch;
     const history = code === "epoch_mismatch" && frameEpoch < (this.joinedAtEpoch.get(channel) ?? 0n);
@@ -276,7 +276,7 @@ export class RelayStream {
     const epoch = await mls.channelInfo(channel).then((i) => i.epoch, () => undefined);
     const atOurEpoch = code === "decryption_failure" && epoch !== undefined && frameEpoch === epoch;
     if (verdict.confirmed && atOurEpoch) {
-      await this.hooks.forkEvidence(channel, seq);
+      await this.hooks.forkEvidence(channel, seq, commit);
     } else {
       warnings.warn(channel, "frame_rejected", `frame ${seq} of this channel did not verify (${code}), even when fetched again; it was skipped`, seq);
     }

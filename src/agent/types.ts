@@ -2,7 +2,7 @@
  * The channel manager's contract: what an MCP tool (or a library user) can ask of one agent.
  * Implemented by Agent (agent.ts); the MCP layer depends only on this file.
  */
-export { CHANNEL_NAME } from "../mls/channelName.js";
+export { CHANNEL_HANDLE, CHANNEL_NAME } from "../mls/channelName.js";
 export { NAME_PATTERN as AGENT_NAME } from "../mls/identity.js";
 
 export type AgentErrorCode =
@@ -15,6 +15,8 @@ export type AgentErrorCode =
   | "relay_key_mismatch" // the relay does not hold the key pinned for it
   | "join_timeout" // a join did not finish in time (it may still finish later)
   | "invite_invalid" // an invite that is expired, used up, or not for this relay
+  | "identity_mismatch" // a key that is not the one pinned for that name (or a key package of another key): someone else answered
+  | "unknown_contact" // a name with no key pinned for it: add it as a contact first (contact_add with its did:key or safety code)
   | "epoch_mismatch" // the channel moved on while this operation was built; retried without success
   | "decryption_failure" // a message that does not decrypt or verify
   | "fork_detected" // the relay's history of the channel is not this agent's (its commit was refused, or the winning commit cannot be processed)
@@ -38,27 +40,76 @@ export class AgentError extends Error {
 }
 
 export interface ChannelState {
+  /** The channel's handle on this agent: its name, or name#id when two channels share a name. */
   readonly channel: string;
   readonly epoch: bigint;
   /** Member names, in leaf order. */
   readonly members: string[];
 }
 
+/**
+ * How far this agent trusts that a name is the agent it knows by it. Agents are their keys;
+ * names are what agents call themselves, and anyone can pick any name.
+ * - verified: a person confirmed this key for this name (contact_add with its did:key or safety code);
+ * - pinned: the key was learned for this name before (an invite, a channel joined) and has not changed;
+ * - unknown: no key is pinned for this name: the name is only the agent's own claim;
+ * - conflict: this name is pinned to another key: this is NOT the agent known by that name.
+ */
+export type Trust = "verified" | "pinned" | "unknown" | "conflict";
+
+/** An agent as tools show it: its name, its key (did:key and safety code) and how far it is trusted. */
+export interface AgentView {
+  readonly name: string;
+  readonly did: string;
+  readonly safetyCode: string;
+  readonly trust: Trust;
+}
+
 export interface MemberView {
   readonly identity: string;
-  readonly fingerprint: string;
+  readonly did: string;
+  readonly safetyCode: string;
+  readonly trust: Trust;
 }
 
 export interface ChannelSummary extends ChannelState {
+  /** The name the creator gave the channel. */
+  readonly name: string;
+  /** Who made it; undefined for channels made before channels named their creator. */
+  readonly creator: AgentView | undefined;
   /** Messages received and not yet returned by receive(). */
   readonly unread: number;
+}
+
+/** A name pinned to a key in this agent's contacts. */
+export interface ContactView {
+  readonly name: string;
+  readonly did: string;
+  readonly safetyCode: string;
+  readonly verified: boolean;
+  /** Where the key came from: "explicit", "invite", "channel", "key_package". */
+  readonly source: string;
+}
+
+/** A channel another agent added this agent to, waiting for an answer (offer_answer). */
+export interface OfferView {
+  /** The id to answer it with. */
+  readonly offer: string;
+  readonly channel: string;
+  readonly creator: AgentView | undefined;
+  /** The member who added this agent. */
+  readonly addedBy: AgentView;
+  readonly members: string[];
+  readonly receivedAt: string;
 }
 
 /** A message from another member, as receive() returns it (once). */
 export interface ReceivedMessage {
   readonly channel: string;
   readonly sender: string;
-  readonly senderFingerprint: string;
+  /** The sender's key (legacy messages stored before keys were shown carry a hex fingerprint). */
+  readonly senderDid: string;
+  readonly trust: Trust;
   readonly message: string;
   readonly seq: number | undefined;
   /** When this agent received it (ISO 8601). */
@@ -70,8 +121,8 @@ export type JoinResult =
   | { readonly status: "pending"; readonly channel: string };
 
 /**
- * Something the relay did (or refused) that the agent detected, reported once by receive(). None
- * of them ever leads to altered or forged text being returned.
+ * Something the relay (or another agent) did that this agent detected, reported once by
+ * receive(). None of them ever leads to altered or forged text being returned.
  * - frame_rejected: a frame that did not verify even when fetched again was skipped;
  * - frames_missing: the relay did not deliver some frames even when asked again;
  * - fork_suspected: frames at this agent's epoch that it cannot read: the relay may be showing
@@ -79,9 +130,10 @@ export type JoinResult =
  *   (remove, then add) repairs it;
  * - half_joined: a Welcome whose commit did not win was undone (the channel is left until the right one comes);
  * - message_not_delivered: a message send() answered as queued was refused by the relay later and
- *   could not be encrypted again (its text is kept in memory only, so not across a restart).
+ *   could not be encrypted again (its text is kept in memory only, so not across a restart);
+ * - identity_conflict: an agent showed up under a name this agent has pinned to another key.
  */
-export type ChannelWarningCode = "frame_rejected" | "frames_missing" | "fork_suspected" | "half_joined" | "message_not_delivered";
+export type ChannelWarningCode = "frame_rejected" | "frames_missing" | "fork_suspected" | "half_joined" | "message_not_delivered" | "identity_conflict";
 
 export interface ChannelWarning {
   readonly channel: string;
@@ -102,7 +154,7 @@ export interface ReceiveOptions {
 }
 
 export interface ChannelService {
-  readonly identity: { readonly name: string; readonly fingerprint: string };
+  readonly identity: { readonly name: string; readonly did: string; readonly safetyCode: string };
   relayStatus(): { url: string; connected: boolean };
   createChannel(channel: string): Promise<ChannelState>;
   invite(channel: string, options: { maxUses: number; ttlSeconds: number }): Promise<{ invite: string; expiresAt: Date }>;
@@ -112,7 +164,10 @@ export interface ChannelService {
   joinWithWelcome(channel: string, welcome: Uint8Array): Promise<JoinResult>;
   /** A fresh single-use key package (encoded MLSMessage) for the manual flow. */
   keyPackage(): Promise<Uint8Array>;
-  /** Adds an agent by its key package, or by its id through the relay's key-package directory. */
+  /**
+   * Adds an agent by its key package, or through the relay's key-package directory by its did:key
+   * or by the name of a contact (the key package must be of the pinned key: identity_mismatch).
+   */
   addMember(channel: string, who: { keyPackage: Uint8Array } | { agent: string }): Promise<ChannelState & { welcome: Uint8Array }>;
   send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }>;
   /** Messages not returned before; `warnings` (only when there are some) says what the relay did wrong. */
@@ -123,6 +178,18 @@ export interface ChannelService {
   leave(channel: string): Promise<{ channel: string; status: "left" | "leave_requested" }>;
   removeMember(channel: string, member: string): Promise<ChannelState>;
   rotateKeys(channel: string): Promise<ChannelState>;
+  /** This agent's contacts: names pinned to keys. */
+  contacts(): Promise<ContactView[]>;
+  /**
+   * Pins `name` to a key a person vouches for: its did:key, or its safety code (the relay is asked
+   * for the key it knows under the name, and its code must match).
+   */
+  addContact(name: string, proof: { did: string } | { safetyCode: string }): Promise<ContactView>;
+  removeContact(name: string): Promise<{ name: string; removed: boolean }>;
+  /** Channels agents that are not contacts added this agent to, waiting for an answer. */
+  offers(): Promise<OfferView[]>;
+  /** Joins the offered channel, or declines it (its Welcome is dropped). */
+  answerOffer(offer: string, accept: boolean): Promise<JoinResult | { readonly status: "declined"; readonly channel: string }>;
   /** Called with the channel name whenever a new message lands in the inbox. */
   onMessage(listener: (channel: string) => void): () => void;
   close(): Promise<void>;

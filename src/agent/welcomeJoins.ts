@@ -1,33 +1,53 @@
 import { MlsError } from "../mls/errors.js";
+import { bytesEqual } from "../mls/identity.js";
 import { decodeWelcomeMessage } from "../mls/messages.js";
+import type { ChannelInfo, WelcomePreview } from "../mls/mlsAgent.js";
 import type { EnvelopeOf } from "../wire/envelope.js";
+import type { Contacts } from "./contacts.js";
 import { hex, stateOf, type Core } from "./core.js";
 import { ForkWatch } from "./forkWatch.js";
 import { HeldWelcomes } from "./heldWelcomes.js";
 import type { KeyPackageSupply } from "./keyPackageSupply.js";
+import type { Offers } from "./offers.js";
 import type { RelayStream } from "./relayStream.js";
 import { AgentError, type JoinResult } from "./types.js";
 
 /** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
 const PROVISIONAL = "provisional_join:";
 
+/** Who made the invite a join was asked with: the group must have them in it. */
+export interface Inviter {
+  readonly name: string;
+  readonly key: Uint8Array;
+}
+
+/** What came of a Welcome. */
+type JoinOutcome = { readonly kind: "joined"; readonly info: ChannelInfo } | { readonly kind: "held" } | { readonly kind: "refused"; readonly error: MlsError };
+
 /**
- * Joining by Welcome. A Welcome from the inbox joins provisionally (its key package is kept) until
- * another member's frame verifies: the relay could have released a Welcome whose commit lost, and
- * split evidence before that undoes the join. A Welcome for a group still held waits (see
- * heldWelcomes.ts) until the removal it follows is applied. Owns the provisional and split state
- * of channels, the held Welcomes, and the groups this agent asked to join with an invite.
+ * Joining by Welcome. Every Welcome is opened and checked first; one this agent asked for with an
+ * invite must have the inviter among its members, one it did not ask for is joined only when a
+ * contact sent it (the rest wait as offers, offers.ts). A Welcome from the inbox joins
+ * provisionally (its key package is kept) until another member's frame verifies: the relay could
+ * have released a Welcome whose commit lost, and a commit at this agent's epoch that it cannot
+ * read undoes such a join (a frame anyone can post cannot). A Welcome for a group still held
+ * waits (heldWelcomes.ts) until the removal it follows is applied. Owns the provisional and split
+ * state of channels, the held Welcomes, and the invites this agent is joining with.
  */
 export class WelcomeJoins {
   private readonly forks = new ForkWatch();
   private readonly held: HeldWelcomes;
-  /** Group ids (hex) of channels this agent asked to join with an invite. */
-  private readonly expected = new Set<string>();
+  /** Group ids (hex) this agent asked to join with an invite, and who invited it. */
+  private readonly expected = new Map<string, Inviter>();
+  /** Why the Welcome for an invite was refused, for the join waiting on it. */
+  private readonly refusals = new Map<string, AgentError>();
 
   constructor(
     private readonly core: Core,
     private readonly stream: RelayStream,
     private readonly keyPackages: KeyPackageSupply,
+    private readonly contacts: Contacts,
+    private readonly offers: Offers,
     /** Ends this agent's following of a channel whose group is gone (every part forgets it). */
     private readonly forgetChannel: (channel: string) => void,
   ) {
@@ -46,18 +66,55 @@ export class WelcomeJoins {
     }
   }
 
-  /** This agent asked to join the group with an invite: its Welcome is accepted even with directory adds off. */
-  expect(groupId: Uint8Array): void {
-    this.expected.add(hex(groupId));
+  /** This agent asked to join the group with an invite from `inviter`. */
+  expect(groupId: Uint8Array, inviter: Inviter): void {
+    this.expected.set(hex(groupId), inviter);
+    this.refusals.delete(hex(groupId));
+  }
+
+  /** Why the Welcome for an invite to the group (hex) was refused, if it was. */
+  refusal(groupHex: string): AgentError | undefined {
+    return this.refusals.get(groupHex);
   }
 
   /** A Welcome from the inbox. */
   async welcome(e: EnvelopeOf<"GroupWelcome">): Promise<void> {
-    if (!this.mayJoin(e.channel)) {
-      this.core.log("ignored a Welcome this agent did not ask for (directory adds are off: SKYTALE_ACCEPT_DIRECTORY_ADDS=0)");
+    const { mls, log, config } = this.core;
+    const groupHex = hex(e.channel);
+    let preview: WelcomePreview;
+    try {
+      preview = await mls.previewWelcome(e.welcome);
+    } catch (error) {
+      if (!(error instanceof MlsError)) throw error;
+      // MlsError messages carry no key or plaintext (errorMapping.ts); the reason is what an operator needs.
+      return log(`ignored a Welcome: ${error.code}: ${error.message}`);
+    }
+    const inviter = this.expected.get(groupHex);
+    if (inviter !== undefined) return this.joinInvited(e, preview, inviter);
+    const policy = config.directoryAdds ?? "contacts";
+    if (policy === "none") return log("ignored a Welcome this agent did not ask for (directory adds are off: SKYTALE_ACCEPT_DIRECTORY_ADDS=none)");
+    const trust = this.contacts.trustOf(preview.adder.name, preview.adder.signaturePublicKey);
+    if (policy === "all" || trust === "verified" || trust === "pinned") {
+      await this.joinLogged(e.welcome, Number(e.commitSeq), groupHex);
       return;
     }
-    await this.joinFromWelcome(e.welcome, Number(e.commitSeq), hex(e.channel));
+    this.offers.hold(e.channel, e.welcome, Number(e.commitSeq), preview);
+  }
+
+  /** Joins a channel someone offered, after this agent said yes; on the stream, in order with it. */
+  acceptOffer(welcome: Uint8Array, commitSeq: number, groupHex: string): Promise<ChannelInfo> {
+    return new Promise((resolve, reject) =>
+      this.stream.enqueue(async () => {
+        try {
+          const outcome = await this.join(welcome, commitSeq, groupHex);
+          if (outcome.kind === "joined") resolve(outcome.info);
+          else if (outcome.kind === "held") reject(new AgentError("already_exists", "this agent is in that channel already"));
+          else reject(outcome.error);
+        } catch (error) {
+          reject(error);
+        }
+      }),
+    );
   }
 
   /** Another member's frame was readable at our epoch: a provisional join was real. */
@@ -72,29 +129,40 @@ export class WelcomeJoins {
   }
 
   /**
-   * The relay serves, at this agent's own epoch, a frame it cannot read: the members' views may
-   * have split (a commit shown to some and not others), or a non-member posted it. A join no
-   * other member has confirmed is undone (its Welcome was for a commit that did not win), and a
-   * Welcome held back meanwhile takes its place.
+   * The relay serves, at this agent's own epoch, a frame it cannot read, even when fetched again:
+   * the members' views may have split (a commit shown to some and not others), or a non-member
+   * posted it. Only a commit counts as evidence against a provisional join: the relay accepts a
+   * commit only with a proof from the epoch's members (wire/commitProof.ts), while a message or a
+   * proposal can come from anyone. A join no other member has confirmed is then undone (its
+   * Welcome was for a commit that did not win), and a Welcome held back meanwhile takes its place.
    */
-  async forkEvidence(channel: string, seq: number): Promise<void> {
+  async forkEvidence(channel: string, seq: number, commit: boolean): Promise<void> {
     const { warnings, mls } = this.core;
-    this.forks.markForked(channel);
     const groupHex = this.core.channels.groupOf(channel);
     const stashed = groupHex === undefined ? undefined : this.held.get(groupHex);
+    if (!commit) {
+      const joinStands = this.forks.isProvisional(channel) ? "; a frame anyone can post does not end this agent's join" : "";
+      return warnings.warn(
+        channel,
+        "fork_suspected",
+        `frame ${seq} is at this agent's epoch but cannot be read, even when fetched again: a non-member's frame, or the relay showing members different commits${joinStands}; if it goes on, have a member remove this agent and add it again`,
+        seq,
+      );
+    }
+    this.forks.markForked(channel);
     if (groupHex !== undefined && stashed !== undefined) this.held.drop(groupHex);
     if (!this.forks.isProvisional(channel) && stashed === undefined) {
       return warnings.warn(
         channel,
         "fork_suspected",
-        `frame ${seq} is at this agent's epoch but cannot be read, even when fetched again: the relay may be showing members different commits, or carries a non-member's frame; if it goes on, have a member remove this agent and add it again`,
+        `the commit at seq ${seq} is at this agent's epoch but cannot be read, even when fetched again: the relay may be showing members different commits; if it goes on, have a member remove this agent and add it again`,
         seq,
       );
     }
     await mls.abandon(channel);
     this.forgetChannel(channel);
     warnings.warn(channel, "half_joined", `the Welcome this agent joined with was for a commit the other members do not have; the channel was left${stashed ? " and joined again with a newer Welcome" : " until a member adds this agent again"}`, seq);
-    if (stashed !== undefined) await this.joinFromWelcome(stashed.welcome, stashed.commitSeq);
+    if (stashed !== undefined) await this.joinLogged(stashed.welcome, stashed.commitSeq);
   }
 
   /**
@@ -109,7 +177,7 @@ export class WelcomeJoins {
     // Dropped only once joined: a crash before that finds it again on start.
     this.stream.enqueue(() =>
       this.stream.untilStored(async () => {
-        await this.joinFromWelcome(held.welcome, held.commitSeq, groupHex);
+        await this.joinLogged(held.welcome, held.commitSeq, groupHex);
         this.held.drop(groupHex);
       }),
     );
@@ -130,10 +198,10 @@ export class WelcomeJoins {
     }
     this.stream.joinedAt(info.channel, info.epoch);
     channels.adopt(info.channel, info.groupId, -1);
-    if (info.channel !== channel) {
-      throw new AgentError("bad_request", `that Welcome opens '${info.channel}', not '${channel}' (joined '${info.channel}' anyway)`);
+    if (info.name !== channel) {
+      throw new AgentError("bad_request", `that Welcome opens '${info.name}', not '${channel}' (joined '${info.channel}' anyway)`);
     }
-    return { status: "joined" as const, ...stateOf(channel, info) };
+    return { status: "joined" as const, ...stateOf(info.channel, info) };
   }
 
   forget(channel: string): void {
@@ -142,10 +210,44 @@ export class WelcomeJoins {
   }
 
   /**
-   * Joins with a Welcome from the inbox, provisionally. A Welcome for a group held already waits,
-   * unless that group is known to have split from the others'.
+   * The Welcome for a join this agent asked for: the group must have the inviter in it (a leaked
+   * invite lets its holder join, but not stand in for the inviter). Joined, the inviter and the
+   * other members are pinned as contacts where their names are new.
    */
-  private async joinFromWelcome(welcome: Uint8Array, commitSeq: number, groupHex?: string): Promise<void> {
+  private async joinInvited(e: EnvelopeOf<"GroupWelcome">, preview: WelcomePreview, inviter: Inviter): Promise<void> {
+    const groupHex = hex(e.channel);
+    this.expected.delete(groupHex);
+    if (!preview.members.some((m) => m.name === inviter.name && bytesEqual(m.signaturePublicKey, inviter.key))) {
+      const error = new AgentError(
+        "identity_mismatch",
+        `the channel this invite admitted you to does not have its inviter '${inviter.name}' in it: someone else used the invite to stand in for them; ask ${inviter.name} for a new invite`,
+      );
+      this.refusals.set(groupHex, error);
+      this.core.log(`refused a Welcome for an invite: ${error.message}`);
+      return this.core.progress.wake();
+    }
+    const outcome = await this.joinLogged(e.welcome, Number(e.commitSeq), groupHex);
+    if (outcome.kind !== "joined") return;
+    const { channel } = outcome.info;
+    const self = this.core.mls.identity.signaturePublicKey;
+    for (const m of preview.members) {
+      if (!bytesEqual(m.signaturePublicKey, self)) this.contacts.learn(m.name, m.signaturePublicKey, m.name === inviter.name ? "invite" : "channel", channel);
+    }
+  }
+
+  /** Joins, logging (not throwing) why a Welcome was not used. */
+  private async joinLogged(welcome: Uint8Array, commitSeq: number, groupHex?: string): Promise<JoinOutcome> {
+    const outcome = await this.join(welcome, commitSeq, groupHex);
+    // MlsError messages carry no key or plaintext (errorMapping.ts); the reason is what an operator needs.
+    if (outcome.kind === "refused") this.core.log(`ignored a Welcome: ${outcome.error.code}: ${outcome.error.message}`);
+    return outcome;
+  }
+
+  /**
+   * Joins with a Welcome, provisionally. A Welcome for a group held already waits, unless that
+   * group is known to have split from the others'.
+   */
+  private async join(welcome: Uint8Array, commitSeq: number, groupHex?: string): Promise<JoinOutcome> {
     const { mls, channels, store, log } = this.core;
     const heldChannel = groupHex === undefined ? undefined : channels.channelOf(groupHex);
     if (heldChannel !== undefined && this.forks.isForked(heldChannel)) {
@@ -160,16 +262,15 @@ export class WelcomeJoins {
       this.stream.joinedAt(info.channel, info.epoch);
       channels.adopt(info.channel, info.groupId, commitSeq);
       void this.keyPackages.publish(1);
+      return { kind: "joined", info };
     } catch (error) {
       if (!(error instanceof MlsError)) throw error;
-      if (error.code === "already_exists" && groupHex !== undefined) this.held.hold(groupHex, { welcome, commitSeq });
-      // MlsError messages carry no key or plaintext (errorMapping.ts); the reason is what an operator needs.
-      log(`ignored a Welcome: ${error.code}: ${error.message}`);
+      if (error.code === "already_exists" && groupHex !== undefined) {
+        this.held.hold(groupHex, { welcome, commitSeq });
+        log(`ignored a Welcome: already_exists: held until the removal it follows is applied`);
+        return { kind: "held" };
+      }
+      return { kind: "refused", error };
     }
-  }
-
-  /** Joins this agent asked for, or directory adds by agents it accepts adds from. */
-  private mayJoin(groupId: Uint8Array): boolean {
-    return this.expected.delete(hex(groupId)) || (this.core.config.acceptDirectoryAdds ?? true);
   }
 }

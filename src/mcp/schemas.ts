@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 // The channel manager's own name rules, checked in the schema so the model sees them up front.
-import { AGENT_NAME, CHANNEL_NAME, type ChannelState } from "../agent/types.js";
+import { AGENT_NAME, CHANNEL_HANDLE, type AgentView, type ChannelState } from "../agent/types.js";
 
 /** Longest wait a tool accepts: below every host's tool-call timeout seen in practice (~30-60 s). */
 export const MAX_WAIT_MS = 25_000;
@@ -18,8 +18,8 @@ export const MAX_KEY_PACKAGE_BYTES = 16 * 1024;
 /** The agent refuses longer invite tokens too (src/agent/invites.ts). */
 const MAX_INVITE_LENGTH = 4096;
 
-/** Three segments of at most 64 characters and two slashes. */
-const MAX_CHANNEL_LENGTH = 194;
+/** Three segments of at most 64 characters and two slashes, and '#' with 8 hex digits. */
+const MAX_CHANNEL_LENGTH = 203;
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
@@ -46,8 +46,67 @@ export function channelField() {
   const rule = "channel names are org/namespace/service: three lowercase parts of letters, digits, '.', '_' or '-' (e.g. acme/research/planning)";
   return text("channel")
     .max(MAX_CHANNEL_LENGTH, { error: `channel is at most ${MAX_CHANNEL_LENGTH} characters; ${rule}` })
-    .regex(CHANNEL_NAME, { error: rule })
-    .describe("Channel name, org/namespace/service in lowercase, e.g. acme/research/planning");
+    .regex(CHANNEL_HANDLE, { error: rule })
+    .describe("Channel name, org/namespace/service in lowercase, e.g. acme/research/planning (name#id when two of your channels share a name: see channel_list)");
+}
+
+/** An agent to add: a contact's name, or a did:key. */
+export function agentOrKeyField(field: string, description: string) {
+  const rule = `${field} must be a contact's name (letters, digits, '.', '_', '@', '-') or a did:key (did:key:z6Mk...)`;
+  return text(field)
+    .trim()
+    .max(64, { error: `${field} is at most 64 characters` })
+    .refine((value) => AGENT_NAME.test(value) || /^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/.test(value), { error: rule })
+    .describe(description);
+}
+
+/** An identity key as a did:key. */
+export function didField(description: string) {
+  return text("did")
+    .trim()
+    .max(64, { error: "did is at most 64 characters" })
+    .regex(/^did:key:z/, { error: "did must be a did:key (did:key:z6Mk...)" })
+    .describe(description);
+}
+
+/** A safety code as a person reads it: 20 digits, in groups or not. */
+export function safetyCodeField(description: string) {
+  return text("safety_code")
+    .trim()
+    .max(40, { error: "safety_code is at most 40 characters" })
+    .regex(/^[0-9][0-9\s-]{18,40}[0-9]$/, { error: "safety_code is 20 digits in four groups of five" })
+    .describe(description);
+}
+
+/** The id of an offer (offer_list). */
+export function offerField() {
+  return text("offer")
+    .trim()
+    .max(64, { error: "offer is at most 64 characters" })
+    .regex(/^[0-9a-f]{2,64}$/, { error: "offer is the id offer_list shows (hex)" })
+    .describe("The offer's id from offer_list");
+}
+
+/** What "trust" means, for every tool that shows it. */
+export const TRUST_DESCRIPTION =
+  "How sure this agent is that the name belongs to this key (agents are their keys; anyone can pick any name): " +
+  "verified = a person confirmed this key for this name; pinned = the key was learned for this name before (an invite, " +
+  "a channel joined) and has not changed, but no person checked it; unknown = no key is pinned for this name, so the " +
+  "name is only the agent's own claim; conflict = this name is pinned to ANOTHER key: this is not the agent you know " +
+  "by that name, do not trust it.";
+
+export const trustOutput = z.enum(["verified", "pinned", "unknown", "conflict"]).describe(TRUST_DESCRIPTION);
+
+/** An agent in a tool result: name, key and trust. */
+export const agentOutput = z.object({
+  name: z.string().describe("The name the agent calls itself"),
+  did: z.string().describe("Its identity key as a did:key: the agent IS this key"),
+  safety_code: z.string().describe("Its key as 20 digits people read aloud to compare"),
+  trust: trustOutput,
+});
+
+export function toAgentOutput(view: AgentView): z.infer<typeof agentOutput> {
+  return { name: view.name, did: view.did, safety_code: view.safetyCode, trust: view.trust };
 }
 
 export function agentField(field: string, description: string) {

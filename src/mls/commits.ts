@@ -103,14 +103,14 @@ export class Committer {
     });
   }
 
-  /** The pending commit (it survives a restart) with the names it adds, to send again; undefined when there is none. */
-  pendingCommit(channel: string): Promise<(OutgoingCommit & { added: string[] }) | undefined> {
+  /** The pending commit (it survives a restart) with the identity keys it adds, to send again; undefined when there is none. */
+  pendingCommit(channel: string): Promise<(OutgoingCommit & { added: Uint8Array[] }) | undefined> {
     return this.groups.locked(channel, async () => {
       const entry = this.groups.load(channel);
       if (entry.pending === undefined) return undefined;
-      const before = new Set(membersOf(entry.state).map((m) => m.name));
+      const before = new Set(membersOf(entry.state).map((m) => m.did));
       const { pending, state } = entry;
-      const added = membersOf(pending.newState).map((m) => m.name).filter((name) => !before.has(name));
+      const added = membersOf(pending.newState).filter((m) => !before.has(m.did)).map((m) => m.signaturePublicKey);
       const { groupId, epoch } = state.groupContext;
       const proof = proveCommit(groupId, epoch, pending.commit, await this.commitKeySeed(state), await this.commitKeySeed(pending.newState));
       return { channel, epoch, commit: pending.commit, welcome: pending.welcome, proof, added };
@@ -168,8 +168,12 @@ export class Committer {
     });
   }
 
-  /** The seed of an epoch's commit key: only members of that epoch can compute it. */
   private commitKeySeed(state: ClientState): Promise<Uint8Array> {
-    return mlsExporter(state.keySchedule.exporterSecret, COMMIT_KEY_EXPORTER_LABEL, new Uint8Array(0), COMMIT_KEY_BYTES, this.cs);
+    return commitKeySeed(state, this.cs);
   }
+}
+
+/** The seed of an epoch's commit key: only members of that epoch can compute it. */
+export function commitKeySeed(state: ClientState, cs: CiphersuiteImpl): Promise<Uint8Array> {
+  return mlsExporter(state.keySchedule.exporterSecret, COMMIT_KEY_EXPORTER_LABEL, new Uint8Array(0), COMMIT_KEY_BYTES, cs);
 }

@@ -1,6 +1,7 @@
 import { decodeGroupState, type ClientState } from "ts-mls";
-import { assertChannelName } from "./channelName.js";
+import { assertChannelName, nameOfHandle } from "./channelName.js";
 import { MlsError } from "./errors.js";
+import { heldCreator, type Creator } from "./genesis.js";
 import { CHANNEL_NAME_EXTENSION } from "./keyPackages.js";
 import { membersOf, type Member } from "./members.js";
 import { encodeState } from "./stateCodec.js";
@@ -18,6 +19,7 @@ export interface PendingCommit {
 
 /** One channel's group as held in memory: the decoded state, its relay cursor and pending commit. */
 export interface GroupEntry {
+  /** The channel's handle on this agent (its name, or name#id when another channel has that name). */
   readonly channel: string;
   state: ClientState;
   cursor: number;
@@ -40,8 +42,13 @@ export interface DeferredWrites {
 }
 
 export interface ChannelInfo {
+  /** The handle this agent knows the channel by. */
   readonly channel: string;
+  /** The name its creator gave it (the same as the handle unless two channels share it). */
+  readonly name: string;
   readonly groupId: Uint8Array;
+  /** Who made the channel (checked on joining); undefined for channels made before channels had a genesis. */
+  readonly creator: Creator | undefined;
   readonly epoch: bigint;
   readonly members: Member[];
   /** RFC 9420 epoch_authenticator: equal across members iff they share the epoch's secrets. */
@@ -55,7 +62,9 @@ export function describe(entry: GroupEntry): ChannelInfo {
   const { state } = entry;
   return {
     channel: entry.channel,
+    name: nameOfHandle(entry.channel),
     groupId: state.groupContext.groupId,
+    creator: heldCreator(state),
     epoch: state.groupContext.epoch,
     members: membersOf(state),
     epochAuthenticator: state.keySchedule.epochAuthenticator,

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import type { Credential } from "ts-mls";
+import { didKeyOf, safetyCodeOf } from "./didKey.js";
 import { MlsError } from "./errors.js";
 
 /** An agent's long-term signing identity: its name and Ed25519 key pair. */
@@ -9,11 +9,14 @@ export interface Identity {
   readonly signaturePrivateKey: Uint8Array;
 }
 
-/** What a verified credential tells about a member. */
+/** What a verified credential tells about a member: its key (which is the member) and the name it calls itself. */
 export interface MemberIdentity {
   readonly name: string;
   readonly signaturePublicKey: Uint8Array;
-  readonly fingerprint: string;
+  /** The key as a did:key. */
+  readonly did: string;
+  /** The key as a code people read aloud to compare. */
+  readonly safetyCode: string;
 }
 
 /** Agent names: 1-64 letters, digits, '.', '_', '@', '-', starting with a letter or digit. */
@@ -64,17 +67,11 @@ export function parseCredential(credential: Credential): { name: string; signatu
   return { name, signaturePublicKey: id.slice(2 + nameLength) };
 }
 
-/** A short, human-comparable digest of a signature key: 40 hex digits in groups of four. */
-export function fingerprint(signaturePublicKey: Uint8Array): string {
-  const hex = createHash("sha256").update(signaturePublicKey).digest("hex").slice(0, 40);
-  return hex.match(/.{4}/g)?.join(" ") ?? hex;
-}
-
 /** Verified identity of a credential whose embedded key equals the leaf's signature key. */
 export function memberIdentity(credential: Credential, signaturePublicKey: Uint8Array): MemberIdentity | undefined {
   const parsed = parseCredential(credential);
   if (parsed === undefined || !bytesEqual(parsed.signaturePublicKey, signaturePublicKey)) return undefined;
-  return { name: parsed.name, signaturePublicKey, fingerprint: fingerprint(signaturePublicKey) };
+  return { name: parsed.name, signaturePublicKey, did: didKeyOf(signaturePublicKey), safetyCode: safetyCodeOf(signaturePublicKey) };
 }
 
 /** Byte equality for public values (not constant-time: nothing secret is compared here). */

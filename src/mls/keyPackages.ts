@@ -6,13 +6,15 @@ import { credentialFor, type Identity } from "./identity.js";
 import { encodeKeyPackageMessage } from "./messages.js";
 import { PACKED_PAYLOADS_CAPABILITY } from "./packedPayloads.js";
 import type { StoredKeyPackage } from "../store/records.js";
-import { KEY_PACKAGE_LIFETIME_SECONDS } from "./suite.js";
+import { KEY_PACKAGE_LIFETIME_SECONDS, SUPPORTED_SUITES } from "./suite.js";
 
 /** Tolerated clock skew between agents when a key package starts to be valid. */
 const CLOCK_SKEW_SECONDS = 3600;
 
 /** Private-use GroupContext extension that carries the channel name to members (never the relay). */
 export const CHANNEL_NAME_EXTENSION = 0xf5a1;
+/** Private-use GroupContext extension binding a channel to its creator (genesis.ts). */
+export const GENESIS_EXTENSION = 0xf5a3;
 
 export interface FreshKeyPackage {
   readonly keyPackage: KeyPackage;
@@ -23,10 +25,12 @@ export interface FreshKeyPackage {
 /** A fresh single-use key package signed with the agent's identity key. */
 export async function createKeyPackage(identity: Identity, cs: CiphersuiteImpl, nowSeconds: number): Promise<FreshKeyPackage> {
   const notBefore = nowSeconds - CLOCK_SKEW_SECONDS;
-  const capabilities = defaultCapabilities();
+  // Only what this agent really handles (RFC 9420 §13.4: a client MUST support what it advertises):
+  // the suites our provider serves, basic credentials, and our private extensions.
+  const capabilities = { ...defaultCapabilities(), ciphersuites: SUPPORTED_SUITES, credentials: ["basic" as const] };
   const { publicPackage, privatePackage } = await generateKeyPackageWithKey(
     credentialFor(identity.name, identity.signaturePublicKey),
-    { ...capabilities, extensions: [...capabilities.extensions, CHANNEL_NAME_EXTENSION, PACKED_PAYLOADS_CAPABILITY] },
+    { ...capabilities, extensions: [...capabilities.extensions, CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION, PACKED_PAYLOADS_CAPABILITY] },
     { notBefore: BigInt(notBefore), notAfter: BigInt(nowSeconds + KEY_PACKAGE_LIFETIME_SECONDS) },
     [],
     { signKey: identity.signaturePrivateKey, publicKey: identity.signaturePublicKey },

@@ -1,15 +1,19 @@
-import { randomBytes } from "node:crypto";
 import { createGroup, zeroOutUint8Array, type CiphersuiteImpl, type ClientState } from "ts-mls";
-import { assertChannelName } from "./channelName.js";
-import { Committer, type OutgoingCommit } from "./commits.js";
+import { channelOpenBytes } from "../wire/channelOpen.js";
+import { commitKeyPair } from "../wire/commitProof.js";
+import { linkAuthBytes } from "../wire/linkAuth.js";
+import { assertChannelName, nameOfHandle, suffixedHandle } from "./channelName.js";
+import { Committer, commitKeySeed, type OutgoingCommit } from "./commits.js";
+import { didKeyOf, safetyCodeOf } from "./didKey.js";
 import { MlsError } from "./errors.js";
 import { toMlsError } from "./errorMapping.js";
 import { FutureEpochs } from "./futureEpochs.js";
 import { GroupCache } from "./groupCache.js";
 import { channelNameOf, describe, type ChannelInfo } from "./groupEntry.js";
-import { assertAgentName, fingerprint, type Identity } from "./identity.js";
+import { creatorOf, makeGenesis, type Creator } from "./genesis.js";
+import { assertAgentName, type Identity, type MemberIdentity } from "./identity.js";
 import { CHANNEL_NAME_EXTENSION, createKeyPackage, decodePrivateKeys } from "./keyPackages.js";
-import { assertUniqueNames } from "./members.js";
+import { assertUniqueNames, memberAt, membersOf, type Member } from "./members.js";
 import { decodeKeyPackageMessage, decodeWelcomeMessage } from "./messages.js";
 import type { ReceiveOutcome } from "./outcomes.js";
 import { Receiver, type IncomingFrame, type SenderSeen } from "./receiving.js";
@@ -17,17 +21,35 @@ import { Sealer, type SealedMessage } from "./sealing.js";
 import { SentEchoes } from "./sentEchoes.js";
 import { joinFromWelcome } from "./welcomeJoin.js";
 import { StoreError } from "../store/errors.js";
-import type { MlsStatePort } from "../store/records.js";
+import type { MlsStatePort, StoredKeyPackage } from "../store/records.js";
 import { clientConfig, loadCiphersuite } from "./suite.js";
 
 export type { ChannelInfo } from "./groupEntry.js";
+export type { Creator } from "./genesis.js";
 export type { OutgoingCommit } from "./commits.js";
 export type { ReceiveOutcome } from "./outcomes.js";
 export type { IncomingFrame, SenderSeen } from "./receiving.js";
 export { MAX_BATCH, type SealedMessage } from "./sealing.js";
 export { MAX_BUFFERED_PER_CHANNEL, MAX_EPOCHS_AHEAD } from "./futureEpochs.js";
 
-const GROUP_ID_BYTES = 12;
+/** What a Welcome would open, and who sent it. */
+export interface WelcomePreview {
+  readonly groupId: Uint8Array;
+  readonly name: string;
+  readonly epoch: bigint;
+  readonly creator: Creator | undefined;
+  /** The member whose commit added this agent (it signed the Welcome's GroupInfo). */
+  readonly adder: MemberIdentity;
+  readonly members: Member[];
+}
+
+/** What the relay needs to open a new channel for its creator (wire/channelOpen.ts). */
+export interface ChannelOpening {
+  readonly channel: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly commitKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
 
 export interface MlsAgentOptions {
   readonly name: string;
@@ -92,9 +114,19 @@ export class MlsAgent {
     return new MlsAgent(identity, options.port, cs, clock, options);
   }
 
-  /** The agent's fingerprint, for people to compare out of band. */
-  get fingerprint(): string {
-    return fingerprint(this.identity.signaturePublicKey);
+  /** The agent's identity key as a did:key. */
+  get did(): string {
+    return didKeyOf(this.identity.signaturePublicKey);
+  }
+
+  /** The agent's safety code, for people to read aloud and compare. */
+  get safetyCode(): string {
+    return safetyCodeOf(this.identity.signaturePublicKey);
+  }
+
+  /** Signs a relay link's binding (wire/linkAuth.ts): the link then speaks for this agent's key. */
+  proveLink(binding: Uint8Array): Promise<Uint8Array> {
+    return this.cs.signature.sign(this.identity.signaturePrivateKey, linkAuthBytes(binding, this.identity.name));
   }
 
   /** A fresh single-use key package (encoded MLSMessage); its private half stays in the store. */
@@ -109,25 +141,68 @@ export class MlsAgent {
     return this.port.listChannels();
   }
 
-  /** Creates the group for a new channel with this agent as its only member. */
-  async createChannel(channel: string): Promise<ChannelInfo> {
+  /**
+   * Creates the group for a new channel with this agent as its only member and creator (its id
+   * made from this agent's key, genesis.ts), and the opening the relay needs before anything else.
+   */
+  async createChannel(channel: string): Promise<ChannelInfo & { opening: ChannelOpening }> {
     assertChannelName(channel);
     return this.groups.locked(channel, async () => {
-      this.groups.assertAbsent(channel);
+      if (this.channels().some((held) => nameOfHandle(held) === channel)) {
+        throw new MlsError("already_exists", `channel '${channel}' exists on this agent already`);
+      }
       const own = await createKeyPackage(this.identity, this.cs, this.nowSeconds());
-      const extension = { extensionType: CHANNEL_NAME_EXTENSION, extensionData: new TextEncoder().encode(channel) };
-      const state = await createGroup(new Uint8Array(randomBytes(GROUP_ID_BYTES)), own.keyPackage, own.privateKeys, [extension], this.cs, clientConfig);
+      const name = { extensionType: CHANNEL_NAME_EXTENSION, extensionData: new TextEncoder().encode(channel) };
+      const genesis = await makeGenesis(this.identity, channel, this.cs);
+      const state = await createGroup(genesis.groupId, own.keyPackage, own.privateKeys, [name, genesis.extension], this.cs, clientConfig);
       zeroOutUint8Array(own.privateKeys.initPrivateKey);
-      return describe(this.groups.install(channel, state, -1));
+      const commitKey = commitKeyPair(await commitKeySeed(state, this.cs)).publicKey;
+      const signature = await this.cs.signature.sign(this.identity.signaturePrivateKey, channelOpenBytes(genesis.groupId, genesis.nonce, commitKey));
+      const info = describe(this.groups.install(channel, state, -1));
+      return { ...info, opening: { channel: genesis.groupId, nonce: genesis.nonce, commitKey, signature } };
     });
+  }
+
+  /**
+   * What a Welcome opens, checked as a join checks it (tree, signatures, the channel's genesis),
+   * without joining or using up its key package: for a person to decide whether to join.
+   */
+  async previewWelcome(welcomeBytes: Uint8Array): Promise<WelcomePreview> {
+    const opened = await this.openWelcome(welcomeBytes);
+    const { state } = opened;
+    return { groupId: state.groupContext.groupId, name: opened.name, epoch: state.groupContext.epoch, creator: opened.creator, adder: opened.adder, members: membersOf(state) };
   }
 
   /**
    * Joins the group a Welcome opens, using (and deleting) the key package it was made for. With
    * `keepKeyPackage` the key package stays until consumeKeyPackage(): a Welcome the relay should
    * not have released (its commit lost) may be followed by the right one for the same package.
+   * A group this agent holds already is already_exists; a second channel of a name it holds gets
+   * the handle name#id.
    */
-  async join(welcomeBytes: Uint8Array, cursor = -1, options: { keepKeyPackage?: boolean } = {}): Promise<ChannelInfo & { keyPackageRef: Uint8Array }> {
+  async join(welcomeBytes: Uint8Array, cursor = -1, options: { keepKeyPackage?: boolean } = {}): Promise<ChannelInfo & { keyPackageRef: Uint8Array; adder: MemberIdentity }> {
+    const { state, name, stored, adder } = await this.openWelcome(welcomeBytes);
+    const { groupId } = state.groupContext;
+    const held = this.port.findGroup(groupId);
+    if (held !== undefined) throw new MlsError("already_exists", `this agent holds the group of '${held}' already`);
+    // Names are labels anyone can pick: a second channel of a name gets a handle of its own.
+    const channel = this.channels().includes(name) ? suffixedHandle(name, groupId) : name;
+    return this.groups.locked(channel, async () => {
+      this.groups.assertAbsent(channel);
+      try {
+        const entry = this.groups.install(channel, state, cursor, options.keepKeyPackage ? undefined : stored.ref);
+        return { ...describe(entry), keyPackageRef: stored.ref, adder };
+      } catch (error) {
+        if (error instanceof StoreError && error.code === "conflict") {
+          throw new MlsError("unknown_key_package", "the key package this Welcome uses was used already");
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** Opens a Welcome with the key package it was made for and checks what it opens. */
+  private async openWelcome(welcomeBytes: Uint8Array): Promise<{ state: ClientState; name: string; stored: StoredKeyPackage; adder: MemberIdentity; creator: Creator | undefined }> {
     const welcome = decodeWelcomeMessage(welcomeBytes);
     const stored = welcome.secrets.map((s) => this.port.loadKeyPackage(s.newMember)).find((kp) => kp !== undefined);
     if (stored === undefined) {
@@ -136,26 +211,17 @@ export class MlsAgent {
     if (stored.notAfter < this.nowSeconds()) throw new MlsError("expired_key_package", "the key package this Welcome uses has expired");
     const privateKeys = decodePrivateKeys(stored.privatePackage, this.identity);
     try {
-      let state: ClientState;
+      let joined: { state: ClientState; signer: number };
       try {
-        state = await joinFromWelcome(welcome, decodeKeyPackageMessage(stored.publicPackage), privateKeys, this.cs, clientConfig);
+        joined = await joinFromWelcome(welcome, decodeKeyPackageMessage(stored.publicPackage), privateKeys, this.cs, clientConfig);
       } catch (error) {
         throw toMlsError(error, "invalid_welcome");
       }
+      const { state } = joined;
       assertUniqueNames(state);
-      const channel = channelNameOf(state);
-      return await this.groups.locked(channel, async () => {
-        this.groups.assertAbsent(channel);
-        try {
-          const entry = this.groups.install(channel, state, cursor, options.keepKeyPackage ? undefined : stored.ref);
-          return { ...describe(entry), keyPackageRef: stored.ref };
-        } catch (error) {
-          if (error instanceof StoreError && error.code === "conflict") {
-            throw new MlsError("unknown_key_package", "the key package this Welcome uses was used already");
-          }
-          throw error;
-        }
-      });
+      const name = channelNameOf(state);
+      const creator = await creatorOf(state, name, this.cs);
+      return { state, name, stored, adder: memberAt(state.ratchetTree, joined.signer), creator };
     } finally {
       zeroOutUint8Array(privateKeys.initPrivateKey);
     }
@@ -241,8 +307,8 @@ export class MlsAgent {
     });
   }
 
-  /** The commit this agent built that the relay has not answered, with the names it adds; undefined when none. */
-  pendingCommit(channel: string): Promise<(OutgoingCommit & { added: string[] }) | undefined> {
+  /** The commit this agent built that the relay has not answered, with the identity keys it adds; undefined when none. */
+  pendingCommit(channel: string): Promise<(OutgoingCommit & { added: Uint8Array[] }) | undefined> {
     return this.committer.pendingCommit(channel);
   }
 

@@ -182,7 +182,7 @@ export class Receiver {
       const payloads = unpackPayloads(result.message);
       const receivedAt = this.options.clock();
       const inbox = payloads.filter(this.options.keepInInbox).map((plaintext) => ({
-        channel, seq, epoch: pm.epoch, sender: sender.name, senderFingerprint: sender.fingerprint, plaintext, receivedAt,
+        channel, seq, epoch: pm.epoch, sender: sender.name, senderDid: sender.did, plaintext, receivedAt,
       }));
       this.groups.persist(entry, { state: result.newState, cursor, inbox, bufferRemove }, result.consumed);
       return { kind: "application", channel, seq, epoch: pm.epoch, sender, payloads };

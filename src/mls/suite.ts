@@ -13,6 +13,9 @@ import { nodeCryptoProvider } from "./crypto/nodeProvider.js";
 /** The one cipher suite skytale speaks (0x0001). */
 export const CIPHER_SUITE: CiphersuiteName = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";
 
+/** The suites our node:crypto provider implements (0x0001 and 0x0003), all a key package may advertise. */
+export const SUPPORTED_SUITES: CiphersuiteName[] = ["MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519"];
+
 /** Key packages live 30 days; assertKeyPackageLive refuses longer ones from others. */
 export const KEY_PACKAGE_LIFETIME_SECONDS = 30 * 24 * 3600;
 

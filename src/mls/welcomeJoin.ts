@@ -18,6 +18,7 @@ import { validateWelcomeTree } from "./treeValidation.js";
  * ts-mls 1.6.4's joinGroup, step for step, with the ratchet tree checked by validateWelcomeTree
  * (see there for the one check that differs). What skytale never uses is refused instead of
  * supported: pre-shared keys (so no resumption) and Welcomes without the ratchet tree in them.
+ * Returns the state and the leaf that signed the GroupInfo (the member who added us).
  */
 export async function joinFromWelcome(
   welcome: Welcome,
@@ -25,7 +26,7 @@ export async function joinFromWelcome(
   privateKeys: PrivateKeyPackage,
   cs: CiphersuiteImpl,
   clientConfig: ClientConfig,
-): Promise<ClientState> {
+): Promise<{ state: ClientState; signer: number }> {
   const keyPackageRef = await makeKeyPackageRef(keyPackage, cs.hash);
   const initKey = await cs.hpke.importPrivateKey(privateKeys.initPrivateKey);
   const groupSecrets = await decryptGroupSecrets(initKey, keyPackageRef, welcome, cs.hpke);
@@ -70,7 +71,7 @@ export async function joinFromWelcome(
   const secretTree = await createSecretTree(leafWidth(tree.length), encryptionSecret, cs.kdf);
   zeroOutUint8Array(encryptionSecret);
   zeroOutUint8Array(groupSecrets.joinerSecret);
-  return {
+  const state: ClientState = {
     groupContext: gi.groupContext,
     ratchetTree: tree,
     privatePath,
@@ -83,4 +84,5 @@ export async function joinFromWelcome(
     groupActiveState: { kind: "active" },
     clientConfig,
   };
+  return { state, signer: gi.signer };
 }

@@ -11,7 +11,18 @@ import type { SendGate } from "./sendGate.js";
 import { TokenBucket } from "./rateLimit.js";
 
 /** Errors answered on the link with an Error envelope; codes are part of the protocol. */
-export type RelayErrorCode = "auth_failed" | "not_authenticated" | "bad_request" | "rate_limited" | "too_large" | "limit_exceeded" | "internal" | "forbidden" | "stale_epoch";
+export type RelayErrorCode =
+  | "auth_failed"
+  | "not_authenticated"
+  | "bad_request"
+  | "rate_limited"
+  | "too_large"
+  | "limit_exceeded"
+  | "internal"
+  | "forbidden"
+  | "stale_epoch"
+  /** A frame for a channel its creator has not opened (or one this relay never saw). */
+  | "unknown_channel";
 
 /** Rate-limit breaches tolerated before a connection counts as abusive and is closed. */
 const MAX_BREACHES = 100;
@@ -25,8 +36,9 @@ const SEAL_CHUNK = 256 * 1024;
 
 type LinkState =
   | { phase: "handshake" }
-  | { phase: "auth"; codec: LinkCodec }
-  | { phase: "ready"; codec: LinkCodec; agent: string }
+  | { phase: "auth"; codec: LinkCodec; binding: Uint8Array }
+  /** `agent`: the principal (the identity key, hex) everything at the relay is keyed by; `name` its label. */
+  | { phase: "ready"; codec: LinkCodec; agent: string; name: string }
   | { phase: "closed" };
 
 /** The byte stream under a link's WebSocket, which can hold writes back and let them out together. */
@@ -94,9 +106,14 @@ export class RelayConnection {
     ws.on("error", () => this.closed());
   }
 
-  /** The authenticated agent, once Auth succeeded. */
+  /** The authenticated agent's identity key (hex), once Auth succeeded. */
   get agent(): string | undefined {
     return this.state.phase === "ready" ? this.state.agent : undefined;
+  }
+
+  /** This link's binding (handshake.ts), which the client's Auth signs; undefined before the handshake. */
+  get binding(): Uint8Array | undefined {
+    return this.state.phase === "auth" ? this.state.binding : undefined;
   }
 
   /** A getter, so that checks after a call that may close the link are not narrowed away. */
@@ -108,10 +125,10 @@ export class RelayConnection {
     return this.state.phase === "ready";
   }
 
-  /** Marks the link authenticated as `agent` and starts cover traffic. */
-  authenticated(agent: string): void {
+  /** Marks the link authenticated as the holder of identity key `agent` (hex), called `name`, and starts cover traffic. */
+  authenticated(agent: string, name: string): void {
     if (this.state.phase !== "auth") return;
-    this.state = { phase: "ready", codec: this.state.codec, agent };
+    this.state = { phase: "ready", codec: this.state.codec, agent, name };
     this.scheduler.start();
   }
 
@@ -293,7 +310,7 @@ export class RelayConnection {
   private handleFrame(frame: Uint8Array, limited: boolean): void {
     if (this.state.phase === "handshake") {
       const { reply, keys } = respondToHello(frame, this.ctx.relayKey);
-      this.state = { phase: "auth", codec: new LinkCodec(keys, this.ctx.now, this.ctx.peerRevision >= 2) };
+      this.state = { phase: "auth", codec: new LinkCodec(keys, this.ctx.now, this.ctx.peerRevision >= 2), binding: keys.binding };
       this.ws.send(reply);
       return;
     }

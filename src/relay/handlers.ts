@@ -1,7 +1,9 @@
 import { encodeEnvelope, isRelayThrough, MAX_ACKS, setEnvelopeId, type AckEntry, type Envelope, type EnvelopeOf, type RelayThroughType } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { readMlsRouting, type MlsRouting } from "../wire/mlsHeader.js";
+import { channelOpenValid } from "../wire/channelOpen.js";
 import { commitProofValid } from "../wire/commitProof.js";
+import { linkAuthValid } from "../wire/linkAuth.js";
 import type { ChannelFrame, ChannelLog } from "./channelLog.js";
 import type { RelayConfig } from "./config.js";
 import type { RelayConnection } from "./connection.js";
@@ -16,6 +18,8 @@ const MAX_KEY_PACKAGES = 100;
 
 /** A view, not a copy: the fan-out computes this once per message. */
 const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+/** A principal (hex) as the identity key it names. */
+const keyOf = (principal: string) => new Uint8Array(Buffer.from(principal, "hex"));
 
 /** Sequence numbers and epochs are stored as SQLite integers (signed 64-bit). */
 const MAX_STORED_INTEGER = 2n ** 63n - 1n;
@@ -28,7 +32,7 @@ function storable(n: bigint, what: string): bigint {
 /** A request refused with an Error envelope; the link stays up. */
 class Refusal extends Error {
   constructor(
-    readonly code: "bad_request" | "limit_exceeded" | "too_large" | "forbidden" | "stale_epoch",
+    readonly code: "bad_request" | "limit_exceeded" | "too_large" | "forbidden" | "stale_epoch" | "unknown_channel",
     message: string,
   ) {
     super(message);
@@ -36,9 +40,10 @@ class Refusal extends Error {
 }
 
 /**
- * What the relay does with each envelope: authentication, the sequencer (through ChannelLog's
- * compare-and-set), fan-out to subscribers, inboxes and the key-package directory. It never
- * reads an MLS message beyond its cleartext header.
+ * What the relay does with each envelope: authentication (of identity keys; names are labels
+ * bound to keys by the name registry), channel openings, the sequencer (through ChannelLog's
+ * compare-and-set), fan-out to subscribers, inboxes and the key-package directory, all keyed by
+ * principal (the identity key in hex). It never reads an MLS message beyond its cleartext header.
  */
 export class RelayHandlers {
   private readonly subscribers = new Map<string, Set<RelayConnection>>();
@@ -119,18 +124,36 @@ export class RelayHandlers {
       conn.error(e.id, "not_authenticated", "send Auth first");
       return conn.close(1008, "not authenticated");
     }
+    const refuse = (why: string) => {
+      this.metrics.authFailures++;
+      conn.error(e.id, "auth_failed", why);
+      conn.close(1008, "auth failed");
+    };
+    const binding = conn.binding;
+    if (binding === undefined || !linkAuthValid(binding, e.agent, e.key, e.signature)) {
+      return refuse("the link was not signed with the identity key it names");
+    }
+    const principal = hex(e.key);
     const secret = this.config.authSecret;
     if (secret !== undefined) {
-      const check = checkToken(secret, e.token, e.agent);
+      const check = checkToken(secret, e.token, e.agent, e.key);
       if (!check.ok) {
-        this.metrics.authFailures++;
-        const why = { malformed: "the token is malformed", bad_signature: "the token's signature is wrong", expired: "the token has expired", wrong_agent: "the token was issued to another agent" }[check.reason];
-        conn.error(e.id, "auth_failed", `${why}; ask the relay operator for a new token (skytale-mcp token)`);
-        return conn.close(1008, "auth failed");
+        const why = {
+          malformed: "the token is malformed",
+          bad_signature: "the token's signature is wrong",
+          expired: "the token has expired",
+          wrong_agent: "the token was issued to another agent",
+          wrong_key: "the token was issued for another identity key",
+        }[check.reason];
+        return refuse(`${why}; ask the relay operator for a new token (skytale-mcp token)`);
       }
     }
-    conn.authenticated(e.agent);
-    conn.send({ type: "AuthOk", id: e.id, agent: e.agent });
+    // Without a token, a name belongs to the first key that claims it; a token the operator signed binds it.
+    if (!this.log.claimName(e.agent, principal, secret !== undefined)) {
+      return refuse(`the name '${e.agent}' belongs to another identity key on this relay; choose another name, or use the data dir that holds that key`);
+    }
+    conn.authenticated(principal, e.agent);
+    conn.send({ type: "AuthOk", id: e.id, agent: e.agent, key: e.key });
   }
 
   private dispatch(conn: RelayConnection, agent: string, e: Envelope, bytes: Uint8Array): void {
@@ -154,7 +177,13 @@ export class RelayHandlers {
       case "KeyPackagePublish":
         return this.publishKeyPackage(conn, agent, e);
       case "KeyPackageFetch":
-        return conn.send({ type: "KeyPackageReply", id: e.id, agent: e.agent, keyPackage: this.log.takeKeyPackage(e.agent) });
+        return conn.send({ type: "KeyPackageReply", id: e.id, key: e.key, keyPackage: this.log.takeKeyPackage(hex(e.key)) });
+      case "NameLookup": {
+        const owner = this.log.nameOwner(e.agent);
+        return conn.send({ type: "NameReply", id: e.id, agent: e.agent, key: owner === undefined ? undefined : keyOf(owner) });
+      }
+      case "ChannelOpen":
+        return this.openChannel(conn, agent, e);
       case "Ping":
         return conn.send({ type: "Pong", id: e.id });
       default:
@@ -173,9 +202,11 @@ export class RelayHandlers {
   private message(conn: RelayConnection, agent: string, e: EnvelopeOf<"Msg">, bytes: Uint8Array): void {
     const { groupId, epoch } = this.routing(e.body, "application");
     const result = this.log.appendMessage(groupId, e.body, agent, epoch);
+    if (result.kind === "unknown") throw unknownChannel();
     if (result.kind === "stale") {
       throw new Refusal("stale_epoch", `the channel is at epoch ${result.epoch}; no member can read epoch ${epoch} any more: encrypt it again`);
     }
+    if (result.kind === "ahead") throw new Refusal("bad_request", `the channel is at epoch ${result.epoch}, not ${epoch}`);
     const { seq, duplicate } = result;
     this.ack(conn, e.id, seq);
     if (!duplicate) this.fanOut(groupId, "Msg", setEnvelopeId(bytes, seq));
@@ -207,9 +238,10 @@ export class RelayHandlers {
     storable(epoch + 1n, "epoch");
     const welcome = isCommit ? e.welcome : undefined;
     const proof = isCommit ? e.proof : undefined;
-    if (welcome !== undefined) {
-      const full = welcome.recipients.find((r) => this.log.inboxSize(r) >= this.config.limits.maxInboxItems);
-      if (full !== undefined) throw new Refusal("limit_exceeded", `the inbox of '${full}' is full`);
+    const recipients = welcome?.recipients.map(hex);
+    if (recipients !== undefined) {
+      const full = recipients.find((r) => this.log.inboxSize(r) >= this.config.limits.maxInboxItems);
+      if (full !== undefined) throw new Refusal("limit_exceeded", `the inbox of agent ${full.slice(0, 16)}… is full`);
     }
     const result = this.log.appendHandshake(
       groupId,
@@ -217,12 +249,13 @@ export class RelayHandlers {
       body,
       agent,
       epoch,
-      welcome && {
-        recipients: welcome.recipients,
+      welcome && recipients && {
+        recipients,
         envelope: (commitSeq) => encodeEnvelope({ type: "GroupWelcome", id: 0n, channel: groupId, commitSeq, welcome: welcome.welcome }),
       },
       proof && { verify: (key) => commitProofValid(groupId, epoch, body, proof, key), nextKey: proof.nextKey },
     );
+    if (result.kind === "unknown") throw unknownChannel();
     if (result.kind === "unauthorized") {
       this.metrics.nacks++;
       throw new Refusal("forbidden", "this commit is not signed with the channel's current epoch key: the sender is not in the current epoch");
@@ -238,23 +271,35 @@ export class RelayHandlers {
       ? { type: "GroupCommit", id: result.seq, commit: body, welcome: undefined }
       : { type: "GroupProposal", id: result.seq, body };
     this.fanOut(groupId, e.type, encodeEnvelope(delivered));
-    for (const recipient of new Set(welcome?.recipients ?? [])) this.deliverInbox(recipient);
+    for (const recipient of new Set(recipients ?? [])) this.deliverInbox(recipient);
   }
 
   private relayThrough(conn: RelayConnection, agent: string, e: EnvelopeOf<RelayThroughType>): void {
     const target = e.target;
+    const from = keyOf(agent);
     if (target.kind === "channel") {
-      const { seq, duplicate } = this.log.append(target.channel, e.type, e.payload, agent);
-      conn.send({ type: "Ack", id: e.id, seq });
-      if (!duplicate) this.fanOut(target.channel, e.type, encodeEnvelope({ ...e, id: seq, from: agent }));
+      const result = this.log.append(target.channel, e.type, e.payload, agent);
+      if (result.kind === "unknown") throw unknownChannel();
+      conn.send({ type: "Ack", id: e.id, seq: result.seq });
+      if (!result.duplicate) this.fanOut(target.channel, e.type, encodeEnvelope({ ...e, id: result.seq, from }));
       return;
     }
-    if (this.log.inboxSize(target.agent) >= this.config.limits.maxInboxItems) {
-      throw new Refusal("limit_exceeded", `the inbox of '${target.agent}' is full`);
+    const recipient = hex(target.key);
+    if (this.log.inboxSize(recipient) >= this.config.limits.maxInboxItems) {
+      throw new Refusal("limit_exceeded", `the inbox of agent ${recipient.slice(0, 16)}… is full`);
     }
-    const seq = this.log.appendInbox(target.agent, encodeEnvelope({ ...e, id: 0n, from: agent }));
+    const seq = this.log.appendInbox(recipient, encodeEnvelope({ ...e, id: 0n, from }));
     conn.send({ type: "Ack", id: e.id, seq });
-    this.deliverInbox(target.agent);
+    this.deliverInbox(recipient);
+  }
+
+  /** The creator opens its channel: the id must be made from its key, the opening signed by it. */
+  private openChannel(conn: RelayConnection, agent: string, e: EnvelopeOf<"ChannelOpen">): void {
+    if (!channelOpenValid(e.channel, e.nonce, e.commitKey, keyOf(agent), e.signature)) {
+      throw new Refusal("forbidden", "this channel id is not made from the sender's identity key, or the opening is not signed by it");
+    }
+    if (this.log.openChannel(e.channel, agent, e.commitKey) === "taken") throw new Refusal("forbidden", "this channel is open already, opened by another agent");
+    conn.send({ type: "Ack", id: e.id, seq: 0n });
   }
 
   private publishKeyPackage(conn: RelayConnection, agent: string, e: EnvelopeOf<"KeyPackagePublish">): void {
@@ -328,8 +373,13 @@ function delivered(channel: Uint8Array, frame: ChannelFrame): Envelope {
     case "GroupCommit":
       return { type: "GroupCommit", id: frame.seq, commit: frame.body, welcome: undefined };
     default:
-      return { type: frame.kind, id: frame.seq, target: { kind: "channel", channel }, from: frame.from, payload: frame.body };
+      // Frames archived before senders were keys name an agent instead: they go out without a sender.
+      return { type: frame.kind, id: frame.seq, target: { kind: "channel", channel }, from: /^[0-9a-f]{64}$/.test(frame.from) ? keyOf(frame.from) : new Uint8Array(0), payload: frame.body };
   }
+}
+
+function unknownChannel(): Refusal {
+  return new Refusal("unknown_channel", "no channel with this id is open on this relay: its creator opens it first");
 }
 
 /** SQLite's own errors (a full disk, a read-only or damaged file), as opposed to our bugs. */

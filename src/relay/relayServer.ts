@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import type { Timers } from "../wire/cover.js";
-import { LINK_REVISION, LINK_REVISION_HEADER, peerRevision } from "../wire/linkRevision.js";
+import { LINK_REVISION, LINK_REVISION_HEADER, MIN_LINK_REVISION, peerRevision } from "../wire/linkRevision.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
 import type { ChannelLog } from "./channelLog.js";
 import type { RelayConfig } from "./config.js";
@@ -69,12 +69,18 @@ export class Relay {
         socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
         return;
       }
+      const revision = peerRevision(req.headers[LINK_REVISION_HEADER]);
+      if (revision < MIN_LINK_REVISION) {
+        const why = `this relay speaks link revision ${LINK_REVISION} (agents are their identity keys); the client speaks ${revision}: upgrade skytale-mcp`;
+        socket.end(`HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(why)}\r\nConnection: close\r\n\r\n${why}`);
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (relay.connections.size >= config.limits.maxConnections) {
           ws.close(1013, "relay full");
           return;
         }
-        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, peerRevision: peerRevision(req.headers[LINK_REVISION_HEADER]), ...optional(runtime) }, {
+        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, peerRevision: revision, ...optional(runtime) }, {
           onEnvelope: (c, e, bytes) => handlers.handle(c, e, bytes),
           onClose: (c) => {
             relay.connections.delete(c);

@@ -3,7 +3,18 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { BACKSTOP_CHECKPOINT_BYTES, BackgroundCheckpointer } from "./checkpointer.js";
-import { MSG_EPOCH_SLACK, type ChannelFrame, type ChannelLog, type CommitAuthorization, type HandshakeResult, type InboxItem, type MessageResult, type StoredKind } from "./channelLog.js";
+import {
+  MSG_EPOCH_SLACK,
+  type AppendResult,
+  type ChannelFrame,
+  type ChannelLog,
+  type CommitAuthorization,
+  type HandshakeResult,
+  type InboxItem,
+  type MessageResult,
+  type OpenResult,
+  type StoredKind,
+} from "./channelLog.js";
 import { RecentFrames, RecentFramesCache } from "./recentFrames.js";
 
 export const RELAY_DATABASE_FILE = "relay.db";
@@ -17,7 +28,8 @@ export const RELAY_DATABASE_FILE = "relay.db";
  * (channel, msg_id): inserting random ids into that index dirtied many pages per batch. msg_id is
  * still stored, to fill the window again after a restart. channels.last_seq is only a floor (it
  * keeps a pruned channel's seq from going back); a channel's last seq is the larger of it and
- * its newest frame's seq.
+ * its newest frame's seq. A channel has its row from the moment its creator opens it (`creator`,
+ * its principal); rows from before openings have no creator and count as open.
  */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS channels (
@@ -25,8 +37,10 @@ const SCHEMA = `
     epoch INTEGER,
     epoch_seq INTEGER NOT NULL DEFAULT 0,
     last_seq INTEGER NOT NULL DEFAULT 0,
-    commit_key BLOB
+    commit_key BLOB,
+    creator TEXT
   );
+  CREATE TABLE IF NOT EXISTS names (name TEXT PRIMARY KEY, principal TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS frames (
     channel BLOB NOT NULL,
     seq INTEGER NOT NULL,
@@ -72,7 +86,11 @@ interface ChannelRow {
   epoch: number | null;
   epoch_seq: number;
   commit_key: Buffer | null;
+  creator: string | null;
 }
+
+/** A principal is the hex of a 32-byte identity key. */
+const PRINCIPAL_LENGTH = 64;
 
 /** SQLite's default checkpoint threshold (1,000 pages of 4 KiB), used again if the background thread fails. */
 const DEFAULT_CHECKPOINT_BYTES = 1000 * 4096;
@@ -102,9 +120,7 @@ export class SqliteChannelLog implements ChannelLog {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
     this.db.exec(SCHEMA);
-    // Data dirs from before commit keys: add the column (SQLite has no ADD COLUMN IF NOT EXISTS).
-    const columns = this.db.prepare("SELECT name FROM pragma_table_info('channels')").all() as { name: string }[];
-    if (!columns.some((c) => c.name === "commit_key")) this.db.exec("ALTER TABLE channels ADD COLUMN commit_key BLOB");
+    upgrade(this.db);
     const pageSize = this.db.pragma("page_size", { simple: true }) as number;
     this.db.pragma(`wal_autocheckpoint = ${Math.ceil(BACKSTOP_CHECKPOINT_BYTES / pageSize)}`);
     this.checkpointer = new BackgroundCheckpointer(path, () => {
@@ -116,7 +132,11 @@ export class SqliteChannelLog implements ChannelLog {
     this.now = now;
     const db = this.db;
     this.stmt = {
-      channel: db.prepare("SELECT epoch, epoch_seq, commit_key FROM channels WHERE id = ?"),
+      channel: db.prepare("SELECT epoch, epoch_seq, commit_key, creator FROM channels WHERE id = ?"),
+      openChannel: db.prepare("INSERT INTO channels (id, epoch, epoch_seq, last_seq, commit_key, creator) VALUES (?, 0, 0, 0, ?, ?)"),
+      claimName: db.prepare("INSERT INTO names (name, principal) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
+      bindName: db.prepare("INSERT INTO names (name, principal) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET principal = excluded.principal"),
+      nameOwner: db.prepare("SELECT principal FROM names WHERE name = ?"),
       seqFloor: db.prepare("SELECT last_seq, epoch FROM channels WHERE id = ?"),
       recentIds: db.prepare("SELECT seq, msg_id FROM frames WHERE channel = ? ORDER BY seq DESC LIMIT ?"),
       epochAfter: db.prepare("SELECT epoch_after FROM frames WHERE channel = ? AND seq = ?"),
@@ -124,7 +144,6 @@ export class SqliteChannelLog implements ChannelLog {
         "UPDATE channels SET last_seq = newest FROM (SELECT channel, max(seq) AS newest FROM frames GROUP BY channel) WHERE id = channel AND last_seq < newest",
       ),
       setCommitKey: db.prepare("UPDATE channels SET commit_key = ? WHERE id = ?"),
-      createChannel: db.prepare("INSERT OR IGNORE INTO channels (id) VALUES (?)"),
       setEpoch: db.prepare("UPDATE channels SET epoch = ?, epoch_seq = ? WHERE id = ?"),
       insertFrame: db.prepare(
         "INSERT INTO frames (channel, seq, kind, msg_id, body, sender, epoch_after, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -181,12 +200,8 @@ export class SqliteChannelLog implements ChannelLog {
     });
   }
 
-  /** `id` is the message id, `idKey` the same as a latin1 string (the window's key). */
+  /** `id` is the message id, `idKey` the same as a latin1 string (the window's key); the channel is open. */
   private store(frames: RecentFrames, channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, idKey: string, epochAfter: bigint | null): bigint {
-    if (!frames.stored) {
-      this.stmt.createChannel.run(channel);
-      frames.stored = true;
-    }
     const seq = frames.lastSeq + 1;
     this.stmt.insertFrame.run(channel, seq, kind, id, body, from, epochAfter, this.now());
     frames.add(seq, idKey);
@@ -197,14 +212,29 @@ export class SqliteChannelLog implements ChannelLog {
     this.transaction(fn);
   }
 
-  append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): { seq: bigint; duplicate: boolean } {
-    const run = () => {
+  openChannel(channel: Uint8Array, creator: string, commitKey: Uint8Array): OpenResult {
+    return this.transaction((): OpenResult => {
+      const frames = this.window(channel);
+      if (frames.stored) {
+        const row = this.stmt.channel.get(channel) as ChannelRow | undefined;
+        return row?.creator === creator ? "reopened" : "taken";
+      }
+      this.stmt.openChannel.run(channel, commitKey, creator);
+      frames.stored = true;
+      frames.epoch = 0n;
+      return "opened";
+    });
+  }
+
+  append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): AppendResult {
+    const run = (): AppendResult => {
       const id = msgId(body);
       const idKey = id.toString("latin1");
       const frames = this.window(channel);
       const seen = frames.seqOf(idKey);
-      if (seen !== undefined) return { seq: BigInt(seen), duplicate: true };
-      return { seq: this.store(frames, channel, kind, body, from, id, idKey, null), duplicate: false };
+      if (seen !== undefined) return { kind: "stored", seq: BigInt(seen), duplicate: true };
+      if (!frames.stored) return { kind: "unknown" };
+      return { kind: "stored", seq: this.store(frames, channel, kind, body, from, id, idKey, null), duplicate: false };
     };
     // Inside a batch (group commit) the batch's transaction already makes this atomic; a savepoint
     // per message would cost more than the insert itself.
@@ -218,7 +248,9 @@ export class SqliteChannelLog implements ChannelLog {
       const frames = this.window(channel);
       const seen = frames.seqOf(idKey);
       if (seen !== undefined) return { kind: "stored", seq: BigInt(seen), duplicate: true };
+      if (!frames.stored) return { kind: "unknown" };
       if (frames.epoch !== null && epoch + MSG_EPOCH_SLACK < frames.epoch) return { kind: "stale", epoch: frames.epoch };
+      if (frames.epoch !== null && epoch > frames.epoch) return { kind: "ahead", epoch: frames.epoch };
       return { kind: "stored", seq: this.store(frames, channel, "Msg", body, from, id, idKey, null), duplicate: false };
     };
     return this.db.inTransaction ? run() : this.transaction(run);
@@ -243,16 +275,17 @@ export class SqliteChannelLog implements ChannelLog {
         return { kind: "accepted", seq: BigInt(seen), epoch: BigInt(stored?.epoch_after ?? epoch), duplicate: true };
       }
       const row = this.stmt.channel.get(channel) as ChannelRow | undefined;
-      if (row?.epoch != null && BigInt(row.epoch) !== epoch) {
+      if (row === undefined) return { kind: "unknown" };
+      if (row.epoch != null && BigInt(row.epoch) !== epoch) {
         return { kind: "stale", epoch: BigInt(row.epoch), winningSeq: BigInt(row.epoch_seq) };
       }
-      const key = row?.commit_key ?? null;
+      const key = row.commit_key;
       if (kind === "GroupCommit" && key !== null && !(authorization?.verify(new Uint8Array(key)) ?? false)) return { kind: "unauthorized" };
       const after = kind === "GroupCommit" ? epoch + 1n : epoch;
       const seq = this.store(frames, channel, kind, body, from, id, idKey, after);
       if (kind === "GroupCommit" && authorization !== undefined) this.stmt.setCommitKey.run(authorization.nextKey, channel);
-      if (kind === "GroupCommit" || row?.epoch == null) {
-        this.stmt.setEpoch.run(after, kind === "GroupCommit" ? seq : (row?.epoch_seq ?? 0), channel);
+      if (kind === "GroupCommit" || row.epoch == null) {
+        this.stmt.setEpoch.run(after, kind === "GroupCommit" ? seq : row.epoch_seq, channel);
         frames.epoch = after;
       }
       if (kind === "GroupCommit" && welcome !== undefined) {
@@ -319,6 +352,15 @@ export class SqliteChannelLog implements ChannelLog {
     })();
   }
 
+  claimName(name: string, principal: string, authoritative: boolean): boolean {
+    (authoritative ? this.stmt.bindName : this.stmt.claimName).run(name, principal);
+    return this.nameOwner(name) === principal;
+  }
+
+  nameOwner(name: string): string | undefined {
+    return (this.stmt.nameOwner.get(name) as { principal: string } | undefined)?.principal;
+  }
+
   prune(nowMs: number, olderThanMs: number, maxBytesPerChannel: number): number {
     return this.transaction(() => {
       this.stmt.keepSeqFloors.run();
@@ -347,4 +389,21 @@ export class SqliteChannelLog implements ChannelLog {
     this.checkpointer.stop();
     this.db.close();
   }
+}
+
+/**
+ * Brings a relay database from an earlier release up to date (SQLite has no ADD COLUMN IF NOT
+ * EXISTS): commit keys, then channel creators. Inboxes and key packages were keyed by agent name
+ * before agents were their keys; nobody can read those rows any more, so they go.
+ */
+function upgrade(db: Database.Database): void {
+  const columns = new Set((db.prepare("SELECT name FROM pragma_table_info('channels')").all() as { name: string }[]).map((c) => c.name));
+  if (!columns.has("commit_key")) db.exec("ALTER TABLE channels ADD COLUMN commit_key BLOB");
+  if (columns.has("creator")) return;
+  db.transaction(() => {
+    db.exec("ALTER TABLE channels ADD COLUMN creator TEXT");
+    db.prepare("DELETE FROM inbox WHERE length(agent) <> ?").run(PRINCIPAL_LENGTH);
+    db.prepare("DELETE FROM inbox_heads WHERE length(agent) <> ?").run(PRINCIPAL_LENGTH);
+    db.prepare("DELETE FROM key_packages WHERE length(agent) <> ?").run(PRINCIPAL_LENGTH);
+  })();
 }

@@ -1,10 +1,11 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 /**
- * Bearer tokens: HS256 JWTs (RFC 7519) with `sub` (the agent id), `iat` and `exp`. Minted by
- * `skytale-mcp token`, checked by the relay on Auth.
+ * Bearer tokens: HS256 JWTs (RFC 7519) with `sub` (the agent's name), `key` (its identity key,
+ * base64url: the token binds the name to that key), `iat` and `exp`. Minted by `skytale-mcp
+ * token`, checked by the relay on Auth together with the link's proof of the key.
  */
-export type TokenCheck = { ok: true; agent: string } | { ok: false; reason: "malformed" | "bad_signature" | "expired" | "wrong_agent" };
+export type TokenCheck = { ok: true; agent: string } | { ok: false; reason: "malformed" | "bad_signature" | "expired" | "wrong_agent" | "wrong_key" };
 
 const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
 const MAX_TOKEN_LENGTH = 4096;
@@ -13,16 +14,18 @@ function sign(secret: string, signingInput: string): Buffer {
   return createHmac("sha256", secret).update(signingInput).digest();
 }
 
-/** A token for `agent` valid for `ttlSeconds` from `nowSeconds`. */
-export function mintToken(secret: string, agent: string, ttlSeconds: number, nowSeconds = Math.floor(Date.now() / 1000)): string {
+/** A token for `agent` holding identity key `key`, valid for `ttlSeconds` from `nowSeconds`. */
+export function mintToken(secret: string, agent: string, key: Uint8Array, ttlSeconds: number, nowSeconds = Math.floor(Date.now() / 1000)): string {
   if (!secret) throw new Error("an auth secret is required to mint tokens");
   if (!(ttlSeconds > 0)) throw new Error("ttl must be a positive number of seconds");
-  const payload = Buffer.from(JSON.stringify({ sub: agent, iat: nowSeconds, exp: nowSeconds + Math.floor(ttlSeconds) })).toString("base64url");
+  if (key.length !== 32) throw new Error("a token names a 32-byte identity key");
+  const claims = { sub: agent, key: Buffer.from(key).toString("base64url"), iat: nowSeconds, exp: nowSeconds + Math.floor(ttlSeconds) };
+  const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
   return `${HEADER}.${payload}.${sign(secret, `${HEADER}.${payload}`).toString("base64url")}`;
 }
 
-/** Verifies signature, expiry and that the token was issued to `agent`. */
-export function checkToken(secret: string, token: string, agent: string, nowSeconds = Math.floor(Date.now() / 1000)): TokenCheck {
+/** Verifies signature, expiry and that the token was issued to `agent` holding `key`. */
+export function checkToken(secret: string, token: string, agent: string, key: Uint8Array, nowSeconds = Math.floor(Date.now() / 1000)): TokenCheck {
   if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: "malformed" };
   const parts = token.split(".");
   if (parts.length !== 3 || parts[0] !== HEADER) return { ok: false, reason: "malformed" };
@@ -30,14 +33,15 @@ export function checkToken(secret: string, token: string, agent: string, nowSeco
   const expected = sign(secret, `${header}.${payload}`);
   const given = Buffer.from(signature, "base64url");
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: "bad_signature" };
-  let claims: { sub?: unknown; exp?: unknown };
+  let claims: { sub?: unknown; key?: unknown; exp?: unknown };
   try {
-    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { sub?: unknown; exp?: unknown };
+    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { sub?: unknown; key?: unknown; exp?: unknown };
   } catch {
     return { ok: false, reason: "malformed" };
   }
-  if (typeof claims.exp !== "number" || typeof claims.sub !== "string") return { ok: false, reason: "malformed" };
+  if (typeof claims.exp !== "number" || typeof claims.sub !== "string" || typeof claims.key !== "string") return { ok: false, reason: "malformed" };
   if (claims.exp <= nowSeconds) return { ok: false, reason: "expired" };
   if (claims.sub !== agent) return { ok: false, reason: "wrong_agent" };
+  if (claims.key !== Buffer.from(key).toString("base64url")) return { ok: false, reason: "wrong_key" };
   return { ok: true, agent };
 }

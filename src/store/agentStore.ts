@@ -187,6 +187,52 @@ export class AgentStore implements MlsStatePort {
     });
   }
 
+  contact(name: string): StoredContact | undefined {
+    return guarded("read a contact", () => {
+      const row = this.sql("SELECT name, key, verified, source, added_at FROM contacts WHERE name = ?").get(name) as ContactRow | undefined;
+      return row && contactOf(row);
+    });
+  }
+
+  contacts(): StoredContact[] {
+    return guarded("read the contacts", () => (this.sql("SELECT name, key, verified, source, added_at FROM contacts ORDER BY name").all() as ContactRow[]).map(contactOf));
+  }
+
+  /** Pins `contact.name` to its key, replacing what was pinned to that name. */
+  saveContact(contact: StoredContact): void {
+    guarded("save a contact", () => {
+      this.sql(
+        `INSERT INTO contacts (name, key, verified, source, added_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET key = excluded.key, verified = excluded.verified, source = excluded.source, added_at = excluded.added_at`,
+      ).run(contact.name, contact.key, contact.verified ? 1 : 0, contact.source, contact.addedAt);
+    });
+  }
+
+  removeContact(name: string): boolean {
+    return guarded("remove a contact", () => this.sql("DELETE FROM contacts WHERE name = ?").run(name).changes === 1);
+  }
+
+  /** Keeps a Welcome as an offer (a newer one for the same group replaces it); the oldest go past `max`. */
+  saveOffer(offer: StoredOffer, max: number): void {
+    guarded("save an offer", () => {
+      this.db.transaction(() => {
+        this.sql("INSERT OR REPLACE INTO offers (group_id, welcome, commit_seq, received_at) VALUES (?, ?, ?, ?)").run(offer.groupId, offer.welcome, offer.commitSeq, offer.receivedAt);
+        this.sql("DELETE FROM offers WHERE group_id NOT IN (SELECT group_id FROM offers ORDER BY received_at DESC, rowid DESC LIMIT ?)").run(max);
+      })();
+    });
+  }
+
+  offers(): StoredOffer[] {
+    return guarded("read the offers", () => {
+      const rows = this.sql("SELECT group_id, welcome, commit_seq, received_at FROM offers ORDER BY received_at").all() as { group_id: Buffer; welcome: Buffer; commit_seq: number; received_at: number }[];
+      return rows.map((r) => ({ groupId: new Uint8Array(r.group_id), welcome: new Uint8Array(r.welcome), commitSeq: r.commit_seq, receivedAt: r.received_at }));
+    });
+  }
+
+  removeOffer(groupId: Uint8Array): boolean {
+    return guarded("remove an offer", () => this.sql("DELETE FROM offers WHERE group_id = ?").run(groupId).changes === 1);
+  }
+
   /** The relay transport's durable outbox, on this store's connection (it holds the lock). */
   outbox(): SqliteOutbox {
     // One per store: it numbers its rows.
@@ -241,6 +287,12 @@ export class AgentStore implements MlsStatePort {
   listChannels(): string[] {
     return guarded("read the channel list", () => {
       return (this.sql("SELECT channel FROM groups ORDER BY channel").all() as { channel: string }[]).map((r) => r.channel);
+    });
+  }
+
+  findGroup(groupId: Uint8Array): string | undefined {
+    return guarded("find a channel by its group id", () => {
+      return (this.sql("SELECT channel FROM groups WHERE group_id = ?").get(groupId) as { channel: string } | undefined)?.channel;
     });
   }
 
@@ -331,7 +383,7 @@ export class AgentStore implements MlsStatePort {
           seq: r.seq ?? undefined,
           epoch: BigInt(r.epoch),
           sender: r.sender,
-          senderFingerprint: r.sender_fingerprint,
+          senderDid: r.sender_fingerprint,
           receivedAt: r.received_at,
         };
         return { id: r.id, ...meta, plaintext: new Uint8Array(this.cipher.open(r.body, inboxContext(meta))) };
@@ -374,7 +426,7 @@ export class AgentStore implements MlsStatePort {
       "INSERT INTO inbox (channel, seq, epoch, sender, sender_fingerprint, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     for (const m of change.inbox ?? []) {
-      insertInbox.run(m.channel, m.seq ?? null, m.epoch, m.sender, m.senderFingerprint, this.cipher.seal(m.plaintext, inboxContext(m)), m.receivedAt);
+      insertInbox.run(m.channel, m.seq ?? null, m.epoch, m.sender, m.senderDid, this.cipher.seal(m.plaintext, inboxContext(m)), m.receivedAt);
     }
     const insertBuffered = this.sql("INSERT INTO future_epoch_buffer (channel, epoch, seq, message) VALUES (?, ?, ?, ?)");
     for (const b of change.bufferAdd ?? []) insertBuffered.run(b.channel, b.epoch, b.seq ?? null, b.message);
@@ -410,6 +462,37 @@ function openDatabase(path: string): Database.Database {
   }
 }
 
+/** A name pinned to an identity key. */
+export interface StoredContact {
+  readonly name: string;
+  readonly key: Uint8Array;
+  /** A person checked the key (gave it, or compared its safety code); otherwise it was learned. */
+  readonly verified: boolean;
+  /** Where it was learned: "explicit", "invite", "channel", "key_package". */
+  readonly source: string;
+  readonly addedAt: number;
+}
+
+interface ContactRow {
+  name: string;
+  key: Buffer;
+  verified: number;
+  source: string;
+  added_at: number;
+}
+
+function contactOf(row: ContactRow): StoredContact {
+  return { name: row.name, key: new Uint8Array(row.key), verified: row.verified === 1, source: row.source, addedAt: row.added_at };
+}
+
+/** A Welcome this agent did not ask for, from an agent that is not a contact: it waits for an answer. */
+export interface StoredOffer {
+  readonly groupId: Uint8Array;
+  readonly welcome: Uint8Array;
+  readonly commitSeq: number;
+  readonly receivedAt: number;
+}
+
 /** An invite this agent honours: whoever shows a MAC under `secret` may join `channel`. */
 export interface StoredInvite {
   readonly id: Uint8Array;
@@ -433,7 +516,7 @@ function inviteContext(id: Uint8Array): string {
 
 /** Everything the inbox keeps about a message is bound into its AAD, so rows cannot be re-attributed. */
 function inboxContext(m: Omit<InboxMessage, "plaintext">): string {
-  return `inbox:${JSON.stringify([m.channel, m.seq ?? null, m.epoch.toString(), m.sender, m.senderFingerprint, m.receivedAt])}`;
+  return `inbox:${JSON.stringify([m.channel, m.seq ?? null, m.epoch.toString(), m.sender, m.senderDid, m.receivedAt])}`;
 }
 
 function keyPackageContext(ref: Uint8Array): string {

@@ -45,7 +45,8 @@ export interface InboxMessage {
   readonly seq: number | undefined;
   readonly epoch: bigint;
   readonly sender: string;
-  readonly senderFingerprint: string;
+  /** The sender's identity key as a did:key (rows stored before keys were shown hold a hex fingerprint). */
+  readonly senderDid: string;
   readonly plaintext: Uint8Array;
   readonly receivedAt: number;
 }
@@ -79,7 +80,10 @@ export interface MlsStatePort {
   saveIdentity(identity: StoredIdentity): void;
   saveKeyPackage(keyPackage: StoredKeyPackage): void;
   loadKeyPackage(ref: Uint8Array): StoredKeyPackage | undefined;
+  /** Handles of the channels held. */
   listChannels(): string[];
+  /** The handle of the channel whose group has this id, if it is held. */
+  findGroup(groupId: Uint8Array): string | undefined;
   loadGroup(channel: string): StoredGroup | undefined;
   loadBuffered(channel: string): BufferedMessage[];
   countBuffered(channel: string): number;

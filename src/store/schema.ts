@@ -82,6 +82,23 @@ const MIGRATIONS: readonly string[] = [
     rotated_at INTEGER NOT NULL
   );
   `,
+  // Agents are their keys: contacts pin a name to a key (verified: a person checked it), and
+  // Welcomes from agents that are not contacts wait as offers until the agent answers them.
+  `
+  CREATE TABLE contacts (
+    name TEXT PRIMARY KEY,
+    key BLOB NOT NULL,
+    verified INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    added_at INTEGER NOT NULL
+  );
+  CREATE TABLE offers (
+    group_id BLOB PRIMARY KEY,
+    welcome BLOB NOT NULL,
+    commit_seq INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 /** The user_version of a fully migrated database. */

@@ -3,6 +3,7 @@ export type TransportErrorCode =
   | "auth_failed" // the relay refused our agent id or token; the client stops
   | "relay_key_mismatch" // the relay could not prove it holds the pinned key; the client stops
   | "bad_config" // an option or environment variable is malformed
+  | "incompatible" // the relay speaks an older protocol; the client stops
   | "unreachable" // a connection attempt failed (DNS, refused, TLS, HTTP error, key fetch)
   | "disconnected" // an established link went away
   | "timeout" // no answer in time; a durable request stays in the outbox
@@ -14,7 +15,7 @@ export type TransportErrorCode =
   | "closed"; // close() was called
 
 /** Errors that end the client: retrying cannot help until the configuration changes. */
-export const FATAL_CODES: ReadonlySet<TransportErrorCode> = new Set(["auth_failed", "relay_key_mismatch", "bad_config"]);
+export const FATAL_CODES: ReadonlySet<TransportErrorCode> = new Set(["auth_failed", "relay_key_mismatch", "bad_config", "incompatible"]);
 
 /** Refusals of a request the client never took in: nothing of it waits to be sent. */
 export const NOT_TAKEN_CODES: ReadonlySet<TransportErrorCode> = new Set(["busy", "closed", "invalid"]);

@@ -6,6 +6,7 @@ import { routeDelivery, type ChannelDelivery, type InboxDelivery } from "./deliv
 import { Emitter } from "./emitter.js";
 import { FATAL_CODES, TransportError } from "./errors.js";
 import type { CommitProof } from "../wire/commitProof.js";
+import { ED25519_SIGNATURE_BYTES } from "../wire/ed25519.js";
 import { MemoryOutbox, type Outbox } from "./outbox.js";
 import { RelayKeyPins } from "./relayKeyPin.js";
 import { chooseRelayKey, type RelayKeySource } from "./relayKeySource.js";
@@ -19,8 +20,13 @@ import { SubscriptionTable } from "./subscriptionTable.js";
 export interface RelayClientOptions {
   /** The relay, `ws://host:port` or `wss://host:port` (the `/v1/link` path is added). */
   readonly url: string;
-  /** This agent's id, as the relay authenticates it. */
+  /** This agent's name, as the relay binds it to its key. */
   readonly agent: string;
+  /**
+   * This agent's identity key and a proof of it for a link: a signature of linkAuthBytes(binding,
+   * agent) (wire/linkAuth.ts) by the identity key. The relay keys everything by this key.
+   */
+  readonly identity: { readonly key: Uint8Array; prove(binding: Uint8Array): Promise<Uint8Array> };
   /** Bearer token (SKYTALE_TOKEN); empty for an open loopback relay. */
   readonly token?: string;
   /** The relay's X25519 public key (SKYTALE_RELAY_KEY). Without it, `pinFile` records the first key seen. */
@@ -122,9 +128,10 @@ export class RelayClient {
     this.keySource = keySourceOf(options);
     try {
       // Decoding applies the relay's own checks to the agent id and token size.
-      decodeEnvelope(encodeEnvelope({ type: "Auth", id: 1n, agent: options.agent, token: options.token ?? "" }));
+      const signature = new Uint8Array(ED25519_SIGNATURE_BYTES);
+      decodeEnvelope(encodeEnvelope({ type: "Auth", id: 1n, agent: options.agent, key: options.identity.key, signature, token: options.token ?? "" }));
     } catch (cause) {
-      throw new TransportError("bad_config", `agent id or token is not acceptable: ${(cause as Error).message}`, { cause });
+      throw new TransportError("bad_config", `agent name, identity key or token is not acceptable: ${(cause as Error).message}`, { cause });
     }
     this.cover = options.cover ?? DEFAULT_COVER.poisson;
     if (!COVER_MODES.includes(this.cover.mode) || !(this.cover.rate >= 0 && this.cover.rate <= MAX_COVER_RATE)) {
@@ -221,14 +228,24 @@ export class RelayClient {
   }
 
   /** Publishes an MLS commit (and the Welcome for added members); one commit wins per epoch. */
-  async sendCommit(commit: Uint8Array, welcome?: { recipients: string[]; welcome: Uint8Array }, proof?: CommitProof): Promise<GroupResult> {
+  async sendCommit(commit: Uint8Array, welcome?: { recipients: Uint8Array[]; welcome: Uint8Array }, proof?: CommitProof): Promise<GroupResult> {
     return groupResult(await this.request({ type: "GroupCommit", commit, welcome, proof }));
   }
 
   /** Sends an opaque relay-through frame to a channel or an agent's inbox; resolves with its seq there. */
   async forward(type: RelayThroughType, target: Target, payload: Uint8Array): Promise<bigint> {
-    // The relay fills in `from` with our authenticated id.
-    return (await this.request({ type, target, from: "", payload })).seq;
+    // The relay fills in `from` with our authenticated identity key.
+    return (await this.request({ type, target, from: new Uint8Array(0), payload })).seq;
+  }
+
+  /** Opens a channel this agent created (wire/channelOpen.ts); nothing is accepted on it before. */
+  async openChannel(open: { channel: Uint8Array; nonce: Uint8Array; commitKey: Uint8Array; signature: Uint8Array }): Promise<void> {
+    await this.request({ type: "ChannelOpen", ...open });
+  }
+
+  /** The identity key the relay knows under `agent` (the first to claim the name, or the one a token names). */
+  async lookupName(agent: string): Promise<Uint8Array | undefined> {
+    return (await this.request({ type: "NameLookup", agent })).key;
   }
 
   /** Publishes a key package for others to add this agent with. */
@@ -236,9 +253,9 @@ export class RelayClient {
     await this.request({ type: "KeyPackagePublish", lastResort, keyPackage });
   }
 
-  /** Takes one key package of `agent` from the relay; undefined when it has none. */
-  async fetchKeyPackage(agent: string): Promise<Uint8Array | undefined> {
-    return (await this.request({ type: "KeyPackageFetch", agent })).keyPackage;
+  /** Takes one key package of the agent holding identity key `key`; undefined when it has none. */
+  async fetchKeyPackage(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return (await this.request({ type: "KeyPackageFetch", key })).keyPackage;
   }
 
   /** Lets the relay delete inbox items up to `upToSeq`, once they are safely processed. */
@@ -308,7 +325,10 @@ export class RelayClient {
       this.session = session;
       await session.link.ready;
       relay.record?.();
-      if (this.session === session) this.authenticate(session);
+      const binding = session.link.binding;
+      if (binding === undefined) throw new TransportError("protocol_error", "the link has no binding after its handshake");
+      const signature = await this.options.identity.prove(binding);
+      if (this.session === session && !this.stopped) this.authenticate(session, signature);
     } catch (error) {
       if (session !== undefined) this.closeLink(session);
       this.attemptFailed(asTransportError(error));
@@ -330,13 +350,13 @@ export class RelayClient {
     });
   }
 
-  private authenticate(session: Session): void {
+  private authenticate(session: Session, signature: Uint8Array): void {
     session.later(this.handshakeTimeoutMs, () => {
       if (!session.authenticated) session.link.fail(new TransportError("timeout", "the relay did not answer Auth in time"));
     });
     const agent = this.options.agent;
     session.request(
-      { type: "Auth", agent, token: this.options.token ?? "" },
+      { type: "Auth", agent, key: this.options.identity.key, signature, token: this.options.token ?? "" },
       {
         expects: ["AuthOk"],
         onReply: (reply) => this.authenticated(session, reply),
@@ -351,8 +371,8 @@ export class RelayClient {
   }
 
   private authenticated(session: Session, reply: Envelope): void {
-    if (reply.type !== "AuthOk" || reply.agent !== this.options.agent) {
-      return this.protocolError(session, "the relay authenticated a different agent id");
+    if (reply.type !== "AuthOk" || reply.agent !== this.options.agent || !sameBytes(reply.key, this.options.identity.key)) {
+      return this.protocolError(session, "the relay authenticated a different agent or key");
     }
     session.authenticated = true;
     this.failedAttempts = 0;
@@ -504,4 +524,8 @@ function groupResult(reply: EnvelopeOf<"GroupAck" | "GroupNack">): GroupResult {
 function asTransportError(error: unknown): TransportError {
   if (error instanceof TransportError) return error;
   return new TransportError("unreachable", `connecting to the relay failed: ${(error as Error).message}`, { cause: error });
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

@@ -5,7 +5,7 @@ import type { Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { ClientHandshake, HANDSHAKE_BYTES } from "../wire/handshake.js";
 import { LinkCodec, SLOT_PACKING } from "../wire/link.js";
-import { LINK_REVISION, LINK_REVISION_HEADER, peerRevision } from "../wire/linkRevision.js";
+import { LINK_REVISION, LINK_REVISION_HEADER, MIN_LINK_REVISION, peerRevision } from "../wire/linkRevision.js";
 import { TransportError } from "./errors.js";
 
 const LARGEST_BUCKET = BUCKETS[BUCKETS.length - 1] as number;
@@ -52,6 +52,8 @@ export class RelayLink {
   private handshakeTimer: unknown;
   private graceTimer: unknown;
   private lastReceived: number;
+  /** This link's binding (handshake.ts), once the handshake is done: what Auth signs. */
+  private linkBinding: Uint8Array | undefined;
 
   constructor(private readonly p: RelayLinkParams) {
     this.lastReceived = p.now();
@@ -68,6 +70,20 @@ export class RelayLink {
     this.ws = new WebSocket(p.url, { perMessageDeflate: false, maxPayload: LARGEST_BUCKET, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
     this.ws.binaryType = "nodebuffer";
     this.ws.on("upgrade", (response) => (this.relayRevision = peerRevision(response.headers[LINK_REVISION_HEADER])));
+    this.ws.on("unexpected-response", (_request, response) => {
+      // The relay refuses an older client with 426 and says why; anything else is not a skytale relay.
+      const status = response.statusCode ?? 0;
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body = (body + chunk).slice(0, 300)));
+      response.on("end", () =>
+        this.fail(
+          status === 426
+            ? new TransportError("incompatible", `the relay at ${p.url} refused this client: ${body.trim() || "upgrade skytale-mcp"}`)
+            : new TransportError("unreachable", `${p.url} answered HTTP ${status} instead of a skytale link (is it a skytale relay?)`),
+        ),
+      );
+    });
     this.ws.on("open", () => this.ws.send(this.handshake.hello));
     this.ws.on("message", (data, isBinary) => this.receive(data, isBinary));
     this.ws.on("error", (error) => {
@@ -75,6 +91,11 @@ export class RelayLink {
       this.reason ??= new TransportError(code, `relay connection to ${p.url} failed: ${error.message}`, { cause: error });
     });
     this.closed = new Promise((resolve) => this.ws.once("close", () => resolve(this.onSocketClosed())));
+  }
+
+  /** This link's binding, which the client's authentication signs; undefined before the handshake. */
+  get binding(): Uint8Array | undefined {
+    return this.linkBinding;
   }
 
   /** When the relay last sent anything, cover frames included. */
@@ -136,9 +157,16 @@ export class RelayLink {
   }
 
   private finishHandshake(reply: Uint8Array): void {
+    if (this.relayRevision < MIN_LINK_REVISION) {
+      return this.fail(
+        new TransportError("incompatible", `the relay at ${this.p.url} speaks link revision ${this.relayRevision}, older than ${MIN_LINK_REVISION} (agents are their identity keys): upgrade the relay`),
+      );
+    }
     let codec: LinkCodec;
     try {
-      codec = new LinkCodec(this.handshake.finish(reply), this.p.now, this.relayRevision >= 2);
+      const keys = this.handshake.finish(reply);
+      codec = new LinkCodec(keys, this.p.now, this.relayRevision >= 2);
+      this.linkBinding = keys.binding;
     } catch (error) {
       const mismatch = error instanceof WireError && error.code === "handshake_failed" && reply.length === HANDSHAKE_BYTES;
       return this.fail(

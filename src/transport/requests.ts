@@ -19,13 +19,15 @@ export function expectedReplies(type: EnvelopeType): readonly EnvelopeType[] {
       return GROUP;
     case "KeyPackageFetch":
       return ["KeyPackageReply"];
+    case "NameLookup":
+      return ["NameReply"];
     default:
       return ACK;
   }
 }
 
 /** Reply types: frames the relay sends with a request's id rather than a sequence number. */
-export const REPLY_TYPES: ReadonlySet<EnvelopeType> = new Set(["AuthOk", "Error", "Ack", "GroupAck", "GroupNack", "KeyPackageReply", "Pong"]);
+export const REPLY_TYPES: ReadonlySet<EnvelopeType> = new Set(["AuthOk", "Error", "Ack", "GroupAck", "GroupNack", "KeyPackageReply", "NameReply", "Pong"]);
 
 /** Requests that change relay state; they go through the outbox so none is lost. */
 export const DURABLE_TYPES: ReadonlySet<EnvelopeType> = new Set<EnvelopeType>([
@@ -34,6 +36,7 @@ export const DURABLE_TYPES: ReadonlySet<EnvelopeType> = new Set<EnvelopeType>([
   "GroupCommit",
   "KeyPackagePublish",
   "InboxAck",
+  "ChannelOpen",
   ...RELAY_THROUGH_TYPES,
 ]);
 
@@ -49,4 +52,6 @@ export type ReplyOf<T extends RelayRequest["type"]> = T extends "Auth"
       ? "GroupAck" | "GroupNack"
       : T extends "KeyPackageFetch"
         ? "KeyPackageReply"
-        : "Ack";
+        : T extends "NameLookup"
+          ? "NameReply"
+          : "Ack";

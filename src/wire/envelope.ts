@@ -1,6 +1,8 @@
 import { ByteReader, ByteWriter } from "./binary.js";
 import { BUCKETS, ENVELOPE_HEADER_BYTES, WIRE_OVERHEAD } from "./buckets.js";
 import { COMMIT_KEY_BYTES, COMMIT_SIGNATURE_BYTES, type CommitProof } from "./commitProof.js";
+import { CHANNEL_NONCE_BYTES } from "./channelOpen.js";
+import { ED25519_KEY_BYTES, ED25519_SIGNATURE_BYTES } from "./ed25519.js";
 import { WireError } from "./errors.js";
 
 /**
@@ -42,7 +44,8 @@ const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const MAX_CHANNEL_ID_BYTES = 64;
 const MAX_RECIPIENTS = 255;
 
-export type Target = { kind: "channel"; channel: Uint8Array } | { kind: "agent"; agent: string };
+/** Where a relay-through frame goes: a channel's archive, or the inbox of the agent holding `key`. */
+export type Target = { kind: "channel"; channel: Uint8Array } | { kind: "agent"; key: Uint8Array };
 
 /** Frames the relay forwards without reading: it only routes them to a channel or an agent inbox. */
 export const RELAY_THROUGH_TYPES = [
@@ -57,8 +60,9 @@ export const RELAY_THROUGH_TYPES = [
 export type RelayThroughType = (typeof RELAY_THROUGH_TYPES)[number];
 
 export type Envelope =
-  | { type: "Auth"; id: bigint; agent: string; token: string }
-  | { type: "AuthOk"; id: bigint; agent: string }
+  /** `key`: the agent's identity key; `signature`: by it, over the link's binding and `agent` (linkAuth.ts). */
+  | { type: "Auth"; id: bigint; agent: string; key: Uint8Array; signature: Uint8Array; token: string }
+  | { type: "AuthOk"; id: bigint; agent: string; key: Uint8Array }
   | { type: "Error"; id: bigint; code: string; message: string }
   | { type: "Ack"; id: bigint; seq: bigint }
   /** Several Acks in one frame (the relay's reply to a batch): `id` is 0, `acks` 1-MAX_ACKS distinct non-zero request ids. */
@@ -68,19 +72,26 @@ export type Envelope =
   | { type: "Msg"; id: bigint; body: Uint8Array }
   | { type: "GroupProposal"; id: bigint; body: Uint8Array }
   /** `proof`: for the relay (see commitProof.ts); commits the relay delivers carry none. */
-  | { type: "GroupCommit"; id: bigint; commit: Uint8Array; welcome: { recipients: string[]; welcome: Uint8Array } | undefined; proof?: CommitProof | undefined }
+  /** Welcome `recipients`: the identity keys of the agents the commit adds. */
+  | { type: "GroupCommit"; id: bigint; commit: Uint8Array; welcome: { recipients: Uint8Array[]; welcome: Uint8Array } | undefined; proof?: CommitProof | undefined }
   | { type: "GroupAck"; id: bigint; channel: Uint8Array; epoch: bigint; seq: bigint }
   | { type: "GroupNack"; id: bigint; channel: Uint8Array; epoch: bigint; winningSeq: bigint }
   /** `commitSeq`: the channel seq of the commit that added the recipient: it reads from the next one. */
   | { type: "GroupWelcome"; id: bigint; channel: Uint8Array; commitSeq: bigint; welcome: Uint8Array }
+  /** The creator opens a channel (channelOpen.ts): nothing is accepted on it before. */
+  | { type: "ChannelOpen"; id: bigint; channel: Uint8Array; nonce: Uint8Array; commitKey: Uint8Array; signature: Uint8Array }
   | { type: "Subscribe"; id: bigint; channel: Uint8Array; fromSeq: bigint }
   | { type: "Unsubscribe"; id: bigint; channel: Uint8Array }
   | { type: "InboxSubscribe"; id: bigint; fromSeq: bigint }
   | { type: "InboxAck"; id: bigint; upToSeq: bigint }
   | { type: "KeyPackagePublish"; id: bigint; lastResort: boolean; keyPackage: Uint8Array }
-  | { type: "KeyPackageFetch"; id: bigint; agent: string }
-  | { type: "KeyPackageReply"; id: bigint; agent: string; keyPackage: Uint8Array | undefined }
-  | { type: RelayThroughType; id: bigint; target: Target; from: string; payload: Uint8Array }
+  | { type: "KeyPackageFetch"; id: bigint; key: Uint8Array }
+  | { type: "KeyPackageReply"; id: bigint; key: Uint8Array; keyPackage: Uint8Array | undefined }
+  /** Which key the relay knows under a name (the first to claim it, or the one its token names). */
+  | { type: "NameLookup"; id: bigint; agent: string }
+  | { type: "NameReply"; id: bigint; agent: string; key: Uint8Array | undefined }
+  /** `from`: the sender's identity key, set by the relay (empty in the request). */
+  | { type: RelayThroughType; id: bigint; target: Target; from: Uint8Array; payload: Uint8Array }
   | { type: "Fragment"; id: bigint; message: number; part: number; count: number; chunk: Uint8Array };
 
 export type EnvelopeType = Envelope["type"];
@@ -104,9 +115,12 @@ const TYPE_CODES: Record<EnvelopeType, number> = {
   Unsubscribe: 0x21,
   InboxSubscribe: 0x22,
   InboxAck: 0x23,
+  ChannelOpen: 0x24,
   KeyPackagePublish: 0x30,
   KeyPackageFetch: 0x31,
   KeyPackageReply: 0x32,
+  NameLookup: 0x33,
+  NameReply: 0x34,
   JoinRequest: 0x40,
   JoinReply: 0x41,
   LeaveRequest: 0x42,
@@ -129,10 +143,27 @@ function text(bytes: Uint8Array, what: string): string {
   }
 }
 
-function agentId(bytes: Uint8Array, allowEmpty = false): string {
+function agentId(bytes: Uint8Array): string {
   const id = text(bytes, "agent id");
-  if (!(allowEmpty && id === "") && !AGENT_ID.test(id)) throw new WireError("bad_field", "agent id is not 1-64 of [A-Za-z0-9._@-]");
+  if (!AGENT_ID.test(id)) throw new WireError("bad_field", "agent id is not 1-64 of [A-Za-z0-9._@-]");
   return id;
+}
+
+/** A relay-through frame's sender: an identity key, or nothing in a request (the relay fills it in). */
+function sender(bytes: Uint8Array): Uint8Array {
+  return bytes.length === 0 ? bytes : identityKey(bytes);
+}
+
+/** A presence flag: 0 or 1. */
+function present(r: ByteReader): boolean {
+  const flag = r.u8();
+  if (flag > 1) throw new WireError("bad_field", "presence flag must be 0 or 1");
+  return flag === 1;
+}
+
+function identityKey(bytes: Uint8Array): Uint8Array {
+  if (bytes.length !== ED25519_KEY_BYTES) throw new WireError("bad_field", "an identity key is 32 bytes");
+  return bytes;
 }
 
 function channelId(bytes: Uint8Array): Uint8Array {
@@ -169,23 +200,24 @@ function readAcks(r: ByteReader): AckEntry[] {
 
 function writeTarget(w: ByteWriter, t: Target): void {
   if (t.kind === "channel") w.u8(1).vec8(t.channel);
-  else w.u8(2).vec8(utf8.encode(t.agent));
+  else w.u8(2).vec8(identityKey(t.key));
 }
 
 function readTarget(r: ByteReader): Target {
   const kind = r.u8();
   if (kind === 1) return { kind: "channel", channel: channelId(r.vec8()) };
-  if (kind === 2) return { kind: "agent", agent: agentId(r.vec8()) };
+  if (kind === 2) return { kind: "agent", key: identityKey(r.vec8()) };
   throw new WireError("bad_field", "unknown target kind");
 }
 
 function writeBody(w: ByteWriter, e: Envelope): void {
   switch (e.type) {
     case "Auth":
-      w.vec8(utf8.encode(e.agent)).vec16(utf8.encode(e.token));
+      if (e.signature.length !== ED25519_SIGNATURE_BYTES) throw new WireError("bad_field", "an Auth signature is 64 bytes");
+      w.vec8(utf8.encode(e.agent)).vec8(identityKey(e.key)).raw(e.signature).vec16(utf8.encode(e.token));
       return;
     case "AuthOk":
-      w.vec8(utf8.encode(e.agent));
+      w.vec8(utf8.encode(e.agent)).vec8(identityKey(e.key));
       return;
     case "Error":
       w.vec8(utf8.encode(e.code)).vec16(utf8.encode(e.message));
@@ -213,7 +245,7 @@ function writeBody(w: ByteWriter, e: Envelope): void {
           throw new WireError("bad_field", "a Welcome needs 1-255 recipients");
         }
         w.u8(e.welcome.recipients.length);
-        for (const r of e.welcome.recipients) w.vec8(utf8.encode(r));
+        for (const r of e.welcome.recipients) w.vec8(identityKey(r));
         w.vec32(e.welcome.welcome);
       }
       if (e.proof === undefined) {
@@ -234,6 +266,10 @@ function writeBody(w: ByteWriter, e: Envelope): void {
     case "GroupWelcome":
       w.vec8(e.channel).u64(e.commitSeq).vec32(e.welcome);
       return;
+    case "ChannelOpen":
+      if (e.nonce.length !== CHANNEL_NONCE_BYTES || e.signature.length !== ED25519_SIGNATURE_BYTES) throw new WireError("bad_field", "a ChannelOpen has a 16-byte nonce and a 64-byte signature");
+      w.vec8(e.channel).raw(e.nonce).vec8(identityKey(e.commitKey)).raw(e.signature);
+      return;
     case "Subscribe":
       w.vec8(e.channel).u64(e.fromSeq);
       return;
@@ -250,28 +286,37 @@ function writeBody(w: ByteWriter, e: Envelope): void {
       w.u8(e.lastResort ? 1 : 0).vec32(e.keyPackage);
       return;
     case "KeyPackageFetch":
-      w.vec8(utf8.encode(e.agent));
+      w.vec8(identityKey(e.key));
       return;
     case "KeyPackageReply":
-      w.vec8(utf8.encode(e.agent));
+      w.vec8(identityKey(e.key));
       if (e.keyPackage === undefined) w.u8(0);
       else w.u8(1).vec32(e.keyPackage);
+      return;
+    case "NameLookup":
+      w.vec8(utf8.encode(e.agent));
+      return;
+    case "NameReply":
+      w.vec8(utf8.encode(e.agent));
+      if (e.key === undefined) w.u8(0);
+      else w.u8(1).vec8(identityKey(e.key));
       return;
     case "Fragment":
       w.u32(e.message).u16(e.part).u16(e.count).raw(e.chunk);
       return;
     default:
       writeTarget(w, e.target);
-      w.vec8(utf8.encode(e.from)).raw(e.payload);
+      if (e.from.length !== 0) identityKey(e.from);
+      w.vec8(e.from).raw(e.payload);
   }
 }
 
 function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
   switch (type) {
     case "Auth":
-      return { type, id, agent: agentId(r.vec8()), token: text(r.vec16(), "token") };
+      return { type, id, agent: agentId(r.vec8()), key: identityKey(r.vec8()), signature: r.raw(ED25519_SIGNATURE_BYTES), token: text(r.vec16(), "token") };
     case "AuthOk":
-      return { type, id, agent: agentId(r.vec8()) };
+      return { type, id, agent: agentId(r.vec8()), key: identityKey(r.vec8()) };
     case "Error":
       return { type, id, code: text(r.vec8(), "error code"), message: text(r.vec16(), "error message") };
     case "Ack":
@@ -287,7 +332,7 @@ function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
     case "GroupCommit": {
       const commit = r.vec32();
       const count = r.u8();
-      const recipients = Array.from({ length: count }, () => agentId(r.vec8()));
+      const recipients = Array.from({ length: count }, () => identityKey(r.vec8()));
       const welcome = count === 0 ? undefined : { recipients, welcome: r.vec32() };
       return { type, id, commit, welcome, proof: readProof(r) };
     }
@@ -297,6 +342,8 @@ function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
       return { type, id, channel: channelId(r.vec8()), epoch: r.u64(), winningSeq: r.u64() };
     case "GroupWelcome":
       return { type, id, channel: channelId(r.vec8()), commitSeq: r.u64(), welcome: r.vec32() };
+    case "ChannelOpen":
+      return { type, id, channel: channelId(r.vec8()), nonce: r.raw(CHANNEL_NONCE_BYTES), commitKey: identityKey(r.vec8()), signature: r.raw(ED25519_SIGNATURE_BYTES) };
     case "Subscribe":
       return { type, id, channel: channelId(r.vec8()), fromSeq: r.u64() };
     case "Unsubscribe":
@@ -311,12 +358,16 @@ function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
       return { type, id, lastResort: flag === 1, keyPackage: r.vec32() };
     }
     case "KeyPackageFetch":
-      return { type, id, agent: agentId(r.vec8()) };
+      return { type, id, key: identityKey(r.vec8()) };
     case "KeyPackageReply": {
+      const key = identityKey(r.vec8());
+      return { type, id, key, keyPackage: present(r) ? r.vec32() : undefined };
+    }
+    case "NameLookup":
+      return { type, id, agent: agentId(r.vec8()) };
+    case "NameReply": {
       const agent = agentId(r.vec8());
-      const present = r.u8();
-      if (present > 1) throw new WireError("bad_field", "presence flag must be 0 or 1");
-      return { type, id, agent, keyPackage: present === 1 ? r.vec32() : undefined };
+      return { type, id, agent, key: present(r) ? identityKey(r.vec8()) : undefined };
     }
     case "Fragment": {
       const message = r.u32();
@@ -326,7 +377,7 @@ function readBody(type: EnvelopeType, id: bigint, r: ByteReader): Envelope {
       return { type, id, message, part, count, chunk: r.rest() };
     }
     default:
-      return { type, id, target: readTarget(r), from: agentId(r.vec8(), true), payload: r.rest() };
+      return { type, id, target: readTarget(r), from: sender(r.vec8()), payload: r.rest() };
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
 import { WireError } from "./errors.js";
 import { dh, generateX25519, importX25519Private, type StaticKeyPair } from "./x25519.js";
 
@@ -12,7 +12,9 @@ import { dh, generateX25519, importX25519Private, type StaticKeyPair } from "./x
  * pinned: only the holder of S can produce `confirm`, and the ephemeral e_r gives forward secrecy.
  * X25519 ignores the top bit of a public key (RFC 7748 §5), so we fill it with a random bit; a
  * key's remaining structure (it is a point on the curve) is a known, small distinguisher.
- * The client is authenticated afterwards, by its bearer token inside the encrypted link.
+ * The client is authenticated afterwards, inside the encrypted link: it signs the link's binding
+ * (a hash of both ephemeral keys and the relay's static key, unique to this link) with its
+ * identity key (linkAuth.ts), and shows a bearer token where the relay asks for one.
  */
 export const HANDSHAKE_BYTES = 256;
 
@@ -24,6 +26,8 @@ const SALT = Buffer.from("skytale/link/v1");
 export interface LinkKeys {
   readonly send: Uint8Array;
   readonly receive: Uint8Array;
+  /** Public and the same on both sides, unique to this link: what the client's authentication signs. */
+  readonly binding: Uint8Array;
 }
 
 function withRandomTopBit(publicKey: Uint8Array): Uint8Array {
@@ -43,6 +47,7 @@ function deriveKeys(dh1: Uint8Array, dh2: Uint8Array, ec: Uint8Array, er: Uint8A
   const okm = new Uint8Array(hkdfSync("sha256", ikm, SALT, Buffer.concat([ec, er, relayStatic]), 3 * KEY_BYTES));
   ikm.fill(0);
   return {
+    binding: new Uint8Array(createHash("sha256").update("skytale link binding v1").update(ec).update(er).update(relayStatic).digest()),
     clientToRelay: okm.slice(0, KEY_BYTES),
     relayToClient: okm.slice(KEY_BYTES, 2 * KEY_BYTES),
     confirm: createHmac("sha256", okm.subarray(2 * KEY_BYTES)).update("relay confirms").digest().subarray(0, CONFIRM_BYTES),
@@ -74,7 +79,7 @@ export class ClientHandshake {
     if (!timingSafeEqual(confirm, keys.confirm)) {
       throw new WireError("handshake_failed", "the relay could not prove it holds the pinned relay key");
     }
-    return { send: keys.clientToRelay, receive: keys.relayToClient };
+    return { send: keys.clientToRelay, receive: keys.relayToClient, binding: keys.binding };
   }
 }
 
@@ -88,5 +93,5 @@ export function respondToHello(hello: Uint8Array, relayKey: StaticKeyPair): { re
   reply.set(withRandomTopBit(e.publicKey));
   reply.set(keys.confirm, KEY_BYTES);
   reply.set(randomBytes(HANDSHAKE_BYTES - KEY_BYTES - CONFIRM_BYTES), KEY_BYTES + CONFIRM_BYTES);
-  return { reply, keys: { send: keys.relayToClient, receive: keys.clientToRelay } };
+  return { reply, keys: { send: keys.relayToClient, receive: keys.clientToRelay, binding: keys.binding } };
 }

@@ -73,7 +73,7 @@ export class LinkCodec {
    * linkRevision.ts); without, sealAll gives each piece a frame of its own. Reading always unpacks.
    */
   constructor(
-    keys: LinkKeys,
+    keys: Pick<LinkKeys, "send" | "receive">,
     now: () => number = Date.now,
     readonly packs = true,
   ) {

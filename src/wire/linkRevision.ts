@@ -1,14 +1,19 @@
 /**
  * The link protocol revision each side speaks, announced in the WebSocket upgrade (a request header
- * from the client, a response header from the relay), so either side may be the older one: a peer
- * is only sent what its revision reads. A peer that announces nothing speaks revision 1.
+ * from the client, a response header from the relay). A peer that announces nothing speaks
+ * revision 1.
  *
  * 1: one envelope per frame, one Ack per request.
  * 2: adds Acks (0x07), one frame acknowledging several requests, and frames of several pieces
- *    (LinkCodec.sealAll). Every revision here reads both; a revision-1 release reads neither.
+ *    (LinkCodec.sealAll).
+ * 3: agents are their identity keys: Auth proves the key, inboxes, the
+ *    directory and Welcome recipients are keyed by it, channels are opened by their creator.
+ *    Nothing below it can be spoken with: its agents and relays would trust names.
  */
 export const LINK_REVISION_HEADER = "x-skytale-link";
-export const LINK_REVISION = 2;
+export const LINK_REVISION = 3;
+/** The oldest revision either side talks to. */
+export const MIN_LINK_REVISION = 3;
 
 /** The revision to speak with a peer that announced `value` (the header as node parsed it). */
 export function peerRevision(value: string | string[] | undefined): number {

@@ -3,6 +3,7 @@ import { Agent, type AgentConfig } from "../../src/agent/agent.js";
 import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { tempDir } from "../helpers.js";
+import { introduce } from "./fixture.js";
 
 const CHANNEL = "acme/agents/e2e";
 const cleanups: (() => Promise<void>)[] = [];
@@ -88,12 +89,13 @@ describe("the channel manager, end to end through a real relay", () => {
 
   it("adds an offline agent through the relay's key-package directory", async () => {
     const relay = await startRelay();
+    const alice = await open(configFor(relay, "alice"));
     const daveConfig = configFor(relay, "dave");
     const dave = await open(daveConfig);
+    await introduce(alice, dave);
     await eventually(() => dave.relayStatus().connected);
     await new Promise((r) => setTimeout(r, 300)); // its key packages reach the directory
     await dave.close();
-    const alice = await open(configFor(relay, "alice"));
     await alice.createChannel(CHANNEL);
     let added: Awaited<ReturnType<Agent["addMember"]>> | undefined;
     await eventually(() => alice.addMember(CHANNEL, { agent: "dave" }).then((r) => ((added = r), true), () => false));
@@ -158,11 +160,12 @@ describe("the channel manager, end to end through a real relay", () => {
 
   it("with directory adds off, an agent is not pulled into a channel it did not ask for", async () => {
     const relay = await startRelay();
-    const dave = await open({ ...configFor(relay, "dave"), acceptDirectoryAdds: false });
+    const dave = await open({ ...configFor(relay, "dave"), directoryAdds: "none" });
     await eventually(() => dave.relayStatus().connected);
     const alice = await open(configFor(relay, "alice"));
     await alice.createChannel(CHANNEL);
-    await eventually(() => alice.addMember(CHANNEL, { agent: "dave" }).then(() => true, () => false));
+    await dave.addContact("alice", { did: alice.identity.did });
+    await eventually(() => alice.addMember(CHANNEL, { agent: dave.identity.did }).then(() => true, () => false));
     await new Promise((r) => setTimeout(r, 500));
     expect(await dave.channels()).toEqual([]);
   });
@@ -183,12 +186,12 @@ describe("the channel manager, end to end through a real relay", () => {
     const relay = await startRelay();
     const bob = await open(configFor(relay, "bob"));
     const expired = encodeInvite({
-      channel: CHANNEL, groupId: new Uint8Array(12), relayUrl: relay.url, relayKey: relay.relayKey.publicKey,
+      channel: CHANNEL, groupId: new Uint8Array(12), relayUrl: relay.url, relayKey: relay.relayKey.publicKey, inviter: { name: "alice", key: new Uint8Array(32) },
       id: new Uint8Array(16), secret: new Uint8Array(32), expiresAt: Math.floor(Date.now() / 1000) - 10,
     });
     await expect(bob.joinWithInvite(expired)).rejects.toMatchObject({ code: "invite_invalid" });
     const elsewhere = encodeInvite({
-      channel: CHANNEL, groupId: new Uint8Array(12), relayUrl: "ws://127.0.0.1:1", relayKey: relay.relayKey.publicKey,
+      channel: CHANNEL, groupId: new Uint8Array(12), relayUrl: "ws://127.0.0.1:1", relayKey: relay.relayKey.publicKey, inviter: { name: "alice", key: new Uint8Array(32) },
       id: new Uint8Array(16), secret: new Uint8Array(32), expiresAt: Math.floor(Date.now() / 1000) + 600,
     });
     await expect(bob.joinWithInvite(elsewhere)).rejects.toMatchObject({ code: "invite_invalid" });
@@ -244,6 +247,7 @@ describe("the local relay (no SKYTALE_RELAY)", () => {
     expect(alice.relayStatus().url).toBe(`ws://127.0.0.1:${port}`);
     await eventually(() => alice.relayStatus().connected && bob.relayStatus().connected);
     await alice.createChannel(CHANNEL);
+    await introduce(alice, bob);
     await eventually(() => alice.addMember(CHANNEL, { agent: "bob" }).then(() => true, () => false)); // once bob's key packages are in
     await alice.send(CHANNEL, "before the host left");
     await alice.close(); // alice hosted the relay: it goes with her

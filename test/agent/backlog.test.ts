@@ -27,7 +27,7 @@ describe("an agent far behind the relay", () => {
     const bobConfig = agentConfig(relay, "bob", { streamBacklog: limits, log: (line) => bobLog.push(line) });
     let bob = await openAgent(bobConfig);
     await alice.createChannel(CHANNEL);
-    await addWhenPublished(alice, CHANNEL, "bob");
+    await addWhenPublished(alice, CHANNEL, bob);
     await joined(bob, CHANNEL);
     await bob.close();
 
@@ -58,10 +58,10 @@ describe("an agent far behind the relay", () => {
     let bob = await openAgent(bobConfig);
     const channels = ["acme/agents/in-1", "acme/agents/in-2", "acme/agents/in-3"];
     for (const c of channels) await alice.createChannel(c);
-    await addWhenPublished(alice, channels[0]!, "bob");
+    await addWhenPublished(alice, channels[0]!, bob);
     await joined(bob, channels[0]!);
     await bob.close();
-    for (const c of channels.slice(1)) await addWhenPublished(alice, c, "bob");
+    for (const c of channels.slice(1)) await addWhenPublished(alice, c, bob);
     for (const c of channels) await alice.send(c, `hello ${c}`);
 
     bob = await openAgent(bobConfig);

@@ -16,7 +16,7 @@ describe("a burst of sends (batched encrypt, batched receive)", () => {
     const bobConfig = configFor(relay, "bob");
     let bob = await openAgent(bobConfig);
     await alice.createChannel(CHANNEL);
-    await addWhenPublished(alice, CHANNEL, "bob");
+    await addWhenPublished(alice, CHANNEL, bob);
     const received: string[] = [];
     const drain = async (agent: Agent, until: number) => {
       while (received.length < until) {

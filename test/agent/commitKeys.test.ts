@@ -46,7 +46,7 @@ describe("commit keys at the relay", () => {
 
     // carol, now outside, with the group id from her old invite and a link of her own:
     const { groupId } = decodeInvite(invite);
-    const mallory = await TestLink.connect(relay.url, relay.relayKey.publicKey, "carol");
+    const mallory = await TestLink.connect(relay.url, relay.relayKey.publicKey, "mallory");
     afterThisTest(() => mallory.close());
     const answer = (e: Envelope) => mallory.request(e).catch((error: { answer: Envelope }) => error.answer);
     const probe = await answer({ type: "GroupCommit", id: 0n, commit: garbageCommit(groupId, 0n), welcome: undefined });

@@ -35,11 +35,25 @@ export async function openAgent(config: AgentConfig): Promise<Agent> {
   return agent;
 }
 
-/** Adds `agent` to `channel` once its key packages are at the relay (it publishes them on start). */
-export async function addWhenPublished(by: Agent, channel: string, agent: string): Promise<void> {
+/**
+ * Makes the agents each other's contacts, as people who exchanged their did:keys do: then they add
+ * each other by name, and join channels the others add them to without an offer to answer.
+ */
+export async function introduce(...agents: Agent[]): Promise<void> {
+  for (const a of agents) {
+    for (const b of agents) if (a !== b) await a.addContact(b.identity.name, { did: b.identity.did });
+  }
+}
+
+/**
+ * Adds `agent` (introduced first, unless `by` knows it already: it may be offline now) to
+ * `channel` once its key packages are at the relay (it publishes them on start).
+ */
+export async function addWhenPublished(by: Agent, channel: string, agent: Agent): Promise<void> {
+  if (!(await by.contacts()).some((c) => c.did === agent.identity.did)) await introduce(by, agent);
   for (let attempt = 0; ; attempt++) {
     try {
-      await by.addMember(channel, { agent });
+      await by.addMember(channel, { agent: agent.identity.name });
       return;
     } catch (error) {
       if (attempt > 50) throw error;

@@ -9,7 +9,7 @@ async function pair(packSends: boolean): Promise<[Agent, Agent]> {
   const alice = await openAgent(agentConfig(relay, "alice", { packSends, log: () => {} }));
   const bob = await openAgent(agentConfig(relay, "bob", { log: () => {} }));
   await alice.createChannel(CHANNEL);
-  await addWhenPublished(alice, CHANNEL, "bob");
+  await addWhenPublished(alice, CHANNEL, bob);
   return [alice, bob];
 }
 

@@ -67,7 +67,7 @@ describe("automatic key rotation", () => {
     const alice = await openAgent(agentConfig(relay, "alice", { rotation: { messages: 1000, ms: 10 * HOUR }, clock: () => now }));
     const bob = await openAgent(agentConfig(relay, "bob", { rotation: { messages: 1000, ms: HOUR }, clock: () => now }));
     await alice.createChannel(CHANNEL);
-    await addWhenPublished(alice, CHANNEL, "bob");
+    await addWhenPublished(alice, CHANNEL, bob);
     const readOne = async () => {
       const { messages } = await bob.receive({ channel: CHANNEL, waitMs: 5000 });
       expect(messages).toHaveLength(1);

@@ -10,6 +10,8 @@ import type { SenderSeen } from "../../src/mls/mlsAgent.js";
 import { MlsAgent } from "../../src/mls/mlsAgent.js";
 import Database from "better-sqlite3";
 import { AgentStore, DATABASE_FILE } from "../../src/store/agentStore.js";
+import { didKeyOf } from "../../src/mls/didKey.js";
+import { testIdentity, testKeyOf } from "../identity.js";
 import type { DriverReply, DriverRequest, SeenRecord } from "./protocol.js";
 
 const env = (key: string): string => {
@@ -36,6 +38,15 @@ function observe(seen: SenderSeen): void {
   appendFileSync(seenFile, `${JSON.stringify(record)}\n`);
 }
 
+// The agent holds the test identity of its name (identity.ts), and its peers are its contacts,
+// as colleagues who exchanged their did:keys are: they add each other by name.
+const seed = AgentStore.open(dataDir);
+if (seed.loadIdentity() === undefined) {
+  const identity = testIdentity(name);
+  seed.saveIdentity({ name, signaturePublicKey: identity.key, signaturePrivateKey: identity.seed });
+}
+seed.close();
+
 const agent = await Agent.open({
   name,
   dataDir,
@@ -48,6 +59,8 @@ const agent = await Agent.open({
   ...(process.env.CHAOS_BACKLOG_FRAMES ? { streamBacklog: { frames: Number(process.env.CHAOS_BACKLOG_FRAMES), bytes: 32 * 1024 * 1024 } } : {}),
   log: (line) => appendFileSync(join(logDir, `${name}.log`), `${new Date().toISOString()} ${line}\n`),
 });
+
+for (const peer of env("CHAOS_PEERS").split(",")) if (peer !== name) await agent.addContact(peer, { did: didKeyOf(testKeyOf(peer)) });
 
 type Op = Exclude<DriverRequest, { op: "dieDuring" } | { op: "final" }>;
 

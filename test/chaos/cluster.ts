@@ -71,6 +71,8 @@ export class DriverHandle {
     private readonly dataDir: string,
     private readonly logDir: string,
     private readonly relay: RelayHandle,
+    /** Every agent of the run: they are each other's contacts. */
+    private readonly peers: readonly string[],
   ) {}
 
   get up(): boolean {
@@ -92,6 +94,7 @@ export class DriverHandle {
         CHAOS_LOG: this.logDir,
         CHAOS_RELAY_URL: this.relay.url,
         CHAOS_RELAY_KEY: Buffer.from(this.relay.key).toString("base64url"),
+        CHAOS_PEERS: this.peers.join(","),
       },
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });

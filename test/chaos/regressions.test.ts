@@ -8,7 +8,7 @@ import { Relay } from "../../src/relay/relayServer.js";
 import { AgentStore } from "../../src/store/agentStore.js";
 import { parseRelayConfig } from "../../src/relay/config.js";
 import { SqliteChannelLog } from "../../src/relay/sqliteChannelLog.js";
-import { afterThisTest, agentConfig, openAgent, startRelay } from "../agent/fixture.js";
+import { afterThisTest, agentConfig, introduce, openAgent, startRelay } from "../agent/fixture.js";
 import { mountTmpfs, tmpfsAvailable } from "../fixtures/tmpfs.js";
 import { tempDir } from "../helpers.js";
 
@@ -29,6 +29,7 @@ async function eventually(check: () => Promise<boolean> | boolean, ms = 15_000):
 async function channelOf(creator: Agent, ...others: Agent[]): Promise<void> {
   await creator.createChannel(CHANNEL);
   for (const other of others) {
+    await introduce(creator, other);
     await eventually(async () => creator.addMember(CHANNEL, { agent: other.identity.name }).then(() => true, () => false));
     await eventually(async () => (await other.channels()).some((c) => c.channel === CHANNEL));
   }

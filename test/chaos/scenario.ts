@@ -71,7 +71,8 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
   mkdirSync(logDir, { recursive: true });
 
   await relay.start();
-  for (let i = 0; i < options.agents; i++) drivers.push(new DriverHandle(`a${i}`, join(options.root, `a${i}`), logDir, relay));
+  const names = Array.from({ length: options.agents }, (_, i) => `a${i}`);
+  for (const name of names) drivers.push(new DriverHandle(name, join(options.root, name), logDir, relay, names));
   await Promise.all(drivers.map((d) => d.start()));
 
   const call = async (d: DriverHandle, request: DriverRequest): Promise<DriverReply | undefined> => {

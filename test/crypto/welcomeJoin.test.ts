@@ -73,7 +73,7 @@ describe("skytale's Welcome join on the passive-client vectors", () => {
       if (kp?.wireformat !== "mls_key_package" || welcome?.wireformat !== "mls_welcome") throw new Error("bad vector");
       const keys = () => ({ initPrivateKey: hex(v.init_priv), hpkePrivateKey: hex(v.encryption_priv), signaturePrivateKey: hex(v.signature_priv) });
       const theirs = await joinGroup(welcome.welcome, kp.keyPackage, keys(), emptyPskIndex, cs, undefined, undefined, config);
-      const ours = await joinFromWelcome(welcome.welcome, kp.keyPackage, keys(), cs, config);
+      const ours = (await joinFromWelcome(welcome.welcome, kp.keyPackage, keys(), cs, config)).state;
       expect(ours).toEqual(theirs);
     },
   );

@@ -38,7 +38,8 @@ describe("the npm package", () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual([
       "channel_add_member", "channel_create", "channel_invite", "channel_join", "channel_leave", "channel_list",
-      "channel_members", "channel_remove_member", "channel_rotate_keys", "key_package", "receive", "send", "whoami",
+      "channel_members", "channel_remove_member", "channel_rotate_keys", "contact_add", "contact_list", "contact_remove", "key_package",
+      "offer_answer", "offer_list", "receive", "send", "whoami",
     ]);
     const me = await client.callTool({ name: "whoami", arguments: {} });
     expect(me.structuredContent).toMatchObject({ identity: "packed", relay: { connected: false } });

@@ -16,6 +16,7 @@ const validInvite = encodeInvite({
   groupId: new Uint8Array(12).fill(1),
   relayUrl: "ws://127.0.0.1:8787",
   relayKey: new Uint8Array(32).fill(2),
+  inviter: { name: "alice", key: new Uint8Array(32).fill(5) },
   id: new Uint8Array(16).fill(3),
   secret: new Uint8Array(32).fill(4),
   expiresAt: 2_000_000_000,

@@ -5,7 +5,10 @@ import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
+import { didKeyOf } from "../../src/mls/didKey.js";
+import { AgentStore } from "../../src/store/agentStore.js";
 import { tempDir } from "../helpers.js";
+import { testIdentity, testKeyOf } from "../identity.js";
 import { HostileRelay } from "./hostileRelay.js";
 
 export const CHANNEL = "acme/hostile/test";
@@ -43,10 +46,13 @@ export async function world(): Promise<World> {
   cleanups.push(() => relay.close());
   const hostile = await HostileRelay.start(relay.url, relay.relayKey.publicKey);
   cleanups.push(() => hostile.close());
+  /** The agents opened in this world: they are each other's contacts, as colleagues are. */
+  const opened: { name: string; agent: Agent }[] = [];
   return {
     relay,
     hostile,
     async open(name, dataDir = tempDir(`skytale-${name}-`)) {
+      seedIdentity(name, dataDir);
       const log: string[] = [];
       const agent = await Agent.open({
         name,
@@ -61,6 +67,13 @@ export async function world(): Promise<World> {
         },
       });
       cleanups.push(() => agent.close());
+      for (const other of opened) {
+        if (other.name === name) continue;
+        await agent.addContact(other.name, { did: didKeyOf(testKeyOf(other.name)) });
+        // One that was closed (restarted under another handle) learns it when it is opened again.
+        await other.agent.addContact(name, { did: didKeyOf(testKeyOf(name)) }).catch(() => undefined);
+      }
+      opened.push({ name, agent });
       return { agent, dataDir, log, warnings: [] };
     },
   };
@@ -74,11 +87,26 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms = 1
   }
 }
 
-/** `by` adds `name` to CHANNEL through the relay's directory, once `name` has published key packages. */
+/**
+ * Gives a new data dir the test identity of `name` (identity.ts): the hostile relay authenticates
+ * upstream as the agent with it, as the relay the agent trusts would see it.
+ */
+function seedIdentity(name: string, dataDir: string): void {
+  const store = AgentStore.open(dataDir);
+  try {
+    if (store.loadIdentity() !== undefined) return;
+    const identity = testIdentity(name);
+    store.saveIdentity({ name, signaturePublicKey: identity.key, signaturePrivateKey: identity.seed });
+  } finally {
+    store.close();
+  }
+}
+
+/** `by` adds `name` (by its key) to CHANNEL through the relay's directory, once `name` has published key packages. */
 export async function addByName(by: TestAgent, name: string): Promise<void> {
   await eventually(async () => {
     try {
-      await by.agent.addMember(CHANNEL, { agent: name });
+      await by.agent.addMember(CHANNEL, { agent: didKeyOf(testKeyOf(name)) });
       return true;
     } catch (error) {
       if ((error as { code?: string }).code === "not_found") return false;
@@ -87,10 +115,14 @@ export async function addByName(by: TestAgent, name: string): Promise<void> {
   });
 }
 
-/** A channel made by the first agent with the others added through the relay's directory. */
+/**
+ * A channel made by the first agent with the others added through the relay's directory (each
+ * has the first as a contact, so it joins rather than keeping the add as an offer).
+ */
 export async function channelOf(first: TestAgent, ...others: { name: string; t: TestAgent }[]): Promise<void> {
   await first.agent.createChannel(CHANNEL);
   for (const { name, t } of others) {
+    await t.agent.addContact(first.agent.identity.name, { did: first.agent.identity.did });
     // Each agent publishes key packages once it is connected.
     await addByName(first, name);
     await eventually(async () => (await t.agent.channels()).some((c) => c.channel === CHANNEL));

@@ -7,6 +7,7 @@ import type { Envelope, EnvelopeOf } from "../../src/wire/envelope.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
 import { AgentStore } from "../../src/store/agentStore.js";
 import { TestLink } from "../relay/testLink.js";
+import { testKeyOf } from "../identity.js";
 import { addByName, CHANNEL, channelOf, drain, eventually, healthy, mlsBody, receive, receiveN, withBody, world, type TestAgent, type World } from "./fixture.js";
 import type { HostileLink } from "./hostileRelay.js";
 
@@ -316,7 +317,7 @@ describe("a hostile relay", () => {
     expect(await drain(bob, 100)).toEqual([]);
 
     // carol's join request, delivered to the members as if mallory had sent it.
-    w.hostile.hooks.down = (e, l) => (e.type === "JoinRequest" && l.agent !== "carol" ? [{ ...e, from: "mallory" }] : undefined);
+    w.hostile.hooks.down = (e, l) => (e.type === "JoinRequest" && l.agent !== "carol" ? [{ ...e, from: testKeyOf("mallory") }] : undefined);
     const { invite } = await alice.agent.invite(CHANNEL, { maxUses: 1, ttlSeconds: 600 });
     expect(await carol.agent.joinWithInvite(invite, 1000)).toMatchObject({ status: "pending" });
     expect(alice.log.some((l) => l.includes("is not its sender's"))).toBe(true);

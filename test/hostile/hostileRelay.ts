@@ -2,13 +2,18 @@
 // link key (clients pin it, so as far as they know it IS the relay), terminates every client link,
 // opens its own link to a real inner Relay and forwards decoded envelopes both ways. Hooks see
 // every envelope (per direction, with the client's authenticated name) and decide what goes on:
-// the same envelope, a changed one, several, or none. The real relay logic stays untouched.
+// the same envelope, a changed one, several, or none. The real relay logic stays untouched. A client's
+// Auth signs the binding of its own link, which means nothing on another: this relay, standing in
+// for the relay the agents trust, authenticates upstream as each agent with its test identity.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import WebSocket, { WebSocketServer, type RawData } from "ws";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { ClientHandshake, respondToHello } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
+import { linkAuthBytes } from "../../src/wire/linkAuth.js";
+import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
+import { testIdentity } from "../identity.js";
 import { generateStaticKeyPair, type StaticKeyPair } from "../../src/wire/x25519.js";
 
 /** up: client → relay; down: relay → client. */
@@ -25,6 +30,7 @@ export class HostileLink {
   /** The agent this client authenticated as (from its Auth envelope). */
   agent: string | undefined;
   private upstream: LinkCodec | undefined;
+  private upstreamBinding: Uint8Array = new Uint8Array(0);
   private readonly queuedUp: Envelope[] = [];
 
   constructor(
@@ -35,8 +41,9 @@ export class HostileLink {
   ) {}
 
   /** The inner link is ready: what the client sent meanwhile goes out in order. */
-  ready(codec: LinkCodec): void {
+  ready(codec: LinkCodec, binding: Uint8Array): void {
     this.upstream = codec;
+    this.upstreamBinding = binding;
     for (const e of this.queuedUp.splice(0)) this.toRelay(e);
   }
 
@@ -70,7 +77,8 @@ export class HostileLink {
       return;
     }
     if (this.inner.readyState !== WebSocket.OPEN) return;
-    for (const piece of this.upstream.pieces(e)) this.inner.send(this.upstream.seal(piece));
+    const sent = e.type === "Auth" ? { ...e, signature: testIdentity(e.agent).sign(linkAuthBytes(this.upstreamBinding, e.agent)) } : e;
+    for (const piece of this.upstream.pieces(sent)) this.inner.send(this.upstream.seal(piece));
   }
 
   close(): void {
@@ -98,6 +106,7 @@ export class HostileRelay {
     private readonly innerKey: Uint8Array,
   ) {
     wss.on("connection", (ws) => this.accept(ws));
+    wss.on("headers", (headers) => headers.push(`${LINK_REVISION_HEADER}: ${LINK_REVISION}`));
   }
 
   /** Listens on 127.0.0.1 (a free port) in front of the relay at `innerUrl` with key `innerKey`. */
@@ -137,14 +146,15 @@ export class HostileRelay {
         return;
       }
       client.send(reply.reply);
-      const inner = new WebSocket(`${this.innerUrl}/v1/link`, { perMessageDeflate: false });
+      const inner = new WebSocket(`${this.innerUrl}/v1/link`, { perMessageDeflate: false, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
       inner.binaryType = "nodebuffer";
       const link = new HostileLink(this, client, new LinkCodec(reply.keys), inner);
       this.links.add(link);
       const handshake = new ClientHandshake(this.innerKey);
       inner.on("open", () => inner.send(handshake.hello));
       inner.once("message", (answer: RawData) => {
-        link.ready(new LinkCodec(handshake.finish(toBytes(answer))));
+        const keys = handshake.finish(toBytes(answer));
+        link.ready(new LinkCodec(keys), keys.binding);
         inner.on("message", (data: RawData) => link.fromRelay(data));
       });
       client.on("message", (data: RawData) => link.fromClient(data));

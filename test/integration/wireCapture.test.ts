@@ -4,7 +4,8 @@ import { parseRelayConfig } from "../../src/relay/config.js";
 import { MemoryOutbox } from "../../src/transport/outbox.js";
 import { RelayClient } from "../../src/transport/relayClient.js";
 import { BUCKETS } from "../../src/wire/buckets.js";
-import { groupOf, tempDir, text } from "../helpers.js";
+import { groupOf, openThrough, tempDir, text } from "../helpers.js";
+import { testIdentity } from "../identity.js";
 import { chiSquare, startCapture, websocketMessages } from "./tcpCapture.js";
 
 const CHANNEL = "acme/wire/capture";
@@ -18,7 +19,7 @@ afterEach(async () => {
 
 describe("what a passive observer of the wire sees", () => {
   it("bucket-sized frames only, no plaintext, bytes that look uniform, and cover both ways while idle", async () => {
-    const [[alice, bob]] = await groupOf(CHANNEL, "alice", "bob");
+    const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
     const groupId = (await alice!.mls.channelInfo(CHANNEL)).groupId;
     const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir(), "--cover", "poisson", "--cover-rate", "40"], {}), { log: () => {} });
     cleanups.push(() => relay.close());
@@ -29,6 +30,7 @@ describe("what a passive observer of the wire sees", () => {
       const c = new RelayClient({
         url: `ws://127.0.0.1:${capture.port}`,
         agent,
+        identity: testIdentity(agent),
         relayKey: relay.relayKey.publicKey,
         outbox: new MemoryOutbox(),
         cover: { mode: "poisson", rate: 40 },
@@ -38,6 +40,7 @@ describe("what a passive observer of the wire sees", () => {
     });
     const received: string[] = [];
     for (const c of clients) await c.connect();
+    await openThrough(clients[0]!, stream);
     for (const c of clients) await c.subscribe(groupId, 1n);
     clients[1]!.on("channel", (d) => received.push(d.envelope.type));
 

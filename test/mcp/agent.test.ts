@@ -83,7 +83,8 @@ describe("tools over the real Agent", () => {
 
     expect(textOf(await planner.host.call("send", { channel: "nope/nope/nope", message: "x" }))).toMatch(/^not_found: /);
     expect(textOf(await planner.host.call("channel_create", { channel: CHANNEL }))).toMatch(/^already_exists: /);
-    expect(textOf(await coder.host.call("channel_join", { invite: "skytale-invite-v1.AAAA" }))).toMatch(/^bad_request: /);
+    expect(textOf(await coder.host.call("channel_join", { invite: "skytale-invite-v2.AAAA" }))).toMatch(/^bad_request: /);
+    expect(textOf(await coder.host.call("channel_join", { invite: "skytale-invite-v1.AAAA" }))).toMatch(/^invite_invalid: .*older skytale-mcp/);
     expect(planner.host.logs).toEqual([]);
     expect(coder.host.logs).toEqual([]);
   });

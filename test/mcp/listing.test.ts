@@ -16,6 +16,11 @@ const TOOLS = [
   "channel_remove_member",
   "channel_rotate_keys",
   "whoami",
+  "contact_list",
+  "contact_add",
+  "contact_remove",
+  "offer_list",
+  "offer_answer",
 ];
 
 describe("what the server offers a host", () => {
@@ -44,7 +49,7 @@ describe("what the server offers a host", () => {
     expect(capabilities?.tools).toBeDefined();
   });
 
-  it("lists all 13 tools, each with a title, a description, strict schemas and all four annotations", async () => {
+  it("lists all 18 tools, each with a title, a description, strict schemas and all four annotations", async () => {
     const { tools } = await host.client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual([...TOOLS].sort());
     for (const tool of tools) {

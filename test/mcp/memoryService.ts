@@ -12,11 +12,14 @@ import {
   type ChannelState,
   type ChannelSummary,
   type ChannelWarning,
+  type ContactView,
   type JoinResult,
   type MemberView,
+  type OfferView,
   type ReceivedMessage,
   type ReceiveOptions,
 } from "../../src/agent/types.js";
+import { didKeyOf, safetyCodeOf } from "../../src/mls/didKey.js";
 
 const SEGMENT = "[a-z0-9][a-z0-9._-]{0,63}";
 const CHANNEL_NAME = new RegExp(`^${SEGMENT}/${SEGMENT}/${SEGMENT}$`);
@@ -55,7 +58,8 @@ export interface MemoryServiceOptions {
 }
 
 export class MemoryService implements ChannelService {
-  readonly identity: { readonly name: string; readonly fingerprint: string };
+  readonly identity: { readonly name: string; readonly did: string; readonly safetyCode: string };
+  private readonly contactList = new Map<string, ContactView>();
   /** Channels this agent has joined. */
   private readonly joined = new Set<string>();
   private readonly inbox: ReceivedMessage[] = [];
@@ -75,7 +79,8 @@ export class MemoryService implements ChannelService {
     private readonly network: MemoryNetwork,
     options: MemoryServiceOptions = {},
   ) {
-    this.identity = { name, fingerprint: randomBytes(16).toString("hex") };
+    const key = new Uint8Array(randomBytes(32));
+    this.identity = { name, did: didKeyOf(key), safetyCode: safetyCodeOf(key) };
     this.waitTickMs = options.waitTickMs ?? 1000;
     network.agents.set(name, this);
   }
@@ -166,7 +171,8 @@ export class MemoryService implements ChannelService {
       this.network.agents.get(member)?.deliver({
         channel,
         sender: this.identity.name,
-        senderFingerprint: this.identity.fingerprint,
+        senderDid: this.identity.did,
+        trust: "unknown",
         message,
         seq,
         sentAt: new Date().toISOString(),
@@ -236,13 +242,16 @@ export class MemoryService implements ChannelService {
 
   async channels(): Promise<ChannelSummary[]> {
     this.checkFailure();
-    return [...this.joined].map((channel) => ({ ...this.state(channel), unread: this.inbox.filter((m) => m.channel === channel).length }));
+    return [...this.joined].map((channel) => ({ ...this.state(channel), name: channel, creator: undefined, unread: this.inbox.filter((m) => m.channel === channel).length }));
   }
 
   async members(channel: string): Promise<{ channel: string; epoch: bigint; members: MemberView[] }> {
     this.checkFailure();
     const state = this.mine(channel);
-    const members = state.members.map((identity) => ({ identity, fingerprint: this.network.agents.get(identity)?.identity.fingerprint ?? "" }));
+    const members = state.members.map((identity) => {
+      const agent = this.network.agents.get(identity)?.identity;
+      return { identity, did: agent?.did ?? "", safetyCode: agent?.safetyCode ?? "", trust: this.contactList.has(identity) ? ("verified" as const) : ("unknown" as const) };
+    });
     return { channel, epoch: state.epoch, members };
   }
 
@@ -271,6 +280,36 @@ export class MemoryService implements ChannelService {
     const state = this.mine(channel);
     state.epoch += 1n;
     return this.state(channel);
+  }
+
+  async contacts(): Promise<ContactView[]> {
+    this.checkFailure();
+    return [...this.contactList.values()];
+  }
+
+  async addContact(name: string, proof: { did: string } | { safetyCode: string }): Promise<ContactView> {
+    this.checkFailure();
+    const agent = this.network.agents.get(name)?.identity;
+    const matches = agent !== undefined && ("did" in proof ? agent.did === proof.did : agent.safetyCode === proof.safetyCode);
+    if (!matches) throw new AgentError("identity_mismatch", `that is not the key of '${name}'`);
+    const contact = { name, did: agent.did, safetyCode: agent.safetyCode, verified: true, source: "explicit" };
+    this.contactList.set(name, contact);
+    return contact;
+  }
+
+  async removeContact(name: string): Promise<{ name: string; removed: boolean }> {
+    this.checkFailure();
+    return { name, removed: this.contactList.delete(name) };
+  }
+
+  async offers(): Promise<OfferView[]> {
+    this.checkFailure();
+    return [];
+  }
+
+  async answerOffer(offer: string): Promise<JoinResult> {
+    this.checkFailure();
+    throw new AgentError("not_found", `no offer '${offer}'`);
   }
 
   onMessage(listener: (channel: string) => void): () => void {

@@ -34,7 +34,7 @@ describe("runStdioServer", () => {
     const created = await client.callTool({ name: "channel_create", arguments: { channel: "acme/research/planning" } });
     expect(created.structuredContent).toMatchObject({ channel: "acme/research/planning", epoch: 0 });
     const { tools } = await client.listTools();
-    expect(tools).toHaveLength(13);
+    expect(tools).toHaveLength(18);
 
     const pid = transport.pid;
     const started = Date.now();

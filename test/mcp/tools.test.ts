@@ -11,9 +11,10 @@ describe("every tool with good input", () => {
   });
   afterEach(() => agents.close());
 
-  it("whoami names the agent, its fingerprint and its relay", async () => {
+  it("whoami names the agent, its key and its relay", async () => {
     const me = structured(await agents.plannerHost.call("whoami"));
-    expect(me).toEqual({ identity: "planner", fingerprint: agents.planner.identity.fingerprint, relay: { url: "ws://127.0.0.1:8787", connected: true } });
+    const { did, safetyCode } = agents.planner.identity;
+    expect(me).toEqual({ identity: "planner", did, safety_code: safetyCode, relay: { url: "ws://127.0.0.1:8787", connected: true } });
   });
 
   it("returns the same data as JSON text and as structuredContent", async () => {
@@ -41,12 +42,12 @@ describe("every tool with good input", () => {
     expect(sent).toEqual({ channel: CHANNEL, seq: 1, epoch: 1 });
 
     const list = structured(await coderHost.call("channel_list"));
-    expect(list).toEqual({ channels: [{ channel: CHANNEL, epoch: 1, members: ["planner", "coder"], unread: 1 }] });
+    expect(list).toEqual({ channels: [{ channel: CHANNEL, name: CHANNEL, creator: null, epoch: 1, members: ["planner", "coder"], unread: 1 }] });
 
     const received = structured(await coderHost.call("receive", { channel: CHANNEL }));
     expect(received.timed_out).toBe(false);
     expect(received.messages).toEqual([
-      { channel: CHANNEL, sender: "planner", sender_fingerprint: agents.planner.identity.fingerprint, message: "plan: write the tests first", seq: 1, sent_at: expect.any(String) },
+      { channel: CHANNEL, sender: "planner", sender_did: agents.planner.identity.did, trust: "unknown", message: "plan: write the tests first", seq: 1, sent_at: expect.any(String) },
     ]);
     expect(received.notice).toMatch(/untrusted/);
 
@@ -101,8 +102,8 @@ describe("every tool with good input", () => {
       channel: CHANNEL,
       epoch: 1,
       members: [
-        { identity: "planner", fingerprint: agents.planner.identity.fingerprint },
-        { identity: "coder", fingerprint: agents.coder.identity.fingerprint },
+        { identity: "planner", did: agents.planner.identity.did, safety_code: agents.planner.identity.safetyCode, trust: "unknown" },
+        { identity: "coder", did: agents.coder.identity.did, safety_code: agents.coder.identity.safetyCode, trust: "unknown" },
       ],
     });
   });

@@ -16,7 +16,7 @@ interface Field {
   readonly max: number;
 }
 
-const channel: Field = { name: "channel", kind: "string", required: true, max: 194 };
+const channel: Field = { name: "channel", kind: "string", required: true, max: 203 };
 const optionalChannel: Field = { ...channel, required: false };
 
 /** Per tool: arguments that pass validation, and the fields to break one by one. */
@@ -49,6 +49,14 @@ const TOOLS: Record<string, { base: Record<string, unknown>; fields: Field[] }> 
   },
   channel_rotate_keys: { base: { channel: CHANNEL }, fields: [channel] },
   whoami: { base: {}, fields: [] },
+  contact_list: { base: {}, fields: [] },
+  contact_add: {
+    base: { name: "coder", did: "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp" },
+    fields: [{ name: "name", kind: "string", required: true, max: 64 }, { name: "did", kind: "string", required: false, max: 64 }],
+  },
+  contact_remove: { base: { name: "coder" }, fields: [{ name: "name", kind: "string", required: true, max: 64 }] },
+  offer_list: { base: {}, fields: [] },
+  offer_answer: { base: { offer: "ab", accept: false }, fields: [{ name: "offer", kind: "string", required: true, max: 64 }] },
 };
 
 type Case = readonly [label: string, tool: string, args: Record<string, unknown>, expected: RegExp];
@@ -104,7 +112,11 @@ const SPECIFIC: Case[] = [
   ["bad channel with welcome", "channel_join", { channel: "Bad", welcome: "AAAA" }, /org\/namespace\/service/],
   ["both key_package and agent", "channel_add_member", { channel: CHANNEL, agent: "coder", key_package: "AAAA" }, /exactly one of key_package .* or agent/],
   ["neither key_package nor agent", "channel_add_member", { channel: CHANNEL }, /exactly one of key_package .* or agent/],
-  ["agent name with spaces", "channel_add_member", { channel: CHANNEL, agent: "bad name" }, /agent must be an agent name/],
+  ["agent name with spaces", "channel_add_member", { channel: CHANNEL, agent: "bad name" }, /agent must be a contact's name .* or a did:key/],
+  ["a did:key that is not one", "contact_add", { name: "coder", did: "did:web:example.com" }, /did must be a did:key/],
+  ["both did and safety code", "contact_add", { name: "coder", did: "did:key:z6Mk", safety_code: "1".repeat(20) }, /exactly one of did or safety_code/],
+  ["a safety code too short", "contact_add", { name: "coder", safety_code: "12345" }, /safety_code is 20 digits/],
+  ["an offer that is not hex", "offer_answer", { offer: "not hex", accept: true }, /offer is the id offer_list shows/],
   ["unknown agent", "channel_add_member", { channel: CHANNEL, agent: "ghost" }, /^not_found: no key package for agent 'ghost'/],
   ["unknown key package", "channel_add_member", { channel: CHANNEL, key_package: "AAAAAAAA" }, /^bad_request: /],
   ["key_package too long", "channel_add_member", { channel: CHANNEL, key_package: "A".repeat(30_000) }, /key_package is at most 21846 characters/],

@@ -22,6 +22,7 @@ function countingPort(agent: TestAgent, fail: () => boolean = () => false): MlsS
     saveKeyPackage: (k) => store.saveKeyPackage(k),
     loadKeyPackage: (r) => store.loadKeyPackage(r),
     listChannels: () => store.listChannels(),
+    findGroup: (g) => store.findGroup(g),
     loadGroup: (c) => store.loadGroup(c),
     loadBuffered: (c) => store.loadBuffered(c),
     countBuffered: (c) => store.countBuffered(c),

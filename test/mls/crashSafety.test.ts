@@ -59,6 +59,7 @@ function bindAll(store: TestAgent["store"]) {
     saveIdentity: store.saveIdentity.bind(store),
     saveKeyPackage: store.saveKeyPackage.bind(store),
     loadKeyPackage: store.loadKeyPackage.bind(store),
+    findGroup: store.findGroup.bind(store),
     listChannels: store.listChannels.bind(store),
     loadGroup: store.loadGroup.bind(store),
     loadBuffered: store.loadBuffered.bind(store),

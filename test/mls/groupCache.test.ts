@@ -11,7 +11,7 @@ describe("GroupCache", () => {
     const cache = new GroupCache(alice.store);
     const entry = cache.load(CHANNEL);
     expect(cache.load(CHANNEL)).toBe(entry);
-    const row = { channel: CHANNEL, seq: 3, epoch: 0n, sender: "bob", senderFingerprint: "f", plaintext: text("\u0000hi"), receivedAt: 1 };
+    const row = { channel: CHANNEL, seq: 3, epoch: 0n, sender: "bob", senderDid: "f", plaintext: text("\u0000hi"), receivedAt: 1 };
     cache.beginBatch(entry);
     cache.persist(entry, { cursor: 3, inbox: [row] }, []);
     // Memory is ahead; nothing of the batch is visible in the store yet.

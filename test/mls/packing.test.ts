@@ -2,7 +2,7 @@ import { createApplicationMessage, defaultCapabilities, generateKeyPackageWithKe
 import { describe, expect, it } from "vitest";
 import { MlsError } from "../../src/mls/errors.js";
 import { credentialFor } from "../../src/mls/identity.js";
-import { CHANNEL_NAME_EXTENSION } from "../../src/mls/keyPackages.js";
+import { CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION } from "../../src/mls/keyPackages.js";
 import { encodeKeyPackageMessage, encodePrivateMessage } from "../../src/mls/messages.js";
 import { MAX_PACKED_BYTES, PACKED_MARKER } from "../../src/mls/packedPayloads.js";
 import { loadCiphersuite } from "../../src/mls/suite.js";
@@ -18,7 +18,7 @@ async function keyPackageWithoutPacking(name: string): Promise<Uint8Array> {
   const capabilities = defaultCapabilities();
   const { publicPackage } = await generateKeyPackageWithKey(
     credentialFor(name, keys.publicKey),
-    { ...capabilities, extensions: [...capabilities.extensions, CHANNEL_NAME_EXTENSION] },
+    { ...capabilities, extensions: [...capabilities.extensions, CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION] },
     { notBefore: now - 60n, notAfter: now + 86_400n },
     [],
     keys,

@@ -33,7 +33,8 @@ describe("three agents in one channel", () => {
       expect(r.kind).toBe("application");
       if (r.kind !== "application") continue;
       expect(r.sender.name).toBe("alice");
-      expect(r.sender.fingerprint).toBe(alice.mls.fingerprint);
+      expect(r.sender.did).toBe(alice.mls.did);
+      expect(r.sender.safetyCode).toBe(alice.mls.safetyCode);
       expect(untext(r.payloads[0]!)).toBe("hello from alice");
     }
     const reply = await bob.mls.encrypt(CHANNEL, text("hi alice, bob here"));

@@ -1,26 +1,27 @@
 import { describe, expect, it } from "vitest";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { groupOf } from "../helpers.js";
-import { link, startRelay } from "./relayFixture.js";
+import { link, openAtRelay, startRelay } from "./relayFixture.js";
 
 const CHANNEL = "acme/relay/race";
 
 describe("commit ordering under contention", () => {
   it("20 clients race commits on one epoch: one ack, 19 nacks, and everyone converges", async () => {
     const names = Array.from({ length: 20 }, (_, i) => `agent${i}`);
-    const [agents] = await groupOf(CHANNEL, ...names);
+    const [agents, stream] = await groupOf(CHANNEL, ...names);
     const groupId = (await agents[0]!.mls.channelInfo(CHANNEL)).groupId;
     const relay = await startRelay();
     const links = await Promise.all(agents.map((a) => link(relay, a.name)));
-    await Promise.all(links.map((l) => l.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 1n })));
+    await openAtRelay(links[0]!, stream); // seq 1: the commit that added the others
+    await Promise.all(links.map((l) => l.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 2n })));
 
     const commits = await Promise.all(agents.map((a) => a.mls.selfUpdate(CHANNEL)));
     const replies = await Promise.all(
-      commits.map((c, i) => links[i]!.request({ type: "GroupCommit", id: 0n, commit: c.commit, welcome: undefined })),
+      commits.map((c, i) => links[i]!.request({ type: "GroupCommit", id: 0n, commit: c.commit, welcome: undefined, proof: c.proof })),
     );
     const acked = replies.flatMap((r, i) => (r.type === "GroupAck" ? [i] : []));
     expect(acked).toHaveLength(1);
-    expect(replies.filter((r) => r.type === "GroupNack" && r.winningSeq === 1n && r.epoch === 2n)).toHaveLength(19);
+    expect(replies.filter((r) => r.type === "GroupNack" && r.winningSeq === 2n && r.epoch === 2n)).toHaveLength(19);
 
     const winner = acked[0]!;
     await agents[winner]!.mls.confirmCommit(CHANNEL);

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../src/relay/config.js";
 import { encodeEnvelope, RELAY_THROUGH_TYPES, type Envelope } from "../../src/wire/envelope.js";
 import { groupOf, text } from "../helpers.js";
-import { link, startRelay } from "./relayFixture.js";
+import { link, openAtRelay, startRelay } from "./relayFixture.js";
 
 const CHANNEL = "acme/relay/fuzz";
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
@@ -12,29 +12,34 @@ const id = fc.bigInt({ min: 1n, max: 2n ** 64n - 1n });
 const small = fc.uint8Array({ maxLength: 200 });
 const channel = fc.uint8Array({ minLength: 1, maxLength: 64 });
 const agent = fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/);
+const key = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const signature = fc.uint8Array({ minLength: 64, maxLength: 64 });
 /** Well-formed envelopes of every client-side type, with random contents. */
 const request: fc.Arbitrary<Envelope> = fc.oneof(
   fc.record({ type: fc.constant("Msg" as const), id, body: small }),
   fc.record({ type: fc.constant("GroupProposal" as const), id, body: small }),
-  fc.record({ type: fc.constant("GroupCommit" as const), id, commit: small, welcome: fc.option(fc.record({ recipients: fc.array(agent, { minLength: 1, maxLength: 3 }), welcome: small }), { nil: undefined }) }),
+  fc.record({ type: fc.constant("GroupCommit" as const), id, commit: small, welcome: fc.option(fc.record({ recipients: fc.array(key, { minLength: 1, maxLength: 3 }), welcome: small }), { nil: undefined }) }),
   fc.record({ type: fc.constant("Subscribe" as const), id, channel, fromSeq: id }),
   fc.record({ type: fc.constant("Unsubscribe" as const), id, channel }),
   fc.record({ type: fc.constant("InboxSubscribe" as const), id, fromSeq: id }),
   fc.record({ type: fc.constant("InboxAck" as const), id, upToSeq: id }),
   fc.record({ type: fc.constant("KeyPackagePublish" as const), id, lastResort: fc.boolean(), keyPackage: small }),
-  fc.record({ type: fc.constant("KeyPackageFetch" as const), id, agent }),
-  fc.record({ type: fc.constantFrom(...RELAY_THROUGH_TYPES), id, target: fc.oneof(channel.map((c) => ({ kind: "channel" as const, channel: c })), agent.map((a) => ({ kind: "agent" as const, agent: a }))), from: fc.constant(""), payload: small }),
+  fc.record({ type: fc.constant("KeyPackageFetch" as const), id, key }),
+  fc.record({ type: fc.constant("NameLookup" as const), id, agent }),
+  fc.record({ type: fc.constant("ChannelOpen" as const), id, channel, nonce: fc.uint8Array({ minLength: 16, maxLength: 16 }), commitKey: key, signature }),
+  fc.record({ type: fc.constantFrom(...RELAY_THROUGH_TYPES), id, target: fc.oneof(channel.map((c) => ({ kind: "channel" as const, channel: c })), key.map((k) => ({ kind: "agent" as const, key: k }))), from: fc.constant(new Uint8Array(0)), payload: small }),
   fc.record({ type: fc.constantFrom("Ack" as const), id, seq: id }),
-  fc.record({ type: fc.constant("Auth" as const), id, agent, token: fc.string({ maxLength: 20 }) }),
+  fc.record({ type: fc.constant("Auth" as const), id, agent, key, signature, token: fc.string({ maxLength: 20 }) }),
 );
 
 describe("relay under hostile input", () => {
   it("random requests, mutated envelopes and garbage frames: no crash, other clients unaffected, memory bounded", async () => {
-    const [[alice]] = await groupOf(CHANNEL, "alice");
+    const [[alice], stream] = await groupOf(CHANNEL, "alice");
     const groupId = (await alice!.mls.channelInfo(CHANNEL)).groupId;
     // The fuzzer asks as fast as the relay answers; rate limiting is tested elsewhere.
     const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, framesPerSecond: 1_000_000 } });
-    const good = await link(relay, "good");
+    const good = await link(relay, "alice");
+    await openAtRelay(good, stream);
     await good.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 1n });
     const heapBefore = process.memoryUsage().heapUsed;
 
@@ -43,7 +48,7 @@ describe("relay under hostile input", () => {
     await fc.assert(
       fc.asyncProperty(request, async (e) => {
         const reply = await fuzzer.request(e, 60_000);
-        expect(reply.type).toMatch(/^(Ack|Error|GroupAck|GroupNack|KeyPackageReply)$/);
+        expect(reply.type).toMatch(/^(Ack|Error|GroupAck|GroupNack|KeyPackageReply|NameReply)$/);
       }),
       { numRuns: RUNS },
     );
@@ -51,7 +56,7 @@ describe("relay under hostile input", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(request, { minLength: 2, maxLength: 6 }), async (batch) => {
         const replies = await Promise.all(fuzzer.requestPacked(batch, 60_000));
-        for (const reply of replies) expect(reply.type).toMatch(/^(Ack|Error|GroupAck|GroupNack|KeyPackageReply)$/);
+        for (const reply of replies) expect(reply.type).toMatch(/^(Ack|Error|GroupAck|GroupNack|KeyPackageReply|NameReply)$/);
       }),
       { numRuns: Math.ceil(RUNS / 4) },
     );

@@ -7,6 +7,9 @@ import type { Envelope } from "../../src/wire/envelope.js";
 import { groupOf, tempDir, text } from "../helpers.js";
 import { spawnRelay, type RelayProcess } from "./relayProcess.js";
 import { TestLink } from "./testLink.js";
+import { didKeyOf } from "../../src/mls/didKey.js";
+import { testKeyOf } from "../identity.js";
+import { openAtRelay } from "./relayFixture.js";
 
 const CHANNEL = "acme/relay/crash";
 const run = promisify(execFile);
@@ -55,16 +58,19 @@ async function sendAll(url: string, key: Uint8Array, agent: string, bodies: Uint
   }
 }
 
-/** A subscriber that resumes from its last seq after any disconnect, until it has `total` frames. */
+/** Frames of the channel before the test's messages: the commit that made the group (openAtRelay). */
+const HISTORY = 1;
+
+/** A subscriber that resumes from its last seq after any disconnect, until it has `total` frames after the history. */
 async function receiveAll(url: string, key: Uint8Array, agent: string, channel: Uint8Array, total: number, log: Envelope[]): Promise<void> {
   while (log.length < total) {
     const l = await reconnect(url, key, agent);
     try {
-      const from = BigInt(log.length + 1);
+      const from = BigInt(log.length + HISTORY + 1);
       await l.request({ type: "Subscribe", id: 0n, channel, fromSeq: from }, 2000);
       await new Promise<void>((resolve) => {
         const drain = () => {
-          for (const e of l.pushed.splice(0)) if (e.id === BigInt(log.length + 1)) log.push(e);
+          for (const e of l.pushed.splice(0)) if (e.id === BigInt(log.length + HISTORY + 1)) log.push(e);
           if (log.length >= total || l.closed) resolve();
         };
         const timer = setInterval(drain, 10);
@@ -89,7 +95,7 @@ async function receiveAll(url: string, key: Uint8Array, agent: string, channel: 
 
 describe("the relay as a process", () => {
   it("SIGKILLed in the middle of 1,000 messages from 3 clients: every acknowledged message reaches every subscriber once, in one order", async () => {
-    const [[alice, bob, carol]] = await groupOf(CHANNEL, "alice", "bob", "carol");
+    const [[alice, bob, carol], stream] = await groupOf(CHANNEL, "alice", "bob", "carol");
     const senders = [alice!, bob!, carol!];
     const groupId = (await alice!.mls.channelInfo(CHANNEL)).groupId;
     const bodies = await Promise.all(
@@ -102,6 +108,9 @@ describe("the relay as a process", () => {
     const dataDir = tempDir("skytale-relay-crash-");
     const first = await start(["--port", "0", "--data-dir", dataDir, "--cover", "off"]);
     const { url, port, key } = first;
+    const creator = await TestLink.connect(url, key, "alice");
+    await openAtRelay(creator, stream);
+    creator.close();
     const acked = new Map<string, bigint>();
     const logs: Envelope[][] = [[], [], []];
     const receiving = senders.map((s, i) => receiveAll(url, key, `${s.name}-reader`, groupId, 1000, logs[i]!));
@@ -120,15 +129,16 @@ describe("the relay as a process", () => {
     expect(order).toHaveLength(1000);
     expect(new Set(order).size).toBe(1000);
     for (const log of logs) expect(log.map((e) => (e.type === "Msg" ? Buffer.from(e.body).toString("hex") : "?"))).toEqual(order);
-    for (const [body, seq] of acked) expect(order[Number(seq) - 1]).toBe(body);
+    for (const [body, seq] of acked) expect(order[Number(seq) - HISTORY - 1]).toBe(body);
   });
 
   it("stops cleanly on SIGTERM and keeps what it acknowledged", async () => {
-    const [[alice]] = await groupOf(CHANNEL, "alice");
+    const [[alice], stream] = await groupOf(CHANNEL, "alice");
     const groupId = (await alice!.mls.channelInfo(CHANNEL)).groupId;
     const dataDir = tempDir("skytale-relay-term-");
     const relay = await start(["--port", "0", "--data-dir", dataDir]);
     const l = await TestLink.connect(relay.url, relay.key, "alice");
+    await openAtRelay(l, stream);
     const body = await alice!.mls.encrypt(CHANNEL, text("kept"));
     expect(await l.request({ type: "Msg", id: 0n, body })).toMatchObject({ type: "Ack", seq: 1n });
     relay.child.kill("SIGTERM");
@@ -149,8 +159,10 @@ describe("the relay as a process", () => {
     });
   });
 
-  it("skytale-mcp token mints a token the relay accepts", async () => {
-    const { stdout } = await run(process.execPath, ["--import", "tsx", CLI, "token", "--secret", "abc", "--sub", "alice", "--ttl", "60"]);
-    expect(checkToken("abc", stdout.trim(), "alice")).toEqual({ ok: true, agent: "alice" });
+  it("skytale-mcp token mints a token the relay accepts, binding the name to the key", async () => {
+    const key = testKeyOf("alice");
+    const { stdout } = await run(process.execPath, ["--import", "tsx", CLI, "token", "--secret", "abc", "--sub", "alice", "--key", didKeyOf(key), "--ttl", "60"]);
+    expect(checkToken("abc", stdout.trim(), "alice", key)).toEqual({ ok: true, agent: "alice" });
+    expect(checkToken("abc", stdout.trim(), "alice", testKeyOf("mallory"))).toEqual({ ok: false, reason: "wrong_key" });
   });
 });

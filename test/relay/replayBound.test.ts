@@ -1,14 +1,13 @@
 // The slow-reader bound (maxBufferedBytes) holds within one turn: a replay larger than it is cut
 // off once that much is written, instead of every frame of the turn being sealed and buffered first;
 // and a link whose constant-cover queue overflows is dropped, not left with a hole in its stream.
-import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../src/relay/config.js";
 import type { Relay } from "../../src/relay/relayServer.js";
 import { BUCKETS } from "../../src/wire/buckets.js";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { mlsMessage } from "../transport/helpers.js";
-import { link, startRelay } from "./relayFixture.js";
+import { link, openedChannel, startRelay } from "./relayFixture.js";
 
 const LARGEST = BUCKETS[BUCKETS.length - 1] as number;
 const BOUND = 128 * 1024;
@@ -22,8 +21,8 @@ function bytesOut(relay: Relay): number {
 describe("relay: the slow-reader bound within one turn", () => {
   it("a replay of far more than maxBufferedBytes stops being sealed once the bound is passed", async () => {
     const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, maxBufferedBytes: BOUND } });
-    const channel = new Uint8Array(randomBytes(12));
     const pub = await link(relay, "alice");
+    const { channel } = await openedChannel(pub);
     // 2 MiB in the archive: 256 messages of 8 KiB, sent 16 at a time.
     for (let batch = 0; batch < 16; batch++) {
       const bodies = Array.from({ length: 16 }, (_, i) => mlsMessage(channel, 0n, 1, 8000, batch * 16 + i));

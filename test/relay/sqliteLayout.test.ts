@@ -8,7 +8,7 @@ import { tempDir } from "../helpers.js";
 const ch = new Uint8Array([4, 5, 6]);
 
 describe("relay databases made before frames became a rowid table", () => {
-  it("keep working: old frames read back, new ones append after them, duplicates are caught", () => {
+  it("keep working: old frames read back, new ones append after them, duplicates are caught; their channels count as open", () => {
     const dir = tempDir();
     const old = new Database(join(dir, RELAY_DATABASE_FILE));
     old.pragma("journal_mode = WAL");
@@ -18,16 +18,18 @@ describe("relay databases made before frames became a rowid table", () => {
         sender TEXT NOT NULL, epoch_after INTEGER, stored_at INTEGER NOT NULL, PRIMARY KEY (channel, seq)) WITHOUT ROWID;
       CREATE UNIQUE INDEX frames_msg_id ON frames (channel, msg_id);
     `);
+    // A channel the old relay knew: it was never opened (there were no openings), yet it goes on.
+    old.prepare("INSERT INTO channels (id) VALUES (?)").run(ch);
     old.close();
     const first = randomBytes(2020);
     const log = new SqliteChannelLog(dir);
-    expect(log.append(ch, "Msg", first, "a")).toEqual({ seq: 1n, duplicate: false });
+    expect(log.append(ch, "Msg", first, "a")).toEqual({ kind: "stored", seq: 1n, duplicate: false });
     log.close();
 
     const again = new SqliteChannelLog(dir);
     const second = randomBytes(2020);
-    expect(again.append(ch, "Msg", second, "b")).toEqual({ seq: 2n, duplicate: false });
-    expect(again.append(ch, "Msg", first, "a")).toEqual({ seq: 1n, duplicate: true });
+    expect(again.append(ch, "Msg", second, "b")).toEqual({ kind: "stored", seq: 2n, duplicate: false });
+    expect(again.append(ch, "Msg", first, "a")).toEqual({ kind: "stored", seq: 1n, duplicate: true });
     expect(again.read(ch, 1n, 10).map((f) => [f.seq, Buffer.from(f.body).equals(f.seq === 1n ? first : second)])).toEqual([
       [1n, true],
       [2n, true],

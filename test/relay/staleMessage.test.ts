@@ -4,21 +4,22 @@
 import { describe, expect, it } from "vitest";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { groupOf, text } from "../helpers.js";
-import { link, startRelay } from "./relayFixture.js";
+import { link, openAtRelay, startRelay } from "./relayFixture.js";
 
 const CHANNEL = "acme/relay/stale";
 
 describe("relay: messages too old to read", () => {
   it("refuses a Msg more than two epochs behind the channel, but answers a retry of one stored in time", async () => {
-    const [[alice, bob]] = await groupOf(CHANNEL, "alice", "bob");
+    const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
     const relay = await startRelay();
     const a = await link(relay, "alice");
+    await openAtRelay(a, stream); // seq 1: the commit that added bob
     const b = await link(relay, "bob");
     const answer = (e: Envelope) => a.request(e).catch((error: { answer: Envelope }) => error.answer);
 
     const early = await alice!.mls.encrypt(CHANNEL, text("sent in time"));
     const held = await alice!.mls.encrypt(CHANNEL, text("held back")); // epoch 1
-    expect(await answer({ type: "Msg", id: 0n, body: early })).toMatchObject({ type: "Ack", seq: 1n });
+    expect(await answer({ type: "Msg", id: 0n, body: early })).toMatchObject({ type: "Ack", seq: 2n });
     let twoBehind: Uint8Array | undefined;
     for (let i = 0; i < 3; i++) {
       const update = await bob!.mls.selfUpdate(CHANNEL);
@@ -34,10 +35,10 @@ describe("relay: messages too old to read", () => {
     await expect(bob!.mls.receive(CHANNEL, held, 99)).rejects.toMatchObject({ code: "epoch_mismatch" });
     const refused = await answer({ type: "Msg", id: 0n, body: held });
     expect(refused).toMatchObject({ type: "Error", code: "stale_epoch", message: expect.stringContaining("encrypt it again") });
-    expect(await answer({ type: "Msg", id: 0n, body: early })).toMatchObject({ type: "Ack", seq: 1n }); // a retry, not refused
+    expect(await answer({ type: "Msg", id: 0n, body: early })).toMatchObject({ type: "Ack", seq: 2n }); // a retry, not refused
     // Epoch 2 is still readable at epoch 4, and accepted.
-    expect(await answer({ type: "Msg", id: 0n, body: twoBehind! })).toMatchObject({ type: "Ack", seq: 5n });
-    const [read] = await bob!.mls.receive(CHANNEL, twoBehind!, 5);
+    expect(await answer({ type: "Msg", id: 0n, body: twoBehind! })).toMatchObject({ type: "Ack", seq: 6n });
+    const [read] = await bob!.mls.receive(CHANNEL, twoBehind!, 6);
     expect(read?.kind).toBe("application");
 
     // After a restart the relay reads the channel's epoch back from disk.

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { mountTmpfs, tmpfsAvailable, type Tmpfs } from "../fixtures/tmpfs.js";
 import { groupOf, text } from "../helpers.js";
-import { link, startRelay } from "./relayFixture.js";
+import { link, openAtRelay, startRelay } from "./relayFixture.js";
 
 const CHANNEL = "acme/relay/full-disk";
 const mounts: Tmpfs[] = [];
@@ -17,12 +17,13 @@ describe.skipIf(!tmpfsAvailable)("a relay whose disk is full", () => {
     const disk = mountTmpfs(2048);
     mounts.push(disk);
     const dataDir = join(disk.dir, "relay");
-    const [[alice], ] = await groupOf(CHANNEL, "alice", "bob");
+    const [[alice], stream] = await groupOf(CHANNEL, "alice", "bob");
     const groupId = (await alice!.mls.channelInfo(CHANNEL)).groupId;
     let relay = await startRelay({ dataDir });
-    const sub = await link(relay, "bob");
-    await sub.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 1n });
     const pub = await link(relay, "alice");
+    await openAtRelay(pub, stream); // seq 1: the commit that added bob
+    const sub = await link(relay, "bob");
+    await sub.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 2n });
 
     disk.fill();
     const accepted: Uint8Array[] = [];
@@ -39,18 +40,18 @@ describe.skipIf(!tmpfsAvailable)("a relay whose disk is full", () => {
     expect(await sub.request({ type: "Ping", id: 0n })).toMatchObject({ type: "Pong" });
 
     disk.free();
-    expect(await pub.request({ type: "Msg", id: 0n, body: refused!.body })).toMatchObject({ type: "Ack", seq: BigInt(accepted.length + 1) });
+    expect(await pub.request({ type: "Msg", id: 0n, body: refused!.body })).toMatchObject({ type: "Ack", seq: BigInt(accepted.length + 2) });
     const all = [...accepted, refused!.body];
     await sub.waitFor((pushed) => pushed.filter((e) => e.type === "Msg").length >= all.length);
     const seen = sub.pushed.filter((e) => e.type === "Msg") as Extract<Envelope, { type: "Msg" }>[];
-    expect(seen.map((e) => e.id)).toEqual(all.map((_, i) => BigInt(i + 1)));
+    expect(seen.map((e) => e.id)).toEqual(all.map((_, i) => BigInt(i + 2)));
     expect(seen.map((e) => Buffer.from(e.body).toString("hex"))).toEqual(all.map((b) => Buffer.from(b).toString("hex")));
 
     await relay.close();
     relay = await startRelay({ dataDir });
     const late = await link(relay, "bob");
-    await late.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 1n });
+    await late.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 2n });
     await late.waitFor((pushed) => pushed.filter((e) => e.type === "Msg").length >= all.length);
-    expect(late.pushed.filter((e) => e.type === "Msg").map((e) => e.id)).toEqual(all.map((_, i) => BigInt(i + 1)));
+    expect(late.pushed.filter((e) => e.type === "Msg").map((e) => e.id)).toEqual(all.map((_, i) => BigInt(i + 2)));
   });
 });

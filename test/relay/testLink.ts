@@ -5,6 +5,7 @@ import type { Envelope } from "../../src/wire/envelope.js";
 import { ClientHandshake } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
 import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
+import { testIdentity, type TestIdentity } from "../identity.js";
 
 export class TestLink {
   readonly pushed: Envelope[] = [];
@@ -16,12 +17,16 @@ export class TestLink {
   covers = 0;
   closed: { code: number; reason: string } | undefined;
   private nextId = 1n;
+  /** The link's binding (what Auth signs). */
+  binding: Uint8Array = new Uint8Array(0);
   private readonly waiting = new Map<bigint, (e: Envelope) => void>();
   private readonly watchers = new Set<() => void>();
 
   private constructor(
     private readonly ws: WebSocket,
     private readonly codec: LinkCodec,
+    /** The name the link authenticates as. */
+    readonly agent: string,
   ) {
     ws.on("message", (data: Buffer) => {
       this.frameSizes.push(data.length);
@@ -48,7 +53,7 @@ export class TestLink {
   /** Hands a reply to the request waiting for it; anything else is recorded as pushed. */
   private reply(e: Envelope): void {
     const waiter = this.waiting.get(e.id);
-    const isReply = ["Ack", "AuthOk", "Error", "GroupAck", "GroupNack", "KeyPackageReply", "Pong"].includes(e.type);
+    const isReply = ["Ack", "AuthOk", "Error", "GroupAck", "GroupNack", "KeyPackageReply", "NameReply", "Pong"].includes(e.type);
     if (isReply && waiter !== undefined) {
       this.waiting.delete(e.id);
       waiter(e);
@@ -56,10 +61,11 @@ export class TestLink {
   }
 
   /**
-   * Connects, handshakes and (unless `auth` is false) authenticates as `agent`. `revision`: the
-   * link revision announced (default the current one; 1 announces none, like an old client).
+   * Connects, handshakes and (unless `auth` is false) authenticates as `agent`, holding the test
+   * identity of that name (identity.ts) unless `identity` says otherwise. `revision`: the link
+   * revision announced (default the current one; 1 announces none, like an old client).
    */
-  static async connect(url: string, relayKey: Uint8Array, agent: string, options: { token?: string; auth?: boolean; revision?: number } = {}): Promise<TestLink> {
+  static async connect(url: string, relayKey: Uint8Array, agent: string, options: TestLinkOptions = {}): Promise<TestLink> {
     const revision = options.revision ?? LINK_REVISION;
     const ws = new WebSocket(`${url}/v1/link`, revision > 1 ? { headers: { [LINK_REVISION_HEADER]: String(revision) } } : {});
     ws.binaryType = "nodebuffer";
@@ -70,9 +76,13 @@ export class TestLink {
     const hs = new ClientHandshake(relayKey);
     const reply = new Promise<Buffer>((resolve) => ws.once("message", (d: Buffer) => resolve(d)));
     ws.send(hs.hello);
-    const link = new TestLink(ws, new LinkCodec(hs.finish(await reply)));
+    const keys = hs.finish(await reply);
+    const link = new TestLink(ws, new LinkCodec(keys), agent);
+    link.binding = keys.binding;
     if (options.auth !== false) {
-      const answer = await link.request({ type: "Auth", id: 0n, agent, token: options.token ?? "" });
+      const identity = options.identity ?? testIdentity(agent);
+      const signature = await identity.prove(keys.binding);
+      const answer = await link.request({ type: "Auth", id: 0n, agent, key: identity.key, signature, token: options.token ?? "" });
       if (answer.type !== "AuthOk") throw Object.assign(new Error(`auth refused: ${JSON.stringify(answer, bigintJson)}`), { answer });
     }
     return link;
@@ -164,6 +174,14 @@ export class TestLink {
   close(): void {
     this.ws.close();
   }
+}
+
+export interface TestLinkOptions {
+  readonly token?: string;
+  readonly auth?: boolean;
+  readonly revision?: number;
+  /** Whose key the link proves: default the test identity of the agent's name. */
+  readonly identity?: Pick<TestIdentity, "key" | "prove">;
 }
 
 export function bigintJson(_key: string, value: unknown): unknown {

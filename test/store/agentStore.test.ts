@@ -123,11 +123,12 @@ describe("the agent store", () => {
     const dir = tempDir();
     AgentStore.open(dir).close();
     const db = new Database(join(dir, DATABASE_FILE));
-    db.exec("DROP TABLE rotations");
-    db.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
+    db.exec("DROP TABLE rotations; DROP TABLE contacts; DROP TABLE offers");
+    db.pragma(`user_version = ${SCHEMA_VERSION - 2}`);
     db.close();
     const store = AgentStore.open(dir);
     expect(store.rotatedAt("acme/agents/none")).toBeUndefined();
+    expect(store.contacts()).toEqual([]);
     store.close();
     const after = new Database(join(dir, DATABASE_FILE));
     expect(after.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);

@@ -4,6 +4,7 @@ import { RelayClient } from "../../src/transport/relayClient.js";
 import type { ConnectionState } from "../../src/transport/relayClient.js";
 import { DEFAULT_COVER } from "../../src/wire/cover.js";
 import { ManualTimers, waitFor } from "./helpers.js";
+import { testIdentity } from "../identity.js";
 
 describe("backoff", () => {
   it("grows exponentially from 250 ms, is capped at 30 s, and is fully jittered", () => {
@@ -36,7 +37,7 @@ describe("backoff", () => {
     // Port 9 (discard) on loopback is closed: every attempt is refused at once.
     const client = new RelayClient({
       url: "ws://127.0.0.1:9",
-      agent: "alice",
+      agent: "alice", identity: testIdentity("alice"),
       relayKey: new Uint8Array(32).fill(9),
       cover: DEFAULT_COVER.off,
       timers: recording,

@@ -1,12 +1,12 @@
 // The client settles outbox entries from the relay's Acks frames (one frame acknowledging a
 // batch of messages) exactly as from single Acks: each caller gets its own seq, nothing stays.
-import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { MemoryOutbox } from "../../src/transport/outbox.js";
 import { RelayClient } from "../../src/transport/relayClient.js";
 import { mlsMessage, tempDir, waitFor } from "./helpers.js";
+import { testChannel, testIdentity } from "../identity.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -18,14 +18,15 @@ describe("coalesced acks", () => {
     const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir(), "--cover", "off"], {}), { log: () => {} });
     cleanups.push(() => relay.close());
     const outbox = new MemoryOutbox();
-    const client = new RelayClient({ url: relay.url, agent: "alice", relayKey: relay.relayKey.publicKey, outbox, cover: { mode: "off", rate: 0 } });
+    const client = new RelayClient({ url: relay.url, agent: "alice", identity: testIdentity("alice"), relayKey: relay.relayKey.publicKey, outbox, cover: { mode: "off", rate: 0 } });
     cleanups.push(() => client.close());
     const errors: string[] = [];
     const seen: bigint[] = [];
     client.on("error", (e) => errors.push(e.code));
     client.on("channel", (d) => seen.push(d.seq));
     await client.connect();
-    const channel = new Uint8Array(randomBytes(12));
+    const { channel, opening } = testChannel(testIdentity("alice"));
+    await client.openChannel(opening);
     await client.subscribe(channel, 1n);
 
     const n = 100;

@@ -5,6 +5,7 @@ import { BUCKETS } from "../../src/wire/buckets.js";
 import type { CoverConfig } from "../../src/wire/cover.js";
 import { FakeRelay } from "./fakeRelay.js";
 import { ManualTimers, mlsMessage, waitFor } from "./helpers.js";
+import { testIdentity } from "../identity.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -16,7 +17,7 @@ async function setup(cover: CoverConfig) {
   const timers = new ManualTimers();
   const client = new RelayClient({
     url: relay.url,
-    agent: "alice",
+    agent: "alice", identity: testIdentity("alice"),
     relayKey: relay.key.publicKey,
     cover,
     timers,

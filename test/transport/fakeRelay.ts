@@ -29,6 +29,7 @@ interface Client {
   codec: LinkCodec | undefined;
   opener: FrameOpener | undefined;
   readonly reassembler: Reassembler;
+  /** The principal (identity key, hex) it authenticated as. */
   agent: string | undefined;
   readonly channels: Set<string>;
   inbox: boolean;
@@ -171,8 +172,8 @@ export class FakeRelay {
         this.send(client, { type: "Error", id: e.id, code: "auth_failed", message: "bad token" });
         return void client.socket.close();
       }
-      client.agent = e.agent;
-      return this.send(client, { type: "AuthOk", id: e.id, agent: e.agent });
+      client.agent = hex(e.key);
+      return this.send(client, { type: "AuthOk", id: e.id, agent: e.agent, key: e.key });
     }
     const refusal = this.refuseNext.shift();
     if (refusal !== undefined) return this.send(client, { type: "Error", id: e.id, code: refusal, message: "refused by the test" });
@@ -212,16 +213,16 @@ export class FakeRelay {
         return this.reply(client, { type: "Ack", id: e.id, seq: 0n });
       }
       case "KeyPackageFetch":
-        return this.reply(client, { type: "KeyPackageReply", id: e.id, agent: e.agent, keyPackage: this.keyPackages.get(e.agent)?.shift() });
+        return this.reply(client, { type: "KeyPackageReply", id: e.id, key: e.key, keyPackage: this.keyPackages.get(hex(e.key))?.shift() });
       case "Ping":
         return this.reply(client, { type: "Pong", id: e.id });
       default:
         if (!isRelayThrough(e)) return this.send(client, { type: "Error", id: e.id, code: "bad_request", message: `unexpected ${e.type}` });
         if (e.target.kind === "agent") {
-          const seq = this.toInbox(e.target.agent, { ...e, from: client.agent });
+          const seq = this.toInbox(hex(e.target.key), { ...e, from: unhex(client.agent) });
           return this.reply(client, { type: "Ack", id: e.id, seq });
         }
-        return this.reply(client, { type: "Ack", id: e.id, seq: this.store({ ...e, from: client.agent }, hex(e.target.channel)).id });
+        return this.reply(client, { type: "Ack", id: e.id, seq: this.store({ ...e, from: unhex(client.agent) }, hex(e.target.channel)).id });
     }
   }
 
@@ -245,7 +246,7 @@ export class FakeRelay {
     channel.epoch = routing.epoch + 1n;
     channel.epochSeq = stored.id;
     for (const agent of e.welcome?.recipients ?? []) {
-      this.toInbox(agent, { type: "GroupWelcome", id: 0n, channel: routing.groupId, commitSeq: 0n, welcome: e.welcome?.welcome ?? new Uint8Array() });
+      this.toInbox(hex(agent), { type: "GroupWelcome", id: 0n, channel: routing.groupId, commitSeq: 0n, welcome: e.welcome?.welcome ?? new Uint8Array() });
     }
     return { type: "GroupAck", id: 0n, channel: routing.groupId, epoch: channel.epoch, seq: stored.id };
   }
@@ -295,4 +296,8 @@ function encodeBody(frame: Envelope): Uint8Array {
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
+}
+
+function unhex(principal: string): Uint8Array {
+  return new Uint8Array(Buffer.from(principal, "hex"));
 }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach } from "vitest";
 import { RelayClient, type RelayClientOptions } from "../../src/transport/relayClient.js";
 import { DEFAULT_COVER, type Timers } from "../../src/wire/cover.js";
+import { testIdentity } from "../identity.js";
 import { FakeRelay, type FakeRelayOptions } from "./fakeRelay.js";
 
 export { tempDir } from "../helpers.js";
@@ -23,7 +24,8 @@ export async function startFakeRelay(options: FakeRelayOptions = {}): Promise<Fa
 export function clientOf(r: FakeRelay, options: Partial<RelayClientOptions> = {}): RelayClient {
   const c = new RelayClient({
     url: r.url,
-    agent: "alice",
+    agent: options.agent ?? "alice",
+    identity: testIdentity(options.agent ?? "alice"),
     relayKey: r.key.publicKey,
     cover: DEFAULT_COVER.off,
     backoff: { baseMs: 10, capMs: 50 },

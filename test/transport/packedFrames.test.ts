@@ -5,17 +5,18 @@ import { RelayClient } from "../../src/transport/relayClient.js";
 import { BUCKETS } from "../../src/wire/buckets.js";
 import { FakeRelay } from "./fakeRelay.js";
 import { ManualTimers, mlsMessage } from "./helpers.js";
+import { testIdentity } from "../identity.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** A connected client of a fake relay announcing `revision`, and 12 small messages for one channel. */
-async function setup(revision?: number): Promise<{ relay: FakeRelay; client: RelayClient; framesBefore: number; bodies: Uint8Array[] }> {
-  const relay = await FakeRelay.start(revision === undefined ? {} : { revision });
+/** A connected client of a fake relay, and 12 small messages for one channel. */
+async function setup(): Promise<{ relay: FakeRelay; client: RelayClient; framesBefore: number; bodies: Uint8Array[] }> {
+  const relay = await FakeRelay.start();
   const timers = new ManualTimers();
-  const client = new RelayClient({ url: relay.url, agent: "alice", relayKey: relay.key.publicKey, cover: { mode: "off", rate: 0 }, timers, now: () => timers.now, random: () => 0.5 });
+  const client = new RelayClient({ url: relay.url, agent: "alice", identity: testIdentity("alice"), relayKey: relay.key.publicKey, cover: { mode: "off", rate: 0 }, timers, now: () => timers.now, random: () => 0.5 });
   cleanups.push(() => relay.close(), () => client.close());
   await client.connect();
   const channel = new Uint8Array(randomBytes(12));
@@ -34,9 +35,14 @@ describe("client link: packed frames", () => {
     expect(frames.every((s) => (BUCKETS as readonly number[]).includes(s))).toBe(true);
   });
 
-  it("a relay that announces no revision (an older one) gets one envelope per frame", async () => {
-    const { relay, client, framesBefore, bodies } = await setup(1);
-    await Promise.all(bodies.map((body) => client.sendMessage(body)));
-    expect(relay.frameSizes.slice(framesBefore)).toEqual(bodies.map(() => 256));
+  it("a relay that announces an older revision (one that would trust names) is refused for good, with the reason", async () => {
+    for (const revision of [1, 2]) {
+      const relay = await FakeRelay.start({ revision });
+      const client = new RelayClient({ url: relay.url, agent: "alice", identity: testIdentity("alice"), relayKey: relay.key.publicKey, cover: { mode: "off", rate: 0 } });
+      cleanups.push(() => relay.close(), () => client.close());
+      await expect(client.connect()).rejects.toMatchObject({ code: "incompatible", message: expect.stringMatching(/upgrade the relay/) });
+      expect(client.state).toBe("failed");
+      expect(relay.received).toEqual([]);
+    }
   });
 });

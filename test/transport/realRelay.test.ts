@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseRelayConfig, type RelayConfig } from "../../src/relay/config.js";
@@ -7,6 +6,7 @@ import { mintToken } from "../../src/relay/token.js";
 import { MemoryOutbox, type Outbox } from "../../src/transport/outbox.js";
 import { RelayClient } from "../../src/transport/relayClient.js";
 import { mlsMessage, tempDir, waitFor } from "./helpers.js";
+import { testChannel, testIdentity, testKeyOf } from "../identity.js";
 
 /** The same client against the real relay (src/relay) rather than the test double. */
 
@@ -22,8 +22,8 @@ async function startRelay(config: RelayConfig): Promise<Relay> {
   return relay;
 }
 
-function client(relay: Relay, agent: string, pinFile: string, outbox: Outbox, token = mintToken(SECRET, agent, 600)): RelayClient {
-  const c = new RelayClient({ url: relay.url, agent, token, pinFile, outbox, cover: { mode: "poisson", rate: 20 }, backoff: { baseMs: 10, capMs: 50 } });
+function client(relay: Relay, agent: string, pinFile: string, outbox: Outbox, token = mintToken(SECRET, agent, testKeyOf(agent), 600)): RelayClient {
+  const c = new RelayClient({ url: relay.url, agent, identity: testIdentity(agent), token, pinFile, outbox, cover: { mode: "poisson", rate: 20 }, backoff: { baseMs: 10, capMs: 50 } });
   cleanups.push(() => c.close());
   return c;
 }
@@ -44,16 +44,18 @@ describe("against the real relay", () => {
     alice.on("error", (e) => errors.push(e.code));
     await alice.connect();
 
-    const channel = new Uint8Array(randomBytes(12));
+    const { channel, opening, proof } = testChannel(testIdentity("alice"));
+    await alice.openChannel(opening);
     await alice.subscribe(channel, 1n);
     await alice.subscribeInbox(1n);
-    const welcome = { recipients: ["alice"], welcome: new Uint8Array([1]) };
-    expect(await alice.sendCommit(mlsMessage(channel, 0n, 3), welcome)).toMatchObject({ kind: "ack", epoch: 1n, seq: 1n });
-    expect(await alice.sendCommit(mlsMessage(channel, 0n, 3, 64, 9))).toMatchObject({ kind: "nack", epoch: 1n, winningSeq: 1n });
+    const welcome = { recipients: [testKeyOf("alice")], welcome: new Uint8Array([1]) };
+    const [winner, loser] = [mlsMessage(channel, 0n, 3), mlsMessage(channel, 0n, 3, 64, 9)];
+    expect(await alice.sendCommit(winner, welcome, proof(winner, 0n))).toMatchObject({ kind: "ack", epoch: 1n, seq: 1n });
+    expect(await alice.sendCommit(loser, undefined, proof(loser, 0n))).toMatchObject({ kind: "nack", epoch: 1n, winningSeq: 1n });
     expect(await alice.sendMessage(mlsMessage(channel, 1n, 1, 100_000))).toBe(2n);
     expect(await alice.forward("JoinRequest", { kind: "channel", channel }, new Uint8Array([5]))).toBe(3n);
     await alice.publishKeyPackage(new Uint8Array([1, 2]));
-    expect(await alice.fetchKeyPackage("alice")).toEqual(new Uint8Array([1, 2]));
+    expect(await alice.fetchKeyPackage(testKeyOf("alice"))).toEqual(new Uint8Array([1, 2]));
     await waitFor(() => seen.length === 3 && inbox.length === 1);
     await alice.ackInbox(1n);
 

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SqliteOutbox } from "../../src/store/outbox.js";
 import { MemoryOutbox } from "../../src/transport/outbox.js";
+import { testKeyOf } from "../identity.js";
 import { FakeRelay } from "./fakeRelay.js";
 import { channelId, cleanups, clientOf, ManualTimers, mlsMessage, tempDir, waitFor, startFakeRelay } from "./helpers.js";
 
@@ -80,7 +81,7 @@ describe("durable outbox", () => {
     const c = client(r, { backoff: { baseMs: 10, capMs: 20 } });
     const channel = channelId();
     const sent = c.sendMessage(mlsMessage(channel, 0n, 1));
-    const fetched = c.fetchKeyPackage("bob");
+    const fetched = c.fetchKeyPackage(testKeyOf("bob"));
     await c.connect();
     expect(await sent).toBe(1n);
     expect(await fetched).toBeUndefined();
@@ -134,7 +135,7 @@ describe("resuming subscriptions", () => {
     for (const i of [4, 5]) r.inject(mlsMessage(channel, 0n, 1, 10, i));
     const bob = client(r, { agent: "bob" });
     await bob.connect();
-    await bob.forward("JoinReply", { kind: "agent", agent: "alice" }, new Uint8Array([1]));
+    await bob.forward("JoinReply", { kind: "agent", key: testKeyOf("alice") }, new Uint8Array([1]));
     await c.connect();
     await waitFor(() => seen.length === 5 && inboxSeen === 1n);
 

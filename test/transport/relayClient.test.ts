@@ -6,6 +6,7 @@ import { BUCKETS } from "../../src/wire/buckets.js";
 import { generateStaticKeyPair } from "../../src/wire/x25519.js";
 import { FakeRelay } from "./fakeRelay.js";
 import { channelId, clientOf, mlsMessage, startFakeRelay, waitFor } from "./helpers.js";
+import { testIdentity, testKeyOf } from "../identity.js";
 
 const relay = startFakeRelay;
 const client = clientOf;
@@ -52,7 +53,7 @@ describe("connecting", () => {
   });
 
   it("rejects bad configuration at construction", () => {
-    const base = { url: "ws://127.0.0.1:1", agent: "alice", relayKey: new Uint8Array(32) };
+    const base = { url: "ws://127.0.0.1:1", agent: "alice", identity: testIdentity("alice"), relayKey: new Uint8Array(32) };
     expect(() => new RelayClient({ ...base, url: "http://127.0.0.1:1" })).toThrow(expect.objectContaining({ code: "bad_config" }));
     expect(() => new RelayClient({ ...base, url: "ws://user:pw@127.0.0.1:1" })).toThrow(expect.objectContaining({ code: "bad_config" }));
     expect(() => new RelayClient({ ...base, agent: "not an id" })).toThrow(expect.objectContaining({ code: "bad_config" }));
@@ -70,15 +71,15 @@ describe("requests", () => {
     const bodies = Array.from({ length: 20 }, (_, i) => mlsMessage(channel, 0n, 1, 40, i));
     const [seqs, missing, published, pong, forwarded] = await Promise.all([
       Promise.all(bodies.map((b) => c.sendMessage(b))),
-      c.fetchKeyPackage("bob"),
+      c.fetchKeyPackage(testKeyOf("bob")),
       c.publishKeyPackage(new Uint8Array([1, 2, 3])),
       c.ping(),
-      c.forward("JoinRequest", { kind: "agent", agent: "bob" }, new Uint8Array([9])),
+      c.forward("JoinRequest", { kind: "agent", key: testKeyOf("bob") }, new Uint8Array([9])),
     ]);
     expect([missing, published, pong, forwarded]).toEqual([undefined, undefined, undefined, 1n]);
     const archive = r.archive(channel);
     seqs.forEach((seq, i) => expect(archive[Number(seq) - 1]).toMatchObject({ type: "Msg", body: bodies[i] }));
-    expect(await c.fetchKeyPackage("alice")).toEqual(new Uint8Array([1, 2, 3]));
+    expect(await c.fetchKeyPackage(testKeyOf("alice"))).toEqual(new Uint8Array([1, 2, 3]));
     const ids = r.received.map((e) => e.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).not.toContain(0n);
@@ -91,7 +92,7 @@ describe("requests", () => {
     const channel = channelId();
     const winner = mlsMessage(channel, 0n, 3, 50, 1);
     const loser = mlsMessage(channel, 0n, 3, 50, 2);
-    expect(await c.sendCommit(winner, { recipients: ["bob"], welcome: new Uint8Array([7]) })).toEqual({
+    expect(await c.sendCommit(winner, { recipients: [testKeyOf("bob")], welcome: new Uint8Array([7]) })).toEqual({
       kind: "ack",
       channel,
       epoch: 1n,
@@ -133,10 +134,10 @@ describe("deliveries", () => {
     const channel = channelId();
     expect(await alice.subscribe(channel, 1n)).toBe(0n);
     expect(await alice.subscribeInbox(1n)).toBe(0n);
-    await bob.sendCommit(mlsMessage(channel, 0n, 3), { recipients: ["alice"], welcome: new Uint8Array([5]) });
+    await bob.sendCommit(mlsMessage(channel, 0n, 3), { recipients: [testKeyOf("alice")], welcome: new Uint8Array([5]) });
     await bob.sendMessage(mlsMessage(channel, 1n, 1));
     await bob.forward("DiscoveryRequest", { kind: "channel", channel }, new Uint8Array([1]));
-    await bob.forward("JoinReply", { kind: "agent", agent: "alice" }, new Uint8Array([2]));
+    await bob.forward("JoinReply", { kind: "agent", key: testKeyOf("alice") }, new Uint8Array([2]));
     await waitFor(() => channelFrames.length === 3 && inbox.length === 2);
     expect(channelFrames.map((d) => [d.seq, d.envelope.type])).toEqual([
       [1n, "GroupCommit"],
@@ -144,7 +145,7 @@ describe("deliveries", () => {
       [3n, "DiscoveryRequest"],
     ]);
     expect(channelFrames.every((d) => Buffer.from(d.channel).equals(channel))).toBe(true);
-    expect(channelFrames[2]?.envelope).toMatchObject({ from: "bob" });
+    expect(channelFrames[2]?.envelope).toMatchObject({ from: testKeyOf("bob") });
     expect(inbox.map((d) => [d.seq, d.envelope.type])).toEqual([
       [1n, "GroupWelcome"],
       [2n, "JoinReply"],
@@ -221,12 +222,12 @@ describe("closing", () => {
     await waitFor(() => handles().sockets === 0);
     const before = handles();
     const r = await FakeRelay.start();
-    const c = new RelayClient({ url: r.url, agent: "alice", relayKey: r.key.publicKey, cover: { mode: "poisson", rate: 20 } });
+    const c = new RelayClient({ url: r.url, agent: "alice", identity: testIdentity("alice"), relayKey: r.key.publicKey, cover: { mode: "poisson", rate: 20 } });
     await c.connect();
     const channel = channelId();
     await c.subscribe(channel, 1n);
     await c.sendMessage(mlsMessage(channel, 0n, 1));
-    const unreachable = new RelayClient({ url: "ws://127.0.0.1:9", agent: "alice", relayKey: r.key.publicKey });
+    const unreachable = new RelayClient({ url: "ws://127.0.0.1:9", agent: "alice", identity: testIdentity("alice"), relayKey: r.key.publicKey });
     const attempt = unreachable.connect().catch((e: unknown) => e);
     await sleep(50);
     await Promise.all([c.close(), unreachable.close()]);

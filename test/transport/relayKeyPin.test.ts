@@ -7,6 +7,7 @@ import { DEFAULT_COVER } from "../../src/wire/cover.js";
 import { generateStaticKeyPair } from "../../src/wire/x25519.js";
 import { FakeRelay } from "./fakeRelay.js";
 import { tempDir } from "./helpers.js";
+import { testIdentity } from "../identity.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -14,7 +15,7 @@ afterEach(async () => {
 });
 
 function tofuClient(relay: FakeRelay, pinFile: string): RelayClient {
-  const client = new RelayClient({ url: relay.url, agent: "alice", pinFile, cover: DEFAULT_COVER.off, backoff: { baseMs: 10, capMs: 20 } });
+  const client = new RelayClient({ url: relay.url, agent: "alice", identity: testIdentity("alice"), pinFile, cover: DEFAULT_COVER.off, backoff: { baseMs: 10, capMs: 20 } });
   cleanups.push(() => client.close());
   return client;
 }

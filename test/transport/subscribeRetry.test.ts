@@ -9,6 +9,7 @@ import { RelayClient } from "../../src/transport/relayClient.js";
 import { DEFAULT_COVER } from "../../src/wire/cover.js";
 import { startRelay } from "../relay/relayFixture.js";
 import { channelId, cleanups, clientOf, mlsMessage, startFakeRelay, waitFor } from "./helpers.js";
+import { testChannel, testIdentity } from "../identity.js";
 
 /** A client of a fake relay, connected, recording the seqs of channel deliveries. */
 async function connected(): Promise<{ r: Awaited<ReturnType<typeof startFakeRelay>>; c: ReturnType<typeof clientOf>; seqs: bigint[]; channel: Uint8Array }> {
@@ -62,10 +63,12 @@ describe("subscriptions refused for now", () => {
 
   it("the real relay: subscribes packed into one frame past the frames/s limit are all refused, then each asked again until followed", async () => {
     const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, framesPerSecond: 20 } });
-    const c = new RelayClient({ url: relay.url, agent: "alice", relayKey: relay.relayKey.publicKey, cover: DEFAULT_COVER.off, backoff: { baseMs: 10, capMs: 50 } });
+    const c = new RelayClient({ url: relay.url, agent: "alice", identity: testIdentity("alice"), relayKey: relay.relayKey.publicKey, cover: DEFAULT_COVER.off, backoff: { baseMs: 10, capMs: 50 } });
     cleanups.push(() => c.close());
     await c.connect();
-    const channels = Array.from({ length: 40 }, () => channelId());
+    const opened = testChannel(testIdentity("alice"));
+    await c.openChannel(opened.opening);
+    const channels = [...Array.from({ length: 39 }, () => channelId()), opened.channel];
     // One turn: the 40 Subscribes share one frame, which needs 40 of the 20 tokens.
     expect(await Promise.all(channels.map((channel) => c.subscribe(channel, 1n)))).toEqual(channels.map(() => 0n));
     const last = channels.at(-1) as Uint8Array;

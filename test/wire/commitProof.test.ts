@@ -34,7 +34,7 @@ describe("commit proofs", () => {
 
   it("travel in a GroupCommit envelope; a malformed proof section is a WireError", () => {
     const proof = proveCommit(channel, 7n, commit, seed, nextSeed);
-    const bytes = encodeEnvelope({ type: "GroupCommit", id: 1n, commit, welcome: { recipients: ["bob"], welcome: randomBytes(40) }, proof });
+    const bytes = encodeEnvelope({ type: "GroupCommit", id: 1n, commit, welcome: { recipients: [new Uint8Array(32).fill(7)], welcome: randomBytes(40) }, proof });
     expect(decodeEnvelope(bytes)).toMatchObject({ type: "GroupCommit", proof });
     const bare = encodeEnvelope({ type: "GroupCommit", id: 1n, commit, welcome: undefined });
     expect(decodeEnvelope(bare)).toMatchObject({ type: "GroupCommit", proof: undefined });

@@ -7,14 +7,16 @@ const id = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const bytes = (max = 300) => fc.uint8Array({ maxLength: max });
 const channel = fc.uint8Array({ minLength: 1, maxLength: 64 });
 const agent = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,20}$/);
+const key = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const signature = fc.uint8Array({ minLength: 64, maxLength: 64 });
 const target = fc.oneof(
   channel.map((c) => ({ kind: "channel" as const, channel: c })),
-  agent.map((a) => ({ kind: "agent" as const, agent: a })),
+  key.map((k) => ({ kind: "agent" as const, key: k })),
 );
 
 const envelope: fc.Arbitrary<Envelope> = fc.oneof(
-  fc.record({ type: fc.constant("Auth" as const), id, agent, token: fc.string({ maxLength: 100 }) }),
-  fc.record({ type: fc.constant("AuthOk" as const), id, agent }),
+  fc.record({ type: fc.constant("Auth" as const), id, agent, key, signature, token: fc.string({ maxLength: 100 }) }),
+  fc.record({ type: fc.constant("AuthOk" as const), id, agent, key }),
   fc.record({ type: fc.constant("Error" as const), id, code: fc.string({ maxLength: 30 }), message: fc.string({ maxLength: 100 }) }),
   fc.record({ type: fc.constant("Ack" as const), id, seq: id }),
   fc.record({
@@ -28,7 +30,7 @@ const envelope: fc.Arbitrary<Envelope> = fc.oneof(
     type: fc.constant("GroupCommit" as const),
     id,
     commit: bytes(),
-    welcome: fc.option(fc.record({ recipients: fc.array(agent, { minLength: 1, maxLength: 5 }), welcome: bytes() }), { nil: undefined }),
+    welcome: fc.option(fc.record({ recipients: fc.array(key, { minLength: 1, maxLength: 5 }), welcome: bytes() }), { nil: undefined }),
   }),
   fc.record({ type: fc.constant("GroupAck" as const), id, channel, epoch: id, seq: id }),
   fc.record({ type: fc.constant("GroupNack" as const), id, channel, epoch: id, winningSeq: id }),
@@ -37,10 +39,13 @@ const envelope: fc.Arbitrary<Envelope> = fc.oneof(
   fc.record({ type: fc.constant("Unsubscribe" as const), id, channel }),
   fc.record({ type: fc.constant("InboxSubscribe" as const), id, fromSeq: id }),
   fc.record({ type: fc.constant("InboxAck" as const), id, upToSeq: id }),
+  fc.record({ type: fc.constant("ChannelOpen" as const), id, channel, nonce: fc.uint8Array({ minLength: 16, maxLength: 16 }), commitKey: key, signature }),
   fc.record({ type: fc.constant("KeyPackagePublish" as const), id, lastResort: fc.boolean(), keyPackage: bytes() }),
-  fc.record({ type: fc.constant("KeyPackageFetch" as const), id, agent }),
-  fc.record({ type: fc.constant("KeyPackageReply" as const), id, agent, keyPackage: fc.option(bytes(), { nil: undefined }) }),
-  fc.record({ type: fc.constantFrom(...RELAY_THROUGH_TYPES), id, target, from: fc.oneof(fc.constant(""), agent), payload: bytes() }),
+  fc.record({ type: fc.constant("KeyPackageFetch" as const), id, key }),
+  fc.record({ type: fc.constant("KeyPackageReply" as const), id, key, keyPackage: fc.option(bytes(), { nil: undefined }) }),
+  fc.record({ type: fc.constant("NameLookup" as const), id, agent }),
+  fc.record({ type: fc.constant("NameReply" as const), id, agent, key: fc.option(key, { nil: undefined }) }),
+  fc.record({ type: fc.constantFrom(...RELAY_THROUGH_TYPES), id, target, from: fc.oneof(fc.constant(new Uint8Array(0)), key), payload: bytes() }),
   fc.record({
     type: fc.constant("Fragment" as const),
     id,

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { ToolContext } from "../context.js";
 import { respond } from "../results.js";
 import {
-  agentField,
+  agentOrKeyField,
   base64urlField,
   channelField,
   channelStateOutput,
@@ -18,12 +18,12 @@ const inputSchema = z
   .object({
     channel: channelField(),
     key_package: base64urlField("key_package", MAX_KEY_PACKAGE_BYTES, "Key package (base64url) the new member made with key_package").optional(),
-    agent: agentField("agent", "Agent id to add by its key package in the relay's directory").optional(),
+    agent: agentOrKeyField("agent", "The agent to add through the relay's directory: the name of one of your contacts, or its did:key").optional(),
   })
   .strict()
   .superRefine((args, check) => {
     if ((args.key_package === undefined) === (args.agent === undefined)) {
-      check.addIssue({ code: "custom", message: "give exactly one of key_package (from the new member's key_package tool) or agent (its id)" });
+      check.addIssue({ code: "custom", message: "give exactly one of key_package (from the new member's key_package tool) or agent (a contact's name or a did:key)" });
     }
   });
 const outputSchema = z.object({
@@ -38,8 +38,10 @@ export function registerChannelAddMember(server: McpServer, ctx: ToolContext) {
       title: "Add a member to a channel",
       description:
         "Add another agent to a channel you are a member of, without an invite. Give exactly one of key_package " +
-        "(the string the other agent's key_package tool returned) or agent (its id; its key package is fetched from " +
-        "the relay's directory, so it may be offline). The new member's agent normally picks up its Welcome from " +
+        "(the string the other agent's key_package tool returned) or agent: a contact's name or a did:key (its key " +
+        "package is fetched from the relay's directory, so it may be offline, and must be of exactly that key: " +
+        "identity_mismatch otherwise). A name that is not a contact is refused (unknown_contact): add it with " +
+        "contact_add first. The new member's agent normally picks up its Welcome from " +
         "the relay by itself; if the channel does not show in its channel_list, it calls channel_join with this " +
         "channel and the returned welcome. Only add agents you were asked to add.",
       inputSchema,

@@ -2,13 +2,18 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { ToolContext } from "../context.js";
 import { respond } from "../results.js";
-import { channelStateOutput, toChannelState } from "../schemas.js";
+import { agentOutput, channelStateOutput, toAgentOutput, toChannelState } from "../schemas.js";
 
 const NAME = "channel_list";
 const inputSchema = z.object({}).strict();
 const outputSchema = z.object({
   channels: z.array(
-    z.object({ ...channelStateOutput, unread: z.number().int().min(0).describe("Messages waiting for receive") }),
+    z.object({
+      ...channelStateOutput,
+      name: z.string().describe("The channel's name as its creator gave it (channel differs when two of your channels share a name)"),
+      creator: agentOutput.nullable().describe("Who made the channel (checked when this agent joined); null for channels from before channels named their creator"),
+      unread: z.number().int().min(0).describe("Messages waiting for receive"),
+    }),
   ),
 });
 
@@ -18,16 +23,22 @@ export function registerChannelList(server: McpServer, ctx: ToolContext) {
     {
       title: "List channels",
       description:
-        "List the channels this agent is a member of, with their members and how many messages wait for receive. " +
-        "Use it to find out where you can send, or whether a pending join has completed. Reading it does not " +
-        "consume messages.",
+        "List the channels this agent is a member of, with who made each, their members and how many messages wait " +
+        "for receive. Names are labels anyone can pick: two channels may share one (then their 'channel' values " +
+        "differ, name#id); tell them apart by creator. Use it to find out where you can send, or whether a pending " +
+        "join has completed. Reading it does not consume messages.",
       inputSchema,
       outputSchema,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     (_args, extra) =>
       respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> => ({
-        channels: (await ctx.service.channels()).map((summary) => ({ ...toChannelState(summary), unread: summary.unread })),
+        channels: (await ctx.service.channels()).map((summary) => ({
+          ...toChannelState(summary),
+          name: summary.name,
+          creator: summary.creator === undefined ? null : toAgentOutput(summary.creator),
+          unread: summary.unread,
+        })),
       })),
   );
 }

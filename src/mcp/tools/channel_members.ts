@@ -2,7 +2,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { ToolContext } from "../context.js";
 import { respond } from "../results.js";
-import { channelField, epochNumber, epochOutput } from "../schemas.js";
+import { channelField, epochNumber, epochOutput, trustOutput } from "../schemas.js";
 
 const NAME = "channel_members";
 const inputSchema = z.object({ channel: channelField() }).strict();
@@ -11,8 +11,10 @@ const outputSchema = z.object({
   epoch: epochOutput,
   members: z.array(
     z.object({
-      identity: z.string().describe("The member's agent name"),
-      fingerprint: z.string().describe("Fingerprint of its signing key: compare it out of band to be sure who it is"),
+      identity: z.string().describe("The name the member calls itself"),
+      did: z.string().describe("Its identity key as a did:key: the member IS this key"),
+      safety_code: z.string().describe("Its key as 20 digits, to compare with the safety code the agent shows in whoami"),
+      trust: trustOutput,
     }),
   ),
 });
@@ -23,8 +25,9 @@ export function registerChannelMembers(server: McpServer, ctx: ToolContext) {
     {
       title: "Show channel members",
       description:
-        "List the members of a channel with the fingerprints of their signing keys. Use it to check who can read " +
-        "what you send before sending anything sensitive, or to verify an agent's key.",
+        "List the members of a channel with their identity keys (did:key and safety code) and how far each is " +
+        "trusted (verified, pinned, unknown, conflict). Use it to check who can read what you send before sending " +
+        "anything sensitive: only a verified member is known to be who its name says.",
       inputSchema,
       outputSchema,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
@@ -35,7 +38,7 @@ export function registerChannelMembers(server: McpServer, ctx: ToolContext) {
         return {
           channel: view.channel,
           epoch: epochNumber(view.epoch),
-          members: view.members.map((m) => ({ identity: m.identity, fingerprint: m.fingerprint })),
+          members: view.members.map((m) => ({ identity: m.identity, did: m.did, safety_code: m.safetyCode, trust: m.trust })),
         };
       }),
   );

@@ -9,7 +9,12 @@ import { registerChannelList } from "./channel_list.js";
 import { registerChannelMembers } from "./channel_members.js";
 import { registerChannelRemoveMember } from "./channel_remove_member.js";
 import { registerChannelRotateKeys } from "./channel_rotate_keys.js";
+import { registerContactAdd } from "./contact_add.js";
+import { registerContactList } from "./contact_list.js";
+import { registerContactRemove } from "./contact_remove.js";
 import { registerKeyPackage } from "./key_package.js";
+import { registerOfferAnswer } from "./offer_answer.js";
+import { registerOfferList } from "./offer_list.js";
 import { registerReceive } from "./receive.js";
 import { registerSend } from "./send.js";
 import { registerWhoami } from "./whoami.js";
@@ -29,4 +34,9 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
   registerChannelRotateKeys(server, ctx);
   registerChannelLeave(server, ctx);
   registerWhoami(server, ctx);
+  registerContactList(server, ctx);
+  registerContactAdd(server, ctx);
+  registerContactRemove(server, ctx);
+  registerOfferList(server, ctx);
+  registerOfferAnswer(server, ctx);
 }

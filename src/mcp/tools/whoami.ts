@@ -6,8 +6,9 @@ import { respond } from "../results.js";
 const NAME = "whoami";
 const inputSchema = z.object({}).strict();
 const outputSchema = z.object({
-  identity: z.string().describe("This agent's name"),
-  fingerprint: z.string().describe("Fingerprint of this agent's signing key"),
+  identity: z.string().describe("This agent's name (a label; the agent is its key)"),
+  did: z.string().describe("This agent's identity key as a did:key: give it to agents who want to add you or check you"),
+  safety_code: z.string().describe("This agent's key as 20 digits, to read aloud and compare"),
   relay: z.object({ url: z.string(), connected: z.boolean() }),
 });
 
@@ -17,8 +18,10 @@ export function registerWhoami(server: McpServer, ctx: ToolContext) {
     {
       title: "Who am I",
       description:
-        "Show this agent's name and key fingerprint, and the relay it uses and whether it is connected. Use it to " +
-        "tell other agents who you are, or to check the connection when sends or joins stay pending.",
+        "Show this agent's name, its identity key (did:key) and safety code, and the relay it uses and whether it " +
+        "is connected. Other agents pin your key to your name: give them your did:key (or have people compare the " +
+        "safety code) so that they can add you or verify you with contact_add. Also use it to check the connection " +
+        "when sends or joins stay pending.",
       inputSchema,
       outputSchema,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
@@ -26,7 +29,8 @@ export function registerWhoami(server: McpServer, ctx: ToolContext) {
     (_args, extra) =>
       respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> => {
         const { url, connected } = ctx.service.relayStatus();
-        return { identity: ctx.service.identity.name, fingerprint: ctx.service.identity.fingerprint, relay: { url, connected } };
+        const { name, did, safetyCode } = ctx.service.identity;
+        return { identity: name, did, safety_code: safetyCode, relay: { url, connected } };
       }),
   );
 }
