@@ -30,12 +30,13 @@ export interface TestAgent {
 
 /**
  * An agent on a real SQLite store in its own temp dir. A new dir gets the test identity of its
- * name (identity.ts), so that relay tests can speak for it on a raw link.
+ * name (identity.ts), so that relay tests can speak for it on a raw link; `variant` gives the name
+ * another key (someone else calling itself by it).
  */
-export async function openAgent(name: string, dir = tempDir(`skytale-${name}-`), clock?: () => number): Promise<TestAgent> {
+export async function openAgent(name: string, dir = tempDir(`skytale-${name}-`), clock?: () => number, variant = ""): Promise<TestAgent> {
   const store = AgentStore.open(dir);
   if (store.loadIdentity() === undefined) {
-    const identity = testIdentity(name);
+    const identity = testIdentity(name, variant);
     store.saveIdentity({ name, signaturePublicKey: identity.key, signaturePrivateKey: identity.seed });
   }
   const mls = await MlsAgent.open({ name, port: store, ...(clock ? { clock } : {}) });

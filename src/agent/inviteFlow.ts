@@ -47,7 +47,7 @@ export class InviteFlow {
     await withTimeout(relay.sendMessage(await this.encryptControl(channel, inviteNotice(invite, 0))), sendTimeoutMs, "the invite is queued for the other members");
     store.saveInvite(invite);
     const inviter = { name: config.name, key: mls.identity.signaturePublicKey };
-    const token = encodeInvite({ channel: info.name, groupId: info.groupId, relayUrl: relayBase(this.relayUrl), relayKey, inviter, id, secret, expiresAt });
+    const token = encodeInvite({ channel: info.name, groupId: info.groupId, relayUrl: relayBase(this.relayUrl), relayKey, inviter, creator: info.creator?.key, id, secret, expiresAt });
     return { invite: token, expiresAt: new Date(expiresAt * 1000) };
   }
 
@@ -64,7 +64,7 @@ export class InviteFlow {
     if (held !== undefined) throw new AgentError("already_exists", `already a member of '${held}'`);
     this.contacts.assertNotConflicting(invite.inviter.name, invite.inviter.key, "the inviter");
     if (config.relayKey === undefined) this.pins().record(invite.relayUrl, invite.relayKey);
-    this.joins.expect(invite.groupId, invite.inviter);
+    this.joins.expect(invite.groupId, { ...invite.inviter, creator: invite.creator });
     const keyPackage = await mls.createKeyPackage();
     const mac = joinMac(invite.secret, invite.id, keyPackage, config.name);
     const payload = encodeJoinRequest({ inviteId: invite.id, agent: config.name, keyPackage, mac });

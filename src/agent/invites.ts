@@ -6,8 +6,8 @@ import { AgentError } from "./types.js";
  *
  * A token holds the channel, its group id, the relay (URL and key, so the joiner can pin it from
  * a trusted source), the inviter (name and identity key: the joiner checks that the group it is
- * admitted to has the inviter in it, and pins the inviter), the invite id and secret, and the
- * expiry. The joiner sends a JoinRequest (relayed opaque into the channel's archive) with a fresh
+ * admitted to has the inviter in it, and pins the inviter), the channel's creator (the joiner
+ * checks the group's genesis names it: genesis.ts), the invite id and secret, and the expiry. The joiner sends a JoinRequest (relayed opaque into the channel's archive) with a fresh
  * key package and a MAC under the secret; any member that knows the invite checks it and commits
  * the Add.
  */
@@ -23,6 +23,8 @@ export interface InviteToken {
   readonly relayKey: Uint8Array;
   /** The member who made the invite. */
   readonly inviter: { readonly name: string; readonly key: Uint8Array };
+  /** The identity key of the channel's creator; undefined for a channel made before channels had a genesis. */
+  readonly creator?: Uint8Array | undefined;
   readonly id: Uint8Array;
   readonly secret: Uint8Array;
   /** Unix seconds. */
@@ -37,7 +39,11 @@ const unb64 = (s: unknown, bytes: number, what: string): Uint8Array => {
 };
 
 export function encodeInvite(t: InviteToken): string {
-  const body = { c: t.channel, g: b64(t.groupId), r: t.relayUrl, k: b64(t.relayKey), n: t.inviter.name, p: b64(t.inviter.key), i: b64(t.id), s: b64(t.secret), e: t.expiresAt };
+  const body = {
+    c: t.channel, g: b64(t.groupId), r: t.relayUrl, k: b64(t.relayKey), n: t.inviter.name, p: b64(t.inviter.key),
+    ...(t.creator ? { o: b64(t.creator) } : {}),
+    i: b64(t.id), s: b64(t.secret), e: t.expiresAt,
+  };
   return PREFIX + Buffer.from(JSON.stringify(body)).toString("base64url");
 }
 
@@ -65,6 +71,7 @@ export function decodeInvite(token: string): InviteToken {
     relayUrl: body.r,
     relayKey: unb64(body.k, 32, "relay key"),
     inviter: { name: body.n, key: unb64(body.p, 32, "inviter key") },
+    creator: body.o === undefined ? undefined : unb64(body.o, 32, "creator key"),
     id: unb64(body.i, 16, "id"),
     secret: unb64(body.s, 32, "secret"),
     expiresAt: body.e,

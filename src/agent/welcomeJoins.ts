@@ -15,10 +15,12 @@ import { AgentError, type JoinResult } from "./types.js";
 /** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
 const PROVISIONAL = "provisional_join:";
 
-/** Who made the invite a join was asked with: the group must have them in it. */
+/** Who made the invite a join was asked with (the group must have them in it), and who made the channel. */
 export interface Inviter {
   readonly name: string;
   readonly key: Uint8Array;
+  /** The channel creator's key the invite names; the group's genesis must name it too. */
+  readonly creator: Uint8Array | undefined;
 }
 
 /** What came of a Welcome. */
@@ -210,17 +212,20 @@ export class WelcomeJoins {
   }
 
   /**
-   * The Welcome for a join this agent asked for: the group must have the inviter in it (a leaked
-   * invite lets its holder join, but not stand in for the inviter). Joined, the inviter and the
-   * other members are pinned as contacts where their names are new.
+   * The Welcome for a join this agent asked for: the group must have the inviter in it, and the
+   * genesis of the creator the invite names (a leaked invite lets its holder join, but not stand
+   * in for the inviter or make a group of its own look like the channel). Joined, the inviter and
+   * the other members are pinned as contacts where their names are new.
    */
   private async joinInvited(e: EnvelopeOf<"GroupWelcome">, preview: WelcomePreview, inviter: Inviter): Promise<void> {
     const groupHex = hex(e.channel);
     this.expected.delete(groupHex);
-    if (!preview.members.some((m) => m.name === inviter.name && bytesEqual(m.signaturePublicKey, inviter.key))) {
+    const hasInviter = preview.members.some((m) => m.name === inviter.name && bytesEqual(m.signaturePublicKey, inviter.key));
+    const sameCreator = inviter.creator === undefined || (preview.creator !== undefined && bytesEqual(preview.creator.key, inviter.creator));
+    if (!hasInviter || !sameCreator) {
       const error = new AgentError(
         "identity_mismatch",
-        `the channel this invite admitted you to does not have its inviter '${inviter.name}' in it: someone else used the invite to stand in for them; ask ${inviter.name} for a new invite`,
+        `the channel this invite admitted you to is not the one '${inviter.name}' invited you to (${hasInviter ? "another creator" : "the inviter is not in it"}): someone else used the invite to stand in for them; ask ${inviter.name} for a new invite`,
       );
       this.refusals.set(groupHex, error);
       this.core.log(`refused a Welcome for an invite: ${error.message}`);
