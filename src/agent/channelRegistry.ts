@@ -51,10 +51,10 @@ export class ChannelRegistry {
     return (this.processed.get(channel) ?? -1) >= seq;
   }
 
-  /** Whether the stream has applied everything the channel is known to hold. */
+  /** Whether the stream has applied everything the channel is known to hold (seqs start at 1: an empty channel's head is 0). */
   caughtUp(channel: string): boolean {
     const head = this.heads.get(channel) ?? -1;
-    return (this.processed.get(channel) ?? head) >= head;
+    return Math.max(this.processed.get(channel) ?? head, 0) >= head;
   }
 
   markProcessed(channel: string, seq: number): void {

@@ -38,6 +38,14 @@ describe("ChannelRegistry", () => {
     expect(calls.at(-1)).toBe("refetch abcd 6");
   });
 
+  it("a channel just created, whose relay holds nothing yet (head 0), is caught up", async () => {
+    const { relay } = relayWithHead(0n);
+    const channels = new ChannelRegistry(relay);
+    channels.adopt("a/b/c", G, -1);
+    await Promise.resolve();
+    expect(channels.caughtUp("a/b/c")).toBe(true);
+  });
+
   it("counts each adoption as a new incarnation and forgets a channel entirely", () => {
     const { relay, calls } = relayWithHead(0n);
     const channels = new ChannelRegistry(relay);
