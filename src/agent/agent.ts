@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { MlsError } from "../mls/errors.js";
-import { parseCredential } from "../mls/identity.js";
+import { assertAgentName, parseCredential } from "../mls/identity.js";
 import { decodeKeyPackageMessage, decodeWelcomeMessage, messageDigest } from "../mls/messages.js";
 import { MAX_BATCH, MlsAgent, type MlsAgentOptions, type OutgoingCommit, type ReceiveOutcome, type SealedMessage } from "../mls/mlsAgent.js";
 import { KeyedMutex } from "../mls/mutex.js";
@@ -19,6 +19,7 @@ import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
 import { decodeControl, decodeText, encodeControl, encodeText, isUserText } from "./messageCodec.js";
 import type { StoredInvite } from "../store/agentStore.js";
 import { toAgentError } from "./errors.js";
+import { relayStatusOf } from "./relayStatus.js";
 import { ForkWatch } from "./forkWatch.js";
 import { StreamBacklog, type BacklogLimits } from "./streamBacklog.js";
 import { StreamGuard } from "./streamGuard.js";
@@ -33,6 +34,7 @@ import {
   type MemberView,
   type ReceiveOptions,
   type ReceivedMessage,
+  type RelayStatus,
 } from "./types.js";
 
 export interface AgentConfig {
@@ -66,7 +68,7 @@ export interface AgentConfig {
    * mls/packedPayloads.ts). false gives every send its own message, as benchmarks compare.
    */
   readonly packSends?: boolean;
-  /** For tests: where the local relay lives. */
+  /** Where the local relay lives; default LocalRelayHost.forAgent(dataDir). */
   readonly localRelay?: LocalRelayHost;
   readonly log?: (line: string) => void;
   /** For tests: how much of the relay stream may wait to be applied (default DEFAULT_BACKLOG). */
@@ -175,6 +177,7 @@ export class Agent implements ChannelService {
 
   /** Opens the agent's store, connects to its relay (starting the local one if needed) and resumes every channel. */
   static async open(config: AgentConfig): Promise<Agent> {
+    assertAgentName(config.name); // before anything touches the file system
     const log = config.log ?? ((line: string) => process.stderr.write(`skytale: ${line}\n`));
     const dataDir = config.dataDir ?? resolveDataDir(config.name);
     const store = AgentStore.open(dataDir, { passphrase: config.passphrase });
@@ -182,7 +185,7 @@ export class Agent implements ChannelService {
       const mls = await MlsAgent.open({ name: config.name, port: store, keepInInbox: isUserText, observeSender: config.observeSender });
       let localRelay: LocalRelayHost | undefined;
       if (config.relayUrl === undefined) {
-        localRelay = config.localRelay ?? new LocalRelayHost();
+        localRelay = config.localRelay ?? LocalRelayHost.forAgent(config.dataDir);
         await localRelay.ensure();
       }
       const relayUrl = config.relayUrl ?? localRelay?.url ?? LOCAL_RELAY_URL;
@@ -218,8 +221,8 @@ export class Agent implements ChannelService {
     return this.config.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
   }
 
-  relayStatus(): { url: string; connected: boolean } {
-    return { url: this.relayUrl, connected: this.relay.state === "connected" };
+  relayStatus(): RelayStatus {
+    return relayStatusOf(this.relayUrl, this.relay, this.localRelay);
   }
 
   onMessage(listener: (channel: string) => void): () => void {
@@ -274,6 +277,7 @@ export class Agent implements ChannelService {
     void this.relay.connect().then(
       () => this.publishKeyPackages(PUBLISHED_KEY_PACKAGES),
       (e: unknown) => {
+        if (this.closed) return; // closing ends the attempt: no news
         const fatal = e instanceof TransportError && ["auth_failed", "relay_key_mismatch", "bad_config"].includes(e.code);
         this.log(fatal ? `cannot use the relay: ${(e as Error).message}` : `relay not reachable yet (${(e as Error).message}); will keep trying`);
       },
@@ -300,7 +304,8 @@ export class Agent implements ChannelService {
   }
 
   private noteHead(channel: string | undefined, seq: number): void {
-    if (channel !== undefined && seq > (this.heads.get(channel) ?? -1)) this.heads.set(channel, seq);
+    // Seqs start at 1: a subscription's last seq 0 is an empty channel, nothing to catch up with.
+    if (channel !== undefined && seq > 0 && seq > (this.heads.get(channel) ?? -1)) this.heads.set(channel, seq);
   }
 
   /**
