@@ -21,6 +21,21 @@ export function mintToken(secret: string, agent: string, ttlSeconds: number, now
   return `${HEADER}.${payload}.${sign(secret, `${HEADER}.${payload}`).toString("base64url")}`;
 }
 
+/**
+ * What a token claims, read without the secret: for telling a user that a token is expired or for
+ * someone else before a relay refuses it. Never a reason to trust it.
+ */
+export function tokenClaims(token: string): { sub: string; exp: number } | undefined {
+  const parts = token.split(".");
+  if (token.length > MAX_TOKEN_LENGTH || parts.length !== 3 || parts[0] !== HEADER) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(parts[1] as string, "base64url").toString("utf8")) as { sub?: unknown; exp?: unknown };
+    return typeof claims.sub === "string" && typeof claims.exp === "number" ? { sub: claims.sub, exp: claims.exp } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Verifies signature, expiry and that the token was issued to `agent`. */
 export function checkToken(secret: string, token: string, agent: string, nowSeconds = Math.floor(Date.now() / 1000)): TokenCheck {
   if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: "malformed" };
@@ -30,13 +45,8 @@ export function checkToken(secret: string, token: string, agent: string, nowSeco
   const expected = sign(secret, `${header}.${payload}`);
   const given = Buffer.from(signature, "base64url");
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: "bad_signature" };
-  let claims: { sub?: unknown; exp?: unknown };
-  try {
-    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { sub?: unknown; exp?: unknown };
-  } catch {
-    return { ok: false, reason: "malformed" };
-  }
-  if (typeof claims.exp !== "number" || typeof claims.sub !== "string") return { ok: false, reason: "malformed" };
+  const claims = tokenClaims(token);
+  if (claims === undefined) return { ok: false, reason: "malformed" };
   if (claims.exp <= nowSeconds) return { ok: false, reason: "expired" };
   if (claims.sub !== agent) return { ok: false, reason: "wrong_agent" };
   return { ok: true, agent };
