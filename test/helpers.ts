@@ -97,3 +97,12 @@ export function privateMessageOf(bytes: Uint8Array) {
   if (m.wireformat !== "mls_private_message") throw new Error("not a PrivateMessage");
   return m.privateMessage;
 }
+
+/** Polls `check` until it holds; fails the test past `ms`. */
+export async function eventually(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -12,7 +12,6 @@ import type { AddressInfo } from "node:net";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import type { ChannelService } from "../agent/types.js";
-import { isLoopback } from "../relay/config.js";
 import { stderrLog } from "./context.js";
 import { createServer, type CreateServerOptions } from "./server.js";
 
@@ -23,6 +22,8 @@ const MAX_SESSIONS = 32;
 /** The largest request body read: a Welcome (1 MiB as base64url) plus room. */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]"]);
+/** Addresses to listen on that only this machine reaches. */
+const LOOPBACK_ADDRESS = /^(localhost|::1|127(\.\d{1,3}){3})$/;
 
 export interface HttpServerOptions extends CreateServerOptions {
   /** Default 127.0.0.1. Anything but loopback requires `secret`. */
@@ -53,12 +54,14 @@ interface Session {
 /** Serves `service`'s MCP server over Streamable HTTP until close(). */
 export async function runHttpServer(service: ChannelService, options: HttpServerOptions = {}): Promise<HttpServer> {
   const host = options.host ?? "127.0.0.1";
-  const loopback = isLoopback(host);
+  const loopback = LOOPBACK_ADDRESS.test(host);
   const secret = options.secret === undefined || options.secret === "" ? undefined : digest(options.secret);
   if (!loopback && secret === undefined) {
     throw new HttpConfigError(`refusing to serve MCP on ${host} without SKYTALE_MCP_SECRET: anyone who can reach it could act as this agent`);
   }
   const log = options.log ?? stderrLog;
+  // Names a request may call this server by when no secret guards it: loopback ones, and the address it listens on.
+  const names = new Set([...LOOPBACK_NAMES, host.includes(":") ? `[${host.toLowerCase()}]` : host.toLowerCase()]);
   const sessions = new Map<string, Session>();
 
   const open = async (): Promise<Session> => {
@@ -85,7 +88,7 @@ export async function runHttpServer(service: ChannelService, options: HttpServer
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const refusal = refuse(req, loopback, secret);
+    const refusal = refuse(req, loopback ? names : undefined, secret);
     if (refusal !== undefined) return reply(res, refusal.status, refusal.text, refusal.status === 401 ? { "www-authenticate": "Bearer" } : {});
     const id = req.headers["mcp-session-id"];
     if (typeof id === "string") {
@@ -129,16 +132,16 @@ export async function runHttpServer(service: ChannelService, options: HttpServer
 }
 
 /** Why a request may not reach the MCP server, if it may not. */
-function refuse(req: IncomingMessage, loopback: boolean, secret: Buffer | undefined): { status: number; text: string } | undefined {
+function refuse(req: IncomingMessage, loopbackNames: ReadonlySet<string> | undefined, secret: Buffer | undefined): { status: number; text: string } | undefined {
   if (new URL(req.url ?? "/", "http://x").pathname !== MCP_PATH) return { status: 404, text: `not found; MCP is at ${MCP_PATH}` };
   if (secret !== undefined) {
     const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
     if (given === undefined || !timingSafeEqual(digest(given), secret)) return { status: 401, text: "a valid Authorization: Bearer <SKYTALE_MCP_SECRET> header is required" };
   }
-  if (loopback && secret === undefined) {
-    if (!LOOPBACK_NAMES.has(hostname(req.headers.host ?? ""))) return { status: 403, text: "only loopback Host names are served without a secret" };
+  if (loopbackNames !== undefined && secret === undefined) {
+    if (!loopbackNames.has(hostname(req.headers.host ?? ""))) return { status: 403, text: "only loopback Host names are served without a secret" };
     const origin = req.headers.origin;
-    if (origin !== undefined && !LOOPBACK_NAMES.has(originHost(origin))) return { status: 403, text: "requests from web pages of other origins are refused" };
+    if (origin !== undefined && !loopbackNames.has(originHost(origin))) return { status: 403, text: "requests from web pages of other origins are refused" };
   }
   return undefined;
 }

@@ -3,13 +3,10 @@
 import { describe, expect, it } from "vitest";
 import type { Agent } from "../../src/agent/agent.js";
 import { Relay } from "../../src/relay/relayServer.js";
+import { eventually } from "../helpers.js";
 import { afterThisTest, agentConfig, openAgent, startRelay } from "./fixture.js";
 
 const CHANNEL = "acme/first/send";
-
-async function eventually(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 20));
-}
 
 /** Resolves when the agent's relay client next hears a subscription acknowledged. */
 function nextSubscribed(agent: Agent): Promise<void> {
