@@ -7,7 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { eventually, tempDir } from "../helpers.js";
+import { eventually, skytaleVariablesInSource, tempDir } from "../helpers.js";
 import { CLI, connectCli, foreignHttpServer, freePort, resultText, runCli, type CliHost } from "./cliProcess.js";
 
 const CHANNEL = "acme/first/contact";
@@ -121,7 +121,7 @@ describe("what the command says about itself", () => {
       .filter((f) => f.endsWith(".ts"))
       .map((f) => readFileSync(join(import.meta.dirname, "../../src", f), "utf8"))
       .join("\n");
-    const variables = new Set(source.match(/SKYTALE_[A-Z_]+[A-Z]/g));
+    const variables = skytaleVariablesInSource();
     expect(variables.size).toBeGreaterThan(10);
     for (const variable of variables) expect(help, variable).toContain(variable);
     for (const [, flag] of source.matchAll(/^\s+"?([a-z][a-z-]+)"?: \{ type: "(?:string|boolean)"/gm)) expect(help, flag).toContain(`--${flag}`);
