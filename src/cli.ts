@@ -27,10 +27,9 @@ function version(): string {
 }
 
 /** The agent's configuration; anything wrong in the environment is a usage error (exit 2). */
-function configFromEnv(): AgentConfig & { dataDir: string } {
+function configFromEnv(): AgentConfig & { readonly dataDir: string } {
   try {
-    const config = agentConfigFromEnv();
-    return { ...config, dataDir: config.dataDir ?? "" };
+    return agentConfigFromEnv();
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }

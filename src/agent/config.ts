@@ -23,7 +23,7 @@ export function identityFromEnv(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The agent's configuration from SKYTALE_* variables (what an MCP host passes in `env`). */
-export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentConfig & { readonly dataDir: string } {
   const name = identityFromEnv(env);
   const relayUrl = env.SKYTALE_RELAY?.trim() || undefined;
   if (relayUrl !== undefined && !/^wss?:\/\/[^\s]+$/.test(relayUrl)) {

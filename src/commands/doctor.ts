@@ -41,10 +41,9 @@ export async function runDoctor(env: NodeJS.ProcessEnv, print: (finding: Finding
     note({ status: "FAIL", topic: "identity", text: (error as Error).message, fix: 'set SKYTALE_IDENTITY in the host\'s "env" to a name such as planner (letters, digits, . _ @ -)' });
     return findings;
   }
-  let config: AgentConfig & { dataDir: string };
+  let config: AgentConfig & { readonly dataDir: string };
   try {
-    const parsed = agentConfigFromEnv(env);
-    config = { ...parsed, dataDir: parsed.dataDir ?? "" };
+    config = agentConfigFromEnv(env);
   } catch (error) {
     note({ status: "FAIL", topic: "configuration", text: (error as Error).message, fix: "correct the variable named above in the host's config (skytale-mcp help lists them all)" });
     return findings;
@@ -68,7 +67,7 @@ function nodeVersion(): Finding {
     : { status: "FAIL", topic: "node", text: `v${process.versions.node} is too old`, fix: `install Node ${MIN_NODE} or newer; the host runs the first node on its PATH` };
 }
 
-async function dataDir(config: AgentConfig & { dataDir: string }): Promise<Finding> {
+async function dataDir(config: AgentConfig & { readonly dataDir: string }): Promise<Finding> {
   const dir = config.dataDir;
   const topic = "data dir";
   if (!existsSync(join(dir, DATABASE_FILE))) {
@@ -119,7 +118,7 @@ function token(value: string, name: string): Finding {
   return { status: "ok", topic: "token", text: `issued to '${name}', valid until ${expires} (its signature only the relay can check)` };
 }
 
-async function relay(config: AgentConfig & { dataDir: string }, env: NodeJS.ProcessEnv): Promise<Finding[]> {
+async function relay(config: AgentConfig & { readonly dataDir: string }, env: NodeJS.ProcessEnv): Promise<Finding[]> {
   const check = await checkRelay(config);
   const url = check.url;
   const findings: Finding[] = [];
