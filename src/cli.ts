@@ -1,89 +1,126 @@
 #!/usr/bin/env node
 // The skytale-mcp command: by default the MCP stdio server of one agent (stdout is JSON-RPC
-// only); also the relay, token minting, the demo, and helpers on an agent's own data dir.
+// only); also the same server over HTTP, the relay, token minting, the demo, and helpers on an
+// agent's own data dir (doctor, whoami, key-package).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Agent } from "./agent/agent.js";
+import { Agent, type AgentConfig } from "./agent/agent.js";
 import { agentConfigFromEnv } from "./agent/config.js";
 import { AgentError } from "./agent/types.js";
+import { formatFinding, runDoctor } from "./commands/doctor.js";
+import { checkRelay } from "./commands/relayCheck.js";
+import { USAGE } from "./commands/usage.js";
 import { runDemo } from "./demo.js";
 import { openAgent } from "./index.js";
+import { HttpConfigError, runHttpServer } from "./mcp/http.js";
 import { runStdioServer } from "./mcp/stdio.js";
-import { keyOfDidKey } from "./mls/didKey.js";
 import { MlsError } from "./mls/errors.js";
 import { ConfigError, parseRelayConfig, RELAY_USAGE } from "./relay/config.js";
 import { Relay } from "./relay/relayServer.js";
 import { mintToken } from "./relay/token.js";
 import { StoreError } from "./store/errors.js";
-
-const USAGE = `usage: skytale-mcp [command]
-
-commands:
-  (none)        run the MCP stdio server for the agent named by SKYTALE_IDENTITY
-  demo          two agents talk through an embedded relay; shows what the relay sees
-  relay [options] run a relay (see skytale-mcp relay --help)
-  token --secret S --sub AGENT --key DID [--ttl SECONDS]
-                print a bearer token binding the name AGENT to the identity key DID (its did:key,
-                from skytale-mcp whoami) that a relay with auth secret S accepts
-  whoami        print this agent's name, did:key, safety code and data dir (creates the identity on first use)
-  key-package   print a fresh single-use key package (base64url) for another agent to add you with
-
-environment:
-  SKYTALE_IDENTITY    the agent's name (required)
-  SKYTALE_DATA_DIR    data dir (default ~/.skytale/<identity>)
-  SKYTALE_RELAY       relay URL, ws:// or wss:// (default: a local relay on 127.0.0.1:8787, started on demand)
-  SKYTALE_RELAY_KEY   the relay's key (default: recorded on first use)
-  SKYTALE_TOKEN       bearer token for a relay with auth
-  SKYTALE_COVER       off | poisson | constant (default poisson); SKYTALE_COVER_RATE frames/s
-  SKYTALE_PASSPHRASE  derive the at-rest key from this instead of a key file`;
+import { keyOfDidKey } from "./mls/didKey.js";
+import { linkProverOf } from "./mls/identity.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
 }
 
-async function serveMcp(): Promise<number> {
-  const agent = await Agent.open(agentConfigFromEnv());
-  await runStdioServer(agent, { version: version() });
-  return new Promise<number>(() => undefined); // runs until the host closes stdin or signals
+/** The agent's configuration; anything wrong in the environment is a usage error (exit 2). */
+function configFromEnv(): AgentConfig & { readonly dataDir: string } {
+  try {
+    return agentConfigFromEnv();
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { http: { type: "boolean" }, host: { type: "string" }, port: { type: "string" } } });
+  if (!values.http && (values.host !== undefined || values.port !== undefined)) throw new ConfigError("--host and --port go with --http");
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new ConfigError("--port must be 0-65535");
+  const agent = await Agent.open(configFromEnv());
+  if (!values.http) {
+    await runStdioServer(agent, { version: version() });
+    return new Promise<number>(() => undefined); // runs until the host closes stdin or signals
+  }
+  const http = await runHttpServer(agent, { version: version(), host: values.host, port, secret: process.env.SKYTALE_MCP_SECRET }).catch(async (error: unknown) => {
+    await agent.close();
+    throw error;
+  });
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  console.error("skytale-mcp: shutting down");
+  await http.close();
+  await agent.close();
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  if (command === undefined || command === "serve") return serveMcp();
-  if (command === "--help" || command === "-h" || command === "help") {
-    console.error(USAGE);
-    return 0;
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case "serve":
+      return serve(rest);
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return 0;
+    case "version":
+    case "--version":
+    case "-V":
+    case "-v":
+      console.log(version());
+      return 0;
+    case "demo":
+      await runDemo(fileURLToPath(import.meta.url));
+      return 0;
+    case "relay":
+      return runRelay(rest);
+    case "token":
+      return printToken(rest);
+    case "doctor":
+      return doctor();
+    case "whoami":
+      return whoami();
+    case "key-package":
+      return keyPackage();
+    default:
+      console.error(`unknown command '${command}'\n\n${USAGE}`);
+      return 2;
   }
-  if (command === "demo") {
-    await runDemo(fileURLToPath(import.meta.url));
-    return 0;
-  }
-  if (command === "--version" || command === "-v") {
-    console.log(version());
-    return 0;
-  }
-  if (command === "relay") return runRelay(argv.slice(1));
-  if (command === "token") return printToken(argv.slice(1));
-  const name = process.env.SKYTALE_IDENTITY;
-  if (!name) {
-    console.error("SKYTALE_IDENTITY is not set: give this agent a name, e.g. SKYTALE_IDENTITY=planner");
-    return 2;
-  }
-  const { mls, store } = await openAgent(name, { passphrase: process.env.SKYTALE_PASSPHRASE });
+}
+
+async function doctor(): Promise<number> {
+  console.log(`skytale-mcp ${version()} doctor`);
+  const findings = await runDoctor(process.env, (finding) => console.log(formatFinding(finding)));
+  const failed = findings.filter((f) => f.status === "FAIL").length;
+  console.log(failed === 0 ? "no problems found" : `${failed} problem${failed === 1 ? "" : "s"} found`);
+  return failed === 0 ? 0 : 1;
+}
+
+async function whoami(): Promise<number> {
+  const config = configFromEnv();
+  const { mls, store } = await openAgent(config.name, { dataDir: config.dataDir, passphrase: config.passphrase });
+  const me = { identity: mls.identity.name, did: mls.did, safety_code: mls.safetyCode, data_dir: store.dir };
+  store.close();
+  const { url, connected, problem } = await checkRelay(config, linkProverOf(mls.identity));
+  console.log(JSON.stringify({ ...me, relay: { url, connected, ...(problem === undefined ? {} : { problem }) } }, null, 2));
+  return 0;
+}
+
+async function keyPackage(): Promise<number> {
+  const config = configFromEnv();
+  const { mls, store } = await openAgent(config.name, { dataDir: config.dataDir, passphrase: config.passphrase });
   try {
-    switch (command) {
-      case "whoami":
-        console.log(JSON.stringify({ identity: mls.identity.name, did: mls.did, safety_code: mls.safetyCode, data_dir: store.dir }, null, 2));
-        return 0;
-      case "key-package":
-        console.log(Buffer.from(await mls.createKeyPackage()).toString("base64url"));
-        return 0;
-      default:
-        console.error(`unknown command '${command}'\n\n${USAGE}`);
-        return 2;
-    }
+    console.log(Buffer.from(await mls.createKeyPackage()).toString("base64url"));
+    return 0;
   } finally {
     store.close();
   }
@@ -91,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function runRelay(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
-    console.error(RELAY_USAGE);
+    console.log(RELAY_USAGE);
     return 0;
   }
   const relay = await Relay.start(parseRelayConfig(args));
@@ -109,17 +146,26 @@ async function runRelay(args: string[]): Promise<number> {
 function printToken(args: string[]): number {
   const { values } = parseArgs({ args, strict: true, options: { secret: { type: "string" }, sub: { type: "string" }, key: { type: "string" }, ttl: { type: "string" } } });
   const secret = values.secret ?? process.env.SKYTALE_RELAY_SECRET;
-  if (!secret || !values.sub || !values.key) throw new ConfigError("usage: skytale-mcp token --secret SECRET --sub AGENT --key DID [--ttl SECONDS] (DID: the agent's did:key, from skytale-mcp whoami)");
+  if (!secret || !values.sub || !values.key) {
+    throw new ConfigError("usage: skytale-mcp token --secret SECRET --sub AGENT --key DID [--ttl SECONDS] (DID: the agent's did:key, from its skytale-mcp whoami)");
+  }
   const ttl = Number(values.ttl ?? 30 * 24 * 3600);
   if (!(ttl > 0)) throw new ConfigError("--ttl must be a positive number of seconds");
-  console.log(mintToken(secret, values.sub, keyOfDidKey(values.key), ttl));
+  let key: Uint8Array;
+  try {
+    key = keyOfDidKey(values.key);
+  } catch (error) {
+    throw new ConfigError(`--key: ${(error as Error).message}`);
+  }
+  console.log(mintToken(secret, values.sub, key, ttl));
   return 0;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof ConfigError || (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"))) {
+    const usage = error instanceof ConfigError || error instanceof HttpConfigError || (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"));
+    if (usage) {
       console.error(`skytale-mcp: ${error.message}`);
       process.exit(2);
     }

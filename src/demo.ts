@@ -66,7 +66,7 @@ export async function runDemo(cli: string): Promise<void> {
     agents.push(planner, coder);
     for (const a of agents) {
       const me = await a.call("whoami");
-      say(`${a.name}: identity ${String(me.identity)}, fingerprint ${String(me.fingerprint)}`);
+      say(`${a.name}: identity ${String(me.identity)}, key ${String(me.did)}, safety code ${String(me.safety_code)}`);
     }
     const created = await planner.call("channel_create", { channel: CHANNEL });
     say(`planner created ${CHANNEL} (epoch ${String(created.epoch)})`);

@@ -2,6 +2,7 @@
  * skytale-mcp as a library: the channel manager of one agent (Agent), the MCP server factory
  * over it, the relay, and the lower layers (MLS engine, encrypted store) for direct use.
  */
+import { assertAgentName } from "./mls/identity.js";
 import { MlsAgent, type MlsAgentOptions } from "./mls/mlsAgent.js";
 import { AgentStore, type AgentStoreOptions } from "./store/agentStore.js";
 import { resolveDataDir } from "./store/dataDir.js";
@@ -21,10 +22,13 @@ export {
   type OfferView,
   type ReceivedMessage,
   type ReceiveOptions,
+  type RelayStatus,
   type Trust,
 } from "./agent/types.js";
+export { LocalRelayHost } from "./agent/localRelay.js";
 export { createServer } from "./mcp/server.js";
 export { runStdioServer } from "./mcp/stdio.js";
+export { runHttpServer, type HttpServer, type HttpServerOptions } from "./mcp/http.js";
 export { Relay } from "./relay/relayServer.js";
 export { parseRelayConfig, type RelayConfig } from "./relay/config.js";
 export { mintToken } from "./relay/token.js";
@@ -39,7 +43,7 @@ export { nodeCryptoProvider } from "./mls/crypto/nodeProvider.js";
 export { CIPHER_SUITE, loadCiphersuite } from "./mls/suite.js";
 export { AgentStore, type AgentStoreOptions, type InboxEntry } from "./store/agentStore.js";
 export { StoreError, type StoreErrorCode } from "./store/errors.js";
-export { resolveDataDir } from "./store/dataDir.js";
+export { resolveDataDir, resolveLocalRelayDir, skytaleHome } from "./store/dataDir.js";
 export { BUCKETS, WIRE_OVERHEAD } from "./wire/buckets.js";
 
 /** An agent's MLS engine and the store under it, without a relay (see Agent for the whole). */
@@ -48,11 +52,12 @@ export interface OpenedAgent {
   readonly store: AgentStore;
 }
 
-/** Opens the MLS engine and store of agent `name` in its data dir (SKYTALE_DATA_DIR or ~/.skytale/<name>), creating it on first use. */
+/** Opens the MLS engine and store of agent `name` in its data dir (SKYTALE_DATA_DIR or <SKYTALE_HOME>/<name>), creating it on first use. */
 export async function openAgent(
   name: string,
   options: AgentStoreOptions & Omit<MlsAgentOptions, "name" | "port"> & { dataDir?: string } = {},
 ): Promise<OpenedAgent> {
+  assertAgentName(name); // a refused name must leave nothing on disk
   const store = AgentStore.open(options.dataDir ?? resolveDataDir(name), { passphrase: options.passphrase });
   try {
     return { mls: await MlsAgent.open({ ...options, name, port: store }), store };

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeGroupState, type ClientState } from "ts-mls";
@@ -123,4 +123,23 @@ export async function openThrough(creator: Pick<RelayClient, "openChannel" | "se
     const verdict = await creator.sendCommit(c.commit, undefined, c.proof);
     if (verdict.kind !== "ack") throw new Error("the relay refused a commit of the channel's history");
   }
+}
+
+/** Polls `check` until it holds; fails the test past `ms`. */
+export async function eventually(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Every SKYTALE_ environment variable the code in src/ reads or names. */
+export function skytaleVariablesInSource(): Set<string> {
+  const src = join(import.meta.dirname, "../src");
+  const text = readdirSync(src, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".ts"))
+    .map((f) => readFileSync(join(src, f), "utf8"))
+    .join("\n");
+  return new Set(text.match(/SKYTALE_[A-Z_]+[A-Z]/g));
 }

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { assertAgentName } from "../mls/identity.js";
 import { MlsAgent, type ReceiveOutcome } from "../mls/mlsAgent.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
@@ -23,6 +24,7 @@ import { decodeControl, isUserText } from "./messageCodec.js";
 import { Offers } from "./offers.js";
 import { OutboundSends } from "./outboundSends.js";
 import { Progress } from "./progress.js";
+import { relayStatusOf } from "./relayStatus.js";
 import { nextInboxSeq, RelayStream } from "./relayStream.js";
 import { watchingRemovals } from "./removalWatch.js";
 import { Rotation } from "./rotation.js";
@@ -37,6 +39,7 @@ import type {
   OfferView,
   ReceiveOptions,
   ReceivedMessage,
+  RelayStatus,
 } from "./types.js";
 import { WelcomeJoins } from "./welcomeJoins.js";
 
@@ -115,6 +118,7 @@ export class Agent implements ChannelService {
 
   /** Opens the agent's store, connects to its relay (starting the local one if needed) and resumes every channel. */
   static async open(config: AgentConfig): Promise<Agent> {
+    assertAgentName(config.name); // before anything touches the file system
     const log = config.log ?? ((line: string) => process.stderr.write(`skytale: ${line}\n`));
     const dataDir = config.dataDir ?? resolveDataDir(config.name);
     const store = AgentStore.open(dataDir, { passphrase: config.passphrase });
@@ -122,7 +126,7 @@ export class Agent implements ChannelService {
       const mls = await MlsAgent.open({ name: config.name, port: store, keepInInbox: isUserText, observeSender: config.observeSender });
       let localRelay: LocalRelayHost | undefined;
       if (config.relayUrl === undefined) {
-        localRelay = config.localRelay ?? new LocalRelayHost();
+        localRelay = config.localRelay ?? LocalRelayHost.forAgent(config.dataDir);
         await localRelay.ensure();
       }
       const relayUrl = config.relayUrl ?? localRelay?.url ?? LOCAL_RELAY_URL;
@@ -155,8 +159,8 @@ export class Agent implements ChannelService {
     return { name: this.core.config.name, did: this.mls.did, safetyCode: this.mls.safetyCode };
   }
 
-  relayStatus(): { url: string; connected: boolean } {
-    return { url: this.relayUrl, connected: this.relay.state === "connected" };
+  relayStatus(): RelayStatus {
+    return relayStatusOf(this.relayUrl, this.relay, this.localRelay);
   }
 
   onMessage(listener: (channel: string) => void): () => void {
@@ -190,6 +194,7 @@ export class Agent implements ChannelService {
     void this.relay.connect().then(
       () => this.keyPackages.publish(PUBLISHED_KEY_PACKAGES),
       (e: unknown) => {
+        if (this.core.progress.closed) return; // closing ends the attempt: no news
         const fatal = e instanceof TransportError && ["auth_failed", "relay_key_mismatch", "bad_config"].includes(e.code);
         log(fatal ? `cannot use the relay: ${(e as Error).message}` : `relay not reachable yet (${(e as Error).message}); will keep trying`);
       },

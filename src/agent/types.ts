@@ -153,9 +153,21 @@ export interface ReceiveOptions {
   readonly onWait?: (waitedMs: number) => void;
 }
 
+/** The relay link as a user needs to see it: where, whether it is up, and if not, why. */
+export interface RelayStatus {
+  readonly url: string;
+  readonly connected: boolean;
+  /**
+   * Why it is not connected, once an attempt failed. `lasting`: retrying cannot help until the
+   * user changes something (another program holds the local relay's port, a refused token, a
+   * changed relay key), so requests that need the relay are refused at once instead of waiting.
+   */
+  readonly problem?: { readonly code: AgentErrorCode | string; readonly message: string; readonly lasting: boolean };
+}
+
 export interface ChannelService {
   readonly identity: { readonly name: string; readonly did: string; readonly safetyCode: string };
-  relayStatus(): { url: string; connected: boolean };
+  relayStatus(): RelayStatus;
   createChannel(channel: string): Promise<ChannelState>;
   invite(channel: string, options: { maxUses: number; ttlSeconds: number }): Promise<{ invite: string; expiresAt: Date }>;
   /** Joins with an invite token; "pending" when no member admitted us within `waitMs`. */

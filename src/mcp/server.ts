@@ -1,12 +1,15 @@
 /**
- * The MCP server of one agent: 13 tools over a ChannelService, plus subscribable inbox resources.
+ * The MCP server of one agent: 13 tools over a ChannelService, prompts for the common flows, and
+ * subscribable inbox resources.
  * The server knows nothing of MLS, the relay or the store; everything goes through the service.
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { ChannelService } from "../agent/types.js";
 import { stderrLog, type Log, type ToolContext } from "./context.js";
 import { registerInbox } from "./inbox.js";
+import { registerPrompts } from "./prompts.js";
 import { MAX_WAIT_MS } from "./schemas.js";
+import { wordSdkFailures } from "./sdkErrors.js";
 import { registerTools } from "./tools/index.js";
 
 export interface CreateServerOptions {
@@ -46,7 +49,9 @@ export function createServer(service: ChannelService, options: CreateServerOptio
     log: options.log ?? stderrLog,
     channelsChanged: () => server.sendResourceListChanged(),
   };
+  wordSdkFailures(server, ctx.log);
   registerTools(server, ctx);
+  registerPrompts(server);
   registerInbox(server, ctx);
   return server;
 }

@@ -1,4 +1,6 @@
 import type { Credential } from "ts-mls";
+import { linkAuthBytes } from "../wire/linkAuth.js";
+import { ed25519Signature } from "./crypto/signature.js";
 import { didKeyOf, safetyCodeOf } from "./didKey.js";
 import { MlsError } from "./errors.js";
 
@@ -65,6 +67,14 @@ export function parseCredential(credential: Credential): { name: string; signatu
   }
   if (!NAME_PATTERN.test(name)) return undefined;
   return { name, signaturePublicKey: id.slice(2 + nameLength) };
+}
+
+/**
+ * What a relay link needs to speak for `identity`: its key, and a signature of a link's binding
+ * and its name (wire/linkAuth.ts). Nothing else is ever signed with the identity key this way.
+ */
+export function linkProverOf(identity: Identity): { key: Uint8Array; prove(binding: Uint8Array): Promise<Uint8Array> } {
+  return { key: identity.signaturePublicKey, prove: (binding) => ed25519Signature.sign(identity.signaturePrivateKey, linkAuthBytes(binding, identity.name)) };
 }
 
 /** Verified identity of a credential whose embedded key equals the leaf's signature key. */

@@ -1,7 +1,6 @@
 import { createGroup, zeroOutUint8Array, type CiphersuiteImpl, type ClientState } from "ts-mls";
 import { channelOpenBytes } from "../wire/channelOpen.js";
 import { commitKeyPair } from "../wire/commitProof.js";
-import { linkAuthBytes } from "../wire/linkAuth.js";
 import { assertChannelName, nameOfHandle, suffixedHandle } from "./channelName.js";
 import { Committer, commitKeySeed, type OutgoingCommit } from "./commits.js";
 import { didKeyOf, safetyCodeOf } from "./didKey.js";
@@ -11,7 +10,7 @@ import { FutureEpochs } from "./futureEpochs.js";
 import { GroupCache } from "./groupCache.js";
 import { channelNameOf, describe, type ChannelInfo } from "./groupEntry.js";
 import { creatorOf, makeGenesis, type Creator } from "./genesis.js";
-import { assertAgentName, type Identity, type MemberIdentity } from "./identity.js";
+import { assertAgentName, linkProverOf, type Identity, type MemberIdentity } from "./identity.js";
 import { CHANNEL_NAME_EXTENSION, createKeyPackage, decodePrivateKeys } from "./keyPackages.js";
 import { assertUniqueNames, memberAt, membersOf, type Member } from "./members.js";
 import { decodeKeyPackageMessage, decodeWelcomeMessage } from "./messages.js";
@@ -126,7 +125,7 @@ export class MlsAgent {
 
   /** Signs a relay link's binding (wire/linkAuth.ts): the link then speaks for this agent's key. */
   proveLink(binding: Uint8Array): Promise<Uint8Array> {
-    return this.cs.signature.sign(this.identity.signaturePrivateKey, linkAuthBytes(binding, this.identity.name));
+    return linkProverOf(this.identity).prove(binding);
   }
 
   /** A fresh single-use key package (encoded MLSMessage); its private half stays in the store. */

@@ -47,7 +47,8 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
 
   --host HOST             address to listen on (default 127.0.0.1)
   --port PORT             port (default 8787; 0 picks a free one)
-  --data-dir DIR          archive, inboxes and the relay key (default ~/.skytale/relay)
+  --data-dir DIR          archive, inboxes and the relay key (default <SKYTALE_HOME>/relay,
+                          i.e. ~/.skytale/relay)
   --auth-secret SECRET    HS256 secret for bearer tokens (env SKYTALE_RELAY_SECRET);
                           required unless listening on loopback only
   --cover MODE            off | poisson | constant (default poisson)
@@ -108,7 +109,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   return {
     host,
     port,
-    dataDir: values["data-dir"] ?? env.SKYTALE_RELAY_DATA_DIR ?? join(homedir(), ".skytale", "relay"),
+    dataDir: values["data-dir"] ?? env.SKYTALE_RELAY_DATA_DIR ?? join(env.SKYTALE_HOME?.trim() || join(homedir(), ".skytale"), "relay"),
     authSecret,
     cover: { mode, rate },
     retentionDays: positive("--retention-days", values["retention-days"], 7),

@@ -24,6 +24,21 @@ export function mintToken(secret: string, agent: string, key: Uint8Array, ttlSec
   return `${HEADER}.${payload}.${sign(secret, `${HEADER}.${payload}`).toString("base64url")}`;
 }
 
+/**
+ * What a token claims, read without the secret: for telling a user that a token is expired or for
+ * someone else before a relay refuses it. Never a reason to trust it.
+ */
+export function tokenClaims(token: string): { sub: string; key: string; exp: number } | undefined {
+  const parts = token.split(".");
+  if (token.length > MAX_TOKEN_LENGTH || parts.length !== 3 || parts[0] !== HEADER) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(parts[1] as string, "base64url").toString("utf8")) as { sub?: unknown; key?: unknown; exp?: unknown };
+    return typeof claims.sub === "string" && typeof claims.key === "string" && typeof claims.exp === "number" ? { sub: claims.sub, key: claims.key, exp: claims.exp } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Verifies signature, expiry and that the token was issued to `agent` holding `key`. */
 export function checkToken(secret: string, token: string, agent: string, key: Uint8Array, nowSeconds = Math.floor(Date.now() / 1000)): TokenCheck {
   if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: "malformed" };
@@ -33,13 +48,8 @@ export function checkToken(secret: string, token: string, agent: string, key: Ui
   const expected = sign(secret, `${header}.${payload}`);
   const given = Buffer.from(signature, "base64url");
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: "bad_signature" };
-  let claims: { sub?: unknown; key?: unknown; exp?: unknown };
-  try {
-    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { sub?: unknown; key?: unknown; exp?: unknown };
-  } catch {
-    return { ok: false, reason: "malformed" };
-  }
-  if (typeof claims.exp !== "number" || typeof claims.sub !== "string" || typeof claims.key !== "string") return { ok: false, reason: "malformed" };
+  const claims = tokenClaims(token);
+  if (claims === undefined) return { ok: false, reason: "malformed" };
   if (claims.exp <= nowSeconds) return { ok: false, reason: "expired" };
   if (claims.sub !== agent) return { ok: false, reason: "wrong_agent" };
   if (claims.key !== Buffer.from(key).toString("base64url")) return { ok: false, reason: "wrong_key" };

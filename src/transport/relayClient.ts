@@ -112,6 +112,7 @@ export class RelayClient {
 
   private current: ConnectionState = "idle";
   private fatal: TransportError | undefined;
+  private lastReason: TransportError | undefined;
   private session: Session | undefined;
   private failedAttempts = 0;
   private retryTimer: unknown;
@@ -162,6 +163,11 @@ export class RelayClient {
   /** The connection's state now. */
   get state(): ConnectionState {
     return this.current;
+  }
+
+  /** Why the last attempt failed or the last link ended; undefined once connected. */
+  get lastFailure(): TransportError | undefined {
+    return this.lastReason;
   }
 
   /** Adds an event listener; the returned function removes it. */
@@ -496,6 +502,8 @@ export class RelayClient {
   private setState(state: ConnectionState, reason: TransportError | undefined): void {
     if (state === this.current && reason === undefined) return;
     this.current = state;
+    if (state === "connected") this.lastReason = undefined;
+    else if (reason !== undefined) this.lastReason = reason;
     this.events.emit("state", { state, reason });
   }
 

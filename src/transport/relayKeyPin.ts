@@ -8,7 +8,7 @@ import { TransportError } from "./errors.js";
 export const RELAY_KEY_PIN_FILE = "relay-keys.json";
 
 /** A /v1/key answer is 43 characters; anything much longer is not one. */
-const MAX_KEY_ANSWER_BYTES = 1024;
+export const MAX_KEY_ANSWER_BYTES = 1024;
 
 /**
  * Trust on first use: the relay keys this agent has accepted, one per relay URL, in a 0600 JSON
@@ -82,7 +82,7 @@ export async function fetchRelayKey(url: string, signal: AbortSignal): Promise<U
   try {
     response = await fetch(url, { signal, redirect: "error" });
   } catch (cause) {
-    throw new TransportError("unreachable", `cannot fetch the relay key from ${url}: ${(cause as Error).message}`, { cause });
+    throw new TransportError("unreachable", `cannot fetch the relay key from ${url}: ${fetchFailure(cause)}`, { cause });
   }
   if (!response.ok || response.body === null) {
     await response.body?.cancel();
@@ -96,7 +96,15 @@ export async function fetchRelayKey(url: string, signal: AbortSignal): Promise<U
   }
 }
 
-async function readBounded(body: ReadableStream<Uint8Array>, limit: number, url: string): Promise<string> {
+/** Why fetch() failed: it hides the socket's reason (ECONNREFUSED, ENOTFOUND) one level down. */
+export function fetchFailure(error: unknown): string {
+  const cause = (error as { cause?: unknown }).cause;
+  if (cause instanceof Error) return cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The whole body as UTF-8, refused past `limit` bytes (an answer from outside is never read unbounded). */
+export async function readBounded(body: ReadableStream<Uint8Array>, limit: number, url: string): Promise<string> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -1,16 +1,18 @@
-// The built package as hosts run it: dist/cli.js twice over stdio, a relay as its own process.
+// The built package as hosts run it: dist/cli.js twice over stdio, a relay as its own process that
+// requires tokens, as on two machines (README: "Two agents talking, on two machines").
 // `npm test` builds first (see package.json), so this runs what `npx skytale-mcp` runs.
 import { spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterEach, describe, expect, it } from "vitest";
+import { mintToken } from "../../src/relay/token.js";
 import { tempDir } from "../helpers.js";
 import { spawnRelay, type RelayProcess } from "../relay/relayProcess.js";
+import { CLI, connectCli, identityKeyOf, type CliHost } from "./cliProcess.js";
 
-const CLI = join(import.meta.dirname, "../../dist/cli.js");
 const CHANNEL = "acme/e2e/chat";
+const SECRET = "e2e-relay-secret";
 type Structured = Record<string, unknown>;
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -24,37 +26,28 @@ interface Host {
   close(): Promise<void>;
 }
 
+/** One agent's host on its own "machine": the relay's URL and key, and a token minted for it. */
 async function host(name: string, dataDir: string, relay: RelayProcess): Promise<Host> {
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [CLI],
-    env: {
-      ...getDefaultEnvironment(),
-      SKYTALE_IDENTITY: name,
-      SKYTALE_DATA_DIR: dataDir,
-      SKYTALE_RELAY: relay.url,
-      SKYTALE_RELAY_KEY: Buffer.from(relay.key).toString("base64url"),
-      SKYTALE_COVER: "poisson",
-      SKYTALE_COVER_RATE: "10",
-    },
-    stderr: "pipe",
+  const where = { SKYTALE_IDENTITY: name, SKYTALE_DATA_DIR: dataDir, SKYTALE_RELAY: relay.url, SKYTALE_RELAY_KEY: Buffer.from(relay.key).toString("base64url") };
+  // The operator mints a token for the agent's name and key, which the agent shows with whoami.
+  const key = await identityKeyOf({ ...where, HOME: dataDir });
+  const cli: CliHost = await connectCli({
+    ...where,
+    SKYTALE_TOKEN: mintToken(SECRET, name, key, 3600),
+    SKYTALE_COVER: "poisson",
+    SKYTALE_COVER_RATE: "10",
   });
-  let err = "";
-  transport.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-  const client = new Client({ name: "e2e-host", version: "0" });
-  const errors: Error[] = [];
-  // A line on stdout that is not JSON-RPC surfaces here (the SDK fails to parse it).
-  client.onerror = (e) => errors.push(e);
-  await client.connect(transport);
   const h: Host = {
     async call(tool, args = {}) {
-      const r = await client.callTool({ name: tool, arguments: args });
-      if (r.isError) throw new Error(`${name}.${tool}: ${JSON.stringify(r.content)}`);
-      return r.structuredContent as Structured;
+      try {
+        return await cli.ok(tool, args);
+      } catch (error) {
+        throw new Error(`${name}.${(error as Error).message}`);
+      }
     },
-    errors,
-    stderr: () => err,
-    close: () => client.close(),
+    errors: cli.errors,
+    stderr: cli.stderr,
+    close: cli.close,
   };
   cleanups.push(() => h.close());
   return h;
@@ -63,7 +56,7 @@ async function host(name: string, dataDir: string, relay: RelayProcess): Promise
 describe("the built skytale-mcp over stdio", () => {
   it("two agent processes hold a conversation through a relay process; stdout carries only JSON-RPC; a restart loses and repeats nothing", async () => {
     expect(existsSync(CLI)).toBe(true);
-    const relay = await spawnRelay(["--port", "0", "--data-dir", tempDir("skytale-e2e-relay-"), "--cover", "poisson", "--cover-rate", "10"]);
+    const relay = await spawnRelay(["--port", "0", "--data-dir", tempDir("skytale-e2e-relay-"), "--auth-secret", SECRET, "--cover", "poisson", "--cover-rate", "10"]);
     cleanups.push(async () => relay.child.kill("SIGKILL"));
     const plannerDir = tempDir("skytale-e2e-planner-");
     const coderDir = tempDir("skytale-e2e-coder-");

@@ -89,3 +89,35 @@ describe("what the server offers a host", () => {
     expect(tools.find((t) => t.name === "receive")?.description).toMatch(/untrusted input/);
   });
 });
+
+describe("tool names and prompts (issue 14)", () => {
+  let host: Host;
+  beforeEach(async () => {
+    host = await connectHost(new MemoryService("planner", new MemoryNetwork()));
+  });
+  afterEach(() => host.close());
+
+  it("says 'skytale' in the description of every tool whose name alone could belong to any server", async () => {
+    // Hosts that do not prefix tool names with the server's show only `send` or `receive`.
+    const { tools } = await host.client.listTools();
+    const generic = tools.filter((t) => !t.name.startsWith("channel_"));
+    expect(generic.map((t) => t.name).sort()).toEqual(["contact_add", "contact_list", "contact_remove", "key_package", "offer_answer", "offer_list", "receive", "send", "whoami"]);
+    for (const tool of generic) expect(tool.description, tool.name).toMatch(/skytale/);
+  });
+
+  it("offers a prompt to start a channel and invite someone, and one to join with an invite", async () => {
+    const { prompts } = await host.client.listPrompts();
+    expect(prompts.map((p) => p.name).sort()).toEqual(["join_channel", "start_channel"]);
+    for (const prompt of prompts) expect(prompt.description, prompt.name).toMatch(/skytale/);
+
+    const start = await host.client.getPrompt({ name: "start_channel", arguments: { channel: "acme/research/planning", invitees: "the coder agent" } });
+    const startText = start.messages.map((m) => (m.content.type === "text" ? m.content.text : "")).join("\n");
+    for (const step of ['channel_create with channel "acme/research/planning"', "channel_invite", "the coder agent", "receive", "untrusted"]) expect(startText).toContain(step);
+
+    const join = await host.client.getPrompt({ name: "join_channel", arguments: { invite: "skinv1.abc" } });
+    const joinText = join.messages.map((m) => (m.content.type === "text" ? m.content.text : "")).join("\n");
+    for (const step of ['channel_join with invite "skinv1.abc"', "send", "receive", "pending", "untrusted"]) expect(joinText).toContain(step);
+
+    await expect(host.client.getPrompt({ name: "start_channel", arguments: { channel: "Not A Channel" } })).rejects.toThrow(/org\/namespace\/service/);
+  });
+});

@@ -18,6 +18,7 @@ import {
   type OfferView,
   type ReceivedMessage,
   type ReceiveOptions,
+  type RelayStatus,
 } from "../../src/agent/types.js";
 import { didKeyOf, safetyCodeOf } from "../../src/mls/didKey.js";
 
@@ -68,6 +69,8 @@ export class MemoryService implements ChannelService {
   private readonly waitTickMs: number;
   /** Thrown by the next call, to test how unexpected failures surface. */
   nextFailure: unknown;
+  /** Why the relay is not connected, as the real service reports it (undefined: connected). */
+  relayProblem: RelayStatus["problem"];
   /** receive() calls currently waiting. */
   activeWaits = 0;
   /** Returned (once) by the next receive() that answers at once, as the real service reports relay misbehaviour. */
@@ -85,8 +88,9 @@ export class MemoryService implements ChannelService {
     network.agents.set(name, this);
   }
 
-  relayStatus(): { url: string; connected: boolean } {
-    return { url: this.network.relayUrl, connected: true };
+  relayStatus(): RelayStatus {
+    const problem = this.relayProblem;
+    return problem === undefined ? { url: this.network.relayUrl, connected: true } : { url: this.network.relayUrl, connected: false, problem };
   }
 
   async createChannel(channel: string): Promise<ChannelState> {

@@ -127,7 +127,8 @@ const SPECIFIC: Case[] = [
   ["member not in channel", "channel_remove_member", { channel: CHANNEL, member: "stranger" }, /^not_found: 'stranger' is not a member/],
   ["removing oneself", "channel_remove_member", { channel: CHANNEL, member: "planner" }, /^bad_request: to remove yourself, use channel_leave/],
   ["member name invalid", "channel_remove_member", { channel: CHANNEL, member: "@@" }, /member must be an agent name/],
-  ["unknown tool", "channel_delete", { channel: CHANNEL }, /Tool channel_delete not found/],
+  ["unknown tool", "channel_delete", { channel: CHANNEL }, /^not_found: no tool named 'channel_delete'/],
+  ["schema failures of two fields", "send", { channel: "Bad" }, /^bad_request: invalid arguments for send: channel names are org\/namespace\/service.*; message is required$/],
 ];
 
 describe("bad input to every tool", () => {
@@ -155,10 +156,11 @@ describe("bad input to every tool", () => {
     const text = textOf(result);
     expect(text).toMatch(expected);
     expect(text).not.toMatch(/internal error/);
-    // Domain failures carry their code in _meta too; the SDK's own validation failures are -32602 errors.
+    // Every failure, the SDK's schema checks included, starts with a stable code that _meta carries too.
     const code = /^([a-z_]+): /.exec(text)?.[1];
-    if (code !== undefined) expect(result._meta?.[ERROR_CODE_META]).toBe(code);
-    else expect(text).toMatch(/MCP error -32602/);
+    expect(code, text).toBeDefined();
+    expect(result._meta?.[ERROR_CODE_META]).toBe(code);
+    expect(text).not.toMatch(/MCP error|-32602/);
     expect(host.logs).toEqual([]);
   });
 

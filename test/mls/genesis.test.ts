@@ -1,4 +1,4 @@
-import { createCommit, createGroup } from "ts-mls";
+import { createCommit, createGroup, type Extension } from "ts-mls";
 import { describe, expect, it } from "vitest";
 import { channelIdFor } from "../../src/wire/channelOpen.js";
 import { CHANNEL_NAME_EXTENSION, createKeyPackage, GENESIS_EXTENSION } from "../../src/mls/keyPackages.js";
@@ -9,7 +9,7 @@ import { groupOf, openAgent } from "../helpers.js";
 const CHANNEL = "acme/mls/genesis";
 
 /** A Welcome for `joiner` into a group made by hand with these GroupContext extensions. */
-async function welcomeWith(extensions: { extensionType: number; extensionData: Uint8Array }[], groupId: Uint8Array, joiner: Awaited<ReturnType<typeof openAgent>>) {
+async function welcomeWith(extensions: Extension[], groupId: Uint8Array, joiner: Awaited<ReturnType<typeof openAgent>>) {
   const cs = await loadCiphersuite();
   const maker = await openAgent("maker");
   const own = await createKeyPackage(maker.mls.identity, cs, Math.floor(Date.now() / 1000));

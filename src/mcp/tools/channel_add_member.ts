@@ -1,6 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { ToolContext } from "../context.js";
+import { requireRelay } from "../relayGate.js";
 import { respond } from "../results.js";
 import {
   agentOrKeyField,
@@ -50,6 +51,7 @@ export function registerChannelAddMember(server: McpServer, ctx: ToolContext) {
     },
     ({ channel, key_package, agent }, extra) =>
       respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> => {
+        requireRelay(ctx);
         // The refinement above guarantees agent is set when key_package is not.
         const who = key_package !== undefined ? { keyPackage: decodeBase64url(key_package) } : { agent: agent ?? "" };
         const result = await ctx.service.addMember(channel, who);

@@ -1,6 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { ToolContext } from "../context.js";
+import { requireRelay } from "../relayGate.js";
 import { respond } from "../results.js";
 import { channelField, integer } from "../schemas.js";
 
@@ -38,6 +39,7 @@ export function registerChannelInvite(server: McpServer, ctx: ToolContext) {
     },
     ({ channel, max_uses, ttl_seconds }, extra) =>
       respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> => {
+        requireRelay(ctx);
         const { invite, expiresAt } = await ctx.service.invite(channel, { maxUses: max_uses, ttlSeconds: ttl_seconds });
         return { channel, invite, expires_at: expiresAt.toISOString(), max_uses };
       }),

@@ -2,6 +2,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { JoinResult } from "../../agent/types.js";
 import type { ToolContext } from "../context.js";
+import { requireRelay } from "../relayGate.js";
 import { respond } from "../results.js";
 import { base64urlField, channelField, decodeBase64url, epochOutput, epochNumber, inviteField, MAX_WELCOME_BYTES, waitField } from "../schemas.js";
 
@@ -66,6 +67,7 @@ export function registerChannelJoin(server: McpServer, ctx: ToolContext) {
     },
     (args, extra) =>
       respond(ctx, NAME, extra, async (): Promise<Output> => {
+        if (args.invite !== undefined) requireRelay(ctx);
         const result =
           args.invite !== undefined
             ? await ctx.service.joinWithInvite(args.invite, args.wait_ms)

@@ -1,6 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { ToolContext } from "../context.js";
+import { requireRelay } from "../relayGate.js";
 import { respond } from "../results.js";
 import { channelField } from "../schemas.js";
 
@@ -27,6 +28,7 @@ export function registerChannelLeave(server: McpServer, ctx: ToolContext) {
     },
     ({ channel }, extra) =>
       respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> => {
+        requireRelay(ctx);
         const result = await ctx.service.leave(channel);
         ctx.channelsChanged();
         return { channel: result.channel, status: result.status };

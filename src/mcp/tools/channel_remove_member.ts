@@ -1,6 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { ToolContext } from "../context.js";
+import { requireRelay } from "../relayGate.js";
 import { respond } from "../results.js";
 import { agentField, channelField, channelStateOutput, toChannelState } from "../schemas.js";
 
@@ -23,8 +24,9 @@ export function registerChannelRemoveMember(server: McpServer, ctx: ToolContext)
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
     },
     ({ channel, member }, extra) =>
-      respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> =>
-        toChannelState(await ctx.service.removeMember(channel, member)),
-      ),
+      respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> => {
+        requireRelay(ctx);
+        return toChannelState(await ctx.service.removeMember(channel, member));
+      }),
   );
 }

@@ -1,6 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { ToolContext } from "../context.js";
+import { requireRelay } from "../relayGate.js";
 import { respond } from "../results.js";
 import { channelField, channelStateOutput, toChannelState } from "../schemas.js";
 
@@ -22,8 +23,9 @@ export function registerChannelRotateKeys(server: McpServer, ctx: ToolContext) {
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     },
     ({ channel }, extra) =>
-      respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> =>
-        toChannelState(await ctx.service.rotateKeys(channel)),
-      ),
+      respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> => {
+        requireRelay(ctx);
+        return toChannelState(await ctx.service.rotateKeys(channel));
+      }),
   );
 }

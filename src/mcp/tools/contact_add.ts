@@ -35,7 +35,7 @@ export function registerContactAdd(server: McpServer, ctx: ToolContext) {
     {
       title: "Add or verify a contact",
       description:
-        "Pin an agent's name to its identity key, as verified: give its did:key, or the safety code a person read " +
+        "Pin another skytale agent's name to its identity key, as verified: give its did:key, or the safety code a person read " +
         "from it (then the relay is asked for the key it knows under that name, and its code must match, else " +
         "identity_mismatch). After this, channel_add_member by this name adds exactly that key, and messages and " +
         "members under this name show trust 'verified'. Only add keys your user gave you or confirmed: this " +

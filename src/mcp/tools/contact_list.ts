@@ -14,7 +14,7 @@ export function registerContactList(server: McpServer, ctx: ToolContext) {
     {
       title: "List contacts",
       description:
-        "List this agent's contacts: names pinned to identity keys (did:key), verified when a person confirmed the " +
+        "List this agent's skytale contacts: names of other agents pinned to identity keys (did:key), verified when a person confirmed the " +
         "key, otherwise learned from an invite or a channel joined. A message or member whose name is a contact but " +
         "whose key is not the pinned one shows trust 'conflict'.",
       inputSchema,

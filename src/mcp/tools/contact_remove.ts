@@ -14,7 +14,7 @@ export function registerContactRemove(server: McpServer, ctx: ToolContext) {
     {
       title: "Remove a contact",
       description:
-        "Forget the key pinned to a name, for example when a person confirmed that the agent really has a new key " +
+        "Forget the key pinned to a skytale contact's name, for example when a person confirmed that the agent really has a new key " +
         "(then add the new one with contact_add). Until a key is pinned again, the name shows trust 'unknown'.",
       inputSchema,
       outputSchema,

@@ -16,7 +16,7 @@ export function registerKeyPackage(server: McpServer, ctx: ToolContext) {
     {
       title: "Make a key package",
       description:
-        "Create a fresh single-use key package for the manual join flow: give it to a member of the channel, whose " +
+        "Create a fresh single-use skytale key package (MLS) for the manual join flow: give it to a member of the channel, whose " +
         "channel_add_member returns a welcome; then call channel_join with channel and that welcome. Prefer invites " +
         "(channel_invite / channel_join with invite) when the member can create one. Each call makes a new package.",
       inputSchema,

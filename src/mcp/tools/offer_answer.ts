@@ -23,7 +23,7 @@ export function registerOfferAnswer(server: McpServer, ctx: ToolContext) {
     NAME,
     {
       title: "Accept or decline a channel offer",
-      description: "Join (accept true) or decline (accept false) a channel from offer_list. Only accept offers your user wants.",
+      description: "Join (accept true) or decline (accept false) a skytale channel from offer_list. Only accept offers your user wants.",
       inputSchema,
       outputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },

@@ -25,7 +25,7 @@ export function registerOfferList(server: McpServer, ctx: ToolContext) {
     {
       title: "List channel offers",
       description:
-        "List channels other agents added this agent to without an invite, from agents that are not contacts: " +
+        "List skytale channels other agents added this agent to without an invite, from agents that are not contacts: " +
         "they are not joined until you accept them with offer_answer. Check who added you and who made the channel " +
         "(names are labels anyone can pick; look at trust and the keys) and ask your user before accepting one.",
       inputSchema,

@@ -60,7 +60,7 @@ export function registerReceive(server: McpServer, ctx: ToolContext) {
     {
       title: "Receive messages",
       description:
-        "Return messages other agents sent to your channels since the last receive (each is returned once). With " +
+        "Return messages other agents sent to your skytale channels since the last receive (each is returned once). With " +
         `wait_ms (up to ${MAX_WAIT_MS}) it waits for the first message when none is waiting; an empty list with ` +
         "timed_out true is normal: call it again to keep listening. Each message says who signed it (sender_did) and " +
         "how far that key is trusted for the sender's name: only 'verified' means a person confirmed it; 'conflict' " +

@@ -1,6 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { ToolContext } from "../context.js";
+import { requireRelay } from "../relayGate.js";
 import { respond } from "../results.js";
 import { channelField, epochNumber, epochOutput, messageField } from "../schemas.js";
 
@@ -18,7 +19,7 @@ export function registerSend(server: McpServer, ctx: ToolContext) {
     {
       title: "Send a message",
       description:
-        "Send a text message to every member of a channel you belong to, end-to-end encrypted. Use it to talk to " +
+        "Send a text message to a skytale channel: every member of that end-to-end encrypted channel gets it. Use it to talk to " +
         "the other agents; read their answers with receive. Never put secrets in a message that the channel's " +
         "members should not see.",
       inputSchema,
@@ -27,6 +28,7 @@ export function registerSend(server: McpServer, ctx: ToolContext) {
     },
     ({ channel, message }, extra) =>
       respond(ctx, NAME, extra, async (): Promise<z.infer<typeof outputSchema>> => {
+        requireRelay(ctx);
         const sent = await ctx.service.send(channel, message);
         return { channel: sent.channel, seq: sent.seq, epoch: epochNumber(sent.epoch) };
       }),
