@@ -111,7 +111,10 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
   let killsDuringOps = 0;
   let membershipChanges = 0;
   const restarting = new Set<string>();
-  const faultsUntil = started + options.maxMs;
+  // The fault window and the pacing count from the end of setup, which a loaded machine can stretch
+  // over most of maxMs (5 processes starting, 4 adds).
+  const faultsFrom = Date.now();
+  const faultsUntil = faultsFrom + options.maxMs;
   const faultsOn = () => faulting && acked < options.messages && Date.now() < faultsUntil;
 
   const refreshMembers = async () => {
@@ -134,7 +137,7 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
         continue;
       }
       // Pace: the k-th acknowledged message is not sent before k/messages of minMs has passed.
-      const due = started + ((options.minMs ?? 0) * acked) / options.messages;
+      const due = faultsFrom + ((options.minMs ?? 0) * acked) / options.messages;
       if (Date.now() < due) {
         await sleep(Math.min(50, due - Date.now()));
         continue;
