@@ -28,6 +28,13 @@ describe("the README", () => {
     for (const command of used) expect(known, command).toContain(command);
   });
 
+  it("mints every token for a key, and says how to check another agent's identity", () => {
+    const tokens = [...readme.matchAll(/skytale-mcp token [^\n`]*/g)].map((m) => m[0]);
+    expect(tokens.length).toBeGreaterThan(1);
+    for (const line of tokens) expect(line, line).toMatch(/--key /);
+    for (const term of ["did:key", "safety_code", "contact_add", "verified", "identity_mismatch"]) expect(readme, term).toContain(term);
+  });
+
   it("says how to get past a slow first launch", () => {
     expect(readme).toMatch(/better-sqlite3/);
     expect(readme).toMatch(/install once beforehand/);
