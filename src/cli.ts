@@ -10,6 +10,7 @@ import { agentConfigFromEnv } from "./agent/config.js";
 import { AgentError } from "./agent/types.js";
 import { formatFinding, runDoctor } from "./commands/doctor.js";
 import { checkRelay } from "./commands/relayCheck.js";
+import { revokeCommand, tokenCommand } from "./commands/tokens.js";
 import { USAGE } from "./commands/usage.js";
 import { runDemo } from "./demo.js";
 import { openAgent } from "./index.js";
@@ -18,9 +19,8 @@ import { runStdioServer } from "./mcp/stdio.js";
 import { MlsError } from "./mls/errors.js";
 import { ConfigError, parseRelayConfig, RELAY_USAGE } from "./relay/config.js";
 import { Relay } from "./relay/relayServer.js";
-import { mintToken } from "./relay/token.js";
+import { RevocationError } from "./relay/revocations.js";
 import { StoreError } from "./store/errors.js";
-import { keyOfDidKey } from "./mls/didKey.js";
 import { linkProverOf } from "./mls/identity.js";
 
 function version(): string {
@@ -83,8 +83,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "relay":
       return runRelay(rest);
-    case "token":
-      return printToken(rest);
+    case "token": {
+      const minted = tokenCommand(rest, process.env);
+      if (minted.warning !== undefined) console.error(`skytale-mcp: ${minted.warning}`);
+      console.log(minted.token);
+      console.error(minted.note);
+      return 0;
+    }
+    case "revoke":
+      console.error(revokeCommand(rest, process.env));
+      return 0;
     case "doctor":
       return doctor();
     case "whoami":
@@ -131,6 +139,9 @@ async function runRelay(args: string[]): Promise<number> {
     console.log(RELAY_USAGE);
     return 0;
   }
+  if (args.includes("--auth-secret")) {
+    console.error("skytale-mcp: the secret was given on the command line, where every local user can read it (ps); prefer SKYTALE_RELAY_SECRET or --auth-secret-file");
+  }
   const relay = await Relay.start(parseRelayConfig(args));
   console.error(`skytale relay listening on ${relay.url}`);
   console.error(`relay key (SKYTALE_RELAY_KEY): ${relay.publicKeyBase64}`);
@@ -143,28 +154,10 @@ async function runRelay(args: string[]): Promise<number> {
   return 0;
 }
 
-function printToken(args: string[]): number {
-  const { values } = parseArgs({ args, strict: true, options: { secret: { type: "string" }, sub: { type: "string" }, key: { type: "string" }, ttl: { type: "string" } } });
-  const secret = values.secret ?? process.env.SKYTALE_RELAY_SECRET;
-  if (!secret || !values.sub || !values.key) {
-    throw new ConfigError("usage: skytale-mcp token --secret SECRET --sub AGENT --key DID [--ttl SECONDS] (DID: the agent's did:key, from its skytale-mcp whoami)");
-  }
-  const ttl = Number(values.ttl ?? 30 * 24 * 3600);
-  if (!(ttl > 0)) throw new ConfigError("--ttl must be a positive number of seconds");
-  let key: Uint8Array;
-  try {
-    key = keyOfDidKey(values.key);
-  } catch (error) {
-    throw new ConfigError(`--key: ${(error as Error).message}`);
-  }
-  console.log(mintToken(secret, values.sub, key, ttl));
-  return 0;
-}
-
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    const usage = error instanceof ConfigError || error instanceof HttpConfigError || (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"));
+    const usage = error instanceof ConfigError || error instanceof HttpConfigError || error instanceof RevocationError || (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"));
     if (usage) {
       console.error(`skytale-mcp: ${error.message}`);
       process.exit(2);

@@ -143,3 +143,6 @@ export function skytaleVariablesInSource(): Set<string> {
     .join("\n");
   return new Set(text.match(/SKYTALE_[A-Z_]+[A-Z]/g));
 }
+
+/** A relay auth secret strong enough for the relay's check (a fixed value, for tests only). */
+export const TEST_SECRET = "4f1c9a0e7b2d5c8a13e6f09b7d2a4c61e8b5f3a90d7c2e6b1a4f8d3c9e0b7a25";

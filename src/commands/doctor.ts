@@ -123,7 +123,7 @@ async function dataDir(config: AgentConfig & { readonly dataDir: string }): Prom
 function token(value: string, name: string, key: Uint8Array | undefined): Finding {
   const claims = tokenClaims(value);
   const did = key === undefined ? "DID" : didKeyOf(key);
-  const mint = `ask the relay's operator for a new one: skytale-mcp token --secret SECRET --sub ${name} --key ${did} --ttl SECONDS`;
+  const mint = `ask the relay's operator for a new one: skytale-mcp token --sub ${name} --key ${did}`;
   if (claims === undefined) return { status: "FAIL", topic: "token", text: "SKYTALE_TOKEN is not a token minted by skytale-mcp token", fix: mint };
   if (claims.sub !== name) return { status: "FAIL", topic: "token", text: `SKYTALE_TOKEN was issued to '${claims.sub}', not '${name}'`, fix: mint };
   if (key !== undefined && claims.key !== Buffer.from(key).toString("base64url")) {
@@ -175,7 +175,7 @@ async function relay(config: AgentConfig & { readonly dataDir: string }, env: No
     const remote = !isLoopback(new URL(url).hostname.replace(/^\[|\]$/g, ""));
     const fix = authFailed
       ? env.SKYTALE_TOKEN?.trim()
-        ? `ask the relay's operator for a new token: skytale-mcp token --secret SECRET --sub ${config.name} --key ${identity.key === undefined ? "DID" : didKeyOf(identity.key)}`
+        ? `ask the relay's operator for a new token: skytale-mcp token --sub ${config.name} --key ${identity.key === undefined ? "DID" : didKeyOf(identity.key)}`
         : "this relay requires a token: set SKYTALE_TOKEN (minted by its operator with skytale-mcp token)"
       : remote
         ? "see the message; the relay may be overloaded or a proxy may cut WebSockets"

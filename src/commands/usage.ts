@@ -17,10 +17,15 @@ commands:
   key-package   print a fresh single-use key package (base64url) for another agent to add you with
   relay [options]
                 run a relay (options below)
-  token --secret SECRET --sub AGENT --key DID [--ttl SECONDS]
+  token --sub AGENT --key DID [--ttl SECONDS] [--secret-file F]
                 print a bearer token binding the name AGENT to the identity key DID (the agent's
-                did:key, from its whoami) that a relay with auth secret SECRET accepts
-                (--secret defaults to SKYTALE_RELAY_SECRET; --ttl to 30 days)
+                did:key, from its whoami) that a relay with the same auth secret accepts, and its
+                id on stderr; the secret is the first line of F, or SKYTALE_RELAY_SECRET (--secret
+                SECRET works too, but shows it to every local user in ps); --ttl defaults to 7 days
+  revoke (--id TOKEN_ID | --sub AGENT) [--revocations F]
+                revoke one token, or every token of AGENT issued until now, by appending to the
+                relay's revocation file F (default SKYTALE_RELAY_REVOCATIONS); relays reading it
+                drop those links at once and refuse the tokens from then on
   demo          two agents talk through an embedded relay; shows what the relay sees
   version       print the version (also -V, --version)
   help          print this (also -h, --help)
@@ -47,6 +52,6 @@ environment (the agent: serve, doctor, whoami, key-package):
 
 environment (relay, as defaults for its flags):
   SKYTALE_RELAY_HOST, SKYTALE_RELAY_PORT, SKYTALE_RELAY_DATA_DIR (default <SKYTALE_HOME>/relay),
-  SKYTALE_RELAY_SECRET, SKYTALE_RELAY_COVER
+  SKYTALE_RELAY_SECRET, SKYTALE_RELAY_REVOCATIONS, SKYTALE_RELAY_COVER
 
 ${RELAY_USAGE}`;

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { readSecretFile, SECRET_ADVICE, secretWeakness } from "./authSecret.js";
 import { COVER_MODES, DEFAULT_COVER, MAX_COVER_RATE, type CoverConfig, type CoverMode } from "../wire/cover.js";
 
 export interface RelayLimits {
@@ -21,7 +22,10 @@ export interface RelayConfig {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  /** Signs and checks bearer tokens; strong (authSecret.ts) when set. */
   readonly authSecret: string | undefined;
+  /** Revoked tokens (revocations.ts), read on start and whenever the file changes. */
+  readonly revocationsFile?: string | undefined;
   readonly cover: CoverConfig;
   readonly retentionDays: number;
   readonly maxChannelBytes: number;
@@ -49,8 +53,14 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --port PORT             port (default 8787; 0 picks a free one)
   --data-dir DIR          archive, inboxes and the relay key (default <SKYTALE_HOME>/relay,
                           i.e. ~/.skytale/relay)
-  --auth-secret SECRET    HS256 secret for bearer tokens (env SKYTALE_RELAY_SECRET);
-                          required unless listening on loopback only
+  --auth-secret-file F    HS256 secret for bearer tokens, the first line of F (or env
+                          SKYTALE_RELAY_SECRET); at least 32 random characters
+                          (openssl rand -hex 32); required unless listening on loopback only
+  --auth-secret SECRET    the same on the command line, where every local user can read it
+                          with ps: prefer the file or the variable
+  --revocations F         revoked tokens, one 'id <token id>' or 'sub <name> <unix time>' a
+                          line (skytale-mcp revoke writes them; env SKYTALE_RELAY_REVOCATIONS);
+                          reread when it changes, and links of revoked tokens are dropped
   --cover MODE            off | poisson | constant (default poisson)
   --cover-rate N          cover frames per second per connection (poisson mean / constant rate)
   --retention-days N      archive retention (default 7)
@@ -82,6 +92,8 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       port: { type: "string" },
       "data-dir": { type: "string" },
       "auth-secret": { type: "string" },
+      "auth-secret-file": { type: "string" },
+      revocations: { type: "string" },
       cover: { type: "string" },
       "cover-rate": { type: "string" },
       "retention-days": { type: "string" },
@@ -94,9 +106,13 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     },
   });
   const host = values.host ?? env.SKYTALE_RELAY_HOST ?? "127.0.0.1";
-  const authSecret = values["auth-secret"] ?? env.SKYTALE_RELAY_SECRET ?? undefined;
+  const authSecret = relaySecret(values["auth-secret"], values["auth-secret-file"], env);
   if (!isLoopback(host) && !authSecret) {
-    throw new ConfigError(`refusing to listen on ${host} without --auth-secret (or SKYTALE_RELAY_SECRET): anyone could use this relay`);
+    throw new ConfigError(`refusing to listen on ${host} without --auth-secret-file (or SKYTALE_RELAY_SECRET): anyone could use this relay`);
+  }
+  const revocationsFile = values.revocations ?? (env.SKYTALE_RELAY_REVOCATIONS?.trim() || undefined);
+  if (revocationsFile !== undefined && authSecret === undefined) {
+    throw new ConfigError("--revocations revokes tokens, and this relay takes none: give it --auth-secret-file as well");
   }
   const mode = (values.cover ?? env.SKYTALE_RELAY_COVER ?? "poisson") as CoverMode;
   if (!COVER_MODES.includes(mode)) throw new ConfigError(`--cover must be one of ${COVER_MODES.join(", ")}`);
@@ -111,6 +127,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     port,
     dataDir: values["data-dir"] ?? env.SKYTALE_RELAY_DATA_DIR ?? join(env.SKYTALE_HOME?.trim() || join(homedir(), ".skytale"), "relay"),
     authSecret,
+    revocationsFile,
     cover: { mode, rate },
     retentionDays: positive("--retention-days", values["retention-days"], 7),
     maxChannelBytes: positive("--max-channel-mb", values["max-channel-mb"], 64) * 1024 * 1024,
@@ -123,4 +140,23 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       maxInboxItems: positive("--max-inbox", values["max-inbox"], DEFAULT_LIMITS.maxInboxItems),
     },
   };
+}
+
+/** The token secret from the flag, the file or the environment (one of them), checked for strength. */
+function relaySecret(flag: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (flag !== undefined && file !== undefined) throw new ConfigError("give --auth-secret or --auth-secret-file, not both");
+  let secret: string | undefined;
+  try {
+    secret = flag ?? (file !== undefined ? readSecretFile(file) : undefined) ?? (env.SKYTALE_RELAY_SECRET || undefined);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  if (secret !== undefined) assertStrongSecret(secret);
+  return secret;
+}
+
+/** Throws ConfigError, saying what is needed, unless `secret` is strong enough to sign tokens. */
+export function assertStrongSecret(secret: string): void {
+  const weakness = secretWeakness(secret);
+  if (weakness !== undefined) throw new ConfigError(`the auth secret is too weak (${weakness}): ${SECRET_ADVICE}`);
 }

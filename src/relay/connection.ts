@@ -5,6 +5,7 @@ import { WireError } from "../wire/errors.js";
 import { respondToHello } from "../wire/handshake.js";
 import { fitsOneFrame, LinkCodec, SLOT_PACKING } from "../wire/link.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
+import type { TokenClaims } from "./token.js";
 import type { RelayLimits } from "./config.js";
 import type { RelayMetrics } from "./metrics.js";
 import type { SendGate } from "./sendGate.js";
@@ -38,7 +39,7 @@ type LinkState =
   | { phase: "handshake" }
   | { phase: "auth"; codec: LinkCodec; binding: Uint8Array }
   /** `agent`: the principal (the identity key, hex) everything at the relay is keyed by; `name` its label. */
-  | { phase: "ready"; codec: LinkCodec; agent: string; name: string }
+  | { phase: "ready"; codec: LinkCodec; agent: string; name: string; token: TokenClaims | undefined }
   | { phase: "closed" };
 
 /** The byte stream under a link's WebSocket, which can hold writes back and let them out together. */
@@ -125,10 +126,15 @@ export class RelayConnection {
     return this.state.phase === "ready";
   }
 
+  /** The claims of the token the link authenticated with, kept so that revoking it drops the link. */
+  get token(): TokenClaims | undefined {
+    return this.state.phase === "ready" ? this.state.token : undefined;
+  }
+
   /** Marks the link authenticated as the holder of identity key `agent` (hex), called `name`, and starts cover traffic. */
-  authenticated(agent: string, name: string): void {
+  authenticated(agent: string, name: string, token: TokenClaims | undefined): void {
     if (this.state.phase !== "auth") return;
-    this.state = { phase: "ready", codec: this.state.codec, agent, name };
+    this.state = { phase: "ready", codec: this.state.codec, agent, name, token };
     this.scheduler.start();
   }
 

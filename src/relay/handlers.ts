@@ -9,7 +9,8 @@ import type { RelayConfig } from "./config.js";
 import type { RelayConnection } from "./connection.js";
 import type { RelayMetrics } from "./metrics.js";
 import type { SendGate } from "./sendGate.js";
-import { checkToken } from "./token.js";
+import type { Revocations } from "./revocations.js";
+import { checkToken, type TokenClaims } from "./token.js";
 
 /** Archive frames read per query while replaying a subscription. */
 const REPLAY_BATCH = 512;
@@ -58,6 +59,7 @@ export class RelayHandlers {
     private readonly metrics: RelayMetrics,
     private readonly connections: ReadonlySet<RelayConnection>,
     private readonly report: (line: string) => void,
+    private readonly revocations: Revocations,
     private readonly gate: SendGate<RelayConnection>,
   ) {}
 
@@ -135,6 +137,7 @@ export class RelayHandlers {
     }
     const principal = hex(e.key);
     const secret = this.config.authSecret;
+    let token: TokenClaims | undefined;
     if (secret !== undefined) {
       const check = checkToken(secret, e.token, e.agent, e.key);
       if (!check.ok) {
@@ -147,12 +150,14 @@ export class RelayHandlers {
         }[check.reason];
         return refuse(`${why}; ask the relay operator for a new token (skytale-mcp token)`);
       }
+      if (this.revocations.revokes(check.claims)) return refuse("the token was revoked; ask the relay operator for a new token (skytale-mcp token)");
+      token = check.claims;
     }
     // Without a token, a name belongs to the first key that claims it; a token the operator signed binds it.
     if (!this.log.claimName(e.agent, principal, secret !== undefined)) {
       return refuse(`the name '${e.agent}' belongs to another identity key on this relay; choose another name, or use the data dir that holds that key`);
     }
-    conn.authenticated(principal, e.agent);
+    conn.authenticated(principal, e.agent, token);
     conn.send({ type: "AuthOk", id: e.id, agent: e.agent, key: e.key });
   }
 

@@ -6,10 +6,11 @@ import type { Timers } from "../wire/cover.js";
 import { LINK_REVISION, LINK_REVISION_HEADER, MIN_LINK_REVISION, peerRevision } from "../wire/linkRevision.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
 import type { ChannelLog } from "./channelLog.js";
-import type { RelayConfig } from "./config.js";
+import { assertStrongSecret, type RelayConfig } from "./config.js";
 import { RelayConnection } from "./connection.js";
 import { RelayHandlers } from "./handlers.js";
 import { RelayMetrics } from "./metrics.js";
+import { Revocations } from "./revocations.js";
 import { SendGate } from "./sendGate.js";
 import { SqliteChannelLog } from "./sqliteChannelLog.js";
 import { loadOrCreateRelayKey } from "./staticKey.js";
@@ -34,7 +35,6 @@ export interface RelayRuntime {
  * (/v1/key), /healthz and /metrics.
  */
 export class Relay {
-  private readonly connections = new Set<RelayConnection>();
   private readonly pruneTimer: NodeJS.Timeout;
 
   private constructor(
@@ -44,6 +44,8 @@ export class Relay {
     readonly relayKey: StaticKeyPair,
     readonly metrics: RelayMetrics,
     readonly config: RelayConfig,
+    private readonly connections: Set<RelayConnection>,
+    private readonly revocations: Revocations,
   ) {
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
@@ -51,6 +53,10 @@ export class Relay {
 
   /** Opens storage, loads (or makes) the relay key and starts listening. */
   static async start(config: RelayConfig, runtime: RelayRuntime = {}): Promise<Relay> {
+    if (config.authSecret !== undefined) assertStrongSecret(config.authSecret);
+    const report = runtime.log ?? ((line: string) => process.stderr.write(`skytale relay: ${line}\n`));
+    const connections = new Set<RelayConnection>();
+    const revocations = Revocations.open(config.revocationsFile, report, () => Relay.dropRevoked(connections, revocations, report));
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const relayKey = loadOrCreateRelayKey(config.dataDir);
     const channelLog = runtime.channelLog ?? new SqliteChannelLog(config.dataDir, { durability: config.durability });
@@ -58,10 +64,9 @@ export class Relay {
     const now = runtime.now ?? Date.now;
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     const http = createServer();
-    const relay = new Relay(http, wss, channelLog, relayKey, metrics, config);
-    const report = runtime.log ?? ((line: string) => process.stderr.write(`skytale relay: ${line}\n`));
+    const relay = new Relay(http, wss, channelLog, relayKey, metrics, config, connections, revocations);
     const gate = new SendGate<RelayConnection>();
-    const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections, report, gate);
+    const handlers = new RelayHandlers(channelLog, config, metrics, connections, report, revocations, gate);
     http.on("request", (req, res) => relay.serveHttp(req, res));
     wss.on("headers", (headers) => headers.push(`${LINK_REVISION_HEADER}: ${LINK_REVISION}`));
     http.on("upgrade", (req, socket, head) => {
@@ -96,10 +101,18 @@ export class Relay {
         deadline.unref();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      http.once("error", reject);
-      http.listen(config.port, config.host, () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        http.once("error", reject);
+        http.listen(config.port, config.host, () => resolve());
+      });
+    } catch (error) {
+      // A port in use must not leave the archive open or the revocation file watched.
+      revocations.close();
+      wss.close();
+      if (runtime.channelLog === undefined) channelLog.close();
+      throw error;
+    }
     return relay;
   }
 
@@ -120,12 +133,23 @@ export class Relay {
   /** Stops accepting, closes every link (clients resume elsewhere or later) and the storage. */
   async close(): Promise<void> {
     clearInterval(this.pruneTimer);
+    this.revocations.close();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     for (const conn of [...this.connections]) conn.close(1001, "relay shutting down");
     this.wss.close();
     this.http.closeAllConnections();
     await closed;
     this.log.close();
+  }
+
+  /** Drops the links whose token the revocation file now revokes (they are refused on reconnect). */
+  private static dropRevoked(connections: ReadonlySet<RelayConnection>, revocations: Revocations, report: (line: string) => void): void {
+    for (const conn of [...connections]) {
+      const token = conn.token;
+      if (token === undefined || !revocations.revokes(token)) continue;
+      report(`dropped a link of '${token.sub}': its token was revoked`);
+      conn.close(1008, "token revoked");
+    }
   }
 
   private prune(): void {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Agent, type AgentConfig } from "../../src/agent/agent.js";
 import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
-import { tempDir } from "../helpers.js";
+import { tempDir, TEST_SECRET } from "../helpers.js";
 import { introduce } from "./fixture.js";
 
 const CHANNEL = "acme/agents/e2e";
@@ -172,7 +172,7 @@ describe("the channel manager, end to end through a real relay", () => {
 
   it("relay failures reach the caller as codes: refused token, unreachable relay, expired invite", async () => {
     const { encodeInvite } = await import("../../src/agent/invites.js");
-    const secret = "a secret for this test only";
+    const secret = TEST_SECRET;
     const guarded = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir(), "--auth-secret", secret, "--cover", "off"], {}), { log: () => {} });
     cleanups.push(() => guarded.close());
     const refused = await open({ ...configFor(guarded, "mallory"), token: "not-a-token", sendTimeoutMs: 2000 });

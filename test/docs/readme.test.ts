@@ -21,7 +21,7 @@ describe("the README", () => {
   });
 
   it("uses only skytale-mcp commands that exist", () => {
-    const known = ["serve", "doctor", "whoami", "key-package", "relay", "token", "demo", "version", "help"];
+    const known = ["serve", "doctor", "whoami", "key-package", "relay", "token", "revoke", "demo", "version", "help"];
     // In code spans and blocks only: prose says "a skytale-mcp process".
     const used = [...readme.matchAll(/`[^`\n]*\bskytale-mcp ([a-z][a-z-]+)|^\s*(?:SKYTALE_\w+=\S+ )*skytale-mcp ([a-z][a-z-]+)/gm)].map((m) => (m[1] ?? m[2]) as string);
     expect(used.length).toBeGreaterThan(5);

@@ -7,12 +7,12 @@ import { join } from "node:path";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { mintToken } from "../../src/relay/token.js";
-import { tempDir } from "../helpers.js";
+import { tempDir, TEST_SECRET } from "../helpers.js";
 import { spawnRelay, type RelayProcess } from "../relay/relayProcess.js";
 import { CLI, connectCli, identityKeyOf, type CliHost } from "./cliProcess.js";
 
 const CHANNEL = "acme/e2e/chat";
-const SECRET = "e2e-relay-secret";
+const SECRET = TEST_SECRET;
 type Structured = Record<string, unknown>;
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -3,11 +3,11 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../src/relay/token.js";
-import { tempDir } from "../helpers.js";
+import { tempDir, TEST_SECRET } from "../helpers.js";
 import { spawnRelay, type RelayProcess } from "../relay/relayProcess.js";
 import { foreignHttpServer, freePort, identityKeyOf, runCli, type CliRun } from "./cliProcess.js";
 
-const SECRET = "doctor-test-secret";
+const SECRET = TEST_SECRET;
 const WEEK = 7 * 24 * 3600;
 let relay: RelayProcess;
 let foreign: Awaited<ReturnType<typeof foreignHttpServer>>;

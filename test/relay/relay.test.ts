@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { mintToken } from "../../src/relay/token.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
-import { groupOf, openAgent, text } from "../helpers.js";
+import { groupOf, openAgent, TEST_SECRET, text } from "../helpers.js";
 import { testChannel, testIdentity, testKeyOf } from "../identity.js";
 import { link, openAtRelay, startRelay } from "./relayFixture.js";
 
@@ -23,7 +23,7 @@ describe("relay: authentication", () => {
   });
 
   it("with a secret: a valid token passes; none, a forged one, an expired one, another agent's or another key's do not", async () => {
-    const secret = "s3cret-for-tests";
+    const secret = TEST_SECRET;
     const relay = await startRelay({ authSecret: secret });
     const key = testKeyOf("alice");
     await link(relay, "alice", { token: mintToken(secret, "alice", key, 60) });

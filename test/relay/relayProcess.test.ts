@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkToken } from "../../src/relay/token.js";
 import type { Envelope } from "../../src/wire/envelope.js";
-import { groupOf, tempDir, text } from "../helpers.js";
+import { groupOf, tempDir, TEST_SECRET, text } from "../helpers.js";
 import { spawnRelay, type RelayProcess } from "./relayProcess.js";
 import { TestLink } from "./testLink.js";
 import { didKeyOf } from "../../src/mls/didKey.js";
@@ -155,14 +155,20 @@ describe("the relay as a process", () => {
   it("refuses to listen beyond loopback without an auth secret", async () => {
     await expect(spawnRelay(["--host", "0.0.0.0", "--port", "0", "--data-dir", tempDir()])).rejects.toMatchObject({
       code: 2,
-      stderr: expect.stringContaining("without --auth-secret"),
+      stderr: expect.stringContaining("without --auth-secret-file"),
     });
   });
 
   it("skytale-mcp token mints a token the relay accepts, binding the name to the key", async () => {
     const key = testKeyOf("alice");
-    const { stdout } = await run(process.execPath, ["--import", "tsx", CLI, "token", "--secret", "abc", "--sub", "alice", "--key", didKeyOf(key), "--ttl", "60"]);
-    expect(checkToken("abc", stdout.trim(), "alice", key)).toEqual({ ok: true, agent: "alice" });
-    expect(checkToken("abc", stdout.trim(), "alice", testKeyOf("mallory"))).toEqual({ ok: false, reason: "wrong_key" });
+    const env = { ...process.env, SKYTALE_RELAY_SECRET: TEST_SECRET };
+    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", CLI, "token", "--sub", "alice", "--key", didKeyOf(key), "--ttl", "60"], { env });
+    expect(checkToken(TEST_SECRET, stdout.trim(), "alice", key)).toMatchObject({ ok: true, claims: { sub: "alice" } });
+    expect(checkToken(TEST_SECRET, stdout.trim(), "alice", testKeyOf("mallory"))).toEqual({ ok: false, reason: "wrong_key" });
+    expect(stderr).toMatch(/^token id [\w-]+ for 'alice', expires .*skytale-mcp revoke --id/);
+    await expect(run(process.execPath, ["--import", "tsx", CLI, "token", "--secret", "abc", "--sub", "alice", "--key", didKeyOf(key)])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("too weak"),
+    });
   });
 });

@@ -6,11 +6,12 @@ import { mintToken } from "../../src/relay/token.js";
 import { MemoryOutbox, type Outbox } from "../../src/transport/outbox.js";
 import { RelayClient } from "../../src/transport/relayClient.js";
 import { mlsMessage, tempDir, waitFor } from "./helpers.js";
+import { TEST_SECRET } from "../helpers.js";
 import { testChannel, testIdentity, testKeyOf } from "../identity.js";
 
 /** The same client against the real relay (src/relay) rather than the test double. */
 
-const SECRET = "an auth secret long enough for HS256";
+const SECRET = TEST_SECRET;
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
