@@ -41,6 +41,7 @@ function startRelay(dataDir: string): Promise<Relay> {
     host: "127.0.0.1", port: 0, dataDir, authSecret: undefined, cover: DEFAULT_COVER.off, retentionDays: 7,
     maxChannelBytes: 1 << 30, durability: "normal",
     limits: { ...DEFAULT_LIMITS, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30 },
+    metrics: { host: "127.0.0.1", port: 0, secret: undefined },
   });
 }
 
@@ -54,7 +55,8 @@ export async function measureAgentChannels(channels: number, dir: string): Promi
     for (let i = 0; i < channels; i++) await agent.createChannel(`bench/many/c${i}`);
     const createMs = performance.now() - t0;
     await agent.close();
-    const result = await child(["agent", config.dataDir, relay.url, Buffer.from(relay.relayKey.publicKey).toString("base64"), String(channels)]);
+    const metricsUrl = `http://127.0.0.1:${relay.metricsPort}`;
+    const result = await child(["agent", config.dataDir, relay.url, Buffer.from(relay.relayKey.publicKey).toString("base64"), String(channels), metricsUrl]);
     return { ...result, createMs };
   } finally {
     await relay.close();

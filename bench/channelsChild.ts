@@ -20,20 +20,20 @@ const heap = () => {
   return process.memoryUsage().heapUsed;
 };
 
-/** The relay's count of Subscribe requests received, from GET /metrics. */
-export async function subscribesSeen(url: string): Promise<number> {
-  const text = await (await fetch(`${url.replace(/^ws/, "http")}/metrics`)).text();
+/** The relay's count of Subscribe requests received, from GET /metrics on its metrics port. */
+export async function subscribesSeen(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const match = /skytale_relay_frames_in_total\{type="Subscribe"\} (\d+)/.exec(text);
   return match === null ? 0 : Number(match[1]);
 }
 
-async function agent(dataDir: string, url: string, key: string, channels: number): Promise<void> {
+async function agent(dataDir: string, url: string, key: string, channels: number, metricsUrl: string): Promise<void> {
   const before = heap();
   const t0 = performance.now();
   const opened = await Agent.open({ name: "many", dataDir, relayUrl: url, relayKey: new Uint8Array(Buffer.from(key, "base64")), cover: DEFAULT_COVER.off, log: () => undefined });
   const startMs = performance.now() - t0;
-  const seenBefore = await subscribesSeen(url);
-  while ((await subscribesSeen(url)) < seenBefore + channels && performance.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 5));
+  const seenBefore = await subscribesSeen(metricsUrl);
+  while ((await subscribesSeen(metricsUrl)) < seenBefore + channels && performance.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 5));
   const readyMs = performance.now() - t0;
   const heapBytes = heap() - before;
   process.stdout.write(`${JSON.stringify({ startMs, readyMs, heapBytes, rssBytes: process.memoryUsage().rss, channels: (await opened.channels()).length })}\n`);
@@ -59,6 +59,6 @@ async function relay(dataDir: string, channel: string): Promise<void> {
   await started.close();
 }
 
-const [mode, dataDir, a, b, c] = process.argv.slice(2);
-if (mode === "agent") await agent(dataDir!, a!, b!, Number(c));
+const [mode, dataDir, a, b, c, d] = process.argv.slice(2);
+if (mode === "agent") await agent(dataDir!, a!, b!, Number(c), d!);
 else if (mode === "relay") await relay(dataDir!, a!);

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { AdminConfig } from "./adminServer.js";
 import { readSecretFile, SECRET_ADVICE, secretWeakness } from "./authSecret.js";
 import { COVER_MODES, DEFAULT_COVER, MAX_COVER_RATE, type CoverConfig, type CoverMode } from "../wire/cover.js";
 
@@ -16,6 +17,8 @@ export interface RelayLimits {
   readonly maxBufferedBytes: number;
   /** Handshake and Auth must complete within this. */
   readonly authTimeoutMs: number;
+  /** An HTTP request's headers (a WebSocket upgrade's too) must arrive within this. */
+  readonly httpHeadersTimeoutMs: number;
 }
 
 export interface RelayConfig {
@@ -26,6 +29,8 @@ export interface RelayConfig {
   readonly authSecret: string | undefined;
   /** Revoked tokens (revocations.ts), read on start and whenever the file changes. */
   readonly revocationsFile?: string | undefined;
+  /** Where GET /metrics is served; nowhere when undefined (it is never on the link's port). */
+  readonly metrics?: AdminConfig | undefined;
   readonly cover: CoverConfig;
   readonly retentionDays: number;
   readonly maxChannelBytes: number;
@@ -41,6 +46,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxInboxItems: 1_000,
   maxBufferedBytes: 16 * 1024 * 1024,
   authTimeoutMs: 10_000,
+  httpHeadersTimeoutMs: 5_000,
 };
 
 export class ConfigError extends Error {
@@ -61,6 +67,10 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --revocations F         revoked tokens, one 'id <token id>' or 'sub <name> <unix time>' a
                           line (skytale-mcp revoke writes them; env SKYTALE_RELAY_REVOCATIONS);
                           reread when it changes, and links of revoked tokens are dropped
+  --metrics-port PORT     serve GET /metrics (Prometheus) on this port, apart from the link's
+                          (default: not served)
+  --metrics-host HOST     its address (default 127.0.0.1); any other needs a metrics secret
+  --metrics-secret-file F bearer secret scrapers must send (env SKYTALE_RELAY_METRICS_SECRET)
   --cover MODE            off | poisson | constant (default poisson)
   --cover-rate N          cover frames per second per connection (poisson mean / constant rate)
   --retention-days N      archive retention (default 7)
@@ -94,6 +104,9 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       "auth-secret": { type: "string" },
       "auth-secret-file": { type: "string" },
       revocations: { type: "string" },
+      "metrics-port": { type: "string" },
+      "metrics-host": { type: "string" },
+      "metrics-secret-file": { type: "string" },
       cover: { type: "string" },
       "cover-rate": { type: "string" },
       "retention-days": { type: "string" },
@@ -128,6 +141,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     dataDir: values["data-dir"] ?? env.SKYTALE_RELAY_DATA_DIR ?? join(env.SKYTALE_HOME?.trim() || join(homedir(), ".skytale"), "relay"),
     authSecret,
     revocationsFile,
+    metrics: metricsConfig(values["metrics-port"], values["metrics-host"], values["metrics-secret-file"], env),
     cover: { mode, rate },
     retentionDays: positive("--retention-days", values["retention-days"], 7),
     maxChannelBytes: positive("--max-channel-mb", values["max-channel-mb"], 64) * 1024 * 1024,
@@ -159,4 +173,26 @@ function relaySecret(flag: string | undefined, file: string | undefined, env: No
 export function assertStrongSecret(secret: string): void {
   const weakness = secretWeakness(secret);
   if (weakness !== undefined) throw new ConfigError(`the auth secret is too weak (${weakness}): ${SECRET_ADVICE}`);
+}
+
+/** The metrics port, if asked for: loopback, or guarded by a bearer secret. */
+function metricsConfig(portText: string | undefined, hostText: string | undefined, secretFile: string | undefined, env: NodeJS.ProcessEnv): AdminConfig | undefined {
+  if (portText === undefined) {
+    if (hostText !== undefined || secretFile !== undefined) throw new ConfigError("--metrics-host and --metrics-secret-file go with --metrics-port");
+    return undefined;
+  }
+  const port = positive("--metrics-port", portText, 0, true);
+  if (!Number.isInteger(port) || port > 65535) throw new ConfigError("--metrics-port must be 0-65535");
+  let secret: string | undefined;
+  try {
+    secret = (secretFile !== undefined ? readSecretFile(secretFile) : undefined) ?? (env.SKYTALE_RELAY_METRICS_SECRET || undefined);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  const host = hostText ?? "127.0.0.1";
+  if (!isLoopback(host) && secret === undefined) {
+    throw new ConfigError(`refusing to serve metrics on ${host} without --metrics-secret-file (or SKYTALE_RELAY_METRICS_SECRET)`);
+  }
+  if (secret !== undefined && secretWeakness(secret) !== undefined) throw new ConfigError(`the metrics secret is too weak (${secretWeakness(secret)}): ${SECRET_ADVICE}`);
+  return { host, port, secret };
 }

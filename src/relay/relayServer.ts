@@ -10,6 +10,7 @@ import { assertStrongSecret, type RelayConfig } from "./config.js";
 import { RelayConnection } from "./connection.js";
 import { RelayHandlers } from "./handlers.js";
 import { RelayMetrics } from "./metrics.js";
+import { AdminServer } from "./adminServer.js";
 import { Revocations } from "./revocations.js";
 import { SendGate } from "./sendGate.js";
 import { SqliteChannelLog } from "./sqliteChannelLog.js";
@@ -32,7 +33,7 @@ export interface RelayRuntime {
 
 /**
  * The relay: one HTTP server carrying the WebSocket link (/v1/link), the relay's public key
- * (/v1/key), /healthz and /metrics.
+ * (/v1/key) and /healthz; /metrics only on the operator's port (adminServer.ts), if configured.
  */
 export class Relay {
   private readonly pruneTimer: NodeJS.Timeout;
@@ -46,6 +47,7 @@ export class Relay {
     readonly config: RelayConfig,
     private readonly connections: Set<RelayConnection>,
     private readonly revocations: Revocations,
+    private readonly admin: AdminServer | undefined,
   ) {
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
@@ -63,8 +65,19 @@ export class Relay {
     const metrics = new RelayMetrics();
     const now = runtime.now ?? Date.now;
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
-    const http = createServer();
-    const relay = new Relay(http, wss, channelLog, relayKey, metrics, config, connections, revocations);
+    // Sockets that never finish their headers (a half-sent upgrade) go after a few seconds, not
+    // Node's 60; the check runs every second instead of every 30.
+    const headersTimeout = config.limits.httpHeadersTimeoutMs;
+    const http = createServer({ headersTimeout, requestTimeout: headersTimeout * 2, connectionsCheckingInterval: Math.min(1000, headersTimeout) });
+    let admin: AdminServer | undefined;
+    try {
+      admin = config.metrics === undefined ? undefined : await AdminServer.start(config.metrics, () => metrics.render(channelLog.stats()));
+    } catch (error) {
+      revocations.close();
+      if (runtime.channelLog === undefined) channelLog.close();
+      throw error;
+    }
+    const relay = new Relay(http, wss, channelLog, relayKey, metrics, config, connections, revocations, admin);
     const gate = new SendGate<RelayConnection>();
     const handlers = new RelayHandlers(channelLog, config, metrics, connections, report, revocations, gate);
     http.on("request", (req, res) => relay.serveHttp(req, res));
@@ -109,11 +122,17 @@ export class Relay {
     } catch (error) {
       // A port in use must not leave the archive open or the revocation file watched.
       revocations.close();
+      await admin?.close();
       wss.close();
       if (runtime.channelLog === undefined) channelLog.close();
       throw error;
     }
     return relay;
+  }
+
+  /** The operator's metrics port, if it serves one. */
+  get metricsPort(): number | undefined {
+    return this.admin?.port;
   }
 
   /** The port actually bound (useful with port 0). */
@@ -134,6 +153,7 @@ export class Relay {
   async close(): Promise<void> {
     clearInterval(this.pruneTimer);
     this.revocations.close();
+    await this.admin?.close();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     for (const conn of [...this.connections]) conn.close(1001, "relay shutting down");
     this.wss.close();
@@ -165,8 +185,6 @@ export class Relay {
     switch (req.url) {
       case "/healthz":
         return reply(200, "ok\n");
-      case "/metrics":
-        return reply(200, this.metrics.render(this.log.stats()), "text/plain; version=0.0.4");
       case KEY_PATH:
         return reply(200, `${this.publicKeyBase64}\n`);
       default:

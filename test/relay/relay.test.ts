@@ -219,15 +219,16 @@ describe("relay: limits and bad input", () => {
 });
 
 describe("relay: HTTP", () => {
-  it("serves /healthz, /metrics and its key", async () => {
-    const relay = await startRelay();
+  it("serves /healthz and its key on the link's port, and /metrics only on the operator's", async () => {
+    const relay = await startRelay({ metrics: { host: "127.0.0.1", port: 0, secret: undefined } });
     await link(relay, "alice");
     const base = relay.url.replace("ws:", "http:");
     expect(await (await fetch(`${base}/healthz`)).text()).toBe("ok\n");
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(/^skytale_relay_connections 1$/m);
-    expect(metrics).toMatch(/skytale_relay_frames_in_total\{type="Auth"\} 1/);
     expect((await (await fetch(`${base}/v1/key`)).text()).trim()).toBe(relay.publicKeyBase64);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
+    const metrics = await (await fetch(`http://127.0.0.1:${relay.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^skytale_relay_connections 1$/m);
+    expect(metrics).toMatch(/skytale_relay_frames_in_total\{type="Auth"\} 1/);
   });
 });

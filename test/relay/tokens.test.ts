@@ -113,3 +113,20 @@ describe("token revocation", () => {
     expect(() => revokeCommand(["--id", "abc", "--sub", "bob", "--revocations", "/tmp/x"], {})).toThrow(/usage/);
   });
 });
+
+describe("the metrics port", () => {
+  it("is loopback unless a strong bearer secret guards it, and a scraper without the secret gets nothing", async () => {
+    expect(parseRelayConfig([], {}).metrics).toBeUndefined();
+    expect(parseRelayConfig(["--metrics-port", "0"], {}).metrics).toEqual({ host: "127.0.0.1", port: 0, secret: undefined });
+    expect(() => parseRelayConfig(["--metrics-port", "0", "--metrics-host", "0.0.0.0"], {})).toThrow(/without --metrics-secret-file/);
+    expect(() => parseRelayConfig(["--metrics-port", "0", "--metrics-host", "0.0.0.0"], { SKYTALE_RELAY_METRICS_SECRET: "x" })).toThrow(/too weak/);
+    expect(() => parseRelayConfig(["--metrics-host", "127.0.0.1"], {})).toThrow(/go with --metrics-port/);
+    const relay = await startRelay({ metrics: { host: "127.0.0.1", port: 0, secret: TEST_SECRET } });
+    const url = `http://127.0.0.1:${relay.metricsPort}/metrics`;
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+    const scraped = await fetch(url, { headers: { authorization: `Bearer ${TEST_SECRET}` } });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toMatch(/^skytale_relay_connections 0$/m);
+  });
+});
