@@ -94,6 +94,14 @@ export class Agent implements ChannelService {
       quiet: (error) => log(`background step failed: ${(error as { code?: string }).code ?? "internal"}: ${(error as Error).message}`),
       state: async (channel) => stateOf(channel, await mls.channelInfo(channel)),
     };
+    channels.whenRefused((channel, why) =>
+      this.core.warnings.warn(
+        channel,
+        "channel_not_delivered",
+        `${why}; nothing sent on this channel will reach this agent: leave channels it no longer needs and restart it, or ask the relay's operator to raise its limit`,
+        undefined,
+      ),
+    );
     const removals = watchingRemovals(this.core);
     const outcomes = (channel: string, o: ReceiveOutcome[]) => this.onOutcomes(channel, o);
     this.stream = new RelayStream(this.core, {
@@ -190,7 +198,10 @@ export class Agent implements ChannelService {
       // The local relay's host may have exited: whoever notices first takes over its data dir.
       if (state === "waiting" && this.localRelay !== undefined && !this.core.progress.closed) void this.localRelay.ensure().catch(() => undefined);
     });
-    void this.relay.subscribeInbox(nextInboxSeq(store)).catch(() => undefined);
+    void this.relay.subscribeInbox(nextInboxSeq(store)).catch((e: unknown) => {
+      // Invites' Welcomes come through the inbox: a refusal must be heard, not swallowed.
+      if (e instanceof TransportError && e.code === "rejected") log(`the relay refused this agent's inbox: ${e.message}; Welcomes will not arrive`);
+    });
     void this.relay.connect().then(
       () => this.keyPackages.publish(PUBLISHED_KEY_PACKAGES),
       (e: unknown) => {

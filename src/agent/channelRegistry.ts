@@ -1,3 +1,4 @@
+import { TransportError } from "../transport/errors.js";
 import type { RelayClient } from "../transport/relayClient.js";
 import { hex } from "./core.js";
 
@@ -21,7 +22,14 @@ export class ChannelRegistry {
   /** Group id (hex) → how often it was adopted. */
   private readonly incarnations = new Map<string, number>();
 
+  /** Told when the relay refuses to deliver a channel: nothing of it would arrive, so someone must hear. */
+  private refused: (channel: string, why: string) => void = () => {};
+
   constructor(private readonly relay: Subscriptions) {}
+
+  whenRefused(listener: (channel: string, why: string) => void): void {
+    this.refused = listener;
+  }
 
   channelOf(groupHex: string): string | undefined {
     return this.byGroup.get(groupHex);
@@ -105,7 +113,12 @@ export class ChannelRegistry {
   private follow(groupId: Uint8Array): void {
     void this.relay.subscribe(groupId, BigInt((this.cursorOfGroup(groupId) ?? -1) + 1)).then(
       (last) => this.noteHead(this.byGroup.get(hex(groupId)), Number(last)),
-      () => undefined,
+      (error: unknown) => {
+        const channel = this.byGroup.get(hex(groupId));
+        // Closing, or unsubscribed meanwhile: not a refusal.
+        if (channel === undefined || !(error instanceof TransportError) || error.code !== "rejected") return;
+        this.refused(channel, error.message);
+      },
     );
   }
 }

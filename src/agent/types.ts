@@ -133,7 +133,14 @@ export type JoinResult =
  *   could not be encrypted again (its text is kept in memory only, so not across a restart);
  * - identity_conflict: an agent showed up under a name this agent has pinned to another key.
  */
-export type ChannelWarningCode = "frame_rejected" | "frames_missing" | "fork_suspected" | "half_joined" | "message_not_delivered" | "identity_conflict";
+export type ChannelWarningCode =
+  | "frame_rejected"
+  | "frames_missing"
+  | "fork_suspected"
+  | "half_joined"
+  | "message_not_delivered"
+  | "identity_conflict"
+  | "channel_not_delivered";
 
 export interface ChannelWarning {
   readonly channel: string;
