@@ -2,6 +2,8 @@
 // WebSocket client (baseline), as sender or receiver. Commands arrive as JSON lines on stdin;
 // every answer is one JSON line on stdout. Timestamps are wall-clock milliseconds
 // (performance.timeOrigin + performance.now()), comparable across processes on one machine.
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import WebSocket from "ws";
 import { Agent } from "../src/agent/agent.js";
@@ -38,12 +40,17 @@ function skytaleSide(): Side {
       relayKey: new Uint8Array(Buffer.from(keyB64, "base64url")),
       cover: { mode: "poisson", rate: 1 },
       packSends: mode === "skytale",
+      directoryAdds: "all",
       log: (line) => process.stderr.write(`${role}: ${line}\n`),
     }));
   return {
     async setup() {
       const a = await open();
+      // The sender adds bob by his key, as a contact: the receiver leaves it beside the data dirs.
+      const didFile = join(dirname(dataDir), "bob.did");
       if (role === "receiver") {
+        writeFileSync(`${didFile}.part`, a.identity.did);
+        renameSync(`${didFile}.part`, didFile); // the sender never reads half of it
         // Key packages are published once connected; wait until the sender has added us.
         const deadline = Date.now() + 30_000;
         while (!(await a.channels()).some((c) => c.channel === CHANNEL)) {
@@ -53,6 +60,11 @@ function skytaleSide(): Side {
         return;
       }
       await a.createChannel(CHANNEL);
+      for (let waited = 0; !existsSync(didFile); waited += 20) {
+        if (waited > 30_000) throw new Error("the receiver never said who it is");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await a.addContact("bob", { did: readFileSync(didFile, "utf8") });
       for (let attempt = 0; ; attempt++) {
         try {
           await a.addMember(CHANNEL, { agent: "bob" });
