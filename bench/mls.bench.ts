@@ -23,7 +23,7 @@ import {
 } from "ts-mls";
 import { nodeCryptoProvider } from "../src/mls/crypto/nodeProvider.js";
 import { credentialFor } from "../src/mls/identity.js";
-import { CHANNEL_NAME_EXTENSION } from "../src/mls/keyPackages.js";
+import { CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION } from "../src/mls/keyPackages.js";
 import { encodeKeyPackageMessage } from "../src/mls/messages.js";
 import { MlsAgent } from "../src/mls/mlsAgent.js";
 import { clientConfig, loadCiphersuite } from "../src/mls/suite.js";
@@ -35,7 +35,7 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
 const NOW = BigInt(Math.floor(Date.now() / 1000));
 
 const defaults = defaultCapabilities();
-const capabilities = { ...defaults, extensions: [...defaults.extensions, CHANNEL_NAME_EXTENSION] };
+const capabilities = { ...defaults, extensions: [...defaults.extensions, CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION] };
 
 interface Member {
   keyPackage: KeyPackage;
