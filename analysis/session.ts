@@ -21,6 +21,8 @@ export interface SessionOptions {
   readonly traceMs: number;
   readonly seed: number;
   readonly log: (line: string) => void;
+  /** Time after setup before the first trace (cover settles, the first trace has seconds before it); default 5 s. */
+  readonly warmupMs?: number;
 }
 
 export interface Capture {
@@ -74,8 +76,6 @@ function spawnChild(script: string, args: readonly string[], name: string, log: 
 }
 
 const wall = (performanceAt: number) => performance.timeOrigin + performanceAt;
-/** Time after setup before the first trace: cover settles, and the first trace has seconds before it. */
-const WARMUP_MS = 5_000;
 
 export async function runSession(o: SessionOptions): Promise<Capture> {
   const dir = mkdtempSync(join(tmpdir(), "skytale-analysis-"));
@@ -93,7 +93,7 @@ export async function runSession(o: SessionOptions): Promise<Capture> {
     const alice = spawnChild("agentChild.ts", ["alice", `ws://127.0.0.1:${tap.port}`, key, join(dir, "alice"), cover], "alice", o.log);
     stop.push(() => alice.process.stdin!.end());
     await Promise.all([alice.call({ op: "setup" }), bob.call({ op: "setup" })]);
-    const plan = makePlan(o.perWorkflow, o.seed, wall(performance.now()) + WARMUP_MS, o.traceMs);
+    const plan = makePlan(o.perWorkflow, o.seed, wall(performance.now()) + (o.warmupMs ?? 5_000), o.traceMs);
     o.log(`${o.setting.label}: ${plan.length} traces of ${o.traceMs / 1000} s`);
     const [a, b] = await Promise.all([alice.call<{ sent: number[] }>({ op: "plan", plan, traceMs: o.traceMs }), bob.call<{ sent: number[] }>({ op: "plan", plan, traceMs: o.traceMs })]);
     // Let the last trace's frames out before the link closes.
