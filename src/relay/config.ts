@@ -2,7 +2,8 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { COVER_MODES, DEFAULT_COVER, MAX_COVER_RATE, type CoverConfig, type CoverMode } from "../wire/cover.js";
+import { BUCKETS } from "../wire/buckets.js";
+import { cellOf, COVER_MODES, coverProblem, DEFAULT_COVER, type CoverConfig, type CoverMode } from "../wire/cover.js";
 
 export interface RelayLimits {
   readonly maxConnections: number;
@@ -50,8 +51,11 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --data-dir DIR          archive, inboxes and the relay key (default ~/.skytale/relay)
   --auth-secret SECRET    HS256 secret for bearer tokens (env SKYTALE_RELAY_SECRET);
                           required unless listening on loopback only
-  --cover MODE            off | poisson | constant (default poisson)
-  --cover-rate N          cover frames per second per connection (poisson mean / constant rate)
+  --cover MODE            off | poisson | constant (default poisson): paces every link's
+                          frames to the schedule below, real data in place of cover
+  --cover-rate N          frames per second to each connection (poisson mean / constant
+                          rate; default 8 for poisson, 32 for constant)
+  --cover-cell BYTES      size of every frame: ${BUCKETS.join(", ")} (default 1024)
   --retention-days N      archive retention (default 7)
   --max-channel-mb N      archive size cap per channel (default 64)
   --durability MODE       normal | full: fsync every append with full (default normal)
@@ -83,6 +87,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       "auth-secret": { type: "string" },
       cover: { type: "string" },
       "cover-rate": { type: "string" },
+      "cover-cell": { type: "string" },
       "retention-days": { type: "string" },
       "max-channel-mb": { type: "string" },
       durability: { type: "string" },
@@ -99,8 +104,12 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   const mode = (values.cover ?? env.SKYTALE_RELAY_COVER ?? "poisson") as CoverMode;
   if (!COVER_MODES.includes(mode)) throw new ConfigError(`--cover must be one of ${COVER_MODES.join(", ")}`);
-  const rate = positive("--cover-rate", values["cover-rate"], DEFAULT_COVER[mode].rate, true);
-  if (rate > MAX_COVER_RATE) throw new ConfigError(`--cover-rate is capped at ${MAX_COVER_RATE}`);
+  const cover: CoverConfig =
+    mode === "off"
+      ? DEFAULT_COVER.off
+      : { mode, rate: positive("--cover-rate", values["cover-rate"], DEFAULT_COVER[mode].rate), cell: positive("--cover-cell", values["cover-cell"], cellOf(DEFAULT_COVER[mode])) };
+  const coverError = coverProblem(cover);
+  if (coverError !== undefined) throw new ConfigError(`--cover: ${coverError}`);
   const durability = values.durability ?? "normal";
   if (durability !== "normal" && durability !== "full") throw new ConfigError("--durability must be normal or full");
   const port = positive("--port", values.port ?? env.SKYTALE_RELAY_PORT, 8787, true);
@@ -110,7 +119,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     port,
     dataDir: values["data-dir"] ?? env.SKYTALE_RELAY_DATA_DIR ?? join(homedir(), ".skytale", "relay"),
     authSecret,
-    cover: { mode, rate },
+    cover,
     retentionDays: positive("--retention-days", values["retention-days"], 7),
     maxChannelBytes: positive("--max-channel-mb", values["max-channel-mb"], 64) * 1024 * 1024,
     durability,

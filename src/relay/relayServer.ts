@@ -20,6 +20,7 @@ const MAX_FRAME_BYTES = 32768;
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface RelayRuntime {
+  /** A monotonic clock, ms (rate limits, reassembly timeouts, cover slots); performance.now by default. */
   readonly now?: () => number;
   readonly timers?: Timers;
   readonly random?: () => number;
@@ -55,7 +56,7 @@ export class Relay {
     const relayKey = loadOrCreateRelayKey(config.dataDir);
     const channelLog = runtime.channelLog ?? new SqliteChannelLog(config.dataDir, { durability: config.durability });
     const metrics = new RelayMetrics();
-    const now = runtime.now ?? Date.now;
+    const now = runtime.now ?? (() => performance.now());
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     const http = createServer();
     const relay = new Relay(http, wss, channelLog, relayKey, metrics, config);

@@ -5,9 +5,13 @@ import { WireError } from "./errors.js";
 /**
  * Link frames: AES-256-GCM over `length (2) | piece | length (2) | piece | ... | zero fill`, exactly
  * one bucket long. A piece is an encoded envelope (or one fragment of one); a zero length, or the
- * end of the plaintext, ends the list, and a frame whose first length is 0 is a cover frame. The
- * fill is zeros *inside* the AEAD, so on the wire the whole frame is ciphertext and tag,
- * indistinguishable from random bytes; the lengths are encrypted too.
+ * end of the plaintext, ends the list, and a frame whose first length is 0 is a cover frame. A
+ * cell (link revision 3) is `0x8000 + n (2) | n bytes of the link's byte stream | zero fill`
+ * instead: the stream (cells.ts) is the same `length | piece` records, cut wherever a cell ends,
+ * so that every frame of a paced link has one size whatever it carries. The top bit cannot be a
+ * piece length, as pieces are below 32 KiB. The fill is zeros *inside* the AEAD, so on the wire
+ * the whole frame is ciphertext and tag, indistinguishable from random bytes; the lengths are
+ * encrypted too.
  * Nonces are a per-direction frame counter (never sent, never repeated); every REKEY_INTERVAL
  * frames both sides move to a key derived from the previous one.
  */
@@ -15,6 +19,8 @@ export const REKEY_INTERVAL = 1 << 20;
 
 const TAG_BYTES = 16;
 const LENGTH_BYTES = 2;
+/** The top bit of a frame's first length word marks a cell. */
+const CELL_FLAG = 0x8000;
 const BUCKET_SET = new Set<number>(BUCKETS);
 /** The largest envelope one frame carries; larger ones are fragmented. */
 export const MAX_FRAME_ENVELOPE = (BUCKETS[BUCKETS.length - 1] as number) - LINK_FRAME_OVERHEAD;
@@ -79,10 +85,8 @@ export class FrameSealer {
    * `framedBytes(pieces) <= size`.
    */
   sealPieces(pieces: readonly Uint8Array[], size: number): Uint8Array {
-    if (!BUCKET_SET.has(size)) throw new WireError("bad_frame", `${size} is not a bucket size`);
-    const plaintext = SCRATCH.subarray(0, size - TAG_BYTES);
-    let at = 0;
-    try {
+    return this.sealWith(size, (plaintext) => {
+      let at = 0;
       for (const piece of pieces) {
         // An empty piece would read as the end of the list.
         if (piece.length === 0) throw new WireError("bad_frame", "an empty piece cannot be framed");
@@ -91,15 +95,45 @@ export class FrameSealer {
         plaintext.set(piece, at + LENGTH_BYTES);
         at += LENGTH_BYTES + piece.length;
       }
+      return at;
+    });
+  }
+
+  /** A cell of `size` bytes carrying `data`, 1 to cellCapacity(size) bytes of the link's byte stream. */
+  sealCell(data: Uint8Array, size: number): Uint8Array {
+    return this.sealWith(size, (plaintext) => {
+      if (data.length === 0 || data.length > plaintext.length - LENGTH_BYTES) throw new WireError("too_large", `a ${size}-byte cell carries 1-${plaintext.length - LENGTH_BYTES} bytes`);
+      plaintext.writeUInt16BE(CELL_FLAG | data.length, 0);
+      plaintext.set(data, LENGTH_BYTES);
+      return LENGTH_BYTES + data.length;
+    });
+  }
+
+  /** Seals a `size`-byte frame whose plaintext `write` fills from the start (returning how far); the rest stays zero. */
+  private sealWith(size: number, write: (plaintext: Buffer) => number): Uint8Array {
+    if (!BUCKET_SET.has(size)) throw new WireError("bad_frame", `${size} is not a bucket size`);
+    const plaintext = SCRATCH.subarray(0, size - TAG_BYTES);
+    // A write that throws halfway may have left bytes anywhere: then all of it is zeroed.
+    let written = plaintext.length;
+    try {
+      written = write(plaintext);
       const cipher = createCipheriv("aes-256-gcm", this.key.next(), NONCE);
       const body = cipher.update(plaintext);
       cipher.final();
       return Buffer.concat([body, cipher.getAuthTag()], size);
     } finally {
-      plaintext.fill(0, 0, at);
+      plaintext.fill(0, 0, written);
     }
   }
 }
+
+/** Bytes of the link's byte stream one cell of `size` bytes carries. */
+export function cellCapacity(size: number): number {
+  return size - TAG_BYTES - LENGTH_BYTES;
+}
+
+/** What a frame held: pieces (none for a cover frame), or a cell's bytes of the link's byte stream. */
+export type OpenedFrame = { readonly kind: "pieces"; readonly pieces: Uint8Array[] } | { readonly kind: "cell"; readonly data: Uint8Array };
 
 /** The bytes a frame needs for `pieces` (before rounding up to a bucket): each with its length, and the tag. */
 export function framedBytes(pieces: readonly Uint8Array[]): number {
@@ -117,11 +151,19 @@ export class FrameOpener {
     this.key = new FrameKey(key, rekeyInterval);
   }
 
-  /**
-   * The pieces a frame carries, in order; none for a cover frame. Strict: a length running past
-   * the end, or anything but zeros after the last piece, is a bad frame.
-   */
+  /** The pieces a frame carries, in order; none for a cover frame. A cell is a bad frame here (see openFrame). */
   open(frame: Uint8Array): Uint8Array[] {
+    const opened = this.openFrame(frame);
+    if (opened.kind === "cell") throw new WireError("bad_frame", "a cell where a frame of pieces was expected");
+    return opened.pieces;
+  }
+
+  /**
+   * What a frame carries: its pieces in order (none for a cover frame), or a cell's data. Strict: a
+   * length running past the end, or anything but zeros after the last piece or the cell's data,
+   * is a bad frame.
+   */
+  openFrame(frame: Uint8Array): OpenedFrame {
     if (!BUCKET_SET.has(frame.length)) throw new WireError("bad_frame", `frame of ${frame.length} bytes is not a bucket size`);
     const decipher = createDecipheriv("aes-256-gcm", this.key.next(), NONCE);
     decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
@@ -131,6 +173,13 @@ export class FrameOpener {
       decipher.final();
     } catch {
       throw new WireError("bad_frame", "frame failed authentication");
+    }
+    const first = plaintext.length >= LENGTH_BYTES ? plaintext.readUInt16BE(0) : 0;
+    if ((first & CELL_FLAG) !== 0) {
+      const length = first & ~CELL_FLAG;
+      if (length === 0 || length > plaintext.length - LENGTH_BYTES) throw new WireError("bad_frame", "cell length out of range");
+      checkFill(plaintext, LENGTH_BYTES + length, "cell has bytes after its data");
+      return { kind: "cell", data: new Uint8Array(plaintext.buffer, plaintext.byteOffset + LENGTH_BYTES, length) };
     }
     const pieces: Uint8Array[] = [];
     let at = 0;
@@ -142,9 +191,11 @@ export class FrameOpener {
       pieces.push(new Uint8Array(plaintext.buffer, plaintext.byteOffset + at, length));
       at += length;
     }
-    if (at < plaintext.length && !plaintext.subarray(at).equals(ZEROS.subarray(0, plaintext.length - at))) {
-      throw new WireError("bad_frame", "frame has bytes after its last piece");
-    }
-    return pieces;
+    checkFill(plaintext, at, "frame has bytes after its last piece");
+    return { kind: "pieces", pieces };
   }
+}
+
+function checkFill(plaintext: Buffer, from: number, message: string): void {
+  if (from < plaintext.length && !plaintext.subarray(from).equals(ZEROS.subarray(0, plaintext.length - from))) throw new WireError("bad_frame", message);
 }

@@ -1,4 +1,5 @@
 import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "./buckets.js";
+import { CellReader } from "./cells.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "./envelope.js";
 import { fragment, Reassembler } from "./fragments.js";
 import { framedBytes, FrameOpener, FrameSealer, MAX_FRAME_ENVELOPE, PIECE_OVERHEAD } from "./frames.js";
@@ -66,6 +67,7 @@ export class LinkCodec {
   private readonly sealer: FrameSealer;
   private readonly opener: FrameOpener;
   private readonly reassembler: Reassembler;
+  private readonly cells = new CellReader();
   private nextMessage = 0;
 
   /**
@@ -129,24 +131,30 @@ export class LinkCodec {
     return this.sealer.seal(undefined, size);
   }
 
+  /** A cell of `size` bytes carrying `data` of the link's byte stream (cells.ts); only for a peer of link revision 3 or later. */
+  sealCell(data: Uint8Array, size: number): Uint8Array {
+    return this.sealer.sealCell(data, size);
+  }
+
   /** The envelopes a frame completes, in order: none for cover frames and non-final fragments. */
   read(frame: Uint8Array): Envelope[] {
     return this.readEncoded(frame).envelopes.map((r) => r.envelope);
   }
 
   /**
-   * Like read(), with each envelope's encoded bytes too, and how many pieces the frame carried
-   * (0: a cover frame). Every piece is decoded before any envelope is returned, so a frame with
-   * one bad piece yields none.
+   * Like read(), with each envelope's encoded bytes too, how many pieces the frame carried or (a
+   * cell) completed, and whether it was a cover frame. Every piece is decoded before any envelope
+   * is returned, so a frame with one bad piece yields none.
    */
-  readEncoded(frame: Uint8Array): { pieces: number; envelopes: ReadEnvelope[] } {
-    const pieces = this.opener.open(frame);
+  readEncoded(frame: Uint8Array): { cover: boolean; pieces: number; envelopes: ReadEnvelope[] } {
+    const opened = this.opener.openFrame(frame);
+    const pieces = opened.kind === "cell" ? this.cells.push(opened.data) : opened.pieces;
     const envelopes: ReadEnvelope[] = [];
     for (const piece of pieces) {
       const envelope = decodeEnvelope(piece);
       const whole = envelope.type === "Fragment" ? this.reassembler.pushEncoded(envelope) : { envelope, bytes: piece };
       if (whole !== undefined) envelopes.push(whole);
     }
-    return { pieces: pieces.length, envelopes };
+    return { cover: opened.kind === "pieces" && pieces.length === 0, pieces: pieces.length, envelopes };
   }
 }

@@ -5,10 +5,14 @@
  *
  * 1: one envelope per frame, one Ack per request.
  * 2: adds Acks (0x07), one frame acknowledging several requests, and frames of several pieces
- *    (LinkCodec.sealAll). Every revision here reads both; a revision-1 release reads neither.
+ *    (LinkCodec.sealAll). A revision-1 release reads neither.
+ * 3: adds cells (frames.ts, cells.ts): a paced link's pieces as one byte stream cut into frames of
+ *    one size, so that sizes come from the schedule, not the content. A peer of revision 1 or 2
+ *    gets whole pieces in its slots instead (linkPacer.ts), in the bucket they need.
+ * Every revision here reads all of these.
  */
 export const LINK_REVISION_HEADER = "x-skytale-link";
-export const LINK_REVISION = 2;
+export const LINK_REVISION = 3;
 
 /** The revision to speak with a peer that announced `value` (the header as node parsed it). */
 export function peerRevision(value: string | string[] | undefined): number {

@@ -11,7 +11,7 @@ export class TestLink {
   readonly frameSizes: number[] = [];
   /** Frames that acknowledged requests: an Ack or an Acks (which answers several). */
   ackFrames = 0;
-  /** Frames received that carried pieces (not cover). */
+  /** Frames received that were not cover (pieces, or a cell of the relay's byte stream). */
   realFrames = 0;
   covers = 0;
   closed: { code: number; reason: string } | undefined;
@@ -25,8 +25,8 @@ export class TestLink {
   ) {
     ws.on("message", (data: Buffer) => {
       this.frameSizes.push(data.length);
-      const { pieces, envelopes } = this.codec.readEncoded(data);
-      if (pieces === 0) {
+      const { cover, envelopes } = this.codec.readEncoded(data);
+      if (cover) {
         this.covers++;
         return;
       }

@@ -1,9 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
-import { decodeEnvelope, isRelayThrough, type Envelope, type EnvelopeOf } from "../../src/wire/envelope.js";
-import { Reassembler } from "../../src/wire/fragments.js";
-import { FrameOpener } from "../../src/wire/frames.js";
+import { isRelayThrough, type Envelope, type EnvelopeOf } from "../../src/wire/envelope.js";
 import { respondToHello } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
@@ -25,10 +23,8 @@ interface Channel {
 
 interface Client {
   readonly socket: WebSocket;
-  /** Sends with the real codec; reads frame by frame so that cover frames can be told from fragments. */
+  /** The real codec, both ways (it tells cover frames from fragments and cells). */
   codec: LinkCodec | undefined;
-  opener: FrameOpener | undefined;
-  readonly reassembler: Reassembler;
   agent: string | undefined;
   readonly channels: Set<string>;
   inbox: boolean;
@@ -120,8 +116,6 @@ export class FakeRelay {
     const client: Client = {
       socket,
       codec: undefined,
-      opener: undefined,
-      reassembler: new Reassembler(30_000, Date.now),
       agent: undefined,
       channels: new Set(),
       inbox: false,
@@ -129,23 +123,18 @@ export class FakeRelay {
     this.clients.add(client);
     socket.on("close", () => this.clients.delete(client));
     socket.on("message", (data: Buffer) => {
-      if (client.opener === undefined) {
+      if (client.codec === undefined) {
         const { reply, keys } = respondToHello(new Uint8Array(data), this.key);
         client.codec = new LinkCodec(keys);
-        client.opener = new FrameOpener(keys.receive);
         socket.send(reply);
         return;
       }
       this.frameSizes.push(data.length);
-      const envelopes: Envelope[] = [];
+      let envelopes: Envelope[];
       try {
-        const pieces = client.opener.open(new Uint8Array(data));
-        if (pieces.length === 0) return void this.coverFrames++;
-        for (const piece of pieces) {
-          const envelope = decodeEnvelope(piece);
-          const whole = envelope.type === "Fragment" ? client.reassembler.push(envelope) : envelope;
-          if (whole !== undefined) envelopes.push(whole);
-        }
+        const read = client.codec.readEncoded(new Uint8Array(data));
+        if (read.cover) return void this.coverFrames++;
+        envelopes = read.envelopes.map((r) => r.envelope);
       } catch {
         return void socket.terminate();
       }
