@@ -2,7 +2,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { arch, cpus, platform, release, totalmem } from "node:os";
 import type { CvResult } from "./crossValidation.js";
-import { WORKFLOWS } from "./workflows.js";
+import type { Lateness } from "./slotTiming.js";
+import { WORKFLOWS, type Workflow } from "./workflows.js";
 
 export interface SettingResult {
   readonly label: string;
@@ -19,6 +20,8 @@ export interface SettingResult {
   readonly sentPerTrace: Record<string, { alice: number; bob: number }>;
   readonly framesPerTrace: number;
   readonly plot: string;
+  /** Constant cover only: how late alice's uplink frames left against their fixed slots, per workflow. */
+  readonly lateness?: Record<Workflow, Lateness>;
 }
 
 export interface RunInfo {
@@ -70,6 +73,7 @@ export function renderReport(info: RunInfo, results: readonly SettingResult[]): 
     `|---|${WORKFLOWS.map(() => "---").join("|")}|`,
     ...results.map((r) => `| ${r.label} | ${WORKFLOWS.map((w) => `${(r.sentPerTrace[w]?.alice ?? 0).toFixed(1)} / ${(r.sentPerTrace[w]?.bob ?? 0).toFixed(1)}`).join(" | ")} |`),
     "",
+    ...lateness(results),
     "Confusion of the which-workflow task (rows: truth, columns: predicted, in the order " + WORKFLOWS.join(", ") + "):",
     "",
     ...results.map((r) => `- ${r.label}: ${r.workflows.confusion.map((row) => `[${row.join(" ")}]`).join(" ")}`),
@@ -79,6 +83,22 @@ export function renderReport(info: RunInfo, results: readonly SettingResult[]): 
     ...results.flatMap((r) => [`![${r.label}](${r.plot})`, ""]),
   ];
   return `${lines.join("\n")}\n`;
+}
+
+function lateness(results: readonly SettingResult[]): string[] {
+  const timed = results.filter((r) => r.lateness !== undefined);
+  if (timed.length === 0) return [];
+  return [
+    "Does slot timing hold while the agent works? With constant cover every uplink frame is due on a fixed lattice, so its lateness against that lattice, as the observer's proxy saw it, is what MLS and SQLite work on alice's event loop (and the socket) added; a missed slot is one served so late that it collapsed into the next (p50 / p99 / max ms, missed slots):",
+    "",
+    `| setting | ${WORKFLOWS.join(" | ")} |`,
+    `|---|${WORKFLOWS.map(() => "---").join("|")}|`,
+    ...timed.map((r) => `| ${r.label} | ${WORKFLOWS.map((w) => {
+      const l = (r.lateness as Record<Workflow, Lateness>)[w];
+      return `${l.p50.toFixed(1)} / ${l.p99.toFixed(1)} / ${l.max.toFixed(1)}, ${l.missed}`;
+    }).join(" | ")} |`),
+    "",
+  ];
 }
 
 /** Replaces the generated block of `path` (or creates the file), leaving any other text alone. */

@@ -13,11 +13,12 @@ import { attack } from "./attack.js";
 import { tracePlot } from "./plots.js";
 import { renderReport, writeReport, type SettingResult } from "./report.js";
 import { runSession, type Capture, type Setting } from "./session.js";
+import { uplinkLateness } from "./slotTiming.js";
 import { WORKFLOWS } from "./workflows.js";
 
 const { values } = parseArgs({
   options: {
-    settings: { type: "string", default: "off;poisson:8:1024;poisson:32:1024" },
+    settings: { type: "string", default: "off;poisson:8:1024;constant:32:1024" },
     "per-workflow": { type: "string", default: "40" },
     "trace-ms": { type: "string", default: "4000" },
     seed: { type: "string", default: "20251215" },
@@ -55,6 +56,7 @@ const wsLog = (line: string) => {
 
 function analyse(capture: Capture, imgDir: string, options: { trees: number; folds: number; seed: number }): SettingResult {
   const result = attack(capture, options);
+  const cover = capture.setting.agentCover as { mode: string; rate: number };
   const idle = capture.plan.flatMap((t, i) => (t.workflow === "idle" ? [i] : []));
   const rate = (indices: number[], dir: "up" | "down") => (indices.reduce((s, i) => s + capture.tcpBytes[i]![dir], 0) * 1000) / (indices.length * capture.traceMs);
   const all = capture.plan.map((_, i) => i);
@@ -95,6 +97,7 @@ function analyse(capture: Capture, imgDir: string, options: { trees: number; fol
     sentPerTrace,
     framesPerTrace: capture.plan.reduce((s, t) => s + capture.events.filter((e) => e.at >= t.startAt && e.at < t.startAt + capture.traceMs).length, 0) / capture.plan.length,
     plot: `img/${file}`,
+    ...(cover.mode === "constant" ? { lateness: uplinkLateness(capture.events, cover.rate, capture.plan, capture.traceMs) } : {}),
   };
 }
 

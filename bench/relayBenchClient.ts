@@ -8,7 +8,7 @@ import { ClientHandshake } from "../src/wire/handshake.js";
 import { LinkCodec } from "../src/wire/link.js";
 import { LINK_REVISION, LINK_REVISION_HEADER } from "../src/wire/linkRevision.js";
 
-export type RelayKind = "baseline" | "off" | "poisson";
+export type RelayKind = "baseline" | "off";
 
 /** A 1 KiB message after MLS and bucket padding: its envelope fills one 2048-byte frame. */
 export const BODY_BYTES = 2020;

@@ -33,7 +33,7 @@ environment:
   SKYTALE_RELAY       relay URL, ws:// or wss:// (default: a local relay on 127.0.0.1:8787, started on demand)
   SKYTALE_RELAY_KEY   the relay's key (default: recorded on first use)
   SKYTALE_TOKEN       bearer token for a relay with auth
-  SKYTALE_COVER       off | poisson | constant (default poisson); SKYTALE_COVER_RATE frames/s
+  SKYTALE_COVER       off | poisson | constant (default poisson); SKYTALE_COVER_RATE frames/s, SKYTALE_COVER_CELL bytes
   SKYTALE_PASSPHRASE  derive the at-rest key from this instead of a key file`;
 
 function version(): string {
