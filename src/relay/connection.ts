@@ -48,6 +48,8 @@ export interface ConnectionContext {
   readonly now: () => number;
   /** The link revision the client announced: what it can read (see linkRevision.ts). */
   readonly peerRevision: number;
+  /** Whether the client announced that it paces: then every frame from it is a cell. */
+  readonly peerSendsCells?: boolean;
   readonly timers?: Timers;
   readonly random?: () => number;
 }
@@ -277,7 +279,7 @@ export class RelayConnection {
   private handleFrame(frame: Uint8Array, limited: boolean): void {
     if (this.state.phase === "handshake") {
       const { reply, keys } = respondToHello(frame, this.ctx.relayKey);
-      const codec = new LinkCodec(keys, this.ctx.now, this.ctx.peerRevision >= 2);
+      const codec = new LinkCodec(keys, this.ctx.now, this.ctx.peerRevision >= 2, this.ctx.peerSendsCells ?? false);
       this.state = { phase: "auth", codec };
       this.ws.send(reply);
       this.startPacer(codec);

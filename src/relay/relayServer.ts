@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import type { Timers } from "../wire/cover.js";
-import { LINK_REVISION, LINK_REVISION_HEADER, peerRevision } from "../wire/linkRevision.js";
+import { LINK_CELLS_HEADER, LINK_REVISION, LINK_REVISION_HEADER, peerRevision, peerSendsCells } from "../wire/linkRevision.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
 import type { ChannelLog } from "./channelLog.js";
 import type { RelayConfig } from "./config.js";
@@ -64,7 +64,11 @@ export class Relay {
     const gate = new SendGate<RelayConnection>();
     const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections, report, gate);
     http.on("request", (req, res) => relay.serveHttp(req, res));
-    wss.on("headers", (headers) => headers.push(`${LINK_REVISION_HEADER}: ${LINK_REVISION}`));
+    wss.on("headers", (headers) => {
+      headers.push(`${LINK_REVISION_HEADER}: ${LINK_REVISION}`);
+      // With cover on, every frame to a client of revision 3 is a cell.
+      if (config.cover.mode !== "off") headers.push(`${LINK_CELLS_HEADER}: 1`);
+    });
     http.on("upgrade", (req, socket, head) => {
       if (req.url !== LINK_PATH) {
         socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
@@ -75,7 +79,9 @@ export class Relay {
           ws.close(1013, "relay full");
           return;
         }
-        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, peerRevision: peerRevision(req.headers[LINK_REVISION_HEADER]), ...optional(runtime) }, {
+        const revision = peerRevision(req.headers[LINK_REVISION_HEADER]);
+        const link = { peerRevision: revision, peerSendsCells: peerSendsCells(revision, req.headers[LINK_CELLS_HEADER]) };
+        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, ...link, ...optional(runtime) }, {
           onEnvelope: (c, e, bytes) => handlers.handle(c, e, bytes),
           onClose: (c) => {
             relay.connections.delete(c);

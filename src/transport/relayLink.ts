@@ -6,7 +6,7 @@ import { WireError } from "../wire/errors.js";
 import { ClientHandshake, HANDSHAKE_BYTES } from "../wire/handshake.js";
 import { LinkCodec } from "../wire/link.js";
 import { LinkPacer } from "../wire/linkPacer.js";
-import { LINK_REVISION, LINK_REVISION_HEADER, peerRevision } from "../wire/linkRevision.js";
+import { LINK_CELLS_HEADER, LINK_REVISION, LINK_REVISION_HEADER, peerRevision, peerSendsCells } from "../wire/linkRevision.js";
 import { TransportError } from "./errors.js";
 
 const LARGEST_BUCKET = BUCKETS[BUCKETS.length - 1] as number;
@@ -56,6 +56,8 @@ export class RelayLink {
   private reason: TransportError | undefined;
   /** The link revision the relay announced in the upgrade: what it reads (see linkRevision.ts). */
   private relayRevision = 1;
+  /** Whether the relay announced that it paces: then every frame from it is a cell. */
+  private relayCells = false;
   private handshakeTimer: unknown;
   private graceTimer: unknown;
   private lastReceived: number;
@@ -72,9 +74,13 @@ export class RelayLink {
       p.handshakeTimeoutMs,
     );
     // No compression: it would make frame contents guessable from sizes, which buckets exist to hide.
-    this.ws = new WebSocket(p.url, { perMessageDeflate: false, maxPayload: LARGEST_BUCKET, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
+    const headers = { [LINK_REVISION_HEADER]: String(LINK_REVISION), ...(p.cover.mode === "off" ? {} : { [LINK_CELLS_HEADER]: "1" }) };
+    this.ws = new WebSocket(p.url, { perMessageDeflate: false, maxPayload: LARGEST_BUCKET, headers });
     this.ws.binaryType = "nodebuffer";
-    this.ws.on("upgrade", (response) => (this.relayRevision = peerRevision(response.headers[LINK_REVISION_HEADER])));
+    this.ws.on("upgrade", (response) => {
+      this.relayRevision = peerRevision(response.headers[LINK_REVISION_HEADER]);
+      this.relayCells = peerSendsCells(this.relayRevision, response.headers[LINK_CELLS_HEADER]);
+    });
     this.ws.on("open", () => this.ws.send(this.handshake.hello));
     this.ws.on("message", (data, isBinary) => this.receive(data, isBinary));
     this.ws.on("error", (error) => {
@@ -153,7 +159,7 @@ export class RelayLink {
   private finishHandshake(reply: Uint8Array): void {
     let codec: LinkCodec;
     try {
-      codec = new LinkCodec(this.handshake.finish(reply), this.p.now, this.relayRevision >= 2);
+      codec = new LinkCodec(this.handshake.finish(reply), this.p.now, this.relayRevision >= 2, this.relayCells);
     } catch (error) {
       const mismatch = error instanceof WireError && error.code === "handshake_failed" && reply.length === HANDSHAKE_BYTES;
       return this.fail(

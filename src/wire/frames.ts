@@ -6,11 +6,10 @@ import { WireError } from "./errors.js";
  * Link frames: AES-256-GCM over `length (2) | piece | length (2) | piece | ... | zero fill`, exactly
  * one bucket long. A piece is an encoded envelope (or one fragment of one); a zero length, or the
  * end of the plaintext, ends the list, and a frame whose first length is 0 is a cover frame. A
- * cell (link revision 3) is `0x8000 + n (2) | n bytes of the link's byte stream | zero fill`
- * instead: the stream (cells.ts) is the same `length | piece` records, cut wherever a cell ends,
- * so that every frame of a paced link has one size whatever it carries. The top bit cannot be a
- * piece length, as pieces are below 32 KiB. The fill is zeros *inside* the AEAD, so on the wire
- * the whole frame is ciphertext and tag, indistinguishable from random bytes; the lengths are
+ * cell (link revision 3, from a side that announced it paces its frames) is the same AEAD over
+ * the next bytes of that side's byte stream instead (cells.ts), so that every frame of a paced
+ * link has one size whatever it carries. The fill is zeros *inside* the AEAD, so on the wire the
+ * whole frame is ciphertext and tag, indistinguishable from random bytes; the lengths are
  * encrypted too.
  * Nonces are a per-direction frame counter (never sent, never repeated); every REKEY_INTERVAL
  * frames both sides move to a key derived from the previous one.
@@ -19,8 +18,6 @@ export const REKEY_INTERVAL = 1 << 20;
 
 const TAG_BYTES = 16;
 const LENGTH_BYTES = 2;
-/** The top bit of a frame's first length word marks a cell. */
-const CELL_FLAG = 0x8000;
 const BUCKET_SET = new Set<number>(BUCKETS);
 /** The largest envelope one frame carries; larger ones are fragmented. */
 export const MAX_FRAME_ENVELOPE = (BUCKETS[BUCKETS.length - 1] as number) - LINK_FRAME_OVERHEAD;
@@ -99,13 +96,12 @@ export class FrameSealer {
     });
   }
 
-  /** A cell of `size` bytes carrying `data`, 1 to cellCapacity(size) bytes of the link's byte stream. */
-  sealCell(data: Uint8Array, size: number): Uint8Array {
-    return this.sealWith(size, (plaintext) => {
-      if (data.length === 0 || data.length > plaintext.length - LENGTH_BYTES) throw new WireError("too_large", `a ${size}-byte cell carries 1-${plaintext.length - LENGTH_BYTES} bytes`);
-      plaintext.writeUInt16BE(CELL_FLAG | data.length, 0);
-      plaintext.set(data, LENGTH_BYTES);
-      return LENGTH_BYTES + data.length;
+  /** A cell of `size` bytes: `plaintext` (at most cellCapacity(size) bytes of the link's byte stream, cells.ts), then zeros. */
+  sealCell(plaintext: Uint8Array, size: number): Uint8Array {
+    return this.sealWith(size, (target) => {
+      if (plaintext.length > target.length) throw new WireError("too_large", `a ${size}-byte cell holds ${target.length} bytes`);
+      target.set(plaintext);
+      return plaintext.length;
     });
   }
 
@@ -127,13 +123,10 @@ export class FrameSealer {
   }
 }
 
-/** Bytes of the link's byte stream one cell of `size` bytes carries. */
+/** Plaintext bytes of a cell of `size` bytes: a bucket of the stream holds exactly one envelope padded to that bucket. */
 export function cellCapacity(size: number): number {
-  return size - TAG_BYTES - LENGTH_BYTES;
+  return size - TAG_BYTES;
 }
-
-/** What a frame held: pieces (none for a cover frame), or a cell's bytes of the link's byte stream. */
-export type OpenedFrame = { readonly kind: "pieces"; readonly pieces: Uint8Array[] } | { readonly kind: "cell"; readonly data: Uint8Array };
 
 /** The bytes a frame needs for `pieces` (before rounding up to a bucket): each with its length, and the tag. */
 export function framedBytes(pieces: readonly Uint8Array[]): number {
@@ -151,36 +144,12 @@ export class FrameOpener {
     this.key = new FrameKey(key, rekeyInterval);
   }
 
-  /** The pieces a frame carries, in order; none for a cover frame. A cell is a bad frame here (see openFrame). */
-  open(frame: Uint8Array): Uint8Array[] {
-    const opened = this.openFrame(frame);
-    if (opened.kind === "cell") throw new WireError("bad_frame", "a cell where a frame of pieces was expected");
-    return opened.pieces;
-  }
-
   /**
-   * What a frame carries: its pieces in order (none for a cover frame), or a cell's data. Strict: a
-   * length running past the end, or anything but zeros after the last piece or the cell's data,
-   * is a bad frame.
+   * The pieces a frame carries, in order; none for a cover frame. Strict: a length running past
+   * the end, or anything but zeros after the last piece, is a bad frame.
    */
-  openFrame(frame: Uint8Array): OpenedFrame {
-    if (!BUCKET_SET.has(frame.length)) throw new WireError("bad_frame", `frame of ${frame.length} bytes is not a bucket size`);
-    const decipher = createDecipheriv("aes-256-gcm", this.key.next(), NONCE);
-    decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
-    // GCM's final() returns nothing: the whole plaintext comes from update().
-    const plaintext = decipher.update(frame.subarray(0, frame.length - TAG_BYTES));
-    try {
-      decipher.final();
-    } catch {
-      throw new WireError("bad_frame", "frame failed authentication");
-    }
-    const first = plaintext.length >= LENGTH_BYTES ? plaintext.readUInt16BE(0) : 0;
-    if ((first & CELL_FLAG) !== 0) {
-      const length = first & ~CELL_FLAG;
-      if (length === 0 || length > plaintext.length - LENGTH_BYTES) throw new WireError("bad_frame", "cell length out of range");
-      checkFill(plaintext, LENGTH_BYTES + length, "cell has bytes after its data");
-      return { kind: "cell", data: new Uint8Array(plaintext.buffer, plaintext.byteOffset + LENGTH_BYTES, length) };
-    }
+  open(frame: Uint8Array): Uint8Array[] {
+    const plaintext = this.openCell(frame);
     const pieces: Uint8Array[] = [];
     let at = 0;
     while (at + LENGTH_BYTES <= plaintext.length) {
@@ -191,11 +160,27 @@ export class FrameOpener {
       pieces.push(new Uint8Array(plaintext.buffer, plaintext.byteOffset + at, length));
       at += length;
     }
-    checkFill(plaintext, at, "frame has bytes after its last piece");
-    return { kind: "pieces", pieces };
+    if (!isZeros(plaintext.subarray(at))) throw new WireError("bad_frame", "frame has bytes after its last piece");
+    return pieces;
+  }
+
+  /** A frame's whole plaintext (a cell's: bytes of the sender's stream, then zeros; see cells.ts), once it authenticates. */
+  openCell(frame: Uint8Array): Buffer {
+    if (!BUCKET_SET.has(frame.length)) throw new WireError("bad_frame", `frame of ${frame.length} bytes is not a bucket size`);
+    const decipher = createDecipheriv("aes-256-gcm", this.key.next(), NONCE);
+    decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
+    // GCM's final() returns nothing: the whole plaintext comes from update().
+    const plaintext = decipher.update(frame.subarray(0, frame.length - TAG_BYTES));
+    try {
+      decipher.final();
+    } catch {
+      throw new WireError("bad_frame", "frame failed authentication");
+    }
+    return plaintext;
   }
 }
 
-function checkFill(plaintext: Buffer, from: number, message: string): void {
-  if (from < plaintext.length && !plaintext.subarray(from).equals(ZEROS.subarray(0, plaintext.length - from))) throw new WireError("bad_frame", message);
+/** Whether `bytes` (at most a frame's plaintext) are all zero: the fill after what a frame carries. */
+export function isZeros(bytes: Uint8Array): boolean {
+  return bytes.length === 0 || Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(ZEROS.subarray(0, bytes.length));
 }

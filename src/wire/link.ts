@@ -73,11 +73,14 @@ export class LinkCodec {
   /**
    * `packs`: whether the peer reads frames of several pieces (it announced link revision 2, see
    * linkRevision.ts); without, sealAll gives each piece a frame of its own. Reading always unpacks.
+   * `peerSendsCells`: whether every frame from the peer is a cell (it announced that it paces its
+   * frames, link revision 3); otherwise frames of pieces.
    */
   constructor(
     keys: LinkKeys,
     now: () => number = Date.now,
     readonly packs = true,
+    private readonly peerSendsCells = false,
   ) {
     this.sealer = new FrameSealer(keys.send);
     this.opener = new FrameOpener(keys.receive);
@@ -131,9 +134,9 @@ export class LinkCodec {
     return this.sealer.seal(undefined, size);
   }
 
-  /** A cell of `size` bytes carrying `data` of the link's byte stream (cells.ts); only for a peer of link revision 3 or later. */
-  sealCell(data: Uint8Array, size: number): Uint8Array {
-    return this.sealer.sealCell(data, size);
+  /** A cell of `size` bytes: `plaintext` of the link's byte stream (cells.ts), then zeros; only to a peer told that this side paces. */
+  sealCell(plaintext: Uint8Array, size: number): Uint8Array {
+    return this.sealer.sealCell(plaintext, size);
   }
 
   /** The envelopes a frame completes, in order: none for cover frames and non-final fragments. */
@@ -147,14 +150,22 @@ export class LinkCodec {
    * is returned, so a frame with one bad piece yields none.
    */
   readEncoded(frame: Uint8Array): { cover: boolean; pieces: number; envelopes: ReadEnvelope[] } {
-    const opened = this.opener.openFrame(frame);
-    const pieces = opened.kind === "cell" ? this.cells.push(opened.data) : opened.pieces;
+    let pieces: Uint8Array[];
+    let cover: boolean;
+    if (this.peerSendsCells) {
+      const cell = this.cells.push(this.opener.openCell(frame));
+      pieces = cell.pieces;
+      cover = !cell.carried;
+    } else {
+      pieces = this.opener.open(frame);
+      cover = pieces.length === 0;
+    }
     const envelopes: ReadEnvelope[] = [];
     for (const piece of pieces) {
       const envelope = decodeEnvelope(piece);
       const whole = envelope.type === "Fragment" ? this.reassembler.pushEncoded(envelope) : { envelope, bytes: piece };
       if (whole !== undefined) envelopes.push(whole);
     }
-    return { cover: opened.kind === "pieces" && pieces.length === 0, pieces: pieces.length, envelopes };
+    return { cover, pieces: pieces.length, envelopes };
   }
 }

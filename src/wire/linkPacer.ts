@@ -4,6 +4,8 @@ import { cellCapacity } from "./frames.js";
 import { SLOT_PACKING, type LinkCodec } from "./link.js";
 import { SlotClock } from "./slotClock.js";
 
+const EMPTY = new Uint8Array(0);
+
 /** What goes into a slot's frame: queued real data, or cover when there is none. */
 interface SlotFill {
   push(pieces: readonly Uint8Array[]): void;
@@ -30,8 +32,9 @@ class CellFill implements SlotFill {
   }
 
   next(): { frame: Uint8Array; cover: boolean } {
-    const data = this.writer.take(cellCapacity(this.cell));
-    return data === undefined ? { frame: this.codec.sealCover(this.cell), cover: true } : { frame: this.codec.sealCell(data, this.cell), cover: false };
+    const plaintext = this.writer.take(cellCapacity(this.cell));
+    // A cover cell is all zeros: the same as an empty cell.
+    return { frame: this.codec.sealCell(plaintext ?? EMPTY, this.cell), cover: plaintext === undefined };
   }
 }
 
@@ -84,7 +87,7 @@ class PieceFill implements SlotFill {
 export interface LinkPacerOptions {
   readonly cover: CoverConfig & { readonly mode: "poisson" | "constant" };
   readonly codec: LinkCodec;
-  /** The link revision the peer announced: from 3 on it reads cells. */
+  /** The link revision the peer announced: from 3 on it reads cells (this side announced that it paces). */
   readonly peerRevision: number;
   /** Sends one sealed frame now. */
   readonly write: (frame: Uint8Array, cover: boolean) => void;

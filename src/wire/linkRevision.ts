@@ -7,12 +7,19 @@
  * 2: adds Acks (0x07), one frame acknowledging several requests, and frames of several pieces
  *    (LinkCodec.sealAll). A revision-1 release reads neither.
  * 3: adds cells (frames.ts, cells.ts): a paced link's pieces as one byte stream cut into frames of
- *    one size, so that sizes come from the schedule, not the content. A peer of revision 1 or 2
- *    gets whole pieces in its slots instead (linkPacer.ts), in the bucket they need.
+ *    one size, so that sizes come from the schedule, not the content. A side that paces announces
+ *    it (LINK_CELLS_HEADER: "1") and, to a peer of revision 3, sends nothing but cells; a peer of
+ *    revision 1 or 2 gets whole pieces in its slots instead (linkPacer.ts), in the bucket they need.
  * Every revision here reads all of these.
  */
 export const LINK_REVISION_HEADER = "x-skytale-link";
 export const LINK_REVISION = 3;
+export const LINK_CELLS_HEADER = "x-skytale-cells";
+
+/** Whether a peer of `revision` that announced `cells` (the header as node parsed it) sends only cells. */
+export function peerSendsCells(revision: number, cells: string | string[] | undefined): boolean {
+  return revision >= 3 && (Array.isArray(cells) ? cells[0] : cells)?.trim() === "1";
+}
 
 /** The revision to speak with a peer that announced `value` (the header as node parsed it). */
 export function peerRevision(value: string | string[] | undefined): number {

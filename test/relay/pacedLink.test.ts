@@ -74,7 +74,7 @@ describe("relay: the relay's side of a paced link", () => {
       slots++;
     }
     expect((await acked).type).toBe("Ack");
-    // Ack (about 20 bytes) and the 1.5 KB copy: four 494-byte cells of the stream.
+    // Ack (about 20 bytes) and the 1.5 KB copy: four 496-byte cells of the stream.
     expect(slots).toBe(4);
     for (let i = 0; i < 3; i++) await slot();
     expect(alice.frameSizes.every((s) => s === 512)).toBe(true);

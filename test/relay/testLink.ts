@@ -4,7 +4,7 @@ import WebSocket from "ws";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { ClientHandshake } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
-import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
+import { LINK_CELLS_HEADER, LINK_REVISION, LINK_REVISION_HEADER, peerRevision, peerSendsCells } from "../../src/wire/linkRevision.js";
 
 export class TestLink {
   readonly pushed: Envelope[] = [];
@@ -63,6 +63,9 @@ export class TestLink {
     const revision = options.revision ?? LINK_REVISION;
     const ws = new WebSocket(`${url}/v1/link`, revision > 1 ? { headers: { [LINK_REVISION_HEADER]: String(revision) } } : {});
     ws.binaryType = "nodebuffer";
+    // A relay that paces sends a client of revision 3 nothing but cells.
+    let cells = false;
+    ws.once("upgrade", (response) => (cells = revision >= 3 && peerSendsCells(peerRevision(response.headers[LINK_REVISION_HEADER]), response.headers[LINK_CELLS_HEADER])));
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("error", reject);
@@ -70,7 +73,7 @@ export class TestLink {
     const hs = new ClientHandshake(relayKey);
     const reply = new Promise<Buffer>((resolve) => ws.once("message", (d: Buffer) => resolve(d)));
     ws.send(hs.hello);
-    const link = new TestLink(ws, new LinkCodec(hs.finish(await reply)));
+    const link = new TestLink(ws, new LinkCodec(hs.finish(await reply), Date.now, true, cells));
     if (options.auth !== false) {
       const answer = await link.request({ type: "Auth", id: 0n, agent, token: options.token ?? "" });
       if (answer.type !== "AuthOk") throw Object.assign(new Error(`auth refused: ${JSON.stringify(answer, bigintJson)}`), { answer });

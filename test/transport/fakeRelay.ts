@@ -6,7 +6,8 @@ import { respondToHello } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
 import { generateStaticKeyPair, type StaticKeyPair } from "../../src/wire/x25519.js";
-import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
+import { LINK_CELLS_HEADER, LINK_REVISION, LINK_REVISION_HEADER, peerRevision, peerSendsCells } from "../../src/wire/linkRevision.js";
+import type { IncomingMessage } from "node:http";
 
 /**
  * TEST DOUBLE of the relay, for the transport tests only: just enough of docs/protocol.md (auth,
@@ -78,7 +79,7 @@ export class FakeRelay {
       relay.keyFetches++;
       res.writeHead(200, { "content-type": "text/plain" }).end(Buffer.from(relay.key.publicKey).toString("base64url"));
     });
-    wss.on("connection", (socket) => relay.accept(socket));
+    wss.on("connection", (socket, request) => relay.accept(socket, request));
     await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
     return relay;
   }
@@ -111,8 +112,10 @@ export class FakeRelay {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
-  private accept(socket: WebSocket): void {
+  private accept(socket: WebSocket, request: IncomingMessage): void {
     this.connections++;
+    // A client that paces sends only cells (if this relay announced a revision that reads them).
+    const cells = peerSendsCells(Math.min(this.options.revision ?? LINK_REVISION, peerRevision(request.headers[LINK_REVISION_HEADER])), request.headers[LINK_CELLS_HEADER]);
     const client: Client = {
       socket,
       codec: undefined,
@@ -125,7 +128,7 @@ export class FakeRelay {
     socket.on("message", (data: Buffer) => {
       if (client.codec === undefined) {
         const { reply, keys } = respondToHello(new Uint8Array(data), this.key);
-        client.codec = new LinkCodec(keys);
+        client.codec = new LinkCodec(keys, Date.now, true, cells);
         socket.send(reply);
         return;
       }
