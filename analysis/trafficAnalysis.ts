@@ -110,6 +110,7 @@ async function main(): Promise<void> {
   const options = { trees: Number(values.trees), folds: Number(values.folds), seed };
   const settings = values.settings.split(";").map(parseSetting);
   const results: SettingResult[] = [];
+  const captured: number[] = [];
   for (const setting of settings) {
     const file = (dir: string) => join(dir, `capture-${setting.label.replace(/[^a-z0-9]+/gi, "-")}.json`);
     let capture: Capture;
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
         writeFileSync(file(values.save), JSON.stringify(capture));
       }
     }
+    captured.push(capture.plan[0]?.startAt ?? 0, (capture.plan.at(-1)?.startAt ?? 0) + capture.traceMs);
     const result = analyse(capture, values["img-dir"], options);
     process.stderr.write(
       `${setting.label}: workflows ${(100 * result.workflows.accuracy).toFixed(1)}% [${(100 * result.workflows.low).toFixed(1)}, ${(100 * result.workflows.high).toFixed(1)}], ` +
@@ -132,7 +134,8 @@ async function main(): Promise<void> {
     results.push(result);
   }
   const command = `npm run analysis${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
-  const report = renderReport({ started, finished: new Date(), command, perWorkflow, traceMs, trees: options.trees, folds: options.folds, seed, loadAverage }, results);
+  const capturedAt = values.load === undefined ? undefined : { from: new Date(Math.min(...captured)), to: new Date(Math.max(...captured)) };
+  const report = renderReport({ started, finished: new Date(), command, perWorkflow, traceMs, trees: options.trees, folds: options.folds, seed, loadAverage, ...(capturedAt ? { capturedAt } : {}) }, results);
   process.stdout.write(report);
   if (!values["no-write"]) {
     writeReport(values.out, report);
