@@ -166,11 +166,6 @@ export class RelayConnection {
     if (!this.pacer.submit(pieces)) this.close(1008, "too slow: reconnect and resume");
   }
 
-  /** Bytes waiting for cover slots (0 with cover off). */
-  get queuedBytes(): number {
-    return this.pacer?.queuedBytes ?? 0;
-  }
-
   error(id: bigint, code: RelayErrorCode, message: string): void {
     this.send({ type: "Error", id, code, message });
   }

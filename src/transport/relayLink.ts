@@ -95,11 +95,6 @@ export class RelayLink {
     return this.lastReceived;
   }
 
-  /** Bytes waiting for cover slots (0 with cover off). */
-  get queuedBytes(): number {
-    return this.pacer?.queuedBytes ?? 0;
-  }
-
   /**
    * Sends an envelope, its fragments one after another so that nothing can come between them:
    * at the end of this turn with cover off, in the next slots with cover on. Dropped when the

@@ -37,14 +37,9 @@ function nextFrame(pieces: readonly Uint8Array[], start: number): { end: number;
   return { end, size: bucketFor(bytes) as number };
 }
 
-/** Whether `pieces` fit one frame (LinkCodec.sealTogether), as a constant-cover slot packs them. */
-export function fitsOneFrame(pieces: readonly Uint8Array[]): boolean {
-  return pieces.length <= 1 || framedBytes(pieces) <= PACK_LIMIT;
-}
-
 /**
- * A constant-cover slot's packing (CoverScheduler): pieces whose framed bytes sum to at most this
- * share one frame, exactly what fitsOneFrame lets in, counted as they are added.
+ * How a paced slot to a peer of link revision 2 packs whole pieces (linkPacer.ts): pieces whose
+ * framed bytes sum to at most `budget` share one frame, counted as they are added.
  */
 export const SLOT_PACKING = {
   budget: PACK_LIMIT - framedBytes([]),
@@ -121,9 +116,9 @@ export class LinkCodec {
   }
 
   /**
-   * Seals pieces into one frame, the smallest bucket that holds them, however full (a constant-cover
-   * slot, which sends a frame whatever it holds); they must fit, see fitsOneFrame, and be one piece
-   * unless the peer reads packed frames (`packs`).
+   * Seals pieces into one frame, the smallest bucket that holds them, however full (a paced slot to
+   * a peer that reads no cells, which sends a frame whatever it holds); they must fit (SLOT_PACKING),
+   * and be one piece unless the peer reads packed frames (`packs`).
    */
   sealTogether(pieces: readonly Uint8Array[]): Uint8Array {
     return this.sealer.sealPieces(pieces, bucketFor(framedBytes(pieces)) as number);

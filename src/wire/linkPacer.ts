@@ -121,11 +121,6 @@ export class LinkPacer {
     return this.fill.queuedBytes;
   }
 
-  /** Slots that passed while the process was too busy to serve them on time (see SlotClock). */
-  get missedSlots(): number {
-    return this.clock.missed;
-  }
-
   start(): void {
     this.clock.start();
   }
