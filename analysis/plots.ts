@@ -41,7 +41,7 @@ export function tracePlot(title: string, panels: readonly PlotPanel[]): string {
       const yOf = (size: number) => bottom - ((Math.log2(Math.max(size, BUCKETS[0])) - SMALL + 0.5) / (LARGE - SMALL + 0.5)) * (bottom - top);
       out.push(`<text x="8" y="${(top + bottom) / 2 + 4}" fill="${COLOURS[dir]}">${dir === "up" ? "alice → relay" : "relay → alice"}</text>`);
       out.push(`<line x1="${LEFT}" y1="${bottom}" x2="${LEFT + plotWidth}" y2="${bottom}" stroke="#999"/>`);
-      for (const size of [256, 2048, 32768]) {
+      for (const size of [256, 1024, 4096, 32768]) {
         out.push(`<text x="${LEFT - 4}" y="${yOf(size) + 4}" text-anchor="end" fill="#666" font-size="9">${size}</text>`);
         out.push(`<line x1="${LEFT}" y1="${yOf(size)}" x2="${LEFT + plotWidth}" y2="${yOf(size)}" stroke="#eee"/>`);
       }
