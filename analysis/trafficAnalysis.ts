@@ -18,8 +18,8 @@ import { WORKFLOWS } from "./workflows.js";
 
 const { values } = parseArgs({
   options: {
-    settings: { type: "string", default: "off;poisson:8:1024;constant:32:1024" },
-    "per-workflow": { type: "string", default: "40" },
+    settings: { type: "string", default: "off;poisson:8:1024;constant:32:1024;poisson:32:1024" },
+    "per-workflow": { type: "string", default: "30" },
     "trace-ms": { type: "string", default: "4000" },
     seed: { type: "string", default: "20251215" },
     trees: { type: "string", default: "500" },
