@@ -1,10 +1,9 @@
 // One capture session: a relay and two agents, each in its own process, alice's link through the
 // observer's proxy; the plan's traces played back to back while the observer takes notes.
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { spawnJsonChild } from "./jsonChild.js";
 import { startWireTap, type WireEvent } from "./wireObserver.js";
 import { makePlan, type TracePlan } from "./workflows.js";
 
@@ -36,62 +35,24 @@ export interface Capture {
   readonly sent: { alice: number[]; bob: number[] };
 }
 
-interface Child {
-  call<T>(command: Record<string, unknown>): Promise<T>;
-  readonly process: ChildProcess;
-}
-
-function spawnChild(script: string, args: readonly string[], name: string, log: (line: string) => void): Child & { nextLine(): Promise<string> } {
-  const proc = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, script), ...args], { stdio: ["pipe", "pipe", "pipe"] });
-  createInterface({ input: proc.stderr! }).on("line", (line) => log(`[${name}] ${line}`));
-  const lines = createInterface({ input: proc.stdout! });
-  const queue: string[] = [];
-  const waiters: ((line: string) => void)[] = [];
-  lines.on("line", (line) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter(line);
-    else queue.push(line);
-  });
-  const exited = new Promise<never>((_, reject) => proc.once("exit", (code) => reject(new Error(`${name} exited (${code})`))));
-  exited.catch(() => undefined);
-  const next = () => Promise.race([queue.length > 0 ? Promise.resolve(queue.shift() as string) : new Promise<string>((r) => waiters.push(r)), exited]);
-  let chain = Promise.resolve();
-  return {
-    process: proc,
-    nextLine: next,
-    call<T>(command: Record<string, unknown>): Promise<T> {
-      const answer = chain.then(async () => {
-        proc.stdin!.write(`${JSON.stringify(command)}\n`);
-        const r = JSON.parse(await next()) as { ok: boolean; value: T; error?: string };
-        if (!r.ok) throw new Error(`${name}: ${r.error}`);
-        return r.value;
-      });
-      chain = answer.then(
-        () => undefined,
-        () => undefined,
-      );
-      return answer;
-    },
-  };
-}
-
 const wall = (performanceAt: number) => performance.timeOrigin + performanceAt;
 
 export async function runSession(o: SessionOptions): Promise<Capture> {
   const dir = mkdtempSync(join(tmpdir(), "skytale-analysis-"));
   const stop: (() => void)[] = [];
   try {
-    const relay = spawnChild("relayChild.ts", o.setting.relayFlags, "relay", o.log);
-    stop.push(() => relay.process.stdin!.end());
+    const child = (script: string, args: readonly string[], name: string) => spawnJsonChild(join(import.meta.dirname, script), args, { name, onStderr: (line) => o.log(`[${name}] ${line}`) });
+    const relay = child("relayChild.ts", o.setting.relayFlags, "relay");
+    stop.push(() => relay.stop());
     const { port, key } = JSON.parse(await relay.nextLine()) as { port: number; key: string };
     const tap = await startWireTap(port);
     stop.push(() => void tap.close());
     const cover = JSON.stringify(o.setting.agentCover);
     // Only alice's link goes through the observer's proxy.
-    const bob = spawnChild("agentChild.ts", ["bob", `ws://127.0.0.1:${port}`, key, join(dir, "bob"), cover], "bob", o.log);
-    stop.push(() => bob.process.stdin!.end());
-    const alice = spawnChild("agentChild.ts", ["alice", `ws://127.0.0.1:${tap.port}`, key, join(dir, "alice"), cover], "alice", o.log);
-    stop.push(() => alice.process.stdin!.end());
+    const bob = child("agentChild.ts", ["bob", `ws://127.0.0.1:${port}`, key, join(dir, "bob"), cover], "bob");
+    stop.push(() => bob.stop());
+    const alice = child("agentChild.ts", ["alice", `ws://127.0.0.1:${tap.port}`, key, join(dir, "alice"), cover], "alice");
+    stop.push(() => alice.stop());
     await Promise.all([alice.call({ op: "setup" }), bob.call({ op: "setup" })]);
     const plan = makePlan(o.perWorkflow, o.seed, wall(performance.now()) + (o.warmupMs ?? 5_000), o.traceMs);
     o.log(`${o.setting.label}: ${plan.length} traces of ${o.traceMs / 1000} s`);

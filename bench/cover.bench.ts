@@ -10,12 +10,11 @@
 //   - the relay's CPU per idle link: 200 links that only authenticate and subscribe, over 10 s.
 // BENCH_COVER_SETTINGS="off;poisson:8:1024;..." picks the settings; BENCH_QUICK=1 fewer rounds.
 // Writes the bench:cover section of docs/benchmarks.md.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { spawnJsonChild, type JsonChild } from "../analysis/jsonChild.js";
 import { startWireTap } from "../analysis/wireObserver.js";
 import { coverBudget, DEFAULT_COVER, type CoverConfig, type CoverMode } from "../src/wire/cover.js";
 import { skytaleClient, type BenchClient } from "./relayBenchClient.js";
@@ -38,68 +37,17 @@ const settings = (process.env.BENCH_COVER_SETTINGS ?? `off;poisson:${DEFAULT_COV
   .split(";")
   .map(parseSetting);
 
-interface Proc {
-  call<T>(command: Record<string, unknown> | string): Promise<T>;
-  stop(): void;
-}
-
-function spawnChild(script: string, args: string[]): Proc & { first: Promise<string> } {
-  const proc = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, script), ...args], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: proc.stdout! });
-  const queue: string[] = [];
-  const waiters: ((line: string) => void)[] = [];
-  lines.on("line", (line) => {
-    const w = waiters.shift();
-    if (w) w(line);
-    else queue.push(line);
-  });
-  const next = () => (queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise<string>((r) => waiters.push(r)));
-  const first = next();
-  let chain: Promise<unknown> = first;
-  return {
-    first,
-    call<T>(command: Record<string, unknown> | string): Promise<T> {
-      const answer = chain.then(async () => {
-        proc.stdin!.write(`${typeof command === "string" ? command : JSON.stringify(command)}\n`);
-        const r = JSON.parse(await next()) as { ok?: boolean; value?: T; error?: string };
-        if (r.ok === false) throw new Error(`${script}: ${r.error}`);
-        return (r.ok === true ? r.value : r) as T;
-      });
-      chain = answer.catch(() => undefined);
-      return answer;
-    },
-    stop: () => proc.stdin!.end(),
-  };
-}
-
-/** e2eChild answers its first command only; it prints nothing before. */
-function agentChild(role: "sender" | "receiver", url: string, key: string, dir: string, cover: CoverConfig): Proc {
-  const proc = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "e2eChild.ts"), "skytale", role, url, key, dir, JSON.stringify(cover)], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: proc.stdout! });
-  const waiters: ((line: string) => void)[] = [];
-  lines.on("line", (line) => waiters.shift()?.(line));
-  let chain: Promise<unknown> = Promise.resolve();
-  return {
-    call<T>(command: Record<string, unknown> | string): Promise<T> {
-      const answer = chain.then(async () => {
-        const line = new Promise<string>((r) => waiters.push(r));
-        proc.stdin!.write(`${JSON.stringify(command)}\n`);
-        const r = JSON.parse(await line) as { ok: boolean; value: T; error?: string };
-        if (!r.ok) throw new Error(`${role}: ${r.error}`);
-        return r.value;
-      });
-      chain = answer.catch(() => undefined);
-      return answer;
-    },
-    stop: () => proc.stdin!.end(),
-  };
-}
+const child = (script: string, args: string[], name: string): JsonChild => spawnJsonChild(join(import.meta.dirname, script), args, { name });
 
 async function startRelay(cover: CoverConfig): Promise<{ port: number; key: string; cpuUs(): Promise<number>; stop(): void }> {
-  const child = spawnChild("relayServerChild.ts", cover.mode === "off" ? ["off"] : ["skytale", JSON.stringify(cover)]);
-  const { port } = JSON.parse(await child.first) as { port: number };
+  const relay = child("relayServerChild.ts", cover.mode === "off" ? ["off"] : ["skytale", JSON.stringify(cover)], "relay");
+  const { port } = JSON.parse(await relay.nextLine()) as { port: number };
   const key = (await (await fetch(`http://127.0.0.1:${port}/v1/key`)).text()).trim();
-  return { port, key, cpuUs: async () => (await child.call<{ cpu: number }>("cpu")).cpu, stop: child.stop };
+  const cpuUs = async () => {
+    relay.write("cpu");
+    return (JSON.parse(await relay.nextLine()) as { cpu: number }).cpu;
+  };
+  return { port, key, cpuUs, stop: relay.stop };
 }
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
@@ -119,8 +67,9 @@ async function measure(cover: CoverConfig): Promise<Result> {
   const root = mkdtempSync(join(tmpdir(), "skytale-bench-cover-"));
   const relay = await startRelay(cover);
   const tap = await startWireTap(relay.port);
-  const receiver = agentChild("receiver", `ws://127.0.0.1:${relay.port}`, relay.key, join(root, "bob"), cover);
-  const sender = agentChild("sender", `ws://127.0.0.1:${tap.port}`, relay.key, join(root, "alice"), cover);
+  const agent = (role: "sender" | "receiver", url: string) => child("e2eChild.ts", ["skytale", role, url, relay.key, join(root, role), JSON.stringify(cover)], role);
+  const receiver = agent("receiver", `ws://127.0.0.1:${relay.port}`);
+  const sender = agent("sender", `ws://127.0.0.1:${tap.port}`);
   try {
     await Promise.all([receiver.call({ op: "setup" }), sender.call({ op: "setup" })]);
     await sleep(2_000);

@@ -5,11 +5,10 @@
 // The sender calls `send` with a bounded number in flight; the receiver's `receive` returns the
 // messages. Baseline in the same run and the same three-process layout: plaintext over a plain
 // WebSocket broadcast relay. Writes docs/benchmarks.md (bench:e2e).
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { spawnJsonChild, type JsonChild } from "../analysis/jsonChild.js";
 import { DEFAULT_COVER, type CoverConfig } from "../src/wire/cover.js";
 import { machineLine, replaceSection } from "./report.js";
 
@@ -30,56 +29,26 @@ interface Plan {
 const FULL: Plan = { messages: MESSAGES, warmup: WARMUP, window: WINDOW, latencyRounds: LATENCY_ROUNDS };
 const PACED: Plan = { messages: Number(process.env.BENCH_PACED_MESSAGES ?? (quick ? 60 : 200)), warmup: 10, window: 16, latencyRounds: quick ? 10 : 40 };
 
-interface Child {
-  call<T>(command: Record<string, unknown>): Promise<T>;
-  stop(): void;
-}
-
-function child(script: string, args: string[]): { process: ChildProcess; next: () => Promise<string> } {
-  // BENCH_PROFILE=<dir>: a CPU profile of every child (sender, receiver, relay) into that dir.
+/** A child of this benchmark; BENCH_PROFILE=<dir>: a CPU profile of every child (sender, receiver, relay) into that dir. */
+function child(script: string, args: string[], name: string): JsonChild {
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const proc = spawn(process.execPath, [...profile, "--import", "tsx", join(import.meta.dirname, script), ...args], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: proc.stdout! });
-  const queue: string[] = [];
-  const waiters: ((line: string) => void)[] = [];
-  lines.on("line", (line) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter(line);
-    else queue.push(line);
-  });
-  const next = () => (queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise<string>((r) => waiters.push(r)));
-  return { process: proc, next };
+  return spawnJsonChild(join(import.meta.dirname, script), args, { name, execArgv: profile });
 }
 
-function side(mode: Mode, role: "sender" | "receiver", url: string, key: string, dataDir: string, cover: CoverConfig): Child {
-  const { process: proc, next } = child("e2eChild.ts", [mode, role, url, key, dataDir, JSON.stringify(cover)]);
-  let chain = Promise.resolve();
-  return {
-    call<T>(command: Record<string, unknown>): Promise<T> {
-      // One answer line per command, in order.
-      const answer = chain.then(async () => {
-        proc.stdin!.write(`${JSON.stringify(command)}\n`);
-        const r = JSON.parse(await next()) as { ok: boolean; value: T; error?: string };
-        if (!r.ok) throw new Error(`${role}: ${r.error}`);
-        return r.value;
-      });
-      chain = answer.then(() => undefined, () => undefined);
-      return answer;
-    },
-    stop: () => proc.stdin!.end(),
-  };
+function side(mode: Mode, role: "sender" | "receiver", url: string, key: string, dataDir: string, cover: CoverConfig): JsonChild {
+  return child("e2eChild.ts", [mode, role, url, key, dataDir, JSON.stringify(cover)], role);
 }
 
 async function relay(mode: Mode, cover: CoverConfig): Promise<{ url: string; key: string; cpuMs(): Promise<number>; stop(): void }> {
-  const { process: proc, next } = child("relayServerChild.ts", mode === "baseline" ? ["baseline"] : ["skytale", JSON.stringify(cover)]);
-  const { port } = JSON.parse(await next()) as { port: number };
+  const relayChild = child("relayServerChild.ts", mode === "baseline" ? ["baseline"] : ["skytale", JSON.stringify(cover)], "relay");
+  const { port } = JSON.parse(await relayChild.nextLine()) as { port: number };
   const url = `ws://127.0.0.1:${port}`;
   const key = mode === "baseline" ? "" : (await (await fetch(`http://127.0.0.1:${port}/v1/key`)).text()).trim();
   const cpuMs = async () => {
-    proc.stdin!.write("cpu\n");
-    return (JSON.parse(await next()) as { cpu: number }).cpu / 1000;
+    relayChild.write("cpu");
+    return (JSON.parse(await relayChild.nextLine()) as { cpu: number }).cpu / 1000;
   };
-  return { url, key, cpuMs, stop: () => proc.stdin!.end() };
+  return { url, key, cpuMs, stop: () => relayChild.stop() };
 }
 
 function pct(sorted: number[], p: number): number {
