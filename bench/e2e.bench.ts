@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   console.error(`skytale, default cover: ${JSON.stringify(paced)}`);
   const ratio = (x: Result) => ` (${(x.msgsPerSecond / baseline.msgsPerSecond).toFixed(2)}×)`;
   const row = (label: string, x: Result, ratioText: string) =>
-    `| ${label} | ${Math.round(x.msgsPerSecond)}${ratioText} | ${x.perCarrier === undefined ? "—" : x.perCarrier.toFixed(2)} | ${x.loadedP50.toFixed(2)} | ${x.loadedP99.toFixed(2)} | ${x.idleP50.toFixed(2)} | ${x.idleP99.toFixed(2)} | ` +
+    `| ${label} | ${x.msgsPerSecond < 100 ? x.msgsPerSecond.toFixed(1) : Math.round(x.msgsPerSecond)}${ratioText} | ${x.perCarrier === undefined ? "—" : x.perCarrier.toFixed(2)} | ${x.loadedP50.toFixed(2)} | ${x.loadedP99.toFixed(2)} | ${x.idleP50.toFixed(2)} | ${x.idleP99.toFixed(2)} | ` +
     `${Math.round(x.cpu.sender)} / ${Math.round(x.cpu.receiver)} / ${Math.round(x.cpu.relay)} | ${Math.round(2e6 / (x.cpu.sender + x.cpu.receiver + x.cpu.relay))} | ${x.outOfOrder} / ${x.duplicates} |`;
   const text = [
     `Command: \`npm run bench:e2e\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Load average when it started: ${loadBefore.toFixed(1)}`,
