@@ -73,6 +73,8 @@ export class RelayConnection {
   private pendingBytes = 0;
   /** Cover on: paces this link's frames from the handshake on. */
   private pacer: LinkPacer | undefined;
+  /** Set while close() lets the last queued frames out, so that a slow reader's check does not close again from inside. */
+  private draining = false;
   readonly subscriptions = new Set<string>();
   inboxSubscribed = false;
 
@@ -175,7 +177,10 @@ export class RelayConnection {
     if (this.state.phase === "closed") return;
     // What this turn sent so far (an Error saying why, say) goes before the close.
     this.sealPending();
+    if (this.draining) return;
+    this.draining = true;
     this.pacer?.drain(CLOSE_DRAIN_FRAMES);
+    this.draining = false;
     if (this.isClosed) return;
     this.ws.close(code, reason);
     this.closed();
