@@ -1,4 +1,4 @@
-/** A small seeded PRNG (mulberry32): the same seed gives the same script, folds and initial state. */
+/** A small seeded PRNG (mulberry32): the same seed gives the same plan, folds and forests. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -8,11 +8,6 @@ export function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** An exponential draw with the given mean. */
-export function exponential(random: () => number, mean: number): number {
-  return -Math.log(1 - random()) * mean;
 }
 
 /** Fisher–Yates shuffle of a copy. */

@@ -2,22 +2,25 @@
 // WebSocket client (baseline), as sender or receiver. Commands arrive as JSON lines on stdin;
 // every answer is one JSON line on stdout. Timestamps are wall-clock milliseconds
 // (performance.timeOrigin + performance.now()), comparable across processes on one machine.
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+//   argv: mode, role, relay URL, relay key, data dir, cover (a CoverConfig as JSON; default off),
+//   message bytes (default 1024)
 import { createInterface } from "node:readline";
 import WebSocket from "ws";
+import { announceDid, peerDid } from "../analysis/peerIdentity.js";
 import { Agent } from "../src/agent/agent.js";
+import { DEFAULT_COVER, type CoverConfig } from "../src/wire/cover.js";
 
-const [mode, role, url, keyB64, dataDir] = process.argv.slice(2) as ["skytale" | "skytale-unpacked" | "baseline", "sender" | "receiver", string, string, string];
+const [mode, role, url, keyB64, dataDir, coverJson, bytesText] = process.argv.slice(2) as ["skytale" | "skytale-unpacked" | "baseline", "sender" | "receiver", string, string, string, string?, string?];
 const CHANNEL = "bench/e2e/one";
-const MESSAGE_BYTES = 1024;
+const MESSAGE_BYTES = Number(bytesText ?? 1024);
+const cover: CoverConfig = coverJson === undefined ? DEFAULT_COVER.off : (JSON.parse(coverJson) as CoverConfig);
 const now = () => performance.timeOrigin + performance.now();
 const reply = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
-/** A 1 KiB message naming its send time and index, so the receiver can measure and check order. */
-function message(index: number): string {
+/** A message of `bytes` naming its send time and index, so the receiver can measure and check order. */
+function message(index: number, bytes = MESSAGE_BYTES): string {
   const head = `${now().toFixed(3)} ${index} `;
-  return head + "x".repeat(MESSAGE_BYTES - head.length);
+  return head + "x".repeat(Math.max(0, bytes - head.length));
 }
 
 /** Same shape for both modes: send with at most `window` unanswered, and a stream of received texts. */
@@ -38,7 +41,7 @@ function skytaleSide(): Side {
       dataDir,
       relayUrl: url,
       relayKey: new Uint8Array(Buffer.from(keyB64, "base64url")),
-      cover: { mode: "poisson", rate: 1 },
+      cover,
       packSends: mode === "skytale",
       directoryAdds: "all",
       log: (line) => process.stderr.write(`${role}: ${line}\n`),
@@ -46,11 +49,8 @@ function skytaleSide(): Side {
   return {
     async setup() {
       const a = await open();
-      // The sender adds bob by his key, as a contact: the receiver leaves it beside the data dirs.
-      const didFile = join(dirname(dataDir), "bob.did");
       if (role === "receiver") {
-        writeFileSync(`${didFile}.part`, a.identity.did);
-        renameSync(`${didFile}.part`, didFile); // the sender never reads half of it
+        announceDid(dataDir, "bob", a.identity.did);
         // Key packages are published once connected; wait until the sender has added us.
         const deadline = Date.now() + 30_000;
         while (!(await a.channels()).some((c) => c.channel === CHANNEL)) {
@@ -60,11 +60,7 @@ function skytaleSide(): Side {
         return;
       }
       await a.createChannel(CHANNEL);
-      for (let waited = 0; !existsSync(didFile); waited += 20) {
-        if (waited > 30_000) throw new Error("the receiver never said who it is");
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await a.addContact("bob", { did: readFileSync(didFile, "utf8") });
+      await a.addContact("bob", { did: await peerDid(dataDir, "bob") });
       for (let attempt = 0; ; attempt++) {
         try {
           await a.addMember(CHANNEL, { agent: "bob" });
@@ -139,7 +135,7 @@ const side = mode === "baseline" ? baselineSide() : skytaleSide();
  * Sends `count` messages, at most `window` awaiting the relay's answer at any time; `carriers` is
  * how many MLS messages carried them (distinct seqs; 0 for the baseline).
  */
-async function sendAll(first: number, count: number, window: number): Promise<{ startedAt: number; endedAt: number; cpuMs: number; carriers: number }> {
+async function sendAll(first: number, count: number, window: number, bytes?: number): Promise<{ startedAt: number; endedAt: number; cpuMs: number; carriers: number }> {
   const startedAt = now();
   const cpu = process.cpuUsage();
   const seqs = new Set<number>();
@@ -147,7 +143,7 @@ async function sendAll(first: number, count: number, window: number): Promise<{ 
   const end = first + count;
   const worker = async () => {
     while (next < end) {
-      const seq = await side.send(message(next++));
+      const seq = await side.send(message(next++, bytes));
       if (seq !== undefined) seqs.add(seq);
     }
   };
@@ -181,10 +177,10 @@ async function receiveAll(count: number): Promise<{ latencies: number[]; lastAt:
 
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
-  const command = JSON.parse(line) as { op: "setup" } | { op: "send"; first: number; count: number; window: number } | { op: "receive"; count: number } | { op: "close" };
+  const command = JSON.parse(line) as { op: "setup" } | { op: "send"; first: number; count: number; window: number; bytes?: number } | { op: "receive"; count: number } | { op: "close" };
   const run = async (): Promise<unknown> => {
     if (command.op === "setup") return side.setup();
-    if (command.op === "send") return sendAll(command.first, command.count, command.window);
+    if (command.op === "send") return sendAll(command.first, command.count, command.window, command.bytes);
     if (command.op === "receive") return receiveAll(command.count);
     await side.close();
     lines.close();

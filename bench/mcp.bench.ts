@@ -1,5 +1,5 @@
 // npm run bench:mcp — the MCP server as a host sees it: two real skytale-mcp stdio processes
-// (dist/cli.js) and a relay with cover traffic on. Measures cold start to tools/list, join by
+// (dist/cli.js) and a relay, cover off (what paced cover adds is bench:cover's). Measures cold start to tools/list, join by
 // invite, and send (A) → receive returning it (B). Writes docs/benchmarks.md (bench:mcp).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,7 +20,7 @@ async function start(name: string, root: string, relay: Relay): Promise<{ client
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [CLI],
-    env: { ...getDefaultEnvironment(), SKYTALE_IDENTITY: name, SKYTALE_DATA_DIR: join(root, name), SKYTALE_RELAY: relay.url, SKYTALE_RELAY_KEY: relay.publicKeyBase64, SKYTALE_COVER: "poisson" },
+    env: { ...getDefaultEnvironment(), SKYTALE_IDENTITY: name, SKYTALE_DATA_DIR: join(root, name), SKYTALE_RELAY: relay.url, SKYTALE_RELAY_KEY: relay.publicKeyBase64, SKYTALE_COVER: "off" },
     stderr: "ignore",
   });
   const client = new Client({ name: "bench-host", version: "1.0.0" });
@@ -42,7 +42,7 @@ function pct(values: number[], p: number): number {
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "skytale-bench-mcp-"));
-  const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", join(root, "relay"), "--cover", "poisson"], {}), { log: () => {} });
+  const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", join(root, "relay"), "--cover", "off"], {}), { log: () => {} });
   try {
     const cold: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
       `Command: \`npm run bench:mcp\`. ${machineLine()}`,
       "",
       "Two real `skytale-mcp` stdio processes (dist/cli.js) driven by the MCP SDK client, one relay in",
-      "the benchmark process, cover traffic poisson on both sides, bucket padding on. Times include",
+      "the benchmark process, cover off on both sides (paced cover adds its slot waits: bench:cover), bucket padding on. Times include",
       "JSON-RPC over stdio, MLS, the link layer and the relay's SQLite commit.",
       "",
       "| measurement | result | goal |",

@@ -7,10 +7,10 @@ import WebSocket from "ws";
 import type { EnvelopeOf } from "../src/wire/envelope.js";
 import { ClientHandshake } from "../src/wire/handshake.js";
 import { LinkCodec } from "../src/wire/link.js";
-import { LINK_REVISION, LINK_REVISION_HEADER } from "../src/wire/linkRevision.js";
+import { LINK_CELLS_HEADER, LINK_REVISION, LINK_REVISION_HEADER, peerRevision, peerSendsCells } from "../src/wire/linkRevision.js";
 import { testChannel, testIdentity } from "../test/identity.js";
 
-export type RelayKind = "baseline" | "off" | "poisson";
+export type RelayKind = "baseline" | "off";
 
 /** A 1 KiB message after MLS and bucket padding: its envelope fills one 2048-byte frame. */
 export const BODY_BYTES = 2020;
@@ -62,9 +62,11 @@ function slidingWindow(bodies: readonly Uint8Array[], window: number, send: (bod
   };
 }
 
-async function open(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url, { perMessageDeflate: false, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
+/** A WebSocket to `url`, and whether the relay announced that its frames to us are cells (it paces). */
+async function open(url: string): Promise<WebSocket & { relayCells?: boolean }> {
+  const ws: WebSocket & { relayCells?: boolean } = new WebSocket(url, { perMessageDeflate: false, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
   ws.binaryType = "nodebuffer";
+  ws.once("upgrade", (response) => (ws.relayCells = peerSendsCells(peerRevision(response.headers[LINK_REVISION_HEADER]), response.headers[LINK_CELLS_HEADER])));
   await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
   return ws;
 }
@@ -105,7 +107,7 @@ export async function skytaleClient(url: string, relayKey: Uint8Array, agent: st
   const reply = new Promise<Buffer>((resolve) => ws.once("message", resolve));
   ws.send(hs.hello);
   const keys = hs.finish(await reply);
-  const codec = new LinkCodec(keys);
+  const codec = new LinkCodec(keys, Date.now, ws.relayCells ?? false);
   let nextId = 1n;
   // Like the transport's link: what one turn sends is sealed at its end, small pieces sharing frames.
   let pending: Uint8Array[] = [];

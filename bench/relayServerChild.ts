@@ -1,7 +1,8 @@
-// A relay under test for bench/relay.bench.ts, in its own process: "baseline" is a plain
-// WebSocket broadcast relay (no encryption, no padding, no storage ordering); "off" and "poisson"
-// are the skytale relay with that cover mode. Prints {"port": N} once listening; answers "mem"
-// on stdin with its memory after a full GC, and "cpu" with the CPU time it has used (µs).
+// A relay under test for the benchmarks, in its own process: "baseline" is a plain WebSocket
+// broadcast relay (no encryption, no padding, no storage ordering); "off" is the skytale relay
+// with cover off, and a JSON CoverConfig (argv[3], with argv[2] "skytale") one with that cover.
+// Prints {"port": N} once listening; answers "mem" on stdin with its memory after a full GC, and
+// "cpu" with the CPU time it has used (µs).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,8 +10,11 @@ import { createInterface } from "node:readline";
 import { WebSocketServer, type WebSocket } from "ws";
 import { DEFAULT_LIMITS } from "../src/relay/config.js";
 import { Relay } from "../src/relay/relayServer.js";
+import { coverProblem, DEFAULT_COVER, type CoverConfig } from "../src/wire/cover.js";
 
-const kind = process.argv[2] as "baseline" | "off" | "poisson";
+const kind = process.argv[2] as "baseline" | "off" | "skytale";
+const cover: CoverConfig = kind === "skytale" ? (JSON.parse(process.argv[3] ?? "{}") as CoverConfig) : DEFAULT_COVER.off;
+if (coverProblem(cover) !== undefined) throw new Error(`bad cover for the relay: ${coverProblem(cover)}`);
 const dir = mkdtempSync(join(tmpdir(), "skytale-bench-relay-"));
 
 async function startBaseline(): Promise<number> {
@@ -39,7 +43,7 @@ async function startSkytale(): Promise<{ port: number; relay: Relay }> {
     port: 0,
     dataDir: dir,
     authSecret: undefined,
-    cover: kind === "poisson" ? { mode: "poisson", rate: 1 } : { mode: "off", rate: 0 },
+    cover,
     retentionDays: 7,
     maxChannelBytes: 1 << 30,
     durability: "normal",

@@ -1,7 +1,7 @@
 // npm run bench:wire — bytes on the wire per payload byte for a seeded, realistic agent message
 // mix (many small JSON tool messages, some 2-20 KiB results, rare 100 KiB files), split into MLS
-// overhead, bucket padding and framing (envelope, link frame, fragments); and the cover traffic an
-// idle connection costs per second in each mode (the real CoverScheduler on a simulated clock).
+// overhead, bucket padding and framing (envelope, link frame, fragments); and the cover traffic a
+// connection costs per second in each mode (the real LinkPacer on a simulated clock).
 // BENCH_QUICK=1: fewer messages and simulated seconds. Writes the bench:wire section.
 import { pathToFileURL } from "node:url";
 import { createApplicationMessage, createCommit, createGroup, emptyPskIndex, joinGroup, makePskIndex, processPrivateMessage, type ClientState } from "ts-mls";
@@ -10,10 +10,12 @@ import { encodePrivateMessage } from "../src/mls/messages.js";
 import { withBucketPadding } from "../src/mls/padding.js";
 import { clientConfig, loadCiphersuite } from "../src/mls/suite.js";
 import { bucketFor, LINK_FRAME_OVERHEAD } from "../src/wire/buckets.js";
-import { CoverScheduler, DEFAULT_COVER, type CoverConfig, type Timers } from "../src/wire/cover.js";
+import { cellOf, DEFAULT_COVER, type CoverConfig, type Timers } from "../src/wire/cover.js";
 import { encodeEnvelope } from "../src/wire/envelope.js";
 import { fragment } from "../src/wire/fragments.js";
-import { MAX_FRAME_ENVELOPE } from "../src/wire/frames.js";
+import { cellCapacity, MAX_FRAME_ENVELOPE } from "../src/wire/frames.js";
+import { LinkCodec } from "../src/wire/link.js";
+import { LinkPacer } from "../src/wire/linkPacer.js";
 import { machineLine, replaceSection } from "./report.js";
 import { exitIfStuck, memberKeyPackages, quick, seededRandom, table } from "./scaleKit.js";
 
@@ -130,25 +132,36 @@ class SimulatedTimers implements Timers {
   }
 }
 
-/** Cover bytes per second one idle side of a link sends, its sizes drawn from `recentSizes`. */
-export function idleCover(config: CoverConfig, recentSizes: readonly number[], seconds: number, seed = SEED): { bytesPerSecond: number; framesPerSecond: number } {
+/**
+ * Frames and bytes per second one side of a link sends in `seconds`, idle (no `pieces`) or with
+ * `pieces` (encoded envelopes) handed over at the start: the real LinkPacer and LinkCodec on a
+ * simulated clock. A paced link costs the same either way; with cover off only real frames go.
+ */
+export function linkCost(config: CoverConfig, seconds: number, pieces: readonly Uint8Array[] = [], seed = SEED): { bytesPerSecond: number; framesPerSecond: number; realFrames: number } {
+  if (config.mode === "off") return { bytesPerSecond: 0, framesPerSecond: 0, realFrames: 0 };
   const timers = new SimulatedTimers();
+  const codec = new LinkCodec({ send: new Uint8Array(32).fill(1), receive: new Uint8Array(32).fill(2) }, () => timers.now);
   let bytes = 0;
   let frames = 0;
-  const scheduler = new CoverScheduler<number>(config, {
-    sendReal: () => undefined,
-    sendCover: (size) => {
-      bytes += size;
+  let realFrames = 0;
+  const pacer = new LinkPacer({
+    cover: { ...config, mode: config.mode },
+    codec,
+    write: (frame, cover) => {
+      bytes += frame.length;
       frames++;
+      if (!cover) realFrames++;
     },
+    maxQueuedBytes: Number.POSITIVE_INFINITY,
     timers,
+    now: () => timers.now,
     random: seededRandom(seed),
   });
-  recentSizes.slice(-64).forEach((s) => scheduler.sizes.record(s));
-  scheduler.start();
+  for (const piece of pieces) pacer.submit([piece]);
+  pacer.start();
   timers.runUntil(seconds * 1000);
-  scheduler.stop();
-  return { bytesPerSecond: bytes / seconds, framesPerSecond: frames / seconds };
+  pacer.stop();
+  return { bytesPerSecond: bytes / seconds, framesPerSecond: frames / seconds, realFrames };
 }
 
 const ratio = (n: number, d: number) => (n / d).toFixed(3);
@@ -181,14 +194,18 @@ async function main(): Promise<void> {
     splitRow("files (100 KiB)", counts("file"), tally.file),
     splitRow("whole mix", count, tally.all),
   ];
+  // What the mix puts on a paced link's byte stream per message: each envelope with its 2-byte record length.
+  const streamPerMessage = sizes.reduce((a, b) => a + b - LINK_FRAME_OVERHEAD + 2, 0) / count;
   const cover = (["off", "poisson", "constant"] as const).map((mode) => {
-    const c = idleCover(DEFAULT_COVER[mode], sizes, seconds);
+    const config = DEFAULT_COVER[mode];
+    const c = linkCost(config, seconds);
+    const carries = mode === "off" ? undefined : (config.rate * cellCapacity(cellOf(config))) / streamPerMessage;
     return {
-      mode: `${mode}${mode === "off" ? "" : ` (rate ${DEFAULT_COVER[mode].rate}/s)`}`,
+      mode: `${mode}${mode === "off" ? "" : ` (${config.rate}/s × ${cellOf(config)} B)`}`,
       "frames/s each way": c.framesPerSecond.toFixed(2),
       "bytes/s each way": c.bytesPerSecond.toFixed(0),
       "KiB/hour both ways": ((2 * c.bytesPerSecond * 3600) / 1024).toFixed(0),
-      "as many bytes as the mix at": c.bytesPerSecond === 0 ? "0" : `${((2 * c.bytesPerSecond) / (tally.all.payload / count)).toFixed(2)} msgs/s`,
+      "mix messages/s the slots carry before queueing": carries === undefined ? "no limit" : carries.toFixed(2),
     };
   });
   console.log(table(rows));
@@ -200,7 +217,7 @@ async function main(): Promise<void> {
     "",
     table(rows),
     "",
-    `Cover traffic on an idle connection, each side (client and relay) with its default rate, cover sizes drawn from the mix's last 64 real frames; the real CoverScheduler on a simulated clock over ${seconds} s. Constant mode sends its rate whether idle or not (real frames take the slots), poisson adds its dummies to real traffic.`,
+    `Cover traffic of one connection, each side (client and relay) with its mode's default settings; the real LinkPacer on a simulated clock over ${seconds} s. A paced link sends one frame of the cell size per slot whether idle or busy (real data takes cover's place), so this is its cost at any load, before WebSocket and TCP headers; the last column is how many messages of the mix a second its slots carry (the mix's envelopes as the byte stream cut into cells) before real data queues.`,
     "",
     table(cover),
   ].join("\n");

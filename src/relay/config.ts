@@ -2,9 +2,10 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { BUCKETS } from "../wire/buckets.js";
+import { cellOf, COVER_MODES, coverProblem, DEFAULT_COVER, type CoverConfig, type CoverMode } from "../wire/cover.js";
 import type { AdminConfig } from "./adminServer.js";
 import { readSecretFile, SECRET_ADVICE, secretWeakness } from "./authSecret.js";
-import { COVER_MODES, DEFAULT_COVER, MAX_COVER_RATE, type CoverConfig, type CoverMode } from "../wire/cover.js";
 
 export interface RelayLimits {
   readonly maxConnections: number;
@@ -71,8 +72,11 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
                           (default: not served)
   --metrics-host HOST     its address (default 127.0.0.1); any other needs a metrics secret
   --metrics-secret-file F bearer secret scrapers must send (env SKYTALE_RELAY_METRICS_SECRET)
-  --cover MODE            off | poisson | constant (default poisson)
-  --cover-rate N          cover frames per second per connection (poisson mean / constant rate)
+  --cover MODE            off | poisson | constant (default poisson): paces every link's
+                          frames to the schedule below, real data in place of cover
+  --cover-rate N          frames per second to each connection (poisson mean / constant
+                          rate; default 8 for poisson, 32 for constant)
+  --cover-cell BYTES      size of every frame: ${BUCKETS.join(", ")} (default 1024)
   --retention-days N      archive retention (default 7)
   --max-channel-mb N      archive size cap per channel (default 64)
   --durability MODE       normal | full: fsync every append with full (default normal)
@@ -109,6 +113,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       "metrics-secret-file": { type: "string" },
       cover: { type: "string" },
       "cover-rate": { type: "string" },
+      "cover-cell": { type: "string" },
       "retention-days": { type: "string" },
       "max-channel-mb": { type: "string" },
       durability: { type: "string" },
@@ -129,8 +134,12 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   const mode = (values.cover ?? env.SKYTALE_RELAY_COVER ?? "poisson") as CoverMode;
   if (!COVER_MODES.includes(mode)) throw new ConfigError(`--cover must be one of ${COVER_MODES.join(", ")}`);
-  const rate = positive("--cover-rate", values["cover-rate"], DEFAULT_COVER[mode].rate, true);
-  if (rate > MAX_COVER_RATE) throw new ConfigError(`--cover-rate is capped at ${MAX_COVER_RATE}`);
+  const cover: CoverConfig =
+    mode === "off"
+      ? DEFAULT_COVER.off
+      : { mode, rate: positive("--cover-rate", values["cover-rate"], DEFAULT_COVER[mode].rate), cell: positive("--cover-cell", values["cover-cell"], cellOf(DEFAULT_COVER[mode])) };
+  const coverError = coverProblem(cover);
+  if (coverError !== undefined) throw new ConfigError(`--cover: ${coverError}`);
   const durability = values.durability ?? "normal";
   if (durability !== "normal" && durability !== "full") throw new ConfigError("--durability must be normal or full");
   const port = positive("--port", values.port ?? env.SKYTALE_RELAY_PORT, 8787, true);
@@ -142,7 +151,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     authSecret,
     revocationsFile,
     metrics: metricsConfig(values["metrics-port"], values["metrics-host"], values["metrics-secret-file"], env),
-    cover: { mode, rate },
+    cover,
     retentionDays: positive("--retention-days", values["retention-days"], 7),
     maxChannelBytes: positive("--max-channel-mb", values["max-channel-mb"], 64) * 1024 * 1024,
     durability,

@@ -1,9 +1,10 @@
 import type { WebSocket } from "ws";
-import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js";
+import { realTimers, type CoverConfig, type Timers } from "../wire/cover.js";
 import { type AckEntry, type Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { respondToHello } from "../wire/handshake.js";
-import { fitsOneFrame, LinkCodec, SLOT_PACKING } from "../wire/link.js";
+import { LinkCodec } from "../wire/link.js";
+import { LinkPacer } from "../wire/linkPacer.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
 import type { TokenClaims } from "./token.js";
 import type { RelayLimits } from "./config.js";
@@ -34,6 +35,8 @@ const MAX_BREACHES = 100;
  * partly filled frame per chunk.
  */
 const SEAL_CHUNK = 256 * 1024;
+/** Frames of what is still queued that a paced link sends at once when it closes (an Error saying why). */
+const CLOSE_DRAIN_FRAMES = 8;
 
 type LinkState =
   | { phase: "handshake" }
@@ -54,9 +57,10 @@ export interface ConnectionContext {
   readonly cover: CoverConfig;
   readonly metrics: RelayMetrics;
   readonly gate: SendGate<RelayConnection>;
+  /** A monotonic clock, ms: rate limits, reassembly timeouts and cover slots. */
   readonly now: () => number;
-  /** The link revision the client announced: what it can read (see linkRevision.ts). */
-  readonly peerRevision: number;
+  /** Whether the client announced that it paces: then every frame from it is a cell. */
+  readonly peerSendsCells?: boolean;
   readonly timers?: Timers;
   readonly random?: () => number;
 }
@@ -64,7 +68,10 @@ export interface ConnectionContext {
 /**
  * One client link at the relay: handshake, then bucket-sized frames both ways, rate limits,
  * cover traffic, and the subscriptions this client holds. Envelopes that arrive once the link is
- * up are handed to `onEnvelope`; the connection itself knows nothing about channels.
+ * up are handed to `onEnvelope`; the connection itself knows nothing about channels. With cover
+ * off, what one turn sends to the link is sealed and written at its end; with cover on, from the
+ * handshake on, a LinkPacer sends one frame per slot of its own schedule and nothing else, so
+ * replies and fan-out ride in the relay's slots, never right after the client's frame.
  */
 export class RelayConnection {
   private state: LinkState = { phase: "handshake" };
@@ -72,10 +79,13 @@ export class RelayConnection {
   private readonly bytes: TokenBucket;
   private breaches = 0;
   private corked = false;
-  /** Pieces handed over this turn, sealed together (sharing frames) when the turn ends, or sooner past SEAL_CHUNK. */
+  /** Cover off: pieces handed over this turn, sealed together (sharing frames) when the turn ends, or sooner past SEAL_CHUNK. */
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
-  private readonly scheduler: CoverScheduler<Uint8Array[]>;
+  /** Cover on: paces this link's frames from the handshake on. */
+  private pacer: LinkPacer | undefined;
+  /** Set while close() lets the last queued frames out, so that a slow reader's check does not close again from inside. */
+  private draining = false;
   readonly subscriptions = new Set<string>();
   inboxSubscribed = false;
 
@@ -91,17 +101,6 @@ export class RelayConnection {
   ) {
     this.frames = new TokenBucket(ctx.limits.framesPerSecond, ctx.limits.framesPerSecond, ctx.now);
     this.bytes = new TokenBucket(ctx.limits.bytesPerSecond, ctx.limits.bytesPerSecond, ctx.now);
-    this.scheduler = new CoverScheduler<Uint8Array[]>(ctx.cover, {
-      sendReal: (envelopes, slot) => (slot ? this.transmitSlot(envelopes) : this.transmit(envelopes)),
-      sendCover: (size) => this.transmitCover(size),
-      // A fragmented envelope (several pieces) takes a slot alone, one frame per piece; so does
-      // every envelope to a client that reads one piece per frame.
-      ...(ctx.peerRevision >= 2
-        ? { packing: { budget: SLOT_PACKING.budget, bytes: (pieces: Uint8Array[]) => (pieces.length === 1 ? SLOT_PACKING.bytes(pieces[0] as Uint8Array) : undefined) } }
-        : {}),
-      ...(ctx.timers ? { timers: ctx.timers } : {}),
-      ...(ctx.random ? { random: ctx.random } : {}),
-    });
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
     ws.on("close", () => this.closed());
     ws.on("error", () => this.closed());
@@ -131,11 +130,10 @@ export class RelayConnection {
     return this.state.phase === "ready" ? this.state.token : undefined;
   }
 
-  /** Marks the link authenticated as the holder of identity key `agent` (hex), called `name`, and starts cover traffic. */
+  /** Marks the link authenticated as the holder of identity key `agent` (hex), called `name`. */
   authenticated(agent: string, name: string, token: TokenClaims | undefined): void {
     if (this.state.phase !== "auth") return;
     this.state = { phase: "ready", codec: this.state.codec, agent, name, token };
-    this.scheduler.start();
   }
 
   send(envelope: Envelope): void {
@@ -165,13 +163,7 @@ export class RelayConnection {
     this.ctx.gate.pass(this, () => {
       if (this.state.phase !== "ready") return;
       const [first] = acks;
-      // A revision-1 client reads no Acks: it gets one Ack per request.
-      const envelopes: Envelope[] =
-        acks.length === 1 && first !== undefined
-          ? [{ type: "Ack", id: first.id, seq: first.seq }]
-          : this.ctx.peerRevision >= 2
-            ? [{ type: "Acks", id: 0n, acks }]
-            : acks.map(({ id, seq }) => ({ type: "Ack", id, seq }));
+      const envelopes: Envelope[] = acks.length === 1 && first !== undefined ? [{ type: "Ack", id: first.id, seq: first.seq }] : [{ type: "Acks", id: 0n, acks }];
       for (const envelope of envelopes) {
         if (this.isClosed) return;
         this.ctx.metrics.countOut(envelope.type);
@@ -181,12 +173,14 @@ export class RelayConnection {
   }
 
   /**
-   * Hands an envelope's pieces to the cover scheduler. Its constant-mode queue is bounded: a
-   * reader so far behind that it fills it is dropped like one whose socket buffer overflows (it
-   * resumes from its cursor when it reconnects), never left with a silent hole in its stream.
+   * Sends an envelope's pieces: at the end of this turn with cover off, in the next slots with
+   * cover on. The pacer's queue is bounded like a socket's buffer (maxBufferedBytes): a reader so
+   * far behind that it fills it is dropped (it resumes from its cursor when it reconnects), never
+   * left with a silent hole in its stream.
    */
   private submit(pieces: Uint8Array[]): void {
-    if (!this.scheduler.submit(pieces)) this.close(1008, "too slow: reconnect and resume");
+    if (this.pacer === undefined) return this.transmit(pieces);
+    if (!this.pacer.submit(pieces)) this.close(1008, "too slow: reconnect and resume");
   }
 
   error(id: bigint, code: RelayErrorCode, message: string): void {
@@ -198,6 +192,10 @@ export class RelayConnection {
     if (this.state.phase === "closed") return;
     // What this turn sent so far (an Error saying why, say) goes before the close.
     this.sealPending();
+    if (this.draining) return;
+    this.draining = true;
+    this.pacer?.drain(CLOSE_DRAIN_FRAMES);
+    this.draining = false;
     if (this.isClosed) return;
     this.ws.close(code, reason);
     this.closed();
@@ -206,43 +204,24 @@ export class RelayConnection {
   private closed(): void {
     if (this.state.phase === "closed") return;
     this.state = { phase: "closed" };
-    this.scheduler.stop();
+    this.pacer?.stop();
     this.handlers.onClose(this);
   }
 
-  /** Takes envelopes' pieces to seal at the end of this turn, with whatever else this turn sends. */
-  private transmit(envelopes: readonly Uint8Array[][]): void {
+  /** Cover off: takes an envelope's pieces to seal at the end of this turn, with whatever else this turn sends. */
+  private transmit(pieces: readonly Uint8Array[]): void {
     if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
-    for (const pieces of envelopes) {
-      this.pending.push(...pieces);
-      for (const piece of pieces) this.pendingBytes += piece.length;
-    }
+    this.pending.push(...pieces);
+    for (const piece of pieces) this.pendingBytes += piece.length;
     this.writeThisTurn();
     if (this.pendingBytes >= Math.min(SEAL_CHUNK, this.ctx.limits.maxBufferedBytes)) this.sealPending();
   }
 
-  /** A constant-cover slot: its envelopes in one frame (a fragmented one's pieces one per frame), now. */
-  private transmitSlot(envelopes: readonly Uint8Array[][]): void {
-    if (this.state.phase !== "auth" && this.state.phase !== "ready") return;
-    this.writeThisTurn();
-    // Frames are sealed in the order they are sent: what is pending goes first.
-    this.sealPending();
+  /** Cover on: a slot's frame (real data or cover), written now. */
+  private writeSlot(frame: Uint8Array, cover: boolean): void {
     if (this.isClosed) return;
-    const pieces = envelopes.flat();
-    const codec = this.state.codec;
-    this.sendFrames(fitsOneFrame(pieces) ? [codec.sealTogether(pieces)] : pieces.map((piece) => codec.seal(piece)));
-  }
-
-  private transmitCover(size: number): void {
-    if (this.state.phase !== "ready") return;
-    this.writeThisTurn();
-    // Frames are sealed in the order they are sent: what is pending goes first.
-    this.sealPending();
-    if (this.isClosed) return;
-    this.ctx.metrics.coverOut++;
-    this.ctx.metrics.countFrame("out", size);
-    this.ws.send(this.state.codec.sealCover(size));
-    this.dropIfBacklogged();
+    if (cover) this.ctx.metrics.coverOut++;
+    this.sendFrames([frame]);
   }
 
   /** Seals the pending pieces, packing consecutive small ones into shared frames, and sends them. */
@@ -258,7 +237,6 @@ export class RelayConnection {
   private sendFrames(frames: readonly Uint8Array[]): void {
     for (const frame of frames) {
       this.ctx.metrics.countFrame("out", frame.length);
-      this.scheduler.sizes.record(frame.length);
       this.ws.send(frame);
     }
     this.dropIfBacklogged();
@@ -316,14 +294,16 @@ export class RelayConnection {
   private handleFrame(frame: Uint8Array, limited: boolean): void {
     if (this.state.phase === "handshake") {
       const { reply, keys } = respondToHello(frame, this.ctx.relayKey);
-      this.state = { phase: "auth", codec: new LinkCodec(keys, this.ctx.now, this.ctx.peerRevision >= 2), binding: keys.binding };
+      const codec = new LinkCodec(keys, this.ctx.now, this.ctx.peerSendsCells ?? false);
+      this.state = { phase: "auth", codec, binding: keys.binding };
       this.ws.send(reply);
+      this.startPacer(codec);
       return;
     }
     if (this.state.phase === "closed") return;
     this.ctx.metrics.countFrame("in", frame.length);
-    const { pieces, envelopes } = this.state.codec.readEncoded(frame);
-    if (pieces === 0) {
+    const { cover, pieces, envelopes } = this.state.codec.readEncoded(frame);
+    if (cover) {
       this.ctx.metrics.coverIn++;
       if (limited) this.breach();
       return;
@@ -338,6 +318,26 @@ export class RelayConnection {
         this.error(envelope.id, "rate_limited", "too many frames or bytes per second; slow down and retry");
       }
     }
+  }
+
+  /**
+   * Cover on: from the handshake on, frames to this link leave only in the slots of its own
+   * schedule (the client's Auth gets its AuthOk in the first slot after it). Its queue holds as
+   * much as a socket's buffer may (maxBufferedBytes).
+   */
+  private startPacer(codec: LinkCodec): void {
+    const cover = this.ctx.cover;
+    if (cover.mode === "off") return;
+    this.pacer = new LinkPacer({
+      cover: { ...cover, mode: cover.mode },
+      codec,
+      write: (frame, isCover) => this.writeSlot(frame, isCover),
+      maxQueuedBytes: this.ctx.limits.maxBufferedBytes,
+      timers: this.ctx.timers ?? realTimers,
+      now: this.ctx.now,
+      random: this.ctx.random ?? Math.random,
+    });
+    this.pacer.start();
   }
 
   /**

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import type { Timers } from "../wire/cover.js";
-import { LINK_REVISION, LINK_REVISION_HEADER, MIN_LINK_REVISION, peerRevision } from "../wire/linkRevision.js";
+import { LINK_CELLS_HEADER, LINK_REVISION, LINK_REVISION_HEADER, MIN_LINK_REVISION, peerRevision, peerSendsCells } from "../wire/linkRevision.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
 import type { ChannelLog } from "./channelLog.js";
 import { assertStrongSecret, type RelayConfig } from "./config.js";
@@ -22,6 +22,7 @@ const MAX_FRAME_BYTES = 32768;
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface RelayRuntime {
+  /** A monotonic clock, ms (rate limits, reassembly timeouts, cover slots); performance.now by default. */
   readonly now?: () => number;
   readonly timers?: Timers;
   readonly random?: () => number;
@@ -63,7 +64,7 @@ export class Relay {
     const relayKey = loadOrCreateRelayKey(config.dataDir);
     const channelLog = runtime.channelLog ?? new SqliteChannelLog(config.dataDir, { durability: config.durability });
     const metrics = new RelayMetrics();
-    const now = runtime.now ?? Date.now;
+    const now = runtime.now ?? (() => performance.now());
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     // Sockets that never finish their headers (a half-sent upgrade) go after a few seconds, not
     // Node's 60; the check runs every second instead of every 30.
@@ -81,7 +82,11 @@ export class Relay {
     const gate = new SendGate<RelayConnection>();
     const handlers = new RelayHandlers(channelLog, config, metrics, connections, report, revocations, gate);
     http.on("request", (req, res) => relay.serveHttp(req, res));
-    wss.on("headers", (headers) => headers.push(`${LINK_REVISION_HEADER}: ${LINK_REVISION}`));
+    wss.on("headers", (headers) => {
+      headers.push(`${LINK_REVISION_HEADER}: ${LINK_REVISION}`);
+      // With cover on, every frame to a client of revision 3 is a cell.
+      if (config.cover.mode !== "off") headers.push(`${LINK_CELLS_HEADER}: 1`);
+    });
     http.on("upgrade", (req, socket, head) => {
       if (req.url !== LINK_PATH) {
         socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
@@ -98,7 +103,8 @@ export class Relay {
           ws.close(1013, "relay full");
           return;
         }
-        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, peerRevision: revision, ...optional(runtime) }, {
+        const link = { peerSendsCells: peerSendsCells(revision, req.headers[LINK_CELLS_HEADER]) };
+        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, ...link, ...optional(runtime) }, {
           onEnvelope: (c, e, bytes) => handlers.handle(c, e, bytes),
           onClose: (c) => {
             relay.connections.delete(c);

@@ -1,4 +1,4 @@
-import { COVER_MODES, DEFAULT_COVER, MAX_COVER_RATE, type CoverConfig, type Timers } from "../wire/cover.js";
+import { coverProblem, DEFAULT_COVER, type CoverConfig, type Timers } from "../wire/cover.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope, type EnvelopeOf, type RelayThroughType, type Target } from "../wire/envelope.js";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.js";
 import { Deferred } from "./deferred.js";
@@ -39,7 +39,7 @@ export interface RelayClientOptions {
   readonly cursor?: (channel: Uint8Array) => bigint;
   /** Next seq wanted from the inbox, asked on every (re)subscribe; default one past the last delivered. */
   readonly inboxCursor?: () => bigint;
-  /** Cover traffic; default poisson at 1 frame per second (see coverFromEnv). */
+  /** Cover traffic; default poisson, 8 frames of 1 KiB per second (see coverFromEnv). */
   readonly cover?: CoverConfig;
   /** How long a caller waits for an answer (or connect() for a link), across reconnects: default 60 s. */
   readonly requestTimeoutMs?: number;
@@ -53,6 +53,7 @@ export interface RelayClientOptions {
   /** Most channels subscribed at once: default 4096. */
   readonly maxSubscriptions?: number;
   readonly timers?: Timers;
+  /** A monotonic clock, ms (silence, reassembly timeouts, cover slots); performance.now by default. */
   readonly now?: () => number;
   readonly random?: () => number;
 }
@@ -135,11 +136,10 @@ export class RelayClient {
       throw new TransportError("bad_config", `agent name, identity key or token is not acceptable: ${(cause as Error).message}`, { cause });
     }
     this.cover = options.cover ?? DEFAULT_COVER.poisson;
-    if (!COVER_MODES.includes(this.cover.mode) || !(this.cover.rate >= 0 && this.cover.rate <= MAX_COVER_RATE)) {
-      throw new TransportError("bad_config", `cover mode must be one of ${COVER_MODES.join(", ")} with a rate of 0-${MAX_COVER_RATE}`);
-    }
+    const problem = coverProblem(this.cover);
+    if (problem !== undefined) throw new TransportError("bad_config", problem);
     this.timers = options.timers ?? refTimers;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => performance.now());
     this.random = options.random ?? Math.random;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;

@@ -1,16 +1,19 @@
 import WebSocket, { type RawData } from "ws";
 import { BUCKETS } from "../wire/buckets.js";
-import { CoverScheduler, type CoverConfig, type Timers } from "../wire/cover.js";
+import type { CoverConfig, Timers } from "../wire/cover.js";
 import type { Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { ClientHandshake, HANDSHAKE_BYTES } from "../wire/handshake.js";
-import { LinkCodec, SLOT_PACKING } from "../wire/link.js";
-import { LINK_REVISION, LINK_REVISION_HEADER, MIN_LINK_REVISION, peerRevision } from "../wire/linkRevision.js";
+import { LinkCodec } from "../wire/link.js";
+import { LinkPacer } from "../wire/linkPacer.js";
+import { LINK_CELLS_HEADER, LINK_REVISION, LINK_REVISION_HEADER, MIN_LINK_REVISION, peerRevision, peerSendsCells } from "../wire/linkRevision.js";
 import { TransportError } from "./errors.js";
 
 const LARGEST_BUCKET = BUCKETS[BUCKETS.length - 1] as number;
 /** How long a graceful close may take before the socket is cut. */
 const CLOSE_GRACE_MS = 1000;
+/** Frames of what is still queued that a paced link sends at once when it closes (the rest stays in the outbox). */
+const CLOSE_DRAIN_FRAMES = 8;
 
 export interface RelayLinkParams {
   /** The full `/v1/link` URL. */
@@ -21,6 +24,7 @@ export interface RelayLinkParams {
   readonly cover: CoverConfig;
   readonly timers: Timers;
   readonly random: () => number;
+  /** A monotonic clock, ms: silence, reassembly timeouts and cover slots. */
   readonly now: () => number;
   readonly handshakeTimeoutMs: number;
   /** Every envelope the relay sends once the link is up, in order. */
@@ -30,8 +34,10 @@ export interface RelayLinkParams {
 }
 
 /**
- * One WebSocket to the relay: the handshake, then link frames through LinkCodec, with cover
- * traffic deciding when each frame leaves. It knows nothing of requests or subscriptions.
+ * One WebSocket to the relay: the handshake, then link frames through LinkCodec. With cover off,
+ * what one turn of the event loop sends is sealed together at its end; with cover on, a
+ * LinkPacer sends one frame per slot of its schedule and nothing else. It knows nothing of
+ * requests or subscriptions.
  */
 export class RelayLink {
   /** Resolves when the handshake is done; rejects with why the attempt failed. */
@@ -42,13 +48,16 @@ export class RelayLink {
   private markReady!: () => void;
   private failReady!: (reason: TransportError) => void;
   private codec: LinkCodec | undefined;
-  private cover: CoverScheduler<Uint8Array> | undefined;
-  /** Pieces handed over this turn, sealed together (sharing frames) when the turn ends. */
+  /** Set when cover is on (from the handshake on). */
+  private pacer: LinkPacer | undefined;
+  /** Cover off: pieces handed over this turn, sealed together (sharing frames) when the turn ends. */
   private pending: Uint8Array[] = [];
   private flushQueued = false;
   private reason: TransportError | undefined;
   /** The link revision the relay announced in the upgrade: what it reads (see linkRevision.ts). */
   private relayRevision = 1;
+  /** Whether the relay announced that it paces: then every frame from it is a cell. */
+  private relayCells = false;
   private handshakeTimer: unknown;
   private graceTimer: unknown;
   private lastReceived: number;
@@ -67,9 +76,13 @@ export class RelayLink {
       p.handshakeTimeoutMs,
     );
     // No compression: it would make frame contents guessable from sizes, which buckets exist to hide.
-    this.ws = new WebSocket(p.url, { perMessageDeflate: false, maxPayload: LARGEST_BUCKET, headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
+    const headers = { [LINK_REVISION_HEADER]: String(LINK_REVISION), ...(p.cover.mode === "off" ? {} : { [LINK_CELLS_HEADER]: "1" }) };
+    this.ws = new WebSocket(p.url, { perMessageDeflate: false, maxPayload: LARGEST_BUCKET, headers });
     this.ws.binaryType = "nodebuffer";
-    this.ws.on("upgrade", (response) => (this.relayRevision = peerRevision(response.headers[LINK_REVISION_HEADER])));
+    this.ws.on("upgrade", (response) => {
+      this.relayRevision = peerRevision(response.headers[LINK_REVISION_HEADER]);
+      this.relayCells = peerSendsCells(this.relayRevision, response.headers[LINK_CELLS_HEADER]);
+    });
     this.ws.on("unexpected-response", (_request, response) => {
       // The relay refuses an older client with 426 and says why; anything else is not a skytale relay.
       const status = response.statusCode ?? 0;
@@ -104,22 +117,25 @@ export class RelayLink {
   }
 
   /**
-   * Hands an envelope to the cover scheduler, its fragments one after another in one go so that
-   * nothing can come between them. Dropped when the link is going away: the client re-sends
-   * everything unanswered on the next link.
+   * Sends an envelope, its fragments one after another so that nothing can come between them:
+   * at the end of this turn with cover off, in the next slots with cover on. Dropped when the
+   * link is going away: the client re-sends everything unanswered on the next link.
    */
   send(envelope: Envelope): void {
-    if (this.codec === undefined || this.cover === undefined || this.reason !== undefined) return;
-    // submit() cannot refuse: the queue bound is Infinity because the client bounds what it sends.
-    for (const piece of this.codec.pieces(envelope)) this.cover.submit(piece);
+    if (this.codec === undefined || this.reason !== undefined) return;
+    const pieces = this.codec.pieces(envelope);
+    // submit() cannot refuse: the bound is Infinity because the client bounds what it sends.
+    if (this.pacer !== undefined) this.pacer.submit(pieces);
+    else this.queue(pieces);
   }
 
   /** Ends the link (gracefully once established) and resolves when the socket is closed. */
   close(): Promise<void> {
     // What was sent before the close goes before it.
     this.flush();
+    this.pacer?.drain(CLOSE_DRAIN_FRAMES);
     this.reason ??= new TransportError("closed", "the link was closed");
-    this.cover?.stop();
+    this.pacer?.stop();
     if (this.ws.readyState === WebSocket.OPEN && this.codec !== undefined) {
       this.ws.close(1000);
       this.graceTimer = this.p.timers.setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
@@ -132,7 +148,7 @@ export class RelayLink {
   /** Cuts the link at once, e.g. when the relay has gone silent. */
   fail(reason: TransportError): void {
     this.reason ??= reason;
-    this.cover?.stop();
+    this.pacer?.stop();
     this.ws.terminate();
   }
 
@@ -165,7 +181,7 @@ export class RelayLink {
     let codec: LinkCodec;
     try {
       const keys = this.handshake.finish(reply);
-      codec = new LinkCodec(keys, this.p.now, this.relayRevision >= 2);
+      codec = new LinkCodec(keys, this.p.now, this.relayCells);
       this.linkBinding = keys.binding;
     } catch (error) {
       const mismatch = error instanceof WireError && error.code === "handshake_failed" && reply.length === HANDSHAKE_BYTES;
@@ -177,42 +193,35 @@ export class RelayLink {
     }
     this.p.timers.clearTimeout(this.handshakeTimer);
     this.codec = codec;
-    const cover = new CoverScheduler<Uint8Array>(this.p.cover, {
-      sendReal: (pieces, slot) => (slot ? this.sendSlot(codec, pieces) : this.queue(pieces)),
-      sendCover: (size) => {
-        // Frames are sealed in the order they are sent: what is pending goes first.
-        this.flush();
-        if (this.ws.readyState === WebSocket.OPEN) this.ws.send(codec.sealCover(size), { binary: true });
-      },
-      ...(codec.packs ? { packing: SLOT_PACKING } : {}),
-      timers: this.p.timers,
-      random: this.p.random,
-      maxQueue: Number.POSITIVE_INFINITY,
-    });
-    this.cover = cover;
-    cover.start();
+    const cover = this.p.cover;
+    if (cover.mode !== "off") {
+      // Auth is the first thing to wait for a slot.
+      this.pacer = new LinkPacer({
+        cover: { ...cover, mode: cover.mode },
+        codec,
+        write: (frame) => {
+          if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame, { binary: true });
+        },
+        maxQueuedBytes: Number.POSITIVE_INFINITY,
+        timers: this.p.timers,
+        now: this.p.now,
+        random: this.p.random,
+      });
+      this.pacer.start();
+    }
     this.markReady();
   }
 
   /**
-   * Takes pieces to seal at the end of this turn, with whatever else this turn sends: requests
-   * made together (a burst of sends, an outbox re-sent on a new link) then share frames. Nothing
-   * waits for a timer or for I/O.
+   * Cover off: takes pieces to seal at the end of this turn, with whatever else this turn sends:
+   * requests made together (a burst of sends, an outbox re-sent on a new link) then share frames.
+   * Nothing waits for a timer or for I/O.
    */
   private queue(pieces: readonly Uint8Array[]): void {
     this.pending.push(...pieces);
     if (this.flushQueued) return;
     this.flushQueued = true;
     process.nextTick(this.flush);
-  }
-
-  /** A constant-cover slot: the pieces its packing let in, in one frame, now (after what is pending). */
-  private sendSlot(codec: LinkCodec, pieces: readonly Uint8Array[]): void {
-    this.flush();
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    const frame = codec.sealTogether(pieces);
-    this.cover?.sizes.record(frame.length);
-    this.ws.send(frame, { binary: true });
   }
 
   /** Seals the pending pieces, consecutive small ones sharing frames, and sends them in order. */
@@ -222,16 +231,13 @@ export class RelayLink {
     if (pieces.length === 0) return;
     this.pending = [];
     if (this.codec === undefined || this.ws.readyState !== WebSocket.OPEN) return;
-    for (const frame of this.codec.sealAll(pieces)) {
-      this.cover?.sizes.record(frame.length);
-      this.ws.send(frame, { binary: true });
-    }
+    for (const frame of this.codec.sealAll(pieces)) this.ws.send(frame, { binary: true });
   };
 
   private onSocketClosed(): void {
     this.p.timers.clearTimeout(this.handshakeTimer);
     this.p.timers.clearTimeout(this.graceTimer);
-    this.cover?.stop();
+    this.pacer?.stop();
     if (this.codec === undefined) {
       this.failReady(this.reason ?? new TransportError("unreachable", `the relay at ${this.p.url} closed the connection during the handshake`));
       return;

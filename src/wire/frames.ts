@@ -5,9 +5,12 @@ import { WireError } from "./errors.js";
 /**
  * Link frames: AES-256-GCM over `length (2) | piece | length (2) | piece | ... | zero fill`, exactly
  * one bucket long. A piece is an encoded envelope (or one fragment of one); a zero length, or the
- * end of the plaintext, ends the list, and a frame whose first length is 0 is a cover frame. The
- * fill is zeros *inside* the AEAD, so on the wire the whole frame is ciphertext and tag,
- * indistinguishable from random bytes; the lengths are encrypted too.
+ * end of the plaintext, ends the list, and a frame whose first length is 0 is a cover frame. A
+ * cell (link revision 3, from a side that announced it paces its frames) is the same AEAD over
+ * the next bytes of that side's byte stream instead (cells.ts), so that every frame of a paced
+ * link has one size whatever it carries. The fill is zeros *inside* the AEAD, so on the wire the
+ * whole frame is ciphertext and tag, indistinguishable from random bytes; the lengths are
+ * encrypted too.
  * Nonces are a per-direction frame counter (never sent, never repeated); every REKEY_INTERVAL
  * frames both sides move to a key derived from the previous one.
  */
@@ -79,10 +82,8 @@ export class FrameSealer {
    * `framedBytes(pieces) <= size`.
    */
   sealPieces(pieces: readonly Uint8Array[], size: number): Uint8Array {
-    if (!BUCKET_SET.has(size)) throw new WireError("bad_frame", `${size} is not a bucket size`);
-    const plaintext = SCRATCH.subarray(0, size - TAG_BYTES);
-    let at = 0;
-    try {
+    return this.sealWith(size, (plaintext) => {
+      let at = 0;
       for (const piece of pieces) {
         // An empty piece would read as the end of the list.
         if (piece.length === 0) throw new WireError("bad_frame", "an empty piece cannot be framed");
@@ -91,14 +92,40 @@ export class FrameSealer {
         plaintext.set(piece, at + LENGTH_BYTES);
         at += LENGTH_BYTES + piece.length;
       }
+      return at;
+    });
+  }
+
+  /** A cell of `size` bytes: `plaintext` (at most cellCapacity(size) bytes of the link's byte stream, cells.ts), then zeros. */
+  sealCell(plaintext: Uint8Array, size: number): Uint8Array {
+    return this.sealWith(size, (target) => {
+      if (plaintext.length > target.length) throw new WireError("too_large", `a ${size}-byte cell holds ${target.length} bytes`);
+      target.set(plaintext);
+      return plaintext.length;
+    });
+  }
+
+  /** Seals a `size`-byte frame whose plaintext `write` fills from the start (returning how far); the rest stays zero. */
+  private sealWith(size: number, write: (plaintext: Buffer) => number): Uint8Array {
+    if (!BUCKET_SET.has(size)) throw new WireError("bad_frame", `${size} is not a bucket size`);
+    const plaintext = SCRATCH.subarray(0, size - TAG_BYTES);
+    // A write that throws halfway may have left bytes anywhere: then all of it is zeroed.
+    let written = plaintext.length;
+    try {
+      written = write(plaintext);
       const cipher = createCipheriv("aes-256-gcm", this.key.next(), NONCE);
       const body = cipher.update(plaintext);
       cipher.final();
       return Buffer.concat([body, cipher.getAuthTag()], size);
     } finally {
-      plaintext.fill(0, 0, at);
+      plaintext.fill(0, 0, written);
     }
   }
+}
+
+/** Plaintext bytes of a cell of `size` bytes: a bucket of the stream holds exactly one envelope padded to that bucket. */
+export function cellCapacity(size: number): number {
+  return size - TAG_BYTES;
 }
 
 /** The bytes a frame needs for `pieces` (before rounding up to a bucket): each with its length, and the tag. */
@@ -122,16 +149,7 @@ export class FrameOpener {
    * the end, or anything but zeros after the last piece, is a bad frame.
    */
   open(frame: Uint8Array): Uint8Array[] {
-    if (!BUCKET_SET.has(frame.length)) throw new WireError("bad_frame", `frame of ${frame.length} bytes is not a bucket size`);
-    const decipher = createDecipheriv("aes-256-gcm", this.key.next(), NONCE);
-    decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
-    // GCM's final() returns nothing: the whole plaintext comes from update().
-    const plaintext = decipher.update(frame.subarray(0, frame.length - TAG_BYTES));
-    try {
-      decipher.final();
-    } catch {
-      throw new WireError("bad_frame", "frame failed authentication");
-    }
+    const plaintext = this.openCell(frame);
     const pieces: Uint8Array[] = [];
     let at = 0;
     while (at + LENGTH_BYTES <= plaintext.length) {
@@ -142,9 +160,27 @@ export class FrameOpener {
       pieces.push(new Uint8Array(plaintext.buffer, plaintext.byteOffset + at, length));
       at += length;
     }
-    if (at < plaintext.length && !plaintext.subarray(at).equals(ZEROS.subarray(0, plaintext.length - at))) {
-      throw new WireError("bad_frame", "frame has bytes after its last piece");
-    }
+    if (!isZeros(plaintext.subarray(at))) throw new WireError("bad_frame", "frame has bytes after its last piece");
     return pieces;
   }
+
+  /** A frame's whole plaintext (a cell's: bytes of the sender's stream, then zeros; see cells.ts), once it authenticates. */
+  openCell(frame: Uint8Array): Buffer {
+    if (!BUCKET_SET.has(frame.length)) throw new WireError("bad_frame", `frame of ${frame.length} bytes is not a bucket size`);
+    const decipher = createDecipheriv("aes-256-gcm", this.key.next(), NONCE);
+    decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
+    // GCM's final() returns nothing: the whole plaintext comes from update().
+    const plaintext = decipher.update(frame.subarray(0, frame.length - TAG_BYTES));
+    try {
+      decipher.final();
+    } catch {
+      throw new WireError("bad_frame", "frame failed authentication");
+    }
+    return plaintext;
+  }
+}
+
+/** Whether `bytes` (at most a frame's plaintext) are all zero: the fill after what a frame carries. */
+export function isZeros(bytes: Uint8Array): boolean {
+  return bytes.length === 0 || Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(ZEROS.subarray(0, bytes.length));
 }

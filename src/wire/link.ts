@@ -1,4 +1,5 @@
 import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "./buckets.js";
+import { CellReader } from "./cells.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "./envelope.js";
 import { fragment, Reassembler } from "./fragments.js";
 import { framedBytes, FrameOpener, FrameSealer, MAX_FRAME_ENVELOPE, PIECE_OVERHEAD } from "./frames.js";
@@ -36,20 +37,6 @@ function nextFrame(pieces: readonly Uint8Array[], start: number): { end: number;
   return { end, size: bucketFor(bytes) as number };
 }
 
-/** Whether `pieces` fit one frame (LinkCodec.sealTogether), as a constant-cover slot packs them. */
-export function fitsOneFrame(pieces: readonly Uint8Array[]): boolean {
-  return pieces.length <= 1 || framedBytes(pieces) <= PACK_LIMIT;
-}
-
-/**
- * A constant-cover slot's packing (CoverScheduler): pieces whose framed bytes sum to at most this
- * share one frame, exactly what fitsOneFrame lets in, counted as they are added.
- */
-export const SLOT_PACKING = {
-  budget: PACK_LIMIT - framedBytes([]),
-  bytes: (piece: Uint8Array): number => PIECE_OVERHEAD + piece.length,
-} as const;
-
 /** An envelope read from a frame, with its encoded bytes. */
 export interface ReadEnvelope {
   envelope: Envelope;
@@ -66,16 +53,17 @@ export class LinkCodec {
   private readonly sealer: FrameSealer;
   private readonly opener: FrameOpener;
   private readonly reassembler: Reassembler;
+  private readonly cells = new CellReader();
   private nextMessage = 0;
 
   /**
-   * `packs`: whether the peer reads frames of several pieces (it announced link revision 2, see
-   * linkRevision.ts); without, sealAll gives each piece a frame of its own. Reading always unpacks.
+   * `peerSendsCells`: whether every frame from the peer is a cell (it announced that it paces its
+   * frames, linkRevision.ts); otherwise frames of pieces.
    */
   constructor(
     keys: Pick<LinkKeys, "send" | "receive">,
     now: () => number = Date.now,
-    readonly packs = true,
+    private readonly peerSendsCells = false,
   ) {
     this.sealer = new FrameSealer(keys.send);
     this.opener = new FrameOpener(keys.receive);
@@ -105,7 +93,6 @@ export class LinkCodec {
    * frame is one bucket size.
    */
   sealAll(pieces: readonly Uint8Array[]): Uint8Array[] {
-    if (!this.packs) return pieces.map((piece) => this.seal(piece));
     const frames: Uint8Array[] = [];
     for (let start = 0; start < pieces.length; ) {
       const { end, size } = nextFrame(pieces, start);
@@ -115,18 +102,15 @@ export class LinkCodec {
     return frames;
   }
 
-  /**
-   * Seals pieces into one frame, the smallest bucket that holds them, however full (a constant-cover
-   * slot, which sends a frame whatever it holds); they must fit, see fitsOneFrame, and be one piece
-   * unless the peer reads packed frames (`packs`).
-   */
-  sealTogether(pieces: readonly Uint8Array[]): Uint8Array {
-    return this.sealer.sealPieces(pieces, bucketFor(framedBytes(pieces)) as number);
-  }
 
   /** A cover frame of `size` bytes (a bucket size). */
   sealCover(size: number): Uint8Array {
     return this.sealer.seal(undefined, size);
+  }
+
+  /** A cell of `size` bytes: `plaintext` of the link's byte stream (cells.ts), then zeros; only to a peer told that this side paces. */
+  sealCell(plaintext: Uint8Array, size: number): Uint8Array {
+    return this.sealer.sealCell(plaintext, size);
   }
 
   /** The envelopes a frame completes, in order: none for cover frames and non-final fragments. */
@@ -135,18 +119,27 @@ export class LinkCodec {
   }
 
   /**
-   * Like read(), with each envelope's encoded bytes too, and how many pieces the frame carried
-   * (0: a cover frame). Every piece is decoded before any envelope is returned, so a frame with
-   * one bad piece yields none.
+   * Like read(), with each envelope's encoded bytes too, how many pieces the frame carried or (a
+   * cell) completed, and whether it was a cover frame. Every piece is decoded before any envelope
+   * is returned, so a frame with one bad piece yields none.
    */
-  readEncoded(frame: Uint8Array): { pieces: number; envelopes: ReadEnvelope[] } {
-    const pieces = this.opener.open(frame);
+  readEncoded(frame: Uint8Array): { cover: boolean; pieces: number; envelopes: ReadEnvelope[] } {
+    let pieces: Uint8Array[];
+    let cover: boolean;
+    if (this.peerSendsCells) {
+      const cell = this.cells.push(this.opener.openCell(frame));
+      pieces = cell.pieces;
+      cover = !cell.carried;
+    } else {
+      pieces = this.opener.open(frame);
+      cover = pieces.length === 0;
+    }
     const envelopes: ReadEnvelope[] = [];
     for (const piece of pieces) {
       const envelope = decodeEnvelope(piece);
       const whole = envelope.type === "Fragment" ? this.reassembler.pushEncoded(envelope) : { envelope, bytes: piece };
       if (whole !== undefined) envelopes.push(whole);
     }
-    return { pieces: pieces.length, envelopes };
+    return { cover, pieces: pieces.length, envelopes };
   }
 }

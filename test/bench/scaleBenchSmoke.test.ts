@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { measureAgentChannels, measureRelayChannels } from "../../bench/channels.bench.js";
 import { measureFanout } from "../../bench/fanout.bench.js";
 import { framesFor, measureGroupOps } from "../../bench/groupOps.bench.js";
-import { frameSizes, idleCover, measureMix, messageMix } from "../../bench/wireOverhead.bench.js";
+import { frameSizes, linkCost, measureMix, messageMix } from "../../bench/wireOverhead.bench.js";
 import { BUCKETS } from "../../src/wire/buckets.js";
 import { DEFAULT_COVER } from "../../src/wire/cover.js";
 import { tempDir } from "../helpers.js";
@@ -49,7 +49,12 @@ describe("scale benchmarks (quick smoke run)", () => {
     const wire = tally.all.payload + tally.all.mls + tally.all.padding + tally.all.framing;
     expect(wire).toBe(sizes.reduce((a, b) => a + b, 0));
     expect(frameSizes(new Uint8Array(100_000)).slice(0, 3)).toEqual([32768, 32768, 32768]);
-    expect(idleCover(DEFAULT_COVER.off, sizes, 10).bytesPerSecond).toBe(0);
-    expect(idleCover(DEFAULT_COVER.constant, sizes, 10).framesPerSecond).toBe(20);
+    expect(linkCost(DEFAULT_COVER.off, 10).bytesPerSecond).toBe(0);
+    expect(linkCost(DEFAULT_COVER.constant, 10).framesPerSecond).toBe(32);
+    // Busy or idle, a paced link sends the same frames: the mix's messages only take cover's place.
+    const busy = linkCost(DEFAULT_COVER.constant, 10, messageMix(5).map((m) => new TextEncoder().encode(m.text).subarray(0, 4000)));
+    expect(busy.framesPerSecond).toBe(32);
+    expect(busy.bytesPerSecond).toBe(32 * 1024);
+    expect(busy.realFrames).toBeGreaterThan(0);
   }, 60_000);
 });

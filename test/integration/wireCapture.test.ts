@@ -3,7 +3,6 @@ import { Relay } from "../../src/relay/relayServer.js";
 import { parseRelayConfig } from "../../src/relay/config.js";
 import { MemoryOutbox } from "../../src/transport/outbox.js";
 import { RelayClient } from "../../src/transport/relayClient.js";
-import { BUCKETS } from "../../src/wire/buckets.js";
 import { groupOf, openThrough, tempDir, text } from "../helpers.js";
 import { testIdentity } from "../identity.js";
 import { chiSquare, startCapture, websocketMessages } from "./tcpCapture.js";
@@ -18,10 +17,10 @@ afterEach(async () => {
 });
 
 describe("what a passive observer of the wire sees", () => {
-  it("bucket-sized frames only, no plaintext, bytes that look uniform, and cover both ways while idle", async () => {
+  it("frames of the cell's size only, no plaintext, bytes that look uniform, and cover both ways while idle", async () => {
     const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
     const groupId = (await alice!.mls.channelInfo(CHANNEL)).groupId;
-    const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir(), "--cover", "poisson", "--cover-rate", "40"], {}), { log: () => {} });
+    const relay = await Relay.start(parseRelayConfig(["--port", "0", "--data-dir", tempDir(), "--cover", "poisson", "--cover-rate", "100", "--cover-cell", "2048"], {}), { log: () => {} });
     cleanups.push(() => relay.close());
     const capture = await startCapture(relay.port);
     cleanups.push(() => capture.close());
@@ -33,7 +32,7 @@ describe("what a passive observer of the wire sees", () => {
         identity: testIdentity(agent),
         relayKey: relay.relayKey.publicKey,
         outbox: new MemoryOutbox(),
-        cover: { mode: "poisson", rate: 40 },
+        cover: { mode: "poisson", rate: 100, cell: 2048 },
       });
       cleanups.push(() => c.close());
       return c;
@@ -66,7 +65,8 @@ describe("what a passive observer of the wire sees", () => {
         expect(messages[0]!.payload.length).toBe(256); // the handshake
         const frames = messages.slice(1);
         expect(frames.length).toBeGreaterThan(10);
-        for (const f of frames) expect(BUCKETS).toContain(f.payload.length);
+        // Paced both ways: every frame the cell's size, whatever it carried (messages of 0-5 KB).
+        for (const f of frames) expect(f.payload.length).toBe(2048);
         const idle = frames.filter((f) => f.at >= idleFrom && f.at <= idleTo);
         expect(idle.length).toBeGreaterThan(5); // cover traffic while nothing is said
         payloads.push(...frames.map((f) => f.payload));

@@ -1,6 +1,6 @@
 // The slow-reader bound (maxBufferedBytes) holds within one turn: a replay larger than it is cut
 // off once that much is written, instead of every frame of the turn being sealed and buffered first;
-// and a link whose constant-cover queue overflows is dropped, not left with a hole in its stream.
+// and a paced link whose queue (bounded the same) overflows is dropped, not left with a hole in its stream.
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../src/relay/config.js";
 import type { Relay } from "../../src/relay/relayServer.js";
@@ -37,11 +37,11 @@ describe("relay: the slow-reader bound within one turn", () => {
     expect(bytesOut(relay) - before).toBeLessThanOrEqual(2 * BOUND + 2 * LARGEST);
   });
 
-  it("constant cover: a link whose queue of waiting envelopes fills up is dropped, not left with a hole", async () => {
-    const relay = await startRelay({ cover: { mode: "constant", rate: 1 }, limits: { ...DEFAULT_LIMITS, framesPerSecond: 100_000 } });
+  it("paced cover: a link whose queue of waiting bytes passes maxBufferedBytes is dropped, not left with a hole", async () => {
+    const relay = await startRelay({ cover: { mode: "constant", rate: 10 }, limits: { ...DEFAULT_LIMITS, framesPerSecond: 100_000, maxBufferedBytes: BOUND } });
     const l = await link(relay, "alice");
-    // One slot a second cannot carry the answers to 15,000 requests: past the scheduler's bound of
-    // 10,000 waiting envelopes the link is closed (before, the rest were dropped without a word).
+    // Ten 1 KiB slots a second cannot carry the answers to 15,000 requests (180 KB of Pongs) at
+    // once: past the bound the link is closed, as a reader whose socket backs up would be.
     l.sendPacked(Array.from({ length: 15_000 }, (_, i): Envelope => ({ type: "Ping", id: BigInt(i + 1) })));
     const closed = await l.waitClosed();
     expect([closed.code, closed.reason]).toEqual([1008, "too slow: reconnect and resume"]);

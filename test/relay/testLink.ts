@@ -4,7 +4,7 @@ import WebSocket from "ws";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { ClientHandshake } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
-import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
+import { LINK_CELLS_HEADER, LINK_REVISION, LINK_REVISION_HEADER, peerRevision, peerSendsCells } from "../../src/wire/linkRevision.js";
 import { testIdentity, type TestIdentity } from "../identity.js";
 
 export class TestLink {
@@ -12,7 +12,7 @@ export class TestLink {
   readonly frameSizes: number[] = [];
   /** Frames that acknowledged requests: an Ack or an Acks (which answers several). */
   ackFrames = 0;
-  /** Frames received that carried pieces (not cover). */
+  /** Frames received that were not cover (pieces, or a cell of the relay's byte stream). */
   realFrames = 0;
   covers = 0;
   closed: { code: number; reason: string } | undefined;
@@ -30,8 +30,8 @@ export class TestLink {
   ) {
     ws.on("message", (data: Buffer) => {
       this.frameSizes.push(data.length);
-      const { pieces, envelopes } = this.codec.readEncoded(data);
-      if (pieces === 0) {
+      const { cover, envelopes } = this.codec.readEncoded(data);
+      if (cover) {
         this.covers++;
         return;
       }
@@ -69,6 +69,9 @@ export class TestLink {
     const revision = options.revision ?? LINK_REVISION;
     const ws = new WebSocket(`${url}/v1/link`, revision > 1 ? { headers: { [LINK_REVISION_HEADER]: String(revision) } } : {});
     ws.binaryType = "nodebuffer";
+    // A relay that paces sends a client of revision 3 nothing but cells.
+    let cells = false;
+    ws.once("upgrade", (response) => (cells = revision >= 3 && peerSendsCells(peerRevision(response.headers[LINK_REVISION_HEADER]), response.headers[LINK_CELLS_HEADER])));
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("error", reject);
@@ -77,7 +80,7 @@ export class TestLink {
     const reply = new Promise<Buffer>((resolve) => ws.once("message", (d: Buffer) => resolve(d)));
     ws.send(hs.hello);
     const keys = hs.finish(await reply);
-    const link = new TestLink(ws, new LinkCodec(keys), agent);
+    const link = new TestLink(ws, new LinkCodec(keys, Date.now, cells), agent);
     link.binding = keys.binding;
     if (options.auth !== false) {
       const identity = options.identity ?? testIdentity(agent);

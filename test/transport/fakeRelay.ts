@@ -1,14 +1,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
-import { decodeEnvelope, isRelayThrough, type Envelope, type EnvelopeOf } from "../../src/wire/envelope.js";
-import { Reassembler } from "../../src/wire/fragments.js";
-import { FrameOpener } from "../../src/wire/frames.js";
+import { isRelayThrough, type Envelope, type EnvelopeOf } from "../../src/wire/envelope.js";
 import { respondToHello } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
 import { generateStaticKeyPair, type StaticKeyPair } from "../../src/wire/x25519.js";
-import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
+import { LINK_CELLS_HEADER, LINK_REVISION, LINK_REVISION_HEADER, peerRevision, peerSendsCells } from "../../src/wire/linkRevision.js";
+import type { IncomingMessage } from "node:http";
 
 /**
  * TEST DOUBLE of the relay, for the transport tests only: just enough of docs/protocol.md (auth,
@@ -25,10 +24,8 @@ interface Channel {
 
 interface Client {
   readonly socket: WebSocket;
-  /** Sends with the real codec; reads frame by frame so that cover frames can be told from fragments. */
+  /** The real codec, both ways (it tells cover frames from fragments and cells). */
   codec: LinkCodec | undefined;
-  opener: FrameOpener | undefined;
-  readonly reassembler: Reassembler;
   /** The principal (identity key, hex) it authenticated as. */
   agent: string | undefined;
   readonly channels: Set<string>;
@@ -83,7 +80,7 @@ export class FakeRelay {
       relay.keyFetches++;
       res.writeHead(200, { "content-type": "text/plain" }).end(Buffer.from(relay.key.publicKey).toString("base64url"));
     });
-    wss.on("connection", (socket) => relay.accept(socket));
+    wss.on("connection", (socket, request) => relay.accept(socket, request));
     await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
     return relay;
   }
@@ -116,13 +113,13 @@ export class FakeRelay {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
-  private accept(socket: WebSocket): void {
+  private accept(socket: WebSocket, request: IncomingMessage): void {
     this.connections++;
+    // A client that paces sends only cells (if this relay announced a revision that reads them).
+    const cells = peerSendsCells(Math.min(this.options.revision ?? LINK_REVISION, peerRevision(request.headers[LINK_REVISION_HEADER])), request.headers[LINK_CELLS_HEADER]);
     const client: Client = {
       socket,
       codec: undefined,
-      opener: undefined,
-      reassembler: new Reassembler(30_000, Date.now),
       agent: undefined,
       channels: new Set(),
       inbox: false,
@@ -130,23 +127,18 @@ export class FakeRelay {
     this.clients.add(client);
     socket.on("close", () => this.clients.delete(client));
     socket.on("message", (data: Buffer) => {
-      if (client.opener === undefined) {
+      if (client.codec === undefined) {
         const { reply, keys } = respondToHello(new Uint8Array(data), this.key);
-        client.codec = new LinkCodec(keys);
-        client.opener = new FrameOpener(keys.receive);
+        client.codec = new LinkCodec(keys, Date.now, cells);
         socket.send(reply);
         return;
       }
       this.frameSizes.push(data.length);
-      const envelopes: Envelope[] = [];
+      let envelopes: Envelope[];
       try {
-        const pieces = client.opener.open(new Uint8Array(data));
-        if (pieces.length === 0) return void this.coverFrames++;
-        for (const piece of pieces) {
-          const envelope = decodeEnvelope(piece);
-          const whole = envelope.type === "Fragment" ? client.reassembler.push(envelope) : envelope;
-          if (whole !== undefined) envelopes.push(whole);
-        }
+        const read = client.codec.readEncoded(new Uint8Array(data));
+        if (read.cover) return void this.coverFrames++;
+        envelopes = read.envelopes.map((r) => r.envelope);
       } catch {
         return void socket.terminate();
       }

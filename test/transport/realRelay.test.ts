@@ -24,7 +24,8 @@ async function startRelay(config: RelayConfig): Promise<Relay> {
 }
 
 function client(relay: Relay, agent: string, pinFile: string, outbox: Outbox, token = mintToken(SECRET, agent, testKeyOf(agent), 600)): RelayClient {
-  const c = new RelayClient({ url: relay.url, agent, identity: testIdentity(agent), token, pinFile, outbox, cover: { mode: "poisson", rate: 20 }, backoff: { baseMs: 10, capMs: 50 } });
+  // Paced both ways, fast enough that the 100 KB message takes a fraction of a second.
+  const c = new RelayClient({ url: relay.url, agent, identity: testIdentity(agent), token, pinFile, outbox, cover: { mode: "poisson", rate: 100, cell: 8192 }, backoff: { baseMs: 10, capMs: 50 } });
   cleanups.push(() => c.close());
   return c;
 }
@@ -32,7 +33,7 @@ function client(relay: Relay, agent: string, pinFile: string, outbox: Outbox, to
 describe("against the real relay", () => {
   it("speaks the whole protocol, and loses nothing across a relay restart", async () => {
     const dataDir = tempDir();
-    const config = parseRelayConfig(["--port", "0", "--data-dir", dataDir, "--auth-secret", SECRET], {});
+    const config = parseRelayConfig(["--port", "0", "--data-dir", dataDir, "--auth-secret", SECRET, "--cover-rate", "100", "--cover-cell", "8192"], {});
     const relay = await startRelay(config);
     const pinFile = join(dataDir, "relay-keys.json");
     const outbox = new MemoryOutbox();
