@@ -23,6 +23,7 @@ export {
   type ReceivedMessage,
   type ReceiveOptions,
   type RelayStatus,
+  type SendResult,
   type Trust,
 } from "./agent/types.js";
 export { LocalRelayHost } from "./agent/localRelay.js";

@@ -40,6 +40,7 @@ import type {
   ReceiveOptions,
   ReceivedMessage,
   RelayStatus,
+  SendResult,
 } from "./types.js";
 import { WelcomeJoins } from "./welcomeJoins.js";
 
@@ -268,7 +269,7 @@ export class Agent implements ChannelService {
     return guarded(() => this.memberChanges.remove(channel, member));
   }
 
-  send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
+  send(channel: string, message: string): Promise<SendResult> {
     return guarded(() => this.sends.send(channel, message));
   }
 

@@ -8,7 +8,7 @@ import { encodeText } from "./messageCodec.js";
 import { QueuedTexts } from "./queuedTexts.js";
 import { isQueued, relayCodeOf, withTimeout } from "./relayAnswers.js";
 import type { Rotation } from "./rotation.js";
-import { AgentError } from "./types.js";
+import { AgentError, type SendResult } from "./types.js";
 
 const SEND_ATTEMPTS = 6;
 
@@ -32,28 +32,37 @@ export class OutboundSends {
     this.queued = new QueuedTexts(core, (channel) => this.caughtUp(channel), (channel, text) => this.sendAgain(channel, text));
   }
 
-  async send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
+  /**
+   * Sends a text. The relay's ack makes it `sent`; a relay that does not answer in time, or a link
+   * that is down, leaves it `queued`: stored in the outbox and sent when the relay is reachable,
+   * which is a success too (sending it again would deliver it twice). Only a message that will not
+   * go out is an error.
+   */
+  async send(channel: string, message: string): Promise<SendResult> {
     const { channels, mls, log, sendTimeoutMs } = this.core;
     if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
-    let seq: bigint | undefined;
-    for (let attempt = 1; seq === undefined; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       await this.caughtUp(channel);
       const sealed = await this.encryptText(channel, message);
-      // The relay refuses a message for an epoch no member keeps keys for (it waited in the
-      // outbox while commits went on), so whatever it accepts is readable: encrypt it again.
-      seq = await withTimeout(this.handOver(sealed), sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
-        (error: unknown) => {
-          if (attempt < SEND_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
-          if (isQueued(error)) this.queued.orphan(channel, sealed, message);
-          throw error;
-        },
-      );
-      if (seq === undefined) log(`a message to ${channel} was refused as too old for its members to read; encrypting it again`);
+      let seq: bigint;
+      try {
+        seq = await withTimeout(this.handOver(sealed), sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
+      } catch (error) {
+        // The relay refuses a message for an epoch no member keeps keys for (it waited in the
+        // outbox while commits went on), so whatever it accepts is readable: encrypt it again.
+        if (attempt < SEND_ATTEMPTS && relayCodeOf(error) === "stale_epoch") {
+          log(`a message to ${channel} was refused as too old for its members to read; encrypting it again`);
+          continue;
+        }
+        if (!isQueued(error)) throw error;
+        this.queued.orphan(channel, sealed, message);
+        this.rotation.countSend(channel);
+        return { status: "queued", channel, epoch: mls.epochOf(channel), reason: (error as Error).message };
+      }
+      channels.noteHead(channel, Number(seq));
+      this.rotation.countSend(channel);
+      return { status: "sent", channel, seq: Number(seq), epoch: mls.epochOf(channel) };
     }
-    channels.noteHead(channel, Number(seq));
-    const epoch = mls.epochOf(channel);
-    this.rotation.countSend(channel);
-    return { channel, seq: Number(seq), epoch };
   }
 
   /** A Msg came by in a channel's stream (it may be a queued message of ours, archived). */

@@ -116,6 +116,17 @@ export interface ReceivedMessage {
   readonly sentAt: string;
 }
 
+/**
+ * What send() did. `sent`: the relay stored it, at `seq` in the channel (messages sent together can
+ * share one). `queued`: the relay did not answer in time or cannot be reached; the message is
+ * stored in the outbox and goes out when the relay is reachable (`reason` says why it waits), so it
+ * must not be sent again. Should it be refused later and not be sent again on its own, receive()
+ * reports message_not_delivered on the channel.
+ */
+export type SendResult =
+  | { readonly status: "sent"; readonly channel: string; readonly seq: number; readonly epoch: bigint }
+  | { readonly status: "queued"; readonly channel: string; readonly epoch: bigint; readonly reason: string };
+
 export type JoinResult =
   | ({ readonly status: "joined" } & ChannelState)
   | { readonly status: "pending"; readonly channel: string };
@@ -129,7 +140,7 @@ export type JoinResult =
  *   members different commits, or carrying a non-member's frames; a member re-adding this agent
  *   (remove, then add) repairs it;
  * - half_joined: a Welcome whose commit did not win was undone (the channel is left until the right one comes);
- * - message_not_delivered: a message send() answered as queued was refused by the relay later and
+ * - message_not_delivered: a message send() answered `queued` was refused by the relay later and
  *   could not be encrypted again (its text is kept in memory only, so not across a restart);
  * - identity_conflict: an agent showed up under a name this agent has pinned to another key.
  */
@@ -181,7 +192,8 @@ export interface ChannelService {
    * or by the name of a contact (the key package must be of the pinned key: identity_mismatch).
    */
   addMember(channel: string, who: { keyPackage: Uint8Array } | { agent: string }): Promise<ChannelState & { welcome: Uint8Array }>;
-  send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }>;
+  /** Sends a text: `sent`, or `queued` while the relay cannot be reached (a success: do not send it again). */
+  send(channel: string, message: string): Promise<SendResult>;
   /** Messages not returned before; `warnings` (only when there are some) says what the relay did wrong. */
   receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }>;
   channels(): Promise<ChannelSummary[]>;

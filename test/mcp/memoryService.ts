@@ -19,6 +19,7 @@ import {
   type ReceivedMessage,
   type ReceiveOptions,
   type RelayStatus,
+  type SendResult,
 } from "../../src/agent/types.js";
 import { didKeyOf, safetyCodeOf } from "../../src/mls/didKey.js";
 
@@ -166,7 +167,7 @@ export class MemoryService implements ChannelService {
     return { ...this.state(channel), welcome };
   }
 
-  async send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
+  async send(channel: string, message: string): Promise<SendResult> {
     this.checkFailure();
     const state = this.mine(channel);
     const seq = state.nextSeq++;
@@ -182,7 +183,7 @@ export class MemoryService implements ChannelService {
         sentAt: new Date().toISOString(),
       });
     }
-    return { channel, seq, epoch: state.epoch };
+    return { status: "sent", channel, seq, epoch: state.epoch };
   }
 
   async receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }> {

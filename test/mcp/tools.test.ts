@@ -39,7 +39,7 @@ describe("every tool with good input", () => {
     expect(joined).toEqual({ channel: CHANNEL, status: "joined", epoch: 1, members: ["planner", "coder"] });
 
     const sent = structured(await plannerHost.call("send", { channel: CHANNEL, message: "plan: write the tests first" }));
-    expect(sent).toEqual({ channel: CHANNEL, seq: 1, epoch: 1 });
+    expect(sent).toEqual({ channel: CHANNEL, status: "sent", seq: 1, epoch: 1 });
 
     const list = structured(await coderHost.call("channel_list"));
     expect(list).toEqual({ channels: [{ channel: CHANNEL, name: CHANNEL, creator: null, epoch: 1, members: ["planner", "coder"], unread: 1 }] });
