@@ -112,8 +112,14 @@ export interface ReceivedMessage {
   readonly trust: Trust;
   readonly message: string;
   readonly seq: number | undefined;
-  /** When this agent received it (ISO 8601). */
-  readonly sentAt: string;
+  /**
+   * When the sender sent it (ISO 8601), by the sender's clock: signed and encrypted with the text,
+   * so the relay cannot change it, but only as right as that clock. Undefined for a message from a
+   * release that does not send it (or stored before this agent read it).
+   */
+  readonly sentAt: string | undefined;
+  /** When this agent received it (ISO 8601), by its own clock. */
+  readonly receivedAt: string;
 }
 
 /**

@@ -171,6 +171,7 @@ export class MemoryService implements ChannelService {
     this.checkFailure();
     const state = this.mine(channel);
     const seq = state.nextSeq++;
+    const now = new Date().toISOString();
     for (const member of state.members) {
       if (member === this.identity.name) continue;
       this.network.agents.get(member)?.deliver({
@@ -180,7 +181,8 @@ export class MemoryService implements ChannelService {
         trust: "unknown",
         message,
         seq,
-        sentAt: new Date().toISOString(),
+        sentAt: now,
+        receivedAt: now,
       });
     }
     return { status: "sent", channel, seq, epoch: state.epoch };

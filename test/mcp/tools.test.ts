@@ -47,7 +47,7 @@ describe("every tool with good input", () => {
     const received = structured(await coderHost.call("receive", { channel: CHANNEL }));
     expect(received.timed_out).toBe(false);
     expect(received.messages).toEqual([
-      { channel: CHANNEL, sender: "planner", sender_did: agents.planner.identity.did, trust: "unknown", message: "plan: write the tests first", seq: 1, sent_at: expect.any(String) },
+      { channel: CHANNEL, sender: "planner", sender_did: agents.planner.identity.did, trust: "unknown", message: "plan: write the tests first", seq: 1, sent_at: expect.any(String), received_at: expect.any(String) },
     ]);
     expect(received.notice).toMatch(/untrusted/);
 
