@@ -20,6 +20,7 @@ export {
   type JoinResult,
   type MemberView,
   type OfferView,
+  type PendingJoinView,
   type ReceivedMessage,
   type ReceiveOptions,
   type RelayStatus,
