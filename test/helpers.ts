@@ -116,6 +116,26 @@ export function privateMessageOf(bytes: Uint8Array) {
   return m.privateMessage;
 }
 
+/**
+ * A key package as an older release made it, for `name` under a fresh key: its leaf advertises
+ * only `extensions` of our private capabilities (what that release read).
+ */
+export async function keyPackageAdvertising(name: string, extensions: readonly number[]): Promise<Uint8Array> {
+  const cs = await loadCiphersuite();
+  const keys = await cs.signature.keygen();
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const capabilities = defaultCapabilities();
+  const { publicPackage } = await generateKeyPackageWithKey(
+    credentialFor(name, keys.publicKey),
+    { ...capabilities, extensions: [...capabilities.extensions, ...extensions] },
+    { notBefore: now - 60n, notAfter: now + 86_400n },
+    [],
+    keys,
+    cs,
+  );
+  return encodeKeyPackageMessage(publicPackage);
+}
+
 /** Brings a real relay up to a groupFrom channel through its creator's RelayClient: the opening, then its commits. */
 export async function openThrough(creator: Pick<RelayClient, "openChannel" | "sendCommit">, stream: ChannelStream): Promise<void> {
   if (stream.opening === undefined) throw new Error("the channel was not created through groupFrom");
@@ -143,24 +163,4 @@ export function skytaleVariablesInSource(): Set<string> {
     .map((f) => readFileSync(join(src, f), "utf8"))
     .join("\n");
   return new Set(text.match(/SKYTALE_[A-Z_]+[A-Z]/g));
-}
-
-/**
- * A key package as an older release made it, for `name` under a fresh key: its leaf advertises
- * only `extensions` of our private capabilities (what that release read).
- */
-export async function keyPackageAdvertising(name: string, extensions: readonly number[]): Promise<Uint8Array> {
-  const cs = await loadCiphersuite();
-  const keys = await cs.signature.keygen();
-  const now = BigInt(Math.floor(Date.now() / 1000));
-  const capabilities = defaultCapabilities();
-  const { publicPackage } = await generateKeyPackageWithKey(
-    credentialFor(name, keys.publicKey),
-    { ...capabilities, extensions: [...capabilities.extensions, ...extensions] },
-    { notBefore: now - 60n, notAfter: now + 86_400n },
-    [],
-    keys,
-    cs,
-  );
-  return encodeKeyPackageMessage(publicPackage);
 }
