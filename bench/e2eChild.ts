@@ -72,7 +72,9 @@ function skytaleSide(): Side {
       }
     },
     async send(text) {
-      return (await agent!.send(CHANNEL, text)).seq;
+      const sent = await agent!.send(CHANNEL, text);
+      if (sent.status !== "sent") throw new Error(`the relay did not take a message: ${sent.reason}`);
+      return sent.seq;
     },
     async receive() {
       for (;;) {

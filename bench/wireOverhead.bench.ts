@@ -20,6 +20,8 @@ import { machineLine, replaceSection } from "./report.js";
 import { exitIfStuck, memberKeyPackages, quick, seededRandom, table } from "./scaleKit.js";
 
 export const SEED = 0x5c7a1e;
+/** The sent time every message of the mix carries (its value does not change the size). */
+const SENT_AT = Date.UTC(2026, 0, 1);
 
 export type Kind = "tool message" | "result" | "file";
 
@@ -78,7 +80,8 @@ export async function measureMix(mix: readonly MixMessage[]): Promise<{ tally: T
   const tally: Tally = { "tool message": empty(), result: empty(), file: empty(), all: empty() };
   const sizes: number[] = [];
   for (const m of mix) {
-    const plaintext = encodeText(m.text);
+    // As the agent sends it: a timed text (the sender's clock travels with it).
+    const plaintext = encodeText(m.text, SENT_AT);
     const payload = new TextEncoder().encode(m.text).length;
     // The unpadded twin is made from a throwaway copy of the state: it only measures the size.
     const bare = encodePrivateMessage((await createApplicationMessage(sender, plaintext, cs)).privateMessage).length;
@@ -91,7 +94,7 @@ export async function measureMix(mix: readonly MixMessage[]): Promise<{ tally: T
     const opened = await processPrivateMessage(receiver, result.privateMessage, makePskIndex(receiver, {}), cs);
     if (opened.kind !== "applicationMessage") throw new Error("not an application message");
     receiver = opened.newState;
-    const ok = decodeText(opened.message) === m.text;
+    const ok = decodeText(opened.message)?.text === m.text;
     for (const t of [tally[m.kind], tally.all]) {
       t.payload += payload;
       t.mls += bare - payload;
@@ -213,7 +216,7 @@ async function main(): Promise<void> {
   const body = [
     `Command: \`npm run bench:wire\`${quick ? " (BENCH_QUICK=1)" : ""} (seed 0x${SEED.toString(16)}). ${machineLine()}`,
     "",
-    `A seeded mix of ${count} JSON messages (85% tool messages of 40-600 bytes, 14% results of 2-20 KiB, 1% files of 100 KiB), sent as an agent sends text (a kind byte, then UTF-8) in a 2-member channel, 12-byte group id. MLS = the unpadded PrivateMessage minus the payload (header, sender data, signature, tag, kind byte); padding = the zeros that make the message fill a bucket (or whole 32 KiB fragments); framing = envelope header, link length and tag, fragment headers. Every message was decrypted back to its text by the other member. These are the sender→relay bytes; the relay sends each member the same frames again.`,
+    `A seeded mix of ${count} JSON messages (85% tool messages of 40-600 bytes, 14% results of 2-20 KiB, 1% files of 100 KiB), sent as an agent sends text (a kind byte, the 8-byte sent time, then UTF-8) in a 2-member channel, 12-byte group id. MLS = the unpadded PrivateMessage minus the payload (header, sender data, signature, tag, kind byte, sent time); padding = the zeros that make the message fill a bucket (or whole 32 KiB fragments); framing = envelope header, link length and tag, fragment headers. Every message was decrypted back to its text by the other member. These are the sender→relay bytes; the relay sends each member the same frames again.`,
     "",
     table(rows),
     "",

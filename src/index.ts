@@ -20,9 +20,11 @@ export {
   type JoinResult,
   type MemberView,
   type OfferView,
+  type PendingJoinView,
   type ReceivedMessage,
   type ReceiveOptions,
   type RelayStatus,
+  type SendResult,
   type Trust,
 } from "./agent/types.js";
 export { LocalRelayHost } from "./agent/localRelay.js";

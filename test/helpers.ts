@@ -1,10 +1,11 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeGroupState, type ClientState } from "ts-mls";
+import { decodeGroupState, defaultCapabilities, generateKeyPackageWithKey, type ClientState } from "ts-mls";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
 import { afterAll } from "vitest";
-import { decodeMessage } from "../src/mls/messages.js";
+import { credentialFor } from "../src/mls/identity.js";
+import { decodeMessage, encodeKeyPackageMessage } from "../src/mls/messages.js";
 import { MlsAgent, type ChannelOpening, type OutgoingCommit } from "../src/mls/mlsAgent.js";
 import { clientConfig, loadCiphersuite } from "../src/mls/suite.js";
 import { AgentStore } from "../src/store/agentStore.js";
@@ -113,6 +114,26 @@ export function privateMessageOf(bytes: Uint8Array) {
   const m = decodeMessage(bytes);
   if (m.wireformat !== "mls_private_message") throw new Error("not a PrivateMessage");
   return m.privateMessage;
+}
+
+/**
+ * A key package as an older release made it, for `name` under a fresh key: its leaf advertises
+ * only `extensions` of our private capabilities (what that release read).
+ */
+export async function keyPackageAdvertising(name: string, extensions: readonly number[]): Promise<Uint8Array> {
+  const cs = await loadCiphersuite();
+  const keys = await cs.signature.keygen();
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const capabilities = defaultCapabilities();
+  const { publicPackage } = await generateKeyPackageWithKey(
+    credentialFor(name, keys.publicKey),
+    { ...capabilities, extensions: [...capabilities.extensions, ...extensions] },
+    { notBefore: now - 60n, notAfter: now + 86_400n },
+    [],
+    keys,
+    cs,
+  );
+  return encodeKeyPackageMessage(publicPackage);
 }
 
 /** Brings a real relay up to a groupFrom channel through its creator's RelayClient: the opening, then its commits. */

@@ -23,6 +23,7 @@ import { MemberChanges } from "./memberChanges.js";
 import { decodeControl, isUserText } from "./messageCodec.js";
 import { Offers } from "./offers.js";
 import { OutboundSends } from "./outboundSends.js";
+import { PendingJoins } from "./pendingJoins.js";
 import { Progress } from "./progress.js";
 import { relayStatusOf } from "./relayStatus.js";
 import { nextInboxSeq, RelayStream } from "./relayStream.js";
@@ -37,9 +38,11 @@ import type {
   JoinResult,
   MemberView,
   OfferView,
+  PendingJoinView,
   ReceiveOptions,
   ReceivedMessage,
   RelayStatus,
+  SendResult,
 } from "./types.js";
 import { WelcomeJoins } from "./welcomeJoins.js";
 
@@ -110,13 +113,15 @@ export class Agent implements ChannelService {
       forkEvidence: (channel, seq, commit) => this.joins.forkEvidence(channel, seq, commit),
       joinRequest: (channel, payload, from) => this.invites.considerJoinRequest(channel, payload, from),
       welcome: (e) => this.joins.welcome(e),
+      joinReply: (payload) => this.invites.answered(payload),
     });
     this.commits = new CommitIntents(this.core, { outcomes, watchingRemovals: removals, refusedAt: (c, seq) => this.stream.refusedAt(c, seq) });
     this.keyPackages = new KeyPackageSupply(this.core);
     this.contactBook = new Contacts(this.core);
     this.offerList = new Offers(this.core, this.contactBook, (welcome, commitSeq, groupHex) => this.joins.acceptOffer(welcome, commitSeq, groupHex));
-    this.joins = new WelcomeJoins(this.core, this.stream, this.keyPackages, this.contactBook, this.offerList, (channel) => this.forgetChannel(channel));
-    this.invites = new InviteFlow(this.core, this.commits, this.joins, this.contactBook, relayUrl);
+    const pendingJoins = new PendingJoins();
+    this.joins = new WelcomeJoins(this.core, this.stream, this.keyPackages, this.contactBook, this.offerList, pendingJoins, (channel) => this.forgetChannel(channel));
+    this.invites = new InviteFlow(this.core, this.commits, pendingJoins, this.contactBook, relayUrl);
     this.memberChanges = new MemberChanges(this.core, this.commits, this.invites, this.contactBook);
     this.leaving = new Leaving(this.core);
     this.rotation = new Rotation(this.core, this.commits, this.leaving);
@@ -279,7 +284,7 @@ export class Agent implements ChannelService {
     return guarded(() => this.memberChanges.remove(channel, member));
   }
 
-  send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
+  send(channel: string, message: string): Promise<SendResult> {
     return guarded(() => this.sends.send(channel, message));
   }
 
@@ -344,6 +349,10 @@ export class Agent implements ChannelService {
 
   joinWithInvite(token: string, waitMs = 10_000): Promise<JoinResult> {
     return guarded(() => this.invites.joinWithInvite(token, waitMs));
+  }
+
+  pendingJoins(): Promise<PendingJoinView[]> {
+    return guarded(async () => this.invites.pendingJoins());
   }
 
   joinWithWelcome(channel: string, welcome: Uint8Array): Promise<JoinResult> {

@@ -27,7 +27,7 @@ export interface AgentConfig {
    * the last rotation is kept in the data dir; the message count starts again on a restart.
    */
   readonly rotation?: { readonly messages: number; readonly ms: number };
-  /** For tests: the wall clock (ms) that key rotation reads. */
+  /** For tests: the wall clock (ms): key rotation, the sent time messages carry, and whether an invite has expired. */
   readonly clock?: () => number;
   /**
    * Channels other agents add this agent to without it asking (directory adds): "contacts"

@@ -43,15 +43,19 @@ export class InboxReader {
       const waited = Date.now() - started;
       if (rows.length > 0 || warnings.has(channel) || waited >= waitMs || progress.closed) {
         store.markDelivered(rows.map((r) => r.id));
-        const messages = rows.map((r) => ({
-          channel: r.channel,
-          sender: r.sender,
-          senderDid: r.senderDid,
-          trust: this.contacts.trustOfDid(r.sender, r.senderDid),
-          message: decodeText(r.plaintext) ?? "",
-          seq: r.seq,
-          sentAt: new Date(r.receivedAt).toISOString(),
-        }));
+        const messages = rows.map((r): ReceivedMessage => {
+          const decoded = decodeText(r.plaintext);
+          return {
+            channel: r.channel,
+            sender: r.sender,
+            senderDid: r.senderDid,
+            trust: this.contacts.trustOfDid(r.sender, r.senderDid),
+            message: decoded?.text ?? "",
+            seq: r.seq,
+            sentAt: decoded?.sentAt === undefined ? undefined : new Date(decoded.sentAt).toISOString(),
+            receivedAt: new Date(r.receivedAt).toISOString(),
+          };
+        });
         for (const read of new Set(messages.map((m) => m.channel))) this.rotation.rotateIfDue(read);
         const taken = warnings.take(channel);
         return taken.length > 0 ? { messages, timedOut: false, warnings: taken } : { messages, timedOut: messages.length === 0 };

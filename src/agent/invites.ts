@@ -9,11 +9,15 @@ import { AgentError } from "./types.js";
  * admitted to has the inviter in it, and pins the inviter), the channel's creator (the joiner
  * checks the group's genesis names it: genesis.ts), the invite id and secret, and the expiry. The joiner sends a JoinRequest (relayed opaque into the channel's archive) with a fresh
  * key package and a MAC under the secret; any member that knows the invite checks it and commits
- * the Add.
+ * the Add, or refuses it with a JoinReply to the joiner's inbox (used up, expired, revoked) under
+ * a MAC of the same secret, so that only a holder of the invite can make one.
  */
 const PREFIX = "skytale-invite-v2.";
 const OLD_PREFIX = "skytale-invite-v1.";
 const MAC_LABEL = "skytale join request v1";
+const REPLY_MAC_LABEL = "skytale join reply v1";
+/** A JoinReply is a few hundred bytes; anything longer is not one. */
+const MAX_REPLY_BYTES = 1024;
 const MAX_TOKEN_LENGTH = 4096;
 
 export interface InviteToken {
@@ -107,4 +111,38 @@ export function decodeJoinRequest(payload: Uint8Array): JoinRequestPayload | und
 
 export function macMatches(expected: Uint8Array, given: Uint8Array): boolean {
   return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+/** Why members refused a join request. */
+export type JoinRefusal = "used_up" | "expired" | "revoked";
+const REFUSALS: ReadonlySet<string> = new Set<JoinRefusal>(["used_up", "expired", "revoked"]);
+
+/** A member's refusal of one join request (the request's own MAC names it), sent to the joiner. */
+export interface JoinReplyPayload {
+  readonly inviteId: Uint8Array;
+  readonly requestMac: Uint8Array;
+  readonly reason: JoinRefusal;
+  readonly mac: Uint8Array;
+}
+
+/** The MAC that proves a refusal was made by someone holding the invite (the relay does not). */
+export function joinReplyMac(secret: Uint8Array, inviteId: Uint8Array, requestMac: Uint8Array, reason: JoinRefusal): Uint8Array {
+  return createHmac("sha256", secret).update(REPLY_MAC_LABEL).update(inviteId).update(requestMac).update(reason).digest();
+}
+
+export function encodeJoinReply(secret: Uint8Array, reply: Omit<JoinReplyPayload, "mac">): Uint8Array {
+  const mac = joinReplyMac(secret, reply.inviteId, reply.requestMac, reply.reason);
+  return Buffer.from(JSON.stringify({ i: b64(reply.inviteId), r: b64(reply.requestMac), c: reply.reason, m: b64(mac) }));
+}
+
+/** A join reply from the inbox; undefined for anything malformed (it is untrusted until its MAC is checked). */
+export function decodeJoinReply(payload: Uint8Array): JoinReplyPayload | undefined {
+  if (payload.length > MAX_REPLY_BYTES) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(payload).toString("utf8")) as Record<string, unknown>;
+    if (typeof v.c !== "string" || !REFUSALS.has(v.c)) return undefined;
+    return { inviteId: unb64(v.i, 16, "id"), requestMac: unb64(v.r, 32, "request"), reason: v.c as JoinRefusal, mac: unb64(v.m, 32, "mac") };
+  } catch {
+    return undefined;
+  }
 }

@@ -62,7 +62,14 @@ export class MemberChanges {
     return { channel: result.channel, epoch: result.epoch, members: result.members, welcome };
   }
 
+  /**
+   * Removes a member. Someone who is not a member is not_found: answering with the member list
+   * would read as done. A member removed meanwhile by someone else's commit is done all the same.
+   */
   async remove(channel: string, member: string): Promise<ChannelState> {
+    if (!(await this.core.state(channel)).members.includes(member)) {
+      throw new AgentError("not_found", `'${member}' is not a member of '${channel}'; channel_members lists its members`);
+    }
     const isGone = async () => !(await this.core.state(channel)).members.includes(member);
     const result = await this.commits.run(channel, () => this.core.mls.removeMembers(channel, [member]), [], isGone);
     return this.core.state(result.channel);

@@ -2,9 +2,22 @@
  * What travels inside MLS application messages: a kind byte, then the content. Users' text is
  * shown to the model; control messages (invites) are handled by the channel manager and never
  * reach the inbox.
+ *
+ * - 0: text (UTF-8), as releases before sent times send it;
+ * - 1: control message (JSON);
+ * - 2: timed text: the sender's clock when it sent it (u64, ms since the Unix epoch, big-endian),
+ *   then the text. Inside the MLS plaintext, so it is encrypted and signed with the text. Sent only
+ *   in groups whose every leaf advertises SENT_TIME_CAPABILITY: a release from before keeps kind 0
+ *   only and would drop it without a trace.
+ *
+ * Kinds stay below 0xFF, the first byte of a packed message (mls/packedPayloads.ts).
  */
 const USER_TEXT = 0;
 const CONTROL = 1;
+const TIMED_TEXT = 2;
+const TIME_BYTES = 8;
+/** The largest time a Date holds (ms); a sender's time beyond it is shown as absent. */
+const MAX_DATE_MS = 8.64e15;
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -19,26 +32,46 @@ export interface InviteNotice {
   readonly uses: number;
 }
 
-export function encodeText(text: string): Uint8Array {
-  return withKind(USER_TEXT, utf8.encode(text));
+/** A user's text; with `sentAt` (ms, the sender's clock) as a timed text. */
+export function encodeText(text: string, sentAt?: number): Uint8Array {
+  if (sentAt === undefined) return withKind(USER_TEXT, utf8.encode(text));
+  const body = utf8.encode(text);
+  const out = new Uint8Array(1 + TIME_BYTES + body.length);
+  out[0] = TIMED_TEXT;
+  new DataView(out.buffer).setBigUint64(1, BigInt(Math.max(0, Math.floor(sentAt))));
+  out.set(body, 1 + TIME_BYTES);
+  return out;
 }
 
 export function encodeControl(notice: InviteNotice): Uint8Array {
   return withKind(CONTROL, utf8.encode(JSON.stringify(notice)));
 }
 
+/** Whether a plaintext is a user's text (kept for the inbox); a timed text too short to hold its time is not. */
 export function isUserText(plaintext: Uint8Array): boolean {
-  return plaintext[0] === USER_TEXT;
+  return plaintext[0] === USER_TEXT || (plaintext[0] === TIMED_TEXT && plaintext.length >= 1 + TIME_BYTES);
 }
 
-/** The text of a user message; undefined when it is not valid UTF-8 text. */
-export function decodeText(plaintext: Uint8Array): string | undefined {
-  if (plaintext[0] !== USER_TEXT) return undefined;
+/** A user's message as read: its text, and the sender's time when it carries one a Date can hold. */
+export interface DecodedText {
+  readonly text: string;
+  /** ms since the Unix epoch, by the sender's clock; undefined for a text without it. */
+  readonly sentAt: number | undefined;
+}
+
+/** A user message; undefined when it is no user text or not valid UTF-8. */
+export function decodeText(plaintext: Uint8Array): DecodedText | undefined {
+  if (!isUserText(plaintext)) return undefined;
+  const timed = plaintext[0] === TIMED_TEXT;
+  let text: string;
   try {
-    return strictUtf8.decode(plaintext.subarray(1));
+    text = strictUtf8.decode(plaintext.subarray(timed ? 1 + TIME_BYTES : 1));
   } catch {
     return undefined;
   }
+  if (!timed) return { text, sentAt: undefined };
+  const sentAt = Number(new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength).getBigUint64(1));
+  return { text, sentAt: sentAt <= MAX_DATE_MS ? sentAt : undefined };
 }
 
 /** A control message, or undefined for anything else (malformed ones included). */

@@ -1,3 +1,4 @@
+import { SENT_TIME_CAPABILITY } from "../mls/capabilities.js";
 import { MlsError } from "../mls/errors.js";
 import type { SealedMessage } from "../mls/mlsAgent.js";
 import type { CommitIntents } from "./commitIntents.js";
@@ -5,10 +6,10 @@ import type { Core } from "./core.js";
 import { guarded, toAgentError } from "./errors.js";
 import type { Leaving } from "./leaving.js";
 import { encodeText } from "./messageCodec.js";
-import { QueuedTexts } from "./queuedTexts.js";
+import { QueuedTexts, type OutgoingText } from "./queuedTexts.js";
 import { isQueued, relayCodeOf, withTimeout } from "./relayAnswers.js";
 import type { Rotation } from "./rotation.js";
-import { AgentError } from "./types.js";
+import { AgentError, type SendResult } from "./types.js";
 
 const SEND_ATTEMPTS = 6;
 
@@ -32,28 +33,38 @@ export class OutboundSends {
     this.queued = new QueuedTexts(core, (channel) => this.caughtUp(channel), (channel, text) => this.sendAgain(channel, text));
   }
 
-  async send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
+  /**
+   * Sends a text. The relay's ack makes it `sent`; a relay that does not answer in time, or a link
+   * that is down, leaves it `queued`: stored in the outbox and sent when the relay is reachable,
+   * which is a success too (sending it again would deliver it twice). Only a message that will not
+   * go out is an error.
+   */
+  async send(channel: string, message: string, sentAt = this.core.config.clock?.() ?? Date.now()): Promise<SendResult> {
     const { channels, mls, log, sendTimeoutMs } = this.core;
     if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
-    let seq: bigint | undefined;
-    for (let attempt = 1; seq === undefined; attempt++) {
+    const text = { text: message, sentAt };
+    for (let attempt = 1; ; attempt++) {
       await this.caughtUp(channel);
-      const sealed = await this.encryptText(channel, message);
-      // The relay refuses a message for an epoch no member keeps keys for (it waited in the
-      // outbox while commits went on), so whatever it accepts is readable: encrypt it again.
-      seq = await withTimeout(this.handOver(sealed), sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable").catch(
-        (error: unknown) => {
-          if (attempt < SEND_ATTEMPTS && relayCodeOf(error) === "stale_epoch") return undefined;
-          if (isQueued(error)) this.queued.orphan(channel, sealed, message);
-          throw error;
-        },
-      );
-      if (seq === undefined) log(`a message to ${channel} was refused as too old for its members to read; encrypting it again`);
+      const sealed = await this.encryptText(channel, text);
+      let seq: bigint;
+      try {
+        seq = await withTimeout(this.handOver(sealed), sendTimeoutMs, "the message is stored and queued; it goes out when the relay is reachable");
+      } catch (error) {
+        // The relay refuses a message for an epoch no member keeps keys for (it waited in the
+        // outbox while commits went on), so whatever it accepts is readable: encrypt it again.
+        if (attempt < SEND_ATTEMPTS && relayCodeOf(error) === "stale_epoch") {
+          log(`a message to ${channel} was refused as too old for its members to read; encrypting it again`);
+          continue;
+        }
+        if (!isQueued(error)) throw error;
+        this.queued.orphan(channel, sealed, text);
+        this.rotation.countSend(channel);
+        return { status: "queued", channel, epoch: mls.epochOf(channel), reason: (error as Error).message };
+      }
+      channels.noteHead(channel, Number(seq));
+      this.rotation.countSend(channel);
+      return { status: "sent", channel, seq: Number(seq), epoch: mls.epochOf(channel) };
     }
-    channels.noteHead(channel, Number(seq));
-    const epoch = mls.epochOf(channel);
-    this.rotation.countSend(channel);
-    return { channel, seq: Number(seq), epoch };
   }
 
   /** A Msg came by in a channel's stream (it may be a queued message of ours, archived). */
@@ -77,19 +88,20 @@ export class OutboundSends {
     return progress.until(() => channels.caughtUp(channel), sendTimeoutMs, "the channel is still catching up with the relay; try again", "relay_unreachable");
   }
 
-  private async encryptText(channel: string, message: string): Promise<SealedMessage> {
+  private async encryptText(channel: string, text: OutgoingText): Promise<SealedMessage> {
     try {
-      return await this.sealText(channel, message);
+      return await this.sealText(channel, text);
     } catch (error) {
       if (!(error instanceof MlsError) || error.code !== "proposals_pending") throw error;
       await this.commits.commitPending(channel);
-      return this.sealText(channel, message);
+      return this.sealText(channel, text);
     }
   }
 
-  private async sealText(channel: string, message: string): Promise<SealedMessage> {
+  /** The text carries the time it was sent, unless a member's release would not read it. */
+  private async sealText(channel: string, { text, sentAt }: OutgoingText): Promise<SealedMessage> {
     const { mls, config } = this.core;
-    const payload = encodeText(message);
+    const payload = (everyLeafHas: (capability: number) => boolean) => encodeText(text, everyLeafHas(SENT_TIME_CAPABILITY) ? sentAt : undefined);
     if (config.packSends !== false) return mls.seal(channel, payload);
     return { bytes: await mls.encrypt(channel, payload), payloads: 1 };
   }
@@ -110,8 +122,8 @@ export class OutboundSends {
   }
 
   /** Encrypts a refused queued text again; its caller is long gone, so a failure is told on the channel. */
-  private sendAgain(channel: string, text: string): void {
-    void guarded(() => this.send(channel, text)).catch((error: unknown) => {
+  private sendAgain(channel: string, { text, sentAt }: OutgoingText): void {
+    void guarded(() => this.send(channel, text, sentAt)).catch((error: unknown) => {
       this.core.quiet(error);
       if (isQueued(error)) return;
       this.queued.notDelivered(channel, `could not be encrypted again (${toAgentError(error).code})`);

@@ -7,9 +7,16 @@ import { relayCodeOf } from "./relayAnswers.js";
 /** Queued messages whose texts are kept to encrypt again; past it, a refusal is only reported. */
 const MAX_ORPHANED = 1024;
 
+/** A text as its send was asked for: sent again, it keeps the time it was first sent. */
+export interface OutgoingText {
+  readonly text: string;
+  /** ms, the sender's clock. */
+  readonly sentAt: number;
+}
+
 interface Orphaned {
   readonly channel: string;
-  readonly texts: string[];
+  readonly texts: OutgoingText[];
 }
 
 /**
@@ -32,11 +39,11 @@ export class QueuedTexts {
     /** Waits until the channel's stream has applied what the relay is known to hold. */
     private readonly caughtUp: (channel: string) => Promise<void>,
     /** Encrypts and sends a text again; its caller is long gone. */
-    private readonly resend: (channel: string, text: string) => void,
+    private readonly resend: (channel: string, text: OutgoingText) => void,
   ) {}
 
   /** A send answered "queued": its caller has stopped waiting, the outbox keeps the message. */
-  orphan(channel: string, sealed: SealedMessage, message: string): void {
+  orphan(channel: string, sealed: SealedMessage, message: OutgoingText): void {
     this.abandoned.add(sealed);
     const key = messageDigest(sealed.bytes);
     const entry = this.orphans.get(key) ?? { channel, texts: [] };

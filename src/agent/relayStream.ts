@@ -32,6 +32,8 @@ export interface StreamHooks {
   joinRequest(channel: string, payload: Uint8Array, from: Uint8Array): void;
   /** A Welcome from the inbox. */
   welcome(envelope: EnvelopeOf<"GroupWelcome">): Promise<void>;
+  /** A JoinReply from the inbox: a member's answer to a join request of ours (untrusted until checked). */
+  joinReply(payload: Uint8Array): void;
   readonly watchingRemovals: RemovalWatch;
 }
 
@@ -286,6 +288,7 @@ export class RelayStream {
   private async onInboxItem(d: InboxDelivery): Promise<void> {
     const e: InboxEnvelope = d.envelope;
     if (e.type === "GroupWelcome") await this.hooks.welcome(e);
+    else if (e.type === "JoinReply") this.hooks.joinReply(e.payload);
     this.core.store.setSetting(INBOX_CURSOR, d.seq.toString());
     await this.core.relay.ackInbox(d.seq).catch(() => undefined);
     this.core.progress.wake();

@@ -14,7 +14,10 @@ export type AgentErrorCode =
   | "relay_unreachable" // the relay cannot be reached (the request stays queued where that is safe)
   | "relay_key_mismatch" // the relay does not hold the key pinned for it
   | "join_timeout" // a join did not finish in time (it may still finish later)
-  | "invite_invalid" // an invite that is expired, used up, or not for this relay
+  | "invite_invalid" // an invite that is malformed for this agent: made by an older release, or for another relay
+  | "invite_expired" // the invite has expired (by this agent's clock, or a member refused the join as expired)
+  | "invite_used_up" // a member refused the join: the invite admitted as many agents as it allows
+  | "invite_revoked" // a member refused the join: a member was removed since, which revokes the channel's open invites
   | "identity_mismatch" // a key that is not the one pinned for that name (or a key package of another key): someone else answered
   | "unknown_contact" // a name with no key pinned for it: add it as a contact first (contact_add with its did:key or safety code)
   | "epoch_mismatch" // the channel moved on while this operation was built; retried without success
@@ -112,13 +115,47 @@ export interface ReceivedMessage {
   readonly trust: Trust;
   readonly message: string;
   readonly seq: number | undefined;
-  /** When this agent received it (ISO 8601). */
-  readonly sentAt: string;
+  /**
+   * When the sender sent it (ISO 8601), by the sender's clock: signed and encrypted with the text,
+   * so the relay cannot change it, but only as right as that clock. Undefined for a message from a
+   * release that does not send it (or stored before this agent read it).
+   */
+  readonly sentAt: string | undefined;
+  /** When this agent received it (ISO 8601), by its own clock. */
+  readonly receivedAt: string;
 }
 
+/**
+ * What send() did. `sent`: the relay stored it, at `seq` in the channel (messages sent together can
+ * share one). `queued`: the relay did not answer in time or cannot be reached; the message is
+ * stored in the outbox and goes out when the relay is reachable (`reason` says why it waits), so it
+ * must not be sent again. Should it be refused later and not be sent again on its own, receive()
+ * reports message_not_delivered on the channel.
+ */
+export type SendResult =
+  | { readonly status: "sent"; readonly channel: string; readonly seq: number; readonly epoch: bigint }
+  | { readonly status: "queued"; readonly channel: string; readonly epoch: bigint; readonly reason: string };
+
+/**
+ * What a join came to. `pending`: no member answered within the wait (`note` says why: none
+ * online, or the relay not reachable); the request stays at the relay, and asking again with the
+ * same invite waits on it without sending another. A member's refusal is an error instead
+ * (invite_used_up, invite_expired, invite_revoked).
+ */
 export type JoinResult =
   | ({ readonly status: "joined" } & ChannelState)
-  | { readonly status: "pending"; readonly channel: string };
+  | { readonly status: "pending"; readonly channel: string; readonly note: string };
+
+/** A join this agent asked for with an invite that has not completed: waiting for a member, or refused. */
+export interface PendingJoinView {
+  /** The channel's name, as the invite gives it. */
+  readonly channel: string;
+  readonly status: "pending" | "refused";
+  /** When the request was sent (ISO 8601). */
+  readonly requestedAt: string;
+  /** Why it was refused (refused only): a stable code and what to do. */
+  readonly error?: { readonly code: string; readonly message: string };
+}
 
 /**
  * Something the relay (or another agent) did that this agent detected, reported once by
@@ -129,7 +166,7 @@ export type JoinResult =
  *   members different commits, or carrying a non-member's frames; a member re-adding this agent
  *   (remove, then add) repairs it;
  * - half_joined: a Welcome whose commit did not win was undone (the channel is left until the right one comes);
- * - message_not_delivered: a message send() answered as queued was refused by the relay later and
+ * - message_not_delivered: a message send() answered `queued` was refused by the relay later and
  *   could not be encrypted again (its text is kept in memory only, so not across a restart);
  * - identity_conflict: an agent showed up under a name this agent has pinned to another key.
  */
@@ -177,8 +214,13 @@ export interface ChannelService {
   relayStatus(): RelayStatus;
   createChannel(channel: string): Promise<ChannelState>;
   invite(channel: string, options: { maxUses: number; ttlSeconds: number }): Promise<{ invite: string; expiresAt: Date }>;
-  /** Joins with an invite token; "pending" when no member admitted us within `waitMs`. */
+  /**
+   * Joins with an invite token; "pending" when no member answered within `waitMs`; a member's
+   * refusal is an error (invite_used_up, invite_expired, invite_revoked).
+   */
   joinWithInvite(invite: string, waitMs?: number): Promise<JoinResult>;
+  /** Joins asked for with an invite since this agent started that have not completed. */
+  pendingJoins(): Promise<PendingJoinView[]>;
   /** Joins with a Welcome from the manual key-package flow; `channel` must be the one it opens. */
   joinWithWelcome(channel: string, welcome: Uint8Array): Promise<JoinResult>;
   /** A fresh single-use key package (encoded MLSMessage) for the manual flow. */
@@ -188,7 +230,8 @@ export interface ChannelService {
    * or by the name of a contact (the key package must be of the pinned key: identity_mismatch).
    */
   addMember(channel: string, who: { keyPackage: Uint8Array } | { agent: string }): Promise<ChannelState & { welcome: Uint8Array }>;
-  send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }>;
+  /** Sends a text: `sent`, or `queued` while the relay cannot be reached (a success: do not send it again). */
+  send(channel: string, message: string): Promise<SendResult>;
   /** Messages not returned before; `warnings` (only when there are some) says what the relay did wrong. */
   receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }>;
   channels(): Promise<ChannelSummary[]>;

@@ -5,23 +5,17 @@ import type { ChannelInfo, WelcomePreview } from "../mls/mlsAgent.js";
 import type { EnvelopeOf } from "../wire/envelope.js";
 import type { Contacts } from "./contacts.js";
 import { hex, stateOf, type Core } from "./core.js";
+import { toAgentError } from "./errors.js";
 import { ForkWatch } from "./forkWatch.js";
 import { HeldWelcomes } from "./heldWelcomes.js";
 import type { KeyPackageSupply } from "./keyPackageSupply.js";
 import type { Offers } from "./offers.js";
+import type { Inviter, PendingJoins } from "./pendingJoins.js";
 import type { RelayStream } from "./relayStream.js";
 import { AgentError, type JoinResult } from "./types.js";
 
 /** Setting holding the key package (hex ref) of a provisional join of a channel; empty once settled. */
 const PROVISIONAL = "provisional_join:";
-
-/** Who made the invite a join was asked with (the group must have them in it), and who made the channel. */
-export interface Inviter {
-  readonly name: string;
-  readonly key: Uint8Array;
-  /** The channel creator's key the invite names; the group's genesis must name it too. */
-  readonly creator: Uint8Array | undefined;
-}
 
 /** What came of a Welcome. */
 type JoinOutcome = { readonly kind: "joined"; readonly info: ChannelInfo } | { readonly kind: "held" } | { readonly kind: "refused"; readonly error: MlsError };
@@ -34,15 +28,11 @@ type JoinOutcome = { readonly kind: "joined"; readonly info: ChannelInfo } | { r
  * have released a Welcome whose commit lost, and a commit at this agent's epoch that it cannot
  * read undoes such a join (a frame anyone can post cannot). A Welcome for a group still held
  * waits (heldWelcomes.ts) until the removal it follows is applied. Owns the provisional and split
- * state of channels, the held Welcomes, and the invites this agent is joining with.
+ * state of channels and the held Welcomes; the joins this agent asked for are PendingJoins'.
  */
 export class WelcomeJoins {
   private readonly forks = new ForkWatch();
   private readonly held: HeldWelcomes;
-  /** Group ids (hex) this agent asked to join with an invite, and who invited it. */
-  private readonly expected = new Map<string, Inviter>();
-  /** Why the Welcome for an invite was refused, for the join waiting on it. */
-  private readonly refusals = new Map<string, AgentError>();
 
   constructor(
     private readonly core: Core,
@@ -50,6 +40,7 @@ export class WelcomeJoins {
     private readonly keyPackages: KeyPackageSupply,
     private readonly contacts: Contacts,
     private readonly offers: Offers,
+    private readonly pending: PendingJoins,
     /** Ends this agent's following of a channel whose group is gone (every part forgets it). */
     private readonly forgetChannel: (channel: string) => void,
   ) {
@@ -68,17 +59,6 @@ export class WelcomeJoins {
     }
   }
 
-  /** This agent asked to join the group with an invite from `inviter`. */
-  expect(groupId: Uint8Array, inviter: Inviter): void {
-    this.expected.set(hex(groupId), inviter);
-    this.refusals.delete(hex(groupId));
-  }
-
-  /** Why the Welcome for an invite to the group (hex) was refused, if it was. */
-  refusal(groupHex: string): AgentError | undefined {
-    return this.refusals.get(groupHex);
-  }
-
   /** A Welcome from the inbox. */
   async welcome(e: EnvelopeOf<"GroupWelcome">): Promise<void> {
     const { mls, log, config } = this.core;
@@ -91,7 +71,7 @@ export class WelcomeJoins {
       // MlsError messages carry no key or plaintext (errorMapping.ts); the reason is what an operator needs.
       return log(`ignored a Welcome: ${error.code}: ${error.message}`);
     }
-    const inviter = this.expected.get(groupHex);
+    const inviter = this.pending.expectedInviter(groupHex);
     if (inviter !== undefined) return this.joinInvited(e, preview, inviter);
     const policy = config.directoryAdds ?? "contacts";
     if (policy === "none") return log("ignored a Welcome this agent did not ask for (directory adds are off: SKYTALE_ACCEPT_DIRECTORY_ADDS=none)");
@@ -219,7 +199,6 @@ export class WelcomeJoins {
    */
   private async joinInvited(e: EnvelopeOf<"GroupWelcome">, preview: WelcomePreview, inviter: Inviter): Promise<void> {
     const groupHex = hex(e.channel);
-    this.expected.delete(groupHex);
     const hasInviter = preview.members.some((m) => m.name === inviter.name && bytesEqual(m.signaturePublicKey, inviter.key));
     const sameCreator = inviter.creator === undefined || (preview.creator !== undefined && bytesEqual(preview.creator.key, inviter.creator));
     if (!hasInviter || !sameCreator) {
@@ -227,12 +206,17 @@ export class WelcomeJoins {
         "identity_mismatch",
         `the channel this invite admitted you to is not the one '${inviter.name}' invited you to (${hasInviter ? "another creator" : "the inviter is not in it"}): someone else used the invite to stand in for them; ask ${inviter.name} for a new invite`,
       );
-      this.refusals.set(groupHex, error);
+      this.pending.refuse(groupHex, error, false);
       this.core.log(`refused a Welcome for an invite: ${error.message}`);
       return this.core.progress.wake();
     }
     const outcome = await this.joinLogged(e.welcome, Number(e.commitSeq), groupHex);
+    if (outcome.kind === "refused") {
+      this.pending.refuse(groupHex, toAgentError(outcome.error), false);
+      this.core.progress.wake();
+    }
     if (outcome.kind !== "joined") return;
+    this.pending.joined(groupHex);
     const { channel } = outcome.info;
     const self = this.core.mls.identity.signaturePublicKey;
     for (const m of preview.members) {

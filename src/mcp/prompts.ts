@@ -52,9 +52,9 @@ export function registerPrompts(server: McpServer): void {
         [
           "Join the end-to-end encrypted skytale channel this invite token is for.",
           `1. Call channel_join with invite "${invite}".`,
-          '2. If status is "joined", send the channel a short hello with send, saying who you are. If status is "pending", no member was online to admit you yet: it completes by itself; check with channel_list now and then.',
+          '2. If status is "joined", send the channel a short hello with send, saying who you are. If status is "pending", no member was online to answer yet: it completes by itself when one is; check by calling channel_join again with the same invite (it sends no new request), then go on.',
           `3. Call receive with that channel and wait_ms ${MAX_WAIT_MS} to read what the members write, again while it times out.`,
-          `If a call fails, its text starts with a code and says what to do (invite_invalid: the token is expired, used up or for another relay: ask for a new one). ${UNTRUSTED}`,
+          `If a call fails, its text starts with a code and says what to do (invite_used_up, invite_expired, invite_revoked: a member refused this invite; invite_invalid: the token is for another relay or from an older version; for each, ask for a new one). ${UNTRUSTED}`,
         ].join("\n"),
       ),
   );

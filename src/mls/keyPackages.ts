@@ -4,6 +4,7 @@ import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { MlsError } from "./errors.js";
 import { credentialFor, type Identity } from "./identity.js";
 import { encodeKeyPackageMessage } from "./messages.js";
+import { SENT_TIME_CAPABILITY } from "./capabilities.js";
 import { PACKED_PAYLOADS_CAPABILITY } from "./packedPayloads.js";
 import type { StoredKeyPackage } from "../store/records.js";
 import { KEY_PACKAGE_LIFETIME_SECONDS, SUPPORTED_SUITES } from "./suite.js";
@@ -30,7 +31,7 @@ export async function createKeyPackage(identity: Identity, cs: CiphersuiteImpl, 
   const capabilities = { ...defaultCapabilities(), ciphersuites: SUPPORTED_SUITES, credentials: ["basic" as const] };
   const { publicPackage, privatePackage } = await generateKeyPackageWithKey(
     credentialFor(identity.name, identity.signaturePublicKey),
-    { ...capabilities, extensions: [...capabilities.extensions, CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION, PACKED_PAYLOADS_CAPABILITY] },
+    { ...capabilities, extensions: [...capabilities.extensions, CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION, PACKED_PAYLOADS_CAPABILITY, SENT_TIME_CAPABILITY] },
     { notBefore: BigInt(notBefore), notAfter: BigInt(nowSeconds + KEY_PACKAGE_LIFETIME_SECONDS) },
     [],
     { signKey: identity.signaturePrivateKey, publicKey: identity.signaturePublicKey },

@@ -16,7 +16,7 @@ import { assertUniqueNames, memberAt, membersOf, type Member } from "./members.j
 import { decodeKeyPackageMessage, decodeWelcomeMessage } from "./messages.js";
 import type { ReceiveOutcome } from "./outcomes.js";
 import { Receiver, type IncomingFrame, type SenderSeen } from "./receiving.js";
-import { Sealer, type SealedMessage } from "./sealing.js";
+import { Sealer, type Payload, type SealedMessage } from "./sealing.js";
 import { SentEchoes } from "./sentEchoes.js";
 import { joinFromWelcome } from "./welcomeJoin.js";
 import { StoreError } from "../store/errors.js";
@@ -28,7 +28,7 @@ export type { Creator } from "./genesis.js";
 export type { OutgoingCommit } from "./commits.js";
 export type { ReceiveOutcome } from "./outcomes.js";
 export type { IncomingFrame, SenderSeen } from "./receiving.js";
-export { MAX_BATCH, type SealedMessage } from "./sealing.js";
+export { MAX_BATCH, type Payload, type SealedMessage } from "./sealing.js";
 export { MAX_BUFFERED_PER_CHANNEL, MAX_EPOCHS_AHEAD } from "./futureEpochs.js";
 
 /** What a Welcome would open, and who sent it. */
@@ -249,9 +249,12 @@ export class MlsAgent {
     });
   }
 
-  /** Encrypts an application message; the new state is stored before the ciphertext is returned. */
-  async encrypt(channel: string, plaintext: Uint8Array): Promise<Uint8Array> {
-    return (await this.sealer.enqueue(channel, plaintext, false)).bytes;
+  /**
+   * Encrypts an application message; the new state is stored before the ciphertext is returned.
+   * `payload` may depend on what every member reads (see Payload).
+   */
+  async encrypt(channel: string, payload: Payload): Promise<Uint8Array> {
+    return (await this.sealer.enqueue(channel, payload, false)).bytes;
   }
 
   /**
@@ -259,8 +262,8 @@ export class MlsAgent {
    * to it (when every member can read packed messages): the callers then get the same object, and
    * it is sent once for all of them.
    */
-  seal(channel: string, plaintext: Uint8Array): Promise<SealedMessage> {
-    return this.sealer.enqueue(channel, plaintext, true);
+  seal(channel: string, payload: Payload): Promise<SealedMessage> {
+    return this.sealer.enqueue(channel, payload, true);
   }
 
   /** A commit adding the agents whose key packages (encoded MLSMessages) are given. */

@@ -1,4 +1,5 @@
 import type { RatchetTree } from "ts-mls/ratchetTree.js";
+import { everyLeafHas } from "./capabilities.js";
 import { MlsError } from "./errors.js";
 
 /**
@@ -14,7 +15,7 @@ import { MlsError } from "./errors.js";
  * keeps), so packing is used only in groups whose every leaf advertises PACKED_PAYLOADS_CAPABILITY
  * (a private-use extension type in its capabilities). ts-mls carries a leaf's capabilities over
  * when it is updated, so a leaf made from an older key package keeps its group unpacked for as
- * long as it stays, even once its agent has upgraded.
+ * long as it stays, even once its agent has upgraded (capabilities.ts).
  */
 export const PACKED_PAYLOADS_CAPABILITY = 0xf5a2;
 /** First byte of a packed plaintext; refused as the first byte of a single payload. */
@@ -100,12 +101,5 @@ export function groupForPacking<T extends { readonly plaintext: Uint8Array; read
 
 /** Whether every member's leaf can read packed messages (checked once per tree object). */
 export function everyLeafUnpacks(tree: RatchetTree): boolean {
-  let known = unpacking.get(tree);
-  if (known === undefined) {
-    known = tree.every((node) => node?.nodeType !== "leaf" || node.leaf.capabilities.extensions.includes(PACKED_PAYLOADS_CAPABILITY));
-    unpacking.set(tree, known);
-  }
-  return known;
+  return everyLeafHas(tree, PACKED_PAYLOADS_CAPABILITY);
 }
-
-const unpacking = new WeakMap<RatchetTree, boolean>();

@@ -5,6 +5,7 @@ import { toMlsError } from "./errorMapping.js";
 import { stateRecord, wipe } from "./groupEntry.js";
 import type { GroupCache } from "./groupCache.js";
 import { encodePrivateMessage } from "./messages.js";
+import { everyLeafHas } from "./capabilities.js";
 import { encodePacked, everyLeafUnpacks, groupForPacking, PACKED_MARKER } from "./packedPayloads.js";
 import { withBucketPadding } from "./padding.js";
 import type { SentEchoes } from "./sentEchoes.js";
@@ -18,9 +19,16 @@ export interface SealedMessage {
   readonly payloads: number;
 }
 
+/**
+ * What an encrypt call sends: a plaintext, or one chosen by what every member of the group reads
+ * (everyLeafHas a capability, capabilities.ts), asked under the channel's lock on the state it is
+ * encrypted with, so that a member added meanwhile is counted.
+ */
+export type Payload = Uint8Array | ((everyLeafHas: (capability: number) => boolean) => Uint8Array);
+
 /** An encrypt call waiting for its channel's next batch. */
 interface SendRequest {
-  readonly plaintext: Uint8Array;
+  readonly payload: Payload;
   /** May share one message with the packable requests next to it in the queue. */
   readonly packable: boolean;
   resolve(sealed: SealedMessage): void;
@@ -42,10 +50,10 @@ export class Sealer {
     private readonly echoes: SentEchoes,
   ) {}
 
-  enqueue(channel: string, plaintext: Uint8Array, packable: boolean): Promise<SealedMessage> {
-    if (plaintext[0] === PACKED_MARKER) return Promise.reject(new MlsError("bad_request", "a payload may not begin with the packed-message marker 0xFF"));
+  enqueue(channel: string, payload: Payload, packable: boolean): Promise<SealedMessage> {
+    if (payload instanceof Uint8Array && payload[0] === PACKED_MARKER) return Promise.reject(markerRefused());
     return new Promise((resolve, reject) => {
-      const request = { plaintext, packable, resolve, reject };
+      const request = { payload, packable, resolve, reject };
       const queue = this.queues.get(channel);
       if (queue !== undefined) return void queue.push(request);
       this.queues.set(channel, [request]);
@@ -61,9 +69,11 @@ export class Sealer {
     try {
       const entry = this.groups.active(channel);
       let state = entry.state;
+      const tree = state.ratchetTree;
+      const queued = resolvePayloads(batch, (capability) => everyLeafHas(tree, capability));
       const done: { requests: SendRequest[]; message: PrivateMessage }[] = [];
       const consumed: Uint8Array[] = [];
-      for (const requests of groupForPacking(batch, everyLeafUnpacks(state.ratchetTree))) {
+      for (const requests of groupForPacking(queued, everyLeafUnpacks(tree))) {
         const padded = withBucketPadding(this.cs, state.groupContext.groupId, state.groupContext.epoch);
         const plaintext = requests.length === 1 ? requests[0]!.plaintext : encodePacked(requests.map((r) => r.plaintext));
         try {
@@ -89,4 +99,18 @@ export class Sealer {
       batch.forEach((r) => r.reject(error));
     }
   }
+}
+
+/** The batch's plaintexts, for this group; a request whose payload begins with the marker is refused. */
+function resolvePayloads(batch: readonly SendRequest[], everyLeafHas: (capability: number) => boolean): (SendRequest & { plaintext: Uint8Array })[] {
+  return batch.flatMap((request) => {
+    const plaintext = request.payload instanceof Uint8Array ? request.payload : request.payload(everyLeafHas);
+    if (plaintext[0] !== PACKED_MARKER) return [{ ...request, plaintext }];
+    request.reject(markerRefused());
+    return [];
+  });
+}
+
+function markerRefused(): MlsError {
+  return new MlsError("bad_request", "a payload may not begin with the packed-message marker 0xFF");
 }

@@ -155,35 +155,39 @@ export class AgentStore implements MlsStatePort {
     });
   }
 
-  /** Forgets every invite of `channel` (after a member is removed, none may let them back in). */
+  /**
+   * Revokes every open invite of `channel` (after a member is removed, none may let them back in);
+   * returns how many. They are kept, marked, so that their refusals can be told to joiners.
+   */
   revokeInvites(channel: string): number {
     return guarded("revoke invites", () => {
-      return this.sql("DELETE FROM invites WHERE channel = ?").run(channel).changes;
+      return this.sql("UPDATE invites SET revoked = 1 WHERE channel = ? AND revoked = 0").run(channel).changes;
     });
   }
 
-  loadInvite(id: Uint8Array): (StoredInvite & { uses: number }) | undefined {
+  loadInvite(id: Uint8Array): (StoredInvite & { uses: number; revoked: boolean }) | undefined {
     return guarded("read an invite", () => {
-      const row = this.sql("SELECT channel, secret, expires_at, max_uses, uses FROM invites WHERE id = ?").get(id) as
-        | { channel: string; secret: Buffer; expires_at: number; max_uses: number; uses: number }
+      const row = this.sql("SELECT channel, secret, expires_at, max_uses, uses, revoked FROM invites WHERE id = ?").get(id) as
+        | { channel: string; secret: Buffer; expires_at: number; max_uses: number; uses: number; revoked: number }
         | undefined;
       if (row === undefined) return undefined;
-      return { id, channel: row.channel, secret: new Uint8Array(this.cipher.open(row.secret, inviteContext(id))), expiresAt: row.expires_at, maxUses: row.max_uses, uses: row.uses };
+      const secret = new Uint8Array(this.cipher.open(row.secret, inviteContext(id)));
+      return { id, channel: row.channel, secret, expiresAt: row.expires_at, maxUses: row.max_uses, uses: row.uses, revoked: row.revoked === 1 };
     });
   }
 
   /** Invites of `channel` that can still admit someone at `nowSeconds`. */
   activeInvites(channel: string, nowSeconds: number): (StoredInvite & { uses: number })[] {
     return guarded("read the invites", () => {
-      const rows = this.sql("SELECT id FROM invites WHERE channel = ? AND expires_at >= ? AND uses < max_uses").all(channel, nowSeconds) as { id: Buffer }[];
+      const rows = this.sql("SELECT id FROM invites WHERE channel = ? AND expires_at >= ? AND uses < max_uses AND revoked = 0").all(channel, nowSeconds) as { id: Buffer }[];
       return rows.flatMap((r) => this.loadInvite(new Uint8Array(r.id)) ?? []);
     });
   }
 
-  /** Counts one admission; false when the invite is used up (then nothing changes). */
+  /** Counts one admission; false when the invite is used up or revoked (then nothing changes). */
   useInvite(id: Uint8Array): boolean {
     return guarded("record an invite use", () => {
-      return this.sql("UPDATE invites SET uses = uses + 1 WHERE id = ? AND uses < max_uses").run(id).changes === 1;
+      return this.sql("UPDATE invites SET uses = uses + 1 WHERE id = ? AND uses < max_uses AND revoked = 0").run(id).changes === 1;
     });
   }
 

@@ -99,6 +99,11 @@ const MIGRATIONS: readonly string[] = [
     received_at INTEGER NOT NULL
   );
   `,
+  // A revoked invite is kept (marked), not deleted: its secret authenticates the refusal members
+  // send a joiner who still tries it (invite_revoked), and it admits no one.
+  `
+  ALTER TABLE invites ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** The user_version of a fully migrated database. */

@@ -1,6 +1,7 @@
 // Real relays and channel managers for tests, all closed (newest first) after each test.
 import { afterEach } from "vitest";
 import { Agent, type AgentConfig } from "../../src/agent/agent.js";
+import type { SendResult } from "../../src/agent/types.js";
 import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { tempDir } from "../helpers.js";
@@ -60,4 +61,10 @@ export async function addWhenPublished(by: Agent, channel: string, agent: Agent)
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/** The seq of a send the relay took; fails the test for one answered "queued". */
+export function seqOf(result: SendResult): number {
+  if (result.status !== "sent") throw new Error(`expected the relay to take the message, but it was queued: ${result.reason}`);
+  return result.seq;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type Agent } from "../../src/agent/agent.js";
-import { addWhenPublished, agentConfig, openAgent, startRelay } from "./fixture.js";
+import { addWhenPublished, agentConfig, openAgent, seqOf, startRelay } from "./fixture.js";
 
 const CHANNEL = "acme/agents/packed";
 
@@ -28,7 +28,7 @@ describe("packed sends through the relay", () => {
     const [alice, bob] = await pair(true);
     const texts = Array.from({ length: 120 }, (_, i) => `m${i} ${"x".repeat(i * 7)}`);
     const sent = await Promise.all(texts.map((t) => alice.send(CHANNEL, t)));
-    const seqs = sent.map((s) => s.seq);
+    const seqs = sent.map(seqOf);
     expect(new Set(seqs).size).toBeLessThan(texts.length);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     const got = await drain(bob, texts.length);
@@ -39,7 +39,7 @@ describe("packed sends through the relay", () => {
   it("with packSends false every send is its own MLS message", async () => {
     const [alice, bob] = await pair(false);
     const sent = await Promise.all(Array.from({ length: 40 }, (_, i) => alice.send(CHANNEL, `m${i}`)));
-    expect(new Set(sent.map((s) => s.seq)).size).toBe(40);
+    expect(new Set(sent.map(seqOf)).size).toBe(40);
     expect((await drain(bob, 40)).map((m) => m.message)).toEqual(Array.from({ length: 40 }, (_, i) => `m${i}`));
   }, 60_000);
 });

@@ -75,7 +75,8 @@ async function run(request: Op): Promise<unknown> {
     case "rotate":
       return agent.rotateKeys(request.channel).then((s) => ({ epoch: Number(s.epoch), members: s.members }));
     case "send":
-      return agent.send(request.channel, request.text).then((r) => ({ seq: r.seq }));
+      // A queued send is not acknowledged: the scenario counts only what the relay took.
+      return agent.send(request.channel, request.text).then((r) => (r.status === "sent" ? { seq: r.seq } : { queued: true }));
     case "receive": {
       const { messages } = await agent.receive({ channel: request.channel, waitMs: request.waitMs, maxMessages: request.max });
       const lines = messages.map((m) => JSON.stringify({ text: m.message, sender: m.sender, seq: m.seq }));

@@ -3,7 +3,7 @@
 // `npm run soak` runs FUZZ_RUNS=100000.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeInvite, decodeJoinRequest, encodeInvite, encodeJoinRequest } from "../../src/agent/invites.js";
+import { decodeInvite, decodeJoinReply, decodeJoinRequest, encodeInvite, encodeJoinReply, encodeJoinRequest } from "../../src/agent/invites.js";
 import { decodeControl, decodeText } from "../../src/agent/messageCodec.js";
 import { AgentError } from "../../src/agent/types.js";
 import { connectHost } from "../mcp/harness.js";
@@ -49,11 +49,14 @@ describe("decoders never throw anything but their typed errors", () => {
     );
   });
 
-  it("join requests and control messages from the channel never throw", () => {
+  it("join requests, join replies and control messages never throw", () => {
     const valid = encodeJoinRequest({ inviteId: new Uint8Array(16), agent: "bob", keyPackage: new Uint8Array(300), mac: new Uint8Array(32) });
+    const reply = encodeJoinReply(new Uint8Array(32), { inviteId: new Uint8Array(16), requestMac: new Uint8Array(32), reason: "used_up" });
+    const mutated = (bytes: Uint8Array) => mutatedString(Buffer.from(bytes).toString()).map((s) => new Uint8Array(Buffer.from(s)));
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 2000 }), mutatedString(Buffer.from(valid).toString()).map((s) => new Uint8Array(Buffer.from(s)))), (bytes) => {
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 2000 }), mutated(valid), mutated(reply)), (bytes) => {
         expect(() => decodeJoinRequest(bytes)).not.toThrow();
+        expect(() => decodeJoinReply(bytes)).not.toThrow();
         expect(() => decodeControl(bytes)).not.toThrow();
         expect(() => decodeText(bytes)).not.toThrow();
       }),

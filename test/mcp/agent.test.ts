@@ -6,6 +6,7 @@ import { Agent } from "../../src/agent/agent.js";
 import { parseRelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { tempDir } from "../helpers.js";
+import { ERROR_CODE_META } from "../../src/mcp/results.js";
 import { connectHost, structured, textOf, type Host } from "./harness.js";
 
 const CHANNEL = "acme/agents/mcp";
@@ -87,6 +88,17 @@ describe("tools over the real Agent", () => {
     expect(textOf(await coder.host.call("channel_join", { invite: "skytale-invite-v1.AAAA" }))).toMatch(/^invite_invalid: .*older skytale-mcp/);
     expect(planner.host.logs).toEqual([]);
     expect(coder.host.logs).toEqual([]);
+  });
+
+  it("channel_remove_member of someone who is not a member is not_found and changes nothing", async () => {
+    const relay = await startRelay();
+    const planner = await agentHost(relay, "planner");
+    await planner.host.call("channel_create", { channel: CHANNEL });
+    const result = await planner.host.call("channel_remove_member", { channel: CHANNEL, member: "nobody" });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toBe(`not_found: 'nobody' is not a member of '${CHANNEL}'; channel_members lists its members`);
+    expect(result._meta?.[ERROR_CODE_META]).toBe("not_found");
+    expect(structured(await planner.host.call("channel_members", { channel: CHANNEL }))).toMatchObject({ epoch: 0, members: [{ identity: "planner" }] });
   });
 
   it("timed_out with an empty list when nothing arrives", async () => {

@@ -16,9 +16,11 @@ import {
   type JoinResult,
   type MemberView,
   type OfferView,
+  type PendingJoinView,
   type ReceivedMessage,
   type ReceiveOptions,
   type RelayStatus,
+  type SendResult,
 } from "../../src/agent/types.js";
 import { didKeyOf, safetyCodeOf } from "../../src/mls/didKey.js";
 
@@ -63,6 +65,8 @@ export class MemoryService implements ChannelService {
   private readonly contactList = new Map<string, ContactView>();
   /** Channels this agent has joined. */
   private readonly joined = new Set<string>();
+  /** Joins with an invite no member answered yet: channel → when asked. */
+  private readonly waiting = new Map<string, string>();
   private readonly inbox: ReceivedMessage[] = [];
   private readonly listeners = new Set<(channel: string) => void>();
   private readonly wakers = new Set<() => void>();
@@ -114,17 +118,25 @@ export class MemoryService implements ChannelService {
   async joinWithInvite(invite: string): Promise<JoinResult> {
     this.checkFailure();
     const entry = this.network.invites.get(invite);
-    if (!entry || entry.usesLeft <= 0 || entry.expiresAt.getTime() < Date.now()) {
-      throw new AgentError("invite_invalid", "this invite is expired, used up, or unknown; ask a member for a new one");
-    }
+    if (!entry) throw new AgentError("invite_invalid", "this invite is unknown; ask a member for a new one");
+    if (entry.expiresAt.getTime() < Date.now()) throw new AgentError("invite_expired", "this invite has expired; ask a member for a new one");
     if (this.joined.has(entry.channel)) throw new AgentError("already_exists", `already a member of '${entry.channel}'`);
+    if (!this.network.membersOnline) {
+      this.waiting.set(entry.channel, new Date().toISOString());
+      return { status: "pending", channel: entry.channel, note: `no member of '${entry.channel}' answered: none seems to be online` };
+    }
+    this.waiting.delete(entry.channel);
+    if (entry.usesLeft <= 0) throw new AgentError("invite_used_up", `the invite to '${entry.channel}' is used up; ask a member for a new invite`);
     entry.usesLeft -= 1;
-    if (!this.network.membersOnline) return { status: "pending", channel: entry.channel };
     const channel = this.channel(entry.channel);
     channel.members.push(this.identity.name);
     channel.epoch += 1n;
     this.joined.add(entry.channel);
     return { status: "joined", ...this.state(entry.channel) };
+  }
+
+  async pendingJoins(): Promise<PendingJoinView[]> {
+    return [...this.waiting].map(([channel, requestedAt]) => ({ channel, status: "pending" as const, requestedAt }));
   }
 
   async joinWithWelcome(channel: string, welcome: Uint8Array): Promise<JoinResult> {
@@ -166,10 +178,11 @@ export class MemoryService implements ChannelService {
     return { ...this.state(channel), welcome };
   }
 
-  async send(channel: string, message: string): Promise<{ channel: string; seq: number; epoch: bigint }> {
+  async send(channel: string, message: string): Promise<SendResult> {
     this.checkFailure();
     const state = this.mine(channel);
     const seq = state.nextSeq++;
+    const now = new Date().toISOString();
     for (const member of state.members) {
       if (member === this.identity.name) continue;
       this.network.agents.get(member)?.deliver({
@@ -179,10 +192,11 @@ export class MemoryService implements ChannelService {
         trust: "unknown",
         message,
         seq,
-        sentAt: new Date().toISOString(),
+        sentAt: now,
+        receivedAt: now,
       });
     }
-    return { channel, seq, epoch: state.epoch };
+    return { status: "sent", channel, seq, epoch: state.epoch };
   }
 
   async receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }> {

@@ -39,15 +39,15 @@ describe("every tool with good input", () => {
     expect(joined).toEqual({ channel: CHANNEL, status: "joined", epoch: 1, members: ["planner", "coder"] });
 
     const sent = structured(await plannerHost.call("send", { channel: CHANNEL, message: "plan: write the tests first" }));
-    expect(sent).toEqual({ channel: CHANNEL, seq: 1, epoch: 1 });
+    expect(sent).toEqual({ channel: CHANNEL, status: "sent", seq: 1, epoch: 1 });
 
     const list = structured(await coderHost.call("channel_list"));
-    expect(list).toEqual({ channels: [{ channel: CHANNEL, name: CHANNEL, creator: null, epoch: 1, members: ["planner", "coder"], unread: 1 }] });
+    expect(list).toEqual({ channels: [{ channel: CHANNEL, name: CHANNEL, creator: null, epoch: 1, members: ["planner", "coder"], unread: 1 }], joins: [] });
 
     const received = structured(await coderHost.call("receive", { channel: CHANNEL }));
     expect(received.timed_out).toBe(false);
     expect(received.messages).toEqual([
-      { channel: CHANNEL, sender: "planner", sender_did: agents.planner.identity.did, trust: "unknown", message: "plan: write the tests first", seq: 1, sent_at: expect.any(String) },
+      { channel: CHANNEL, sender: "planner", sender_did: agents.planner.identity.did, trust: "unknown", message: "plan: write the tests first", seq: 1, sent_at: expect.any(String), received_at: expect.any(String) },
     ]);
     expect(received.notice).toMatch(/untrusted/);
 
@@ -70,7 +70,8 @@ describe("every tool with good input", () => {
     agents.network.membersOnline = false;
     const pending = structured(await agents.coderHost.call("channel_join", { invite: invite.invite, wait_ms: 100 }));
     expect(pending).toMatchObject({ channel: CHANNEL, status: "pending" });
-    expect(pending.note).toMatch(/completes when a member is online/);
+    expect(pending.note).toMatch(/^No member .* answered.*online.*channel_join again with the same invite/);
+    expect(structured(await agents.coderHost.call("channel_list")).joins).toEqual([{ channel: CHANNEL, status: "pending", requested_at: expect.any(String) }]);
     expect(pending.epoch).toBeUndefined();
   });
 
@@ -117,6 +118,6 @@ describe("every tool with good input", () => {
     expect(structured(await plannerHost.call("channel_rotate_keys", { channel: CHANNEL }))).toEqual({ channel: CHANNEL, epoch: 2, members: ["planner", "coder"] });
     expect(structured(await plannerHost.call("channel_remove_member", { channel: CHANNEL, member: "coder" }))).toEqual({ channel: CHANNEL, epoch: 3, members: ["planner"] });
     expect(structured(await plannerHost.call("channel_leave", { channel: CHANNEL }))).toEqual({ channel: CHANNEL, status: "left" });
-    expect(structured(await plannerHost.call("channel_list"))).toEqual({ channels: [] });
+    expect(structured(await plannerHost.call("channel_list"))).toEqual({ channels: [], joins: [] });
   });
 });

@@ -1,31 +1,16 @@
-import { createApplicationMessage, defaultCapabilities, generateKeyPackageWithKey } from "ts-mls";
+import { createApplicationMessage } from "ts-mls";
 import { describe, expect, it } from "vitest";
 import { MlsError } from "../../src/mls/errors.js";
-import { credentialFor } from "../../src/mls/identity.js";
 import { CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION } from "../../src/mls/keyPackages.js";
-import { encodeKeyPackageMessage, encodePrivateMessage } from "../../src/mls/messages.js";
+import { encodePrivateMessage } from "../../src/mls/messages.js";
 import { MAX_PACKED_BYTES, PACKED_MARKER } from "../../src/mls/packedPayloads.js";
 import { loadCiphersuite } from "../../src/mls/suite.js";
-import { generationOf, groupOf, stateOf, text, untext } from "../helpers.js";
+import { generationOf, groupOf, keyPackageAdvertising, stateOf, text, untext } from "../helpers.js";
 
 const CHANNEL = "acme/ops/packing";
 
 /** A key package as a release before packing made it: no packed-payloads capability. */
-async function keyPackageWithoutPacking(name: string): Promise<Uint8Array> {
-  const cs = await loadCiphersuite();
-  const keys = await cs.signature.keygen();
-  const now = BigInt(Math.floor(Date.now() / 1000));
-  const capabilities = defaultCapabilities();
-  const { publicPackage } = await generateKeyPackageWithKey(
-    credentialFor(name, keys.publicKey),
-    { ...capabilities, extensions: [...capabilities.extensions, CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION] },
-    { notBefore: now - 60n, notAfter: now + 86_400n },
-    [],
-    keys,
-    cs,
-  );
-  return encodeKeyPackageMessage(publicPackage);
-}
+const keyPackageWithoutPacking = (name: string) => keyPackageAdvertising(name, [CHANNEL_NAME_EXTENSION, GENESIS_EXTENSION]);
 
 describe("packed application messages", () => {
   it("payloads sealed together travel in one message, and the receiver stores each, in order, under its seq", async () => {

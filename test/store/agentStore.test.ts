@@ -123,8 +123,8 @@ describe("the agent store", () => {
     const dir = tempDir();
     AgentStore.open(dir).close();
     const db = new Database(join(dir, DATABASE_FILE));
-    db.exec("DROP TABLE rotations; DROP TABLE contacts; DROP TABLE offers");
-    db.pragma(`user_version = ${SCHEMA_VERSION - 2}`);
+    db.exec("DROP TABLE rotations; DROP TABLE contacts; DROP TABLE offers; ALTER TABLE invites DROP COLUMN revoked");
+    db.pragma(`user_version = ${SCHEMA_VERSION - 3}`);
     db.close();
     const store = AgentStore.open(dir);
     expect(store.rotatedAt("acme/agents/none")).toBeUndefined();
@@ -133,6 +133,20 @@ describe("the agent store", () => {
     const after = new Database(join(dir, DATABASE_FILE));
     expect(after.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     after.close();
+  });
+
+  it("a revoked invite is kept, marked, and admits no one", () => {
+    const store = AgentStore.open(tempDir());
+    const invite = { id: new Uint8Array(16).fill(1), channel: CHANNEL, secret: new Uint8Array(32).fill(2), expiresAt: 2_000_000_000, maxUses: 5 };
+    store.saveInvite(invite);
+    store.saveInvite({ ...invite, id: new Uint8Array(16).fill(3), channel: "acme/store/other" });
+    expect(store.revokeInvites(CHANNEL)).toBe(1);
+    expect(store.revokeInvites(CHANNEL)).toBe(0);
+    expect(store.loadInvite(invite.id)).toMatchObject({ secret: invite.secret, uses: 0, revoked: true });
+    expect(store.activeInvites(CHANNEL, 0)).toEqual([]);
+    expect(store.useInvite(invite.id)).toBe(false);
+    expect(store.activeInvites("acme/store/other", 0)).toHaveLength(1);
+    store.close();
   });
 
   it("a database file that is not SQLite gives a clear error", () => {

@@ -12,7 +12,7 @@ const inputSchema = z
     invite: inviteField().optional(),
     channel: channelField().optional(),
     welcome: base64urlField("welcome", MAX_WELCOME_BYTES, "Welcome (base64url) from a member's channel_add_member; needs channel").optional(),
-    wait_ms: waitField("With invite: how long to wait for a member to admit you before answering 'pending' (default: the agent's own)").optional(),
+    wait_ms: waitField("With invite: how long to wait for a member to answer before answering 'pending' (default: the agent's own, 10 s)").optional(),
   })
   .strict()
   // JSON Schema cannot say "exactly one of" in a way every host shows, so the rule is checked here
@@ -35,7 +35,7 @@ const outputSchema = z.object({
   status: z.enum(["joined", "pending"]),
   epoch: epochOutput.optional(),
   members: z.array(z.string()).optional(),
-  note: z.string().optional(),
+  note: z.string().optional().describe("With status pending: why no member answered yet, and what to do"),
 });
 type Output = z.infer<typeof outputSchema>;
 
@@ -44,7 +44,7 @@ function toOutput(result: JoinResult): Output {
     return {
       channel: result.channel,
       status: "pending",
-      note: "No member has admitted this agent yet. The request waits at the relay and the join completes when a member is online; check channel_list later.",
+      note: `${capitalized(result.note)} To check on it, call channel_join again with the same invite (it sends no new request), or see channel_list's joins.`,
     };
   }
   return { channel: result.channel, status: "joined", epoch: epochNumber(result.epoch), members: [...result.members] };
@@ -58,8 +58,10 @@ export function registerChannelJoin(server: McpServer, ctx: ToolContext) {
       description:
         "Join an existing encrypted channel. Give exactly one of: invite (a token from a member's channel_invite; the " +
         "usual way), or channel plus welcome (the manual flow: you sent your key_package to a member, and its " +
-        "channel_add_member returned the welcome). status 'pending' means no member was online to admit you yet: " +
-        "the join finishes on its own later. Once joined, use send and receive.",
+        "channel_add_member returned the welcome). status 'pending' means no member answered in time (none online): the " +
+        "request waits and the join finishes on its own when a member comes online; calling channel_join again with the " +
+        "same invite checks on it without sending another request. A member refuses a used-up, expired or revoked invite: " +
+        "invite_used_up, invite_expired, invite_revoked (ask a member for a new invite). Once joined, use send and receive.",
       inputSchema,
       outputSchema,
       // Each call with an invite sends a fresh join request and may use up one of the invite's uses.
@@ -77,4 +79,8 @@ export function registerChannelJoin(server: McpServer, ctx: ToolContext) {
         return toOutput(result);
       }),
   );
+}
+
+function capitalized(sentence: string): string {
+  return sentence.charAt(0).toUpperCase() + sentence.slice(1);
 }

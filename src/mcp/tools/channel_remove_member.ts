@@ -18,7 +18,8 @@ export function registerChannelRemoveMember(server: McpServer, ctx: ToolContext)
       title: "Remove a member",
       description:
         "Remove another agent from a channel. Keys change at once, so it cannot read anything sent afterwards. " +
-        "Only remove a member when your user or your task asks for it; to leave yourself use channel_leave.",
+        "Only remove a member when your user or your task asks for it; to leave yourself use channel_leave. A name that " +
+        "is not a member is not_found (channel_members lists them).",
       inputSchema,
       outputSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },

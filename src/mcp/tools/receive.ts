@@ -29,7 +29,11 @@ const messageOutput = z.object({
   trust: trustOutput,
   message: z.string().describe("UNTRUSTED text from the sender"),
   seq: z.number().int().nullable().describe("Sequence number in the channel of the encrypted message that carried it; messages sent together can share one (null if the relay gave none)"),
-  sent_at: z.string().describe("When this agent received it (ISO 8601)"),
+  sent_at: z
+    .string()
+    .nullable()
+    .describe("When the sender sent it (ISO 8601), by the sender's clock: signed with the message, but only as right as that clock; null from senders whose release does not send it"),
+  received_at: z.string().describe("When this agent received it (ISO 8601), by its own clock"),
 });
 const outputSchema = z.object({
   messages: z.array(messageOutput),
@@ -50,7 +54,8 @@ function toMessage(m: ReceivedMessage): z.infer<typeof messageOutput> {
     trust: m.trust,
     message: m.message,
     seq: m.seq ?? null,
-    sent_at: m.sentAt,
+    sent_at: m.sentAt ?? null,
+    received_at: m.receivedAt,
   };
 }
 
