@@ -44,6 +44,8 @@ environment (the agent: serve, doctor, whoami, key-package):
   SKYTALE_TOKEN        bearer token for a relay that requires auth
   SKYTALE_COVER        cover traffic: off | poisson | constant (default poisson)
   SKYTALE_COVER_RATE   cover frames per second (above 0, at most 1000)
+  SKYTALE_COVER_CELL   bytes of every frame on the link: 256, 512, 1024, 2048, 4096, 8192, 16384,
+                       32768 (default 1024)
   SKYTALE_PASSPHRASE   derive the at-rest key from this instead of a key file
   SKYTALE_ACCEPT_DIRECTORY_ADDS
                        channels others add this agent to without an invite: contacts (default: join

@@ -74,7 +74,7 @@ describe("skytale-mcp doctor", () => {
     const [noName, badName, expiredToken, noToken, wrongKey, notARelay, nobody, portTaken, portFree] = runs as [CliRun, CliRun, CliRun, CliRun, CliRun, CliRun, CliRun, CliRun, CliRun];
     expect(finding(noName, "identity")).toMatch(/^FAIL +identity: SKYTALE_IDENTITY is not set.*\n +fix: set SKYTALE_IDENTITY/);
     expect(finding(badName, "identity")).toMatch(/^FAIL +identity: .*not a valid agent name.*\n +fix: /);
-    expect(finding(expiredToken, "token")).toMatch(/^FAIL +token: SKYTALE_TOKEN expired at .*\n +fix: .*skytale-mcp token --secret SECRET --sub planner/);
+    expect(finding(expiredToken, "token")).toMatch(/^FAIL +token: SKYTALE_TOKEN expired at .*\n +fix: .*skytale-mcp token --sub planner --key did:key:z/);
     expect(finding(expiredToken, "link")).toMatch(/^FAIL +link: auth_failed: .*expired.*\n +fix: ask the relay's operator for a new token/);
     expect(finding(noToken, "link")).toMatch(/^FAIL +link: auth_failed: .*\n +fix: this relay requires a token: set SKYTALE_TOKEN/);
     expect(finding(wrongKey, "relay key")).toMatch(/^FAIL +relay key: the relay publishes .* not the key in SKYTALE_RELAY_KEY\n +fix: compare SKYTALE_RELAY_KEY/);
