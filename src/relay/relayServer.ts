@@ -44,6 +44,7 @@ export class Relay {
     readonly relayKey: StaticKeyPair,
     readonly metrics: RelayMetrics,
     readonly config: RelayConfig,
+    private readonly report: (line: string) => void,
   ) {
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
@@ -58,8 +59,8 @@ export class Relay {
     const now = runtime.now ?? Date.now;
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     const http = createServer();
-    const relay = new Relay(http, wss, channelLog, relayKey, metrics, config);
     const report = runtime.log ?? ((line: string) => process.stderr.write(`skytale relay: ${line}\n`));
+    const relay = new Relay(http, wss, channelLog, relayKey, metrics, config, report);
     const gate = new SendGate<RelayConnection>();
     const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections, report, gate);
     http.on("request", (req, res) => relay.serveHttp(req, res));
@@ -119,11 +120,13 @@ export class Relay {
     this.wss.close();
     this.http.closeAllConnections();
     await closed;
-    this.log.close();
+    await this.log.close();
   }
 
   private prune(): void {
-    this.log.prune(Date.now(), this.config.retentionDays * 24 * 3600 * 1000, this.config.maxChannelBytes);
+    this.log.prune(Date.now(), this.config.retentionDays * 24 * 3600 * 1000, this.config.maxChannelBytes).catch((error: unknown) => {
+      this.report(`retention pass failed (the next one runs in an hour): ${(error as Error).message}`);
+    });
   }
 
   private serveHttp(req: IncomingMessage, res: ServerResponse): void {
@@ -133,10 +136,16 @@ export class Relay {
     };
     if (req.method !== "GET") return reply(405, "method not allowed\n");
     switch (req.url) {
-      case "/healthz":
-        return reply(200, "ok\n");
+      case "/healthz": {
+        const health = this.log.health();
+        return reply(health.ok ? 200 : 503, `${health.ok ? "ok" : "unavailable"}\n${health.detail}\n`);
+      }
       case "/metrics":
-        return reply(200, this.metrics.render(this.log.stats()), "text/plain; version=0.0.4");
+        this.log.stats().then(
+          (stats) => reply(200, this.metrics.render(stats), "text/plain; version=0.0.4"),
+          (error: unknown) => reply(503, `storage unavailable: ${(error as Error).message}\n`),
+        );
+        return;
       case KEY_PATH:
         return reply(200, `${this.publicKeyBase64}\n`);
       default:

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { RELAY_DATABASE_FILE, SqliteChannelLog } from "../../src/relay/sqliteChannelLog.js";
+import { RELAY_DATABASE_FILE, SqliteArchive } from "../../src/relay/sqliteArchive.js";
 import { tempDir } from "../helpers.js";
 
 const ch = new Uint8Array([7, 7, 7]);
@@ -20,7 +20,7 @@ async function eventually(check: () => boolean, deadlineMs = 20_000): Promise<bo
 describe("background WAL checkpoints", () => {
   it("copy committed frames into the database file while the writer does not checkpoint", async () => {
     const dir = tempDir();
-    const log = new SqliteChannelLog(dir);
+    const log = new SqliteArchive(dir);
     const dbFile = join(dir, RELAY_DATABASE_FILE);
     const before = statSync(dbFile).size;
     // 300 frames of 2 KiB: far below the writer's own (backstop) threshold, so only the
@@ -35,10 +35,10 @@ describe("background WAL checkpoints", () => {
 
   it("a reopened log sees every frame, checkpointed or not", () => {
     const dir = tempDir();
-    const log = new SqliteChannelLog(dir);
+    const log = new SqliteArchive(dir);
     for (let i = 0; i < 50; i++) log.append(ch, "Msg", randomBytes(500), "a");
     log.close();
-    const again = new SqliteChannelLog(dir);
+    const again = new SqliteArchive(dir);
     expect(again.lastSeq(ch)).toBe(50n);
     expect(again.read(ch, 1n, 100)).toHaveLength(50);
     again.close();

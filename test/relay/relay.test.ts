@@ -199,7 +199,7 @@ describe("relay: HTTP", () => {
     const relay = await startRelay();
     await link(relay, "alice");
     const base = relay.url.replace("ws:", "http:");
-    expect(await (await fetch(`${base}/healthz`)).text()).toBe("ok\n");
+    expect(await (await fetch(`${base}/healthz`)).text()).toBe("ok\nstorage: sqlite\n");
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^skytale_relay_connections 1$/m);
     expect(metrics).toMatch(/skytale_relay_frames_in_total\{type="Auth"\} 1/);

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { RELAY_DATABASE_FILE, SqliteChannelLog } from "../../src/relay/sqliteChannelLog.js";
+import { RELAY_DATABASE_FILE, SqliteArchive } from "../../src/relay/sqliteArchive.js";
 import { tempDir } from "../helpers.js";
 
 const ch = new Uint8Array([4, 5, 6]);
@@ -20,14 +20,14 @@ describe("relay databases made before frames became a rowid table", () => {
     `);
     old.close();
     const first = randomBytes(2020);
-    const log = new SqliteChannelLog(dir);
-    expect(log.append(ch, "Msg", first, "a")).toEqual({ seq: 1n, duplicate: false });
+    const log = new SqliteArchive(dir);
+    expect(log.append(ch, "Msg", first, "a")).toEqual({ kind: "stored", seq: 1n, duplicate: false });
     log.close();
 
-    const again = new SqliteChannelLog(dir);
+    const again = new SqliteArchive(dir);
     const second = randomBytes(2020);
-    expect(again.append(ch, "Msg", second, "b")).toEqual({ seq: 2n, duplicate: false });
-    expect(again.append(ch, "Msg", first, "a")).toEqual({ seq: 1n, duplicate: true });
+    expect(again.append(ch, "Msg", second, "b")).toEqual({ kind: "stored", seq: 2n, duplicate: false });
+    expect(again.append(ch, "Msg", first, "a")).toEqual({ kind: "stored", seq: 1n, duplicate: true });
     expect(again.read(ch, 1n, 10).map((f) => [f.seq, Buffer.from(f.body).equals(f.seq === 1n ? first : second)])).toEqual([
       [1n, true],
       [2n, true],
@@ -42,7 +42,7 @@ describe("relay databases made before frames became a rowid table", () => {
 
   it("new databases use 8 KiB pages (three 2 KiB messages a page); old ones keep 4 KiB and lose the msg_id index", () => {
     const fresh = tempDir();
-    new SqliteChannelLog(fresh).close();
+    new SqliteArchive(fresh).close();
     const dir = tempDir();
     const old = new Database(join(dir, RELAY_DATABASE_FILE));
     old.pragma("journal_mode = WAL");
@@ -52,7 +52,7 @@ describe("relay databases made before frames became a rowid table", () => {
       CREATE UNIQUE INDEX frames_msg_id ON frames (channel, msg_id);
     `);
     old.close();
-    new SqliteChannelLog(dir).close();
+    new SqliteArchive(dir).close();
     const pages = (d: string) => {
       const db = new Database(join(d, RELAY_DATABASE_FILE), { readonly: true });
       const result = [db.pragma("page_size", { simple: true }), db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'frames_msg_id'").get()];
