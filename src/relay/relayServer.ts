@@ -11,8 +11,9 @@ import { RelayConnection } from "./connection.js";
 import { RelayHandlers } from "./handlers.js";
 import { RelayMetrics } from "./metrics.js";
 import { SendGate } from "./sendGate.js";
+import { NatsChannelLog } from "./jetstream/natsChannelLog.js";
 import { SqliteChannelLog } from "./sqliteChannelLog.js";
-import { loadOrCreateRelayKey } from "./staticKey.js";
+import { loadOrCreateRelayKey, loadRelayKeyFile } from "./staticKey.js";
 
 export const LINK_PATH = "/v1/link";
 export const KEY_PATH = "/v1/key";
@@ -25,7 +26,7 @@ export interface RelayRuntime {
   readonly random?: () => number;
   /** Where the relay reports what it does (never payloads, keys or tokens); stderr by default. */
   readonly log?: (line: string) => void;
-  /** Storage; SqliteChannelLog in the data dir by default. */
+  /** Storage; by default what the config says (SQLite in the data dir, or NATS JetStream). */
   readonly channelLog?: ChannelLog;
 }
 
@@ -52,14 +53,17 @@ export class Relay {
 
   /** Opens storage, loads (or makes) the relay key and starts listening. */
   static async start(config: RelayConfig, runtime: RelayRuntime = {}): Promise<Relay> {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    const relayKey = loadOrCreateRelayKey(config.dataDir);
-    const channelLog = runtime.channelLog ?? new SqliteChannelLog(config.dataDir, { durability: config.durability });
+    const report = runtime.log ?? ((line: string) => process.stderr.write(`skytale relay: ${line}\n`));
+    const store = config.store ?? { kind: "sqlite" };
+    if (store.kind === "sqlite" || config.keyFile === undefined) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const relayKey = config.keyFile === undefined ? loadOrCreateRelayKey(config.dataDir) : loadRelayKeyFile(config.keyFile, report);
     const metrics = new RelayMetrics();
+    const channelLog =
+      runtime.channelLog ??
+      (store.kind === "nats" ? await NatsChannelLog.open(store, { metrics: metrics.store, report }) : new SqliteChannelLog(config.dataDir, { durability: config.durability }));
     const now = runtime.now ?? Date.now;
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     const http = createServer();
-    const report = runtime.log ?? ((line: string) => process.stderr.write(`skytale relay: ${line}\n`));
     const relay = new Relay(http, wss, channelLog, relayKey, metrics, config, report);
     const gate = new SendGate<RelayConnection>();
     const handlers = new RelayHandlers(channelLog, config, metrics, relay.connections, report, gate);
@@ -91,10 +95,16 @@ export class Relay {
         deadline.unref();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      http.once("error", reject);
-      http.listen(config.port, config.host, () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        http.once("error", reject);
+        http.listen(config.port, config.host, () => resolve());
+      });
+    } catch (error) {
+      clearInterval(relay.pruneTimer);
+      await channelLog.close();
+      throw error;
+    }
     return relay;
   }
 

@@ -1,19 +1,19 @@
 // The relay acknowledges the Msgs of one stored batch with one frame per link (Acks), and fans
 // each Msg out from the bytes it arrived in, relabelled with its seq.
 import { randomBytes } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import WebSocket from "ws";
 import { BUCKETS } from "../../src/wire/buckets.js";
 import type { Envelope, EnvelopeOf } from "../../src/wire/envelope.js";
 import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
 import { mlsMessage } from "../transport/helpers.js";
-import { link, startRelay } from "./relayFixture.js";
+import { eachStore, link, startRelay } from "./relayFixture.js";
 
 const N = 64;
 
-describe("relay: coalesced acks", () => {
+eachStore("relay: coalesced acks", (store) => {
   it("a burst of N messages is acknowledged in fewer than N frames: every id, dense seqs in send order", async () => {
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const channel = new Uint8Array(randomBytes(12));
     const sub = await link(relay, "bob");
     await sub.request({ type: "Subscribe", id: 0n, channel, fromSeq: 1n });
@@ -32,7 +32,7 @@ describe("relay: coalesced acks", () => {
   });
 
   it("a link that reuses a request id, or sends id 0, still gets one valid ack per message", async () => {
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const channel = new Uint8Array(randomBytes(12));
     const pub = await link(relay, "alice");
     const ids = [5n, 5n, 0n, 6n];
@@ -53,7 +53,7 @@ describe("relay: coalesced acks", () => {
   });
 
   it("announces its link revision in the WebSocket upgrade", async () => {
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const ws = new WebSocket(`${relay.url}/v1/link`);
     const announced = await new Promise<string | string[] | undefined>((resolve, reject) => {
       ws.once("upgrade", (res) => resolve(res.headers[LINK_REVISION_HEADER]));
@@ -64,7 +64,7 @@ describe("relay: coalesced acks", () => {
   });
 
   it("a client that announces no revision (an older one) gets one Ack per message, never Acks", async () => {
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const channel = new Uint8Array(randomBytes(12));
     const pub = await link(relay, "alice", { revision: 1 });
     const bodies = Array.from({ length: N }, (_, i) => mlsMessage(channel, 0n, 1, 100, i));

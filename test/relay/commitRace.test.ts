@@ -1,16 +1,16 @@
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { groupOf } from "../helpers.js";
-import { link, startRelay } from "./relayFixture.js";
+import { eachStore, link, startRelay } from "./relayFixture.js";
 
 const CHANNEL = "acme/relay/race";
 
-describe("commit ordering under contention", () => {
+eachStore("commit ordering under contention", (store) => {
   it("20 clients race commits on one epoch: one ack, 19 nacks, and everyone converges", async () => {
     const names = Array.from({ length: 20 }, (_, i) => `agent${i}`);
     const [agents] = await groupOf(CHANNEL, ...names);
     const groupId = (await agents[0]!.mls.channelInfo(CHANNEL)).groupId;
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const links = await Promise.all(agents.map((a) => link(relay, a.name)));
     await Promise.all(links.map((l) => l.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 1n })));
 

@@ -2,13 +2,13 @@
 // off once that much is written, instead of every frame of the turn being sealed and buffered first;
 // and a link whose constant-cover queue overflows is dropped, not left with a hole in its stream.
 import { randomBytes } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../src/relay/config.js";
 import type { Relay } from "../../src/relay/relayServer.js";
 import { BUCKETS } from "../../src/wire/buckets.js";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { mlsMessage } from "../transport/helpers.js";
-import { link, startRelay } from "./relayFixture.js";
+import { eachStore, link, startRelay } from "./relayFixture.js";
 
 const LARGEST = BUCKETS[BUCKETS.length - 1] as number;
 const BOUND = 128 * 1024;
@@ -19,9 +19,9 @@ function bytesOut(relay: Relay): number {
   return total;
 }
 
-describe("relay: the slow-reader bound within one turn", () => {
+eachStore("relay: the slow-reader bound within one turn", (store) => {
   it("a replay of far more than maxBufferedBytes stops being sealed once the bound is passed", async () => {
-    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, maxBufferedBytes: BOUND } });
+    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, maxBufferedBytes: BOUND } }, store);
     const channel = new Uint8Array(randomBytes(12));
     const pub = await link(relay, "alice");
     // 2 MiB in the archive: 256 messages of 8 KiB, sent 16 at a time.
@@ -39,7 +39,7 @@ describe("relay: the slow-reader bound within one turn", () => {
   });
 
   it("constant cover: a link whose queue of waiting envelopes fills up is dropped, not left with a hole", async () => {
-    const relay = await startRelay({ cover: { mode: "constant", rate: 1 }, limits: { ...DEFAULT_LIMITS, framesPerSecond: 100_000 } });
+    const relay = await startRelay({ cover: { mode: "constant", rate: 1 }, limits: { ...DEFAULT_LIMITS, framesPerSecond: 100_000 } }, store);
     const l = await link(relay, "alice");
     // One slot a second cannot carry the answers to 15,000 requests: past the scheduler's bound of
     // 10,000 waiting envelopes the link is closed (before, the rest were dropped without a word).
