@@ -28,6 +28,8 @@ export interface RelayRuntime {
   readonly log?: (line: string) => void;
   /** Storage; by default what the config says (SQLite in the data dir, or NATS JetStream). */
   readonly channelLog?: ChannelLog;
+  /** The counters /metrics shows (a channelLog made outside reports into their `store`). */
+  readonly metrics?: RelayMetrics;
 }
 
 /**
@@ -57,7 +59,7 @@ export class Relay {
     const store = config.store ?? { kind: "sqlite" };
     if (store.kind === "sqlite" || config.keyFile === undefined) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const relayKey = config.keyFile === undefined ? loadOrCreateRelayKey(config.dataDir) : loadRelayKeyFile(config.keyFile, report);
-    const metrics = new RelayMetrics();
+    const metrics = runtime.metrics ?? new RelayMetrics();
     const channelLog =
       runtime.channelLog ??
       (store.kind === "nats" ? await NatsChannelLog.open(store, { metrics: metrics.store, report }) : new SqliteChannelLog(config.dataDir, { durability: config.durability }));

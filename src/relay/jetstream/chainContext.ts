@@ -5,6 +5,12 @@ import type { StreamReader } from "./streamReader.js";
 import type { Subjects } from "./subjects.js";
 import type { WelcomeDesk } from "./welcomes.js";
 
+/** Points where a crash test stops a node: a Welcome intent announced, its commit's record landed. */
+export interface ChainFaults {
+  readonly welcomeAnnounced?: () => void;
+  readonly commitLanded?: () => void;
+}
+
 /** What a ChannelChain uses of the node around it. */
 export interface ChainContext {
   readonly subjects: Subjects;
@@ -30,4 +36,5 @@ export interface ChainContext {
   /** A publish the server refused for good (too large, a limit): retrying cannot help. */
   isRefusal(error: unknown): boolean;
   report(line: string): void;
+  readonly faults: ChainFaults;
 }

@@ -379,6 +379,7 @@ export class ChannelChain {
       } catch (error) {
         return this.failure(this.ctx.unavailable("publish", error));
       }
+      this.ctx.faults.welcomeAnnounced?.();
     }
     const own: InFlight = { msgId: record.msgId, plan, landed: false };
     this.inFlight = own;
@@ -418,7 +419,10 @@ export class ChannelChain {
           }
         }
         if (own.landed) {
-          if (intent !== undefined) this.ctx.welcomes.settled(intent, "won");
+          if (intent !== undefined) {
+            this.ctx.faults.commitLanded?.();
+            this.ctx.welcomes.settled(intent, "won");
+          }
           return "landed";
         }
       }

@@ -13,7 +13,7 @@ import {
 } from "../channelLog.js";
 import type { StoreMetrics } from "../metrics.js";
 import { DEDUP_WINDOW_FRAMES } from "../sqliteArchive.js";
-import type { ChainContext } from "./chainContext.js";
+import type { ChainContext, ChainFaults } from "./chainContext.js";
 import { ChannelChain } from "./channelChain.js";
 import { NatsDirectory } from "./directory.js";
 import { NatsInboxes, readInboxRecord } from "./inboxes.js";
@@ -23,7 +23,7 @@ import { pruneChannels } from "./retention.js";
 import { connectNats, ensureStreams, versionRefusal, type NatsOptions } from "./streams.js";
 import { StreamReader } from "./streamReader.js";
 import { subjectsFor, type Subjects } from "./subjects.js";
-import { WelcomeDesk } from "./welcomes.js";
+import { WELCOME_GRACE_MS, WelcomeDesk } from "./welcomes.js";
 
 /** Channels a node keeps loaded while nothing uses them (a used one is never dropped). */
 const IDLE_CHAINS = 1024;
@@ -49,6 +49,10 @@ export interface NatsRuntime {
   readonly report: (line: string) => void;
   /** Retries recognised per channel (the same as SQLite's by default). */
   readonly windowFrames?: number;
+  /** How old a Welcome intent must be before any node finishes it (default WELCOME_GRACE_MS). */
+  readonly welcomeGraceMs?: number;
+  /** For crash tests: called at the two points where a node's death leaves a Welcome to another node. */
+  readonly faults?: ChainFaults;
 }
 
 /**
@@ -84,7 +88,7 @@ export class NatsChannelLog implements ChannelLog {
     const inboxReader = new StreamReader(js, jsm, subjects.streams.inboxes, metrics);
     this.inboxes = new NatsInboxes(js, jsm, subjects, inboxReader, metrics, isConflict);
     this.directory = new NatsDirectory(js, jsm, subjects, new StreamReader(js, jsm, subjects.streams.keyPackages, metrics), metrics);
-    this.welcomes = new WelcomeDesk(js, jsm, subjects, this.channels, this.inboxes, metrics, isConflict, runtime.report);
+    this.welcomes = new WelcomeDesk(js, jsm, subjects, this.channels, this.inboxes, metrics, isConflict, runtime.report, runtime.welcomeGraceMs ?? WELCOME_GRACE_MS);
     this.context = {
       subjects,
       js,
@@ -100,6 +104,7 @@ export class NatsChannelLog implements ChannelLog {
       isConflict,
       isRefusal,
       report: runtime.report,
+      faults: runtime.faults ?? {},
     };
   }
 
@@ -107,7 +112,7 @@ export class NatsChannelLog implements ChannelLog {
   static async open(options: NatsOptions, runtime: NatsRuntime): Promise<NatsChannelLog> {
     const nc = await connectNats(options, "skytale-relay");
     try {
-      const jsm = await jetstreamManager(nc);
+      const jsm = await jetstreamManager(nc, { checkAPI: false });
       const subjects = subjectsFor(options.prefix);
       const replicas = await ensureStreams(nc, jsm, subjects, options.replicas, runtime.report);
       const log = new NatsChannelLog(nc, jetstream(nc), jsm, subjects, replicas, runtime);

@@ -118,6 +118,7 @@ export class WelcomeDesk {
     private readonly metrics: StoreMetrics,
     private readonly isConflict: (error: unknown) => boolean,
     private readonly report: (line: string) => void,
+    private readonly graceMs: number,
   ) {}
 
   /** Publishes the intent for a commit with a Welcome, before the commit's record. */
@@ -186,7 +187,7 @@ export class WelcomeDesk {
   private async process(m: JsMsg): Promise<void> {
     const age = Date.now() - Number(BigInt(m.info.timestampNanos) / 1_000_000n);
     // The node that took the commit normally finishes (and deletes) its intent well within this.
-    if (age < WELCOME_GRACE_MS) return m.nak(WELCOME_GRACE_MS - age);
+    if (age < this.graceMs) return m.nak(this.graceMs - age);
     let intent: WelcomeIntent;
     try {
       intent = decodeIntent(m.seq, m.data);
