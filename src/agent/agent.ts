@@ -12,7 +12,7 @@ import type { ChannelDelivery, InboxDelivery } from "../transport/deliveries.js"
 import { NOT_TAKEN_CODES, TransportError } from "../transport/errors.js";
 import { RelayClient } from "../transport/relayClient.js";
 import { RELAY_KEY_PIN_FILE, RelayKeyPins } from "../transport/relayKeyPin.js";
-import { relayBase } from "../transport/relayUrl.js";
+import { relayBases, sameRelay } from "../transport/relayEndpoints.js";
 import { DEFAULT_COVER, type CoverConfig } from "../wire/cover.js";
 import { decodeJoinRequest, decodeInvite, encodeInvite, encodeJoinRequest, joinMac, macMatches } from "./invites.js";
 import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
@@ -1144,7 +1144,7 @@ export class Agent implements ChannelService {
       if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 1000) throw new AgentError("bad_request", "max_uses must be 1-1000");
       if (!Number.isInteger(ttlSeconds) || ttlSeconds < 60 || ttlSeconds > 30 * 24 * 3600) throw new AgentError("bad_request", "ttl_seconds must be 60 s to 30 days");
       const info = await this.mls.channelInfo(channel);
-      const relayKey = this.config.relayKey ?? this.pins().get(relayBase(this.relayUrl));
+      const relayKey = this.config.relayKey ?? relayBases(this.relayUrl).map((base) => this.pins().get(base)).find((key) => key !== undefined);
       if (relayKey === undefined) throw new AgentError("relay_unreachable", "the relay's key is not known yet (never connected); try again once connected");
       const id = new Uint8Array(randomBytes(16));
       const secret = new Uint8Array(randomBytes(32));
@@ -1152,7 +1152,7 @@ export class Agent implements ChannelService {
       const invite = { id, channel, secret, expiresAt, maxUses };
       await withTimeout(this.relay.sendMessage(await this.encryptControl(channel, inviteNotice(invite, 0))), this.sendTimeoutMs, "the invite is queued for the other members");
       this.store.saveInvite(invite);
-      const token = encodeInvite({ channel, groupId: info.groupId, relayUrl: relayBase(this.relayUrl), relayKey, id, secret, expiresAt });
+      const token = encodeInvite({ channel, groupId: info.groupId, relayUrl: relayBases(this.relayUrl).join(","), relayKey, id, secret, expiresAt });
       return { invite: token, expiresAt: new Date(expiresAt * 1000) };
     });
   }
@@ -1219,11 +1219,11 @@ export class Agent implements ChannelService {
     return this.guard(async () => {
       const invite = decodeInvite(token);
       if (invite.expiresAt < Math.floor(Date.now() / 1000)) throw new AgentError("invite_invalid", "this invite has expired; ask a member for a new one");
-      if (invite.relayUrl !== relayBase(this.relayUrl)) {
-        throw new AgentError("invite_invalid", `this invite is for the relay ${invite.relayUrl}, but this agent uses ${relayBase(this.relayUrl)}; set SKYTALE_RELAY to it`);
+      if (!sameRelay(invite.relayUrl, this.relayUrl)) {
+        throw new AgentError("invite_invalid", `this invite is for the relay ${invite.relayUrl}, but this agent uses ${this.relayUrl}; set SKYTALE_RELAY to it`);
       }
       if (this.mls.channels().includes(invite.channel)) throw new AgentError("already_exists", `already a member of '${invite.channel}'`);
-      if (this.config.relayKey === undefined) this.pins().record(invite.relayUrl, invite.relayKey);
+      if (this.config.relayKey === undefined) for (const base of relayBases(invite.relayUrl)) this.pins().record(base, invite.relayKey);
       this.expectedWelcomes.add(hex(invite.groupId));
       const keyPackage = await this.mls.createKeyPackage();
       const mac = joinMac(invite.secret, invite.id, keyPackage, this.config.name);

@@ -8,9 +8,10 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
   if (!name) {
     throw new AgentError("bad_request", "SKYTALE_IDENTITY is not set: give this agent a name in the host's config, e.g. \"env\": { \"SKYTALE_IDENTITY\": \"planner\" }");
   }
-  const relayUrl = env.SKYTALE_RELAY?.trim() || undefined;
-  if (relayUrl !== undefined && !/^wss?:\/\/[^\s]+$/.test(relayUrl)) {
-    throw new AgentError("bad_request", `SKYTALE_RELAY must be a ws:// or wss:// URL, got '${relayUrl}'`);
+  // One relay: a URL, or its nodes' URLs separated by commas (the client fails over between them).
+  const relayUrl = env.SKYTALE_RELAY?.split(",").map((u) => u.trim()).filter(Boolean).join(",") || undefined;
+  if (relayUrl !== undefined && !relayUrl.split(",").every((u) => /^wss?:\/\/[^\s]+$/.test(u))) {
+    throw new AgentError("bad_request", `SKYTALE_RELAY must be a ws:// or wss:// URL, or several separated by commas, got '${relayUrl}'`);
   }
   const keyText = env.SKYTALE_RELAY_KEY?.trim();
   return {
