@@ -12,6 +12,7 @@ import { openAgent } from "./index.js";
 import { runStdioServer } from "./mcp/stdio.js";
 import { MlsError } from "./mls/errors.js";
 import { ConfigError, parseRelayConfig, RELAY_USAGE } from "./relay/config.js";
+import { NatsSetupError } from "./relay/jetstream/streams.js";
 import { Relay } from "./relay/relayServer.js";
 import { mintToken } from "./relay/token.js";
 import { StoreError } from "./store/errors.js";
@@ -94,6 +95,7 @@ async function runRelay(args: string[]): Promise<number> {
   }
   const relay = await Relay.start(parseRelayConfig(args));
   console.error(`skytale relay listening on ${relay.url}`);
+  console.error(`storage: ${relay.storage}`);
   console.error(`relay key (SKYTALE_RELAY_KEY): ${relay.publicKeyBase64}`);
   console.error(`auth: ${relay.config.authSecret ? "bearer tokens required" : "open (loopback only)"}; cover: ${relay.config.cover.mode}`);
   await new Promise<void>((resolve) => {
@@ -117,6 +119,10 @@ function printToken(args: string[]): number {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
+    if (error instanceof NatsSetupError) {
+      console.error(`skytale-mcp: ${error.message}`);
+      process.exit(1);
+    }
     if (error instanceof ConfigError || (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"))) {
       console.error(`skytale-mcp: ${error.message}`);
       process.exit(2);

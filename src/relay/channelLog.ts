@@ -132,6 +132,8 @@ export interface StoreStats {
 }
 
 export interface ChannelLog {
+  /** Where the archive is, for the operator (no secrets). */
+  readonly description: string;
   /**
    * Stores a batch of channel writes, as one unit where the store can (SQLite: one transaction;
    * JetStream: one record per channel, in order). Each write's `done` is called exactly once,

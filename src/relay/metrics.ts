@@ -102,7 +102,8 @@ export class RelayMetrics {
     return frames;
   }
 
-  render(store: { channels: number; archiveBytes: number }): string {
+  /** The text of /metrics; `store` is undefined when the store could not be asked (its gauges are left out). */
+  render(store: { channels: number; archiveBytes: number } | undefined, storeUp = true): string {
     const lines: string[] = [];
     const metric = (name: string, type: "counter" | "gauge", help: string, values: [string, number][]) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -110,8 +111,11 @@ export class RelayMetrics {
     };
     const byType = (m: Map<string, number>): [string, number][] => [...m].map(([t, v]) => [`{type="${t}"}`, v]);
     metric("skytale_relay_connections", "gauge", "Open client connections.", [["", this.connections]]);
-    metric("skytale_relay_channels", "gauge", "Channels in the archive.", [["", store.channels]]);
-    metric("skytale_relay_archive_bytes", "gauge", "Bytes of archived frame bodies.", [["", store.archiveBytes]]);
+    metric("skytale_relay_store_up", "gauge", "1 while the store (SQLite, or the NATS connection) is usable.", [["", storeUp ? 1 : 0]]);
+    if (store !== undefined) {
+      metric("skytale_relay_channels", "gauge", "Channels in the archive.", [["", store.channels]]);
+      metric("skytale_relay_archive_bytes", "gauge", "Bytes of archived frames (JetStream: of the channels stream).", [["", store.archiveBytes]]);
+    }
     metric("skytale_relay_frames_in_total", "counter", "Envelopes received, by type.", byType(this.framesIn));
     metric("skytale_relay_frames_out_total", "counter", "Envelopes sent, by type.", byType(this.framesOut));
     const frames: [string, number][] = [...this.linkFrames].map(([k, v]) => {

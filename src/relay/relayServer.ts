@@ -120,6 +120,11 @@ export class Relay {
     return `ws://${host}:${this.port}`;
   }
 
+  /** Where the relay keeps its archive, for the operator. */
+  get storage(): string {
+    return this.log.description;
+  }
+
   get publicKeyBase64(): string {
     return Buffer.from(this.relayKey.publicKey).toString("base64url");
   }
@@ -153,9 +158,10 @@ export class Relay {
         return reply(health.ok ? 200 : 503, `${health.ok ? "ok" : "unavailable"}\n${health.detail}\n`);
       }
       case "/metrics":
+        // Served while the store is down too (that is when it is needed), without the archive's gauges.
         this.log.stats().then(
-          (stats) => reply(200, this.metrics.render(stats), "text/plain; version=0.0.4"),
-          (error: unknown) => reply(503, `storage unavailable: ${(error as Error).message}\n`),
+          (stats) => reply(200, this.metrics.render(stats, this.log.health().ok), "text/plain; version=0.0.4"),
+          () => reply(200, this.metrics.render(undefined, false), "text/plain; version=0.0.4"),
         );
         return;
       case KEY_PATH:

@@ -45,10 +45,12 @@ function settled<T>(fn: () => T): Promise<T> {
  */
 export class SqliteChannelLog implements ChannelLog {
   readonly archive: SqliteArchive;
+  readonly description: string;
   private listener: StoreListener | undefined;
 
   constructor(dataDir: string, options: SqliteOptions = {}) {
     this.archive = new SqliteArchive(dataDir, options);
+    this.description = `SQLite in ${dataDir}`;
   }
 
   listen(listener: StoreListener): void {

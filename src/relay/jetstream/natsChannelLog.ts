@@ -74,6 +74,7 @@ export class NatsChannelLog implements ChannelLog {
   private connected = true;
   private closing = false;
   private queuedWrites = 0;
+  readonly description: string;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -82,7 +83,9 @@ export class NatsChannelLog implements ChannelLog {
     private readonly subjects: Subjects,
     readonly replicas: number,
     private readonly runtime: NatsRuntime,
+    servers: readonly string[],
   ) {
+    this.description = `NATS JetStream at ${servers.join(",")} (streams ${subjects.streams.channels.replace(/_CH$/, "_*")}, ${replicas} replica${replicas === 1 ? "" : "s"})`;
     const metrics = runtime.metrics;
     this.channels = new StreamReader(js, jsm, subjects.streams.channels, metrics);
     const inboxReader = new StreamReader(js, jsm, subjects.streams.inboxes, metrics);
@@ -115,7 +118,7 @@ export class NatsChannelLog implements ChannelLog {
       const jsm = await jetstreamManager(nc, { checkAPI: false });
       const subjects = subjectsFor(options.prefix);
       const replicas = await ensureStreams(nc, jsm, subjects, options.replicas, runtime.report);
-      const log = new NatsChannelLog(nc, jetstream(nc), jsm, subjects, replicas, runtime);
+      const log = new NatsChannelLog(nc, jetstream(nc), jsm, subjects, replicas, runtime, options.servers);
       await log.start();
       return log;
     } catch (error) {
