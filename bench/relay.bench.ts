@@ -7,11 +7,19 @@ import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { connectClient, messageBody, type BenchClient, type RelayKind as Kind } from "./relayBenchClient.js";
+import { connectClient, messageBody, type BenchClient, type RelayKind } from "./relayBenchClient.js";
 import type { ChildReport } from "./relayClientChild.js";
 import { machineLine, median, replaceSection } from "./report.js";
 
-const LABEL: Record<Kind, string> = { baseline: "plain WebSocket relay (baseline)", off: "skytale, cover off", poisson: "skytale, cover poisson 1/s" };
+/**
+ * BENCH_RELAY_BEFORE=DIR adds "before": the relay of another checkout of this repository (its own
+ * bench/relayServerChild.ts, cover off) in the same run, to compare a change with the code before it.
+ */
+const before = process.env.BENCH_RELAY_BEFORE;
+type Kind = RelayKind | "before";
+/** The clients of "before" are those of "off": the wire is the same. */
+const clientKind = (kind: Kind): RelayKind => (kind === "before" ? "off" : kind);
+const LABEL: Record<Kind, string> = { baseline: "plain WebSocket relay (baseline)", off: "skytale, cover off", poisson: "skytale, cover poisson 1/s", before: `skytale, cover off, before (${before ?? ""})` };
 const GROUP_ID = randomBytes(12);
 const quick = process.env.BENCH_QUICK === "1";
 /**
@@ -38,7 +46,8 @@ interface Server {
 
 async function startServer(kind: Kind): Promise<Server> {
   const profile = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", join(profileDir, kind)];
-  const child = spawn(process.execPath, ["--expose-gc", ...profile, "--import", "tsx", join(import.meta.dirname, "relayServerChild.ts"), kind], {
+  const childFile = kind === "before" ? join(before!, "bench", "relayServerChild.ts") : join(import.meta.dirname, "relayServerChild.ts");
+  const child = spawn(process.execPath, ["--expose-gc", ...profile, "--import", "tsx", childFile, clientKind(kind)], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout! });
@@ -71,11 +80,11 @@ async function startServer(kind: Kind): Promise<Server> {
   };
 }
 
-const connect = (server: Server, kind: Kind, agent: string) => connectClient(kind, server.url, server.key, agent, GROUP_ID);
+const connect = (server: Server, kind: Kind, agent: string) => connectClient(clientKind(kind), server.url, server.key, agent, GROUP_ID);
 
 /** A client process (bench/relayClientChild.ts) and the reports it sends. */
 function clientProcess(server: Server, kind: Kind, role: "pub" | "subs", count: number, messages: number) {
-  const args = [role, kind, server.url, Buffer.from(server.key).toString("base64url"), GROUP_ID.toString("hex"), String(count), String(messages)];
+  const args = [role, clientKind(kind), server.url, Buffer.from(server.key).toString("base64url"), GROUP_ID.toString("hex"), String(count), String(messages)];
   const profile = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", join(profileDir, `${kind}-${role}`)];
   const child = fork(join(import.meta.dirname, "relayClientChild.ts"), args, { execArgv: [...profile, "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const reports: ChildReport[] = [];
@@ -169,7 +178,7 @@ function table(headers: string[], rows: string[][]): string {
 async function main(): Promise<void> {
   const loadAtStart = loadavg()[0]!;
   const only = process.env.BENCH_RELAY_KINDS?.split(",") as Kind[] | undefined;
-  const kinds: Kind[] = only ?? ["baseline", "off", "poisson"];
+  const kinds: Kind[] = only ?? ["baseline", "off", "poisson", ...(before === undefined ? [] : (["before"] as const))];
   // BENCH_RELAY_PLAN=subscribers:messages,... replaces the plan (e.g. to profile one case).
   const plan = process.env.BENCH_RELAY_PLAN?.split(",").map((p) => p.split(":").map(Number) as [number, number]) ??
     (quick ? [[1, 1000], [10, 500], [100, 100]] : [[1, 10_000], [10, 4000], [100, 600]]);
@@ -205,7 +214,8 @@ async function main(): Promise<void> {
     console.error(`${kind}: ${JSON.stringify(results.get(kind))} rounds: ${JSON.stringify(rounds.get(kind)!.map((r) => r.map((x) => Math.round(x.msgsPerSecond))))}`);
   }
   const base = results.get("baseline");
-  if (base === undefined || only !== undefined) return;
+  // A comparison with another checkout is reported on stderr, not written into the docs.
+  if (base === undefined || only !== undefined || before !== undefined) return;
   const ratio = (v: number, b: number) => `${(v / b).toFixed(2)}×`;
   const throughputTable = table(
     ["relay", ...plan.map(([s]) => `msgs/s, ${s} sub`), ...plan.map(([s]) => `relay CPU µs/delivery, ${s} sub`)],

@@ -135,6 +135,7 @@ export class ChannelChain {
     if (record.prev !== this.lastStreamSeq) return false;
     this.state = record.state;
     this.lastStreamSeq = record.streamSeq;
+    this.lastHeard = Date.now();
     this.window.add(record);
     const own = this.inFlight;
     if (own !== undefined && !own.landed && own.msgId === record.msgId) {
@@ -147,6 +148,20 @@ export class ChannelChain {
       );
     }
     return true;
+  }
+
+  /** When the chain last heard of its subject (a record applied, or the end checked): the sweep looks at quiet ones. */
+  lastHeard = Date.now();
+
+  /**
+   * Checks that no record went by unseen (the node's live consumer lost with a NATS server until
+   * it is made again): reads the chain's end and catches up if it is further.
+   */
+  async checkEnd(): Promise<void> {
+    if (!this.ready) return;
+    this.lastHeard = Date.now();
+    const last = await this.ctx.reader.last(this.subject);
+    if (last !== undefined && last.seq > this.lastStreamSeq) await this.catchUp();
   }
 
   /** Reads the records after the last one applied, up to the chain's end now, and applies them (once at a time). */
@@ -193,36 +208,44 @@ export class ChannelChain {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.queue.length > 0) {
-        try {
-          await this.load();
-        } catch (error) {
-          this.fail(this.queue.length, error);
-          continue;
-        }
-        const head = this.queue[0]!;
-        let sizes: Map<string, number> | undefined;
-        if (head.op === "handshake" && head.kind === "GroupCommit" && head.welcome !== undefined) {
-          try {
-            sizes = await this.ctx.inboxSizes(head.welcome.recipients);
-          } catch (error) {
-            this.fail(1, error);
-            continue;
-          }
-        }
-        const plan = this.plan(sizes);
-        if (plan.record === undefined) {
-          this.queue.splice(0, plan.writes.length);
-          this.settle(plan);
-          continue;
-        }
-        const outcome = await this.publish(plan);
-        if (outcome === "conflict") continue;
-        this.queue.splice(0, plan.writes.length);
-        if (outcome !== "landed") this.settleFailure(plan, outcome);
-      }
+      await this.drain();
+    } catch (error) {
+      // A bug must cost the writes it met, not the node.
+      this.ctx.report(`a channel's writes failed: ${(error as Error).message}`);
+      this.fail(this.queue.length, error);
     } finally {
       this.pumping = false;
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      try {
+        await this.load();
+      } catch (error) {
+        this.fail(this.queue.length, error);
+        continue;
+      }
+      const head = this.queue[0]!;
+      let sizes: Map<string, number> | undefined;
+      if (head.op === "handshake" && head.kind === "GroupCommit" && head.welcome !== undefined) {
+        try {
+          sizes = await this.ctx.inboxSizes(head.welcome.recipients);
+        } catch (error) {
+          this.fail(1, this.ctx.unavailable("inbox_read", error));
+          continue;
+        }
+      }
+      const plan = this.plan(sizes);
+      if (plan.record === undefined) {
+        this.queue.splice(0, plan.writes.length);
+        this.settle(plan);
+        continue;
+      }
+      const outcome = await this.publish(plan);
+      if (outcome === "conflict") continue;
+      this.queue.splice(0, plan.writes.length);
+      if (outcome !== "landed") this.settleFailure(plan, outcome);
     }
   }
 

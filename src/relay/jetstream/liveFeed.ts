@@ -30,6 +30,8 @@ export class LiveFeed {
     const consumer = await this.js.consumers.get(this.stream, { filter_subjects: this.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.next });
     const messages = await consumer.consume({
       max_bytes: 8 * 1024 * 1024,
+      // Heartbeats every 2 s: a consumer lost with a NATS server is noticed and made again within seconds.
+      expires: 4000,
       callback: (m) => {
         if (m.seq < this.next) return;
         this.next = m.seq + 1;

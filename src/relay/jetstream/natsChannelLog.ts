@@ -31,6 +31,10 @@ const IDLE_CHAINS = 1024;
 const HEADER_ROOM = 64 * 1024;
 /** Writes waiting for the store at most; past it they are answered "unavailable" at once. */
 const MAX_QUEUED_WRITES = 100_000;
+/** How often watched channels that were quiet for as long are checked against their subject's end. */
+const SWEEP_MS = 2000;
+/** Channels checked per sweep at most (one request each). */
+const SWEEP_BATCH = 256;
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 
@@ -73,6 +77,7 @@ export class NatsChannelLog implements ChannelLog {
   private readonly feeds: LiveFeed[] = [];
   private connected = true;
   private closing = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private queuedWrites = 0;
   readonly description: string;
 
@@ -135,7 +140,24 @@ export class NatsChannelLog implements ChannelLog {
     );
     for (const feed of this.feeds) await feed.start();
     await this.welcomes.start();
-    void this.watchConnection();
+    void this.watchConnection().catch((error: unknown) => this.runtime.report(`NATS status watch ended: ${(error as Error).message}`));
+    this.sweepTimer = setInterval(() => this.sweep(Date.now() - SWEEP_MS), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * The live consumer is the fast path; this is the net under it. Watched channels that heard
+   * nothing since `quietSince` are checked against their subject's end (all of them after a
+   * reconnect), so that a record the consumer missed reaches their subscribers all the same.
+   */
+  private sweep(quietSince: number): void {
+    let checked = 0;
+    for (const chain of this.chains.values()) {
+      if (checked >= SWEEP_BATCH) break;
+      if (chain.uses === 0 || chain.lastHeard > quietSince) continue;
+      checked++;
+      chain.checkEnd().catch(() => undefined);
+    }
   }
 
   private async watchConnection(): Promise<void> {
@@ -143,6 +165,7 @@ export class NatsChannelLog implements ChannelLog {
       if (s.type === "disconnect") this.connected = false;
       if (s.type === "reconnect") {
         this.connected = true;
+        this.sweep(Number.POSITIVE_INFINITY);
         const refusal = versionRefusal(this.nc.info?.version ?? "", this.nc.info?.cluster !== undefined);
         if (refusal !== undefined) this.runtime.report(`reconnected to a NATS server the relay must not use: ${refusal}`);
       }
@@ -349,6 +372,7 @@ export class NatsChannelLog implements ChannelLog {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.sweepTimer);
     await Promise.all([...this.feeds.map((f) => f.stop()), this.welcomes.stop()]).catch(() => undefined);
     await this.nc.drain().catch(() => this.nc.close());
   }

@@ -15,6 +15,8 @@ export interface StoredMessage {
 
 /** Messages a range read fetches one by one before it opens a consumer for the rest. */
 const ONE_BY_ONE = 4;
+/** A range read that gets no message for this long gives up. */
+const RANGE_IDLE_MS = 10_000;
 
 /**
  * Reads one stream: single messages from its leader (so a read never misses what a publish was
@@ -74,15 +76,25 @@ export class StreamReader {
     if (at > to) return;
     const started = performance.now();
     const consumer = await this.js.consumers.get(this.stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: at, headers_only: headersOnly });
-    const messages = await consumer.consume({ max_messages: 256, expires: 5000 });
+    const messages = await consumer.consume({ max_messages: 256, expires: 4000 });
     this.metrics.observe("consumer", (performance.now() - started) / 1000);
+    // A read that stops getting messages (a server lost under it for long) fails instead of hanging.
+    let idle = false;
+    let timer = setTimeout(() => ((idle = true), void messages.close()), RANGE_IDLE_MS);
     try {
       for await (const m of messages) {
+        clearTimeout(timer);
+        timer = setTimeout(() => ((idle = true), void messages.close()), RANGE_IDLE_MS);
         if (m.seq > to) return;
         yield { seq: m.seq, subject: m.subject, header: m.headers, data: m.data, timeMs: Number(BigInt(m.info.timestampNanos) / 1_000_000n) };
         if (m.seq >= to || m.info.pending === 0) return;
       }
+      if (idle) {
+        this.metrics.error("consumer", "unavailable");
+        throw new Error(`reading ${subject} stalled for ${RANGE_IDLE_MS} ms`);
+      }
     } finally {
+      clearTimeout(timer);
       await messages.close();
       consumer.delete().catch(() => undefined);
     }

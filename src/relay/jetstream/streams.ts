@@ -155,10 +155,14 @@ export async function ensureStreams(nc: NatsConnection, jsm: JetStreamManager, s
         if (error instanceof NatsSetupError) throw error;
         // "stream name already in use": another node created it first; look again.
         if (error instanceof JetStreamApiError && error.code === 10058) continue;
-        if (error instanceof JetStreamApiError && !isTransient(error)) {
-          throw new NatsSetupError(`cannot create stream ${name}: ${error.message}${/insufficient resources|replicas/i.test(error.message) ? ` (asked for ${replicas} replicas: set --nats-replicas to at most the number of JetStream servers)` : ""}`, { cause: error });
+        // A cluster that is still forming (no meta leader, peers not yet known) refuses for a while.
+        if ((error instanceof JetStreamApiError && CONFIG_ERRORS.has(error.code)) || Date.now() > deadline) {
+          const placement = /peers|placement|insufficient resources|replicas/i.test((error as Error).message);
+          throw new NatsSetupError(
+            `cannot create stream ${name}: ${(error as Error).message}${placement ? ` (asked for ${replicas} replicas: set --nats-replicas to at most the number of JetStream servers)` : ""}`,
+            { cause: error },
+          );
         }
-        if (Date.now() > deadline) throw new NatsSetupError(`cannot check stream ${name}: ${(error as Error).message}`, { cause: error });
         await sleep(250);
       }
     }
@@ -175,9 +179,7 @@ async function existing(jsm: JetStreamManager, name: string): Promise<StreamInfo
   }
 }
 
-/** A cluster still electing its meta leader answers 503s for a while. */
-function isTransient(error: JetStreamApiError): boolean {
-  return error.status === 503 || error.code === 10008 || /leader|temporarily unavailable/i.test(error.message);
-}
+/** Refusals no wait can change: subjects another stream has, a configuration the server rejects, no JetStream for the account, replicas unsupported. */
+const CONFIG_ERRORS = new Set([10065, 10052, 10039, 10074]);
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
