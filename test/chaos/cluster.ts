@@ -20,12 +20,15 @@ export class RelayHandle implements RelayAddress {
   key: Uint8Array = new Uint8Array();
   kills = 0;
 
-  /** `args`: more relay flags (a node of a cluster: --nats ..., --key-file ...); `logFile` gets its stderr. */
+  /** `args`: more relay flags (a node of a cluster: --nats ..., --key-file ...); `logFile` gets its stderr; `port`: 0 picks one. */
   constructor(
     private readonly dataDir: string,
     private readonly args: readonly string[] = [],
     private readonly logFile?: string,
-  ) {}
+    port = 0,
+  ) {
+    this.port = port;
+  }
 
   get url(): string {
     return `ws://127.0.0.1:${this.port}`;
@@ -42,7 +45,7 @@ export class RelayHandle implements RelayAddress {
         this.process = await spawnRelay(["--port", String(this.port), "--data-dir", this.dataDir, "--cover", "off", ...this.args], this.logFile);
         break;
       } catch (error) {
-        if (attempt >= 20) throw error;
+        if (attempt >= 100) throw error;
         await sleep(100);
       }
     }

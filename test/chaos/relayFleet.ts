@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { NatsServer } from "../fixtures/natsServer.js";
+import { freePorts, NatsServer } from "../fixtures/natsServer.js";
 import { RelayHandle, sleep, type RelayAddress } from "./cluster.js";
 
 export interface RelayFleet extends RelayAddress {
@@ -26,12 +26,12 @@ export interface RelayFleet extends RelayAddress {
 }
 
 export class SingleRelay implements RelayFleet {
-  private readonly relay: RelayHandle;
+  private relay: RelayHandle;
   private faults = 0;
   readonly killNats = undefined;
   readonly natsKills = 0;
 
-  constructor(root: string) {
+  constructor(private readonly root: string) {
     this.relay = new RelayHandle(join(root, "relay"));
   }
 
@@ -51,8 +51,10 @@ export class SingleRelay implements RelayFleet {
     return this.faults;
   }
 
-  start(): Promise<void> {
-    return this.relay.start();
+  async start(): Promise<void> {
+    const [port] = await freePorts(1);
+    this.relay = new RelayHandle(join(this.root, "relay"), [], undefined, port);
+    await this.relay.start();
   }
 
   async killRelay(_pick: <T>(xs: readonly T[]) => T, downMs: number): Promise<string> {
@@ -109,9 +111,10 @@ export class ClusterRelay implements RelayFleet {
     const keyFile = join(this.root, "relay.key");
     writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
     const nats = this.servers.map((s) => s.url).join(",");
+    const ports = await freePorts(this.size);
     this.nodes = Array.from(
       { length: this.size },
-      (_, i) => new RelayHandle(join(this.root, `node${i}`), ["--nats", nats, "--nats-replicas", String(this.size), "--key-file", keyFile], join(this.root, `node${i}.log`)),
+      (_, i) => new RelayHandle(join(this.root, `node${i}`), ["--nats", nats, "--nats-replicas", String(this.size), "--key-file", keyFile], join(this.root, `node${i}.log`), ports[i]),
     );
     // One after the other: the first creates the streams, the others find them.
     for (const node of this.nodes) await node.start();

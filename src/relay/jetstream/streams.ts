@@ -21,8 +21,12 @@ export class NatsSetupError extends Error {
   override readonly name = "NatsSetupError";
 }
 
-/** How long the relay keeps trying to reach NATS, or a cluster without a meta leader yet, at start. */
-const START_PATIENCE_MS = 30_000;
+/**
+ * How long the relay keeps trying to reach NATS at start, or to place its streams on a cluster
+ * that is still forming (nats-server 2.10 can take a minute to learn every peer's JetStream
+ * details when all servers start at once: "no suitable peers for placement").
+ */
+const START_PATIENCE_MS = 120_000;
 /** The dedup window for a channel record's retries (a publish whose answer was lost). */
 const RECORD_DEDUP_NS = nanos(2 * 60 * 1000);
 /**

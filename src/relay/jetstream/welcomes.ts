@@ -38,8 +38,10 @@ export interface WelcomeIntent {
 
 /** How old an intent must be before a node other than the one that took the commit finishes it. */
 export const WELCOME_GRACE_MS = 5000;
-/** Redelivery of an intent whose finishing failed (NATS unreachable). */
+/** Redelivery of an intent whose finishing failed (NATS unreachable), and the pause before the finisher's consumer is made again. */
 const RETRY_MS = 2000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 interface IntentHeader {
   readonly c: string;
@@ -140,9 +142,18 @@ export class WelcomeDesk {
       });
   }
 
+  /** Puts the Welcome into every recipient's inbox, trying again for a while (a NATS server restarting answers errors for a moment). */
   private async deliver(intent: WelcomeIntent): Promise<void> {
     const commitSeq = intent.record.first;
-    await Promise.all(intent.recipients.map((r) => this.inboxes.append(r, intent.envelope, { ref: welcomeRef(intent.channel, commitSeq, r) })));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await Promise.all(intent.recipients.map((r) => this.inboxes.append(r, intent.envelope, { ref: welcomeRef(intent.channel, commitSeq, r) })));
+        return;
+      } catch (error) {
+        if (attempt >= 5 || this.stopped) throw error;
+        await sleep(200 * 2 ** attempt);
+      }
+    }
   }
 
   /**
@@ -165,23 +176,34 @@ export class WelcomeDesk {
 
   /** Starts finishing the intents that nodes left behind (all nodes share one durable consumer). */
   async start(): Promise<void> {
-    const stream = this.subjects.streams.welcomes;
-    const durable = `${stream}_finisher`;
-    await this.jsm.consumers.add(stream, {
-      durable_name: durable,
+    await this.jsm.consumers.add(this.subjects.streams.welcomes, {
+      durable_name: this.durable,
       ack_policy: AckPolicy.Explicit,
       ack_wait: nanos(30_000),
       max_deliver: -1,
       deliver_policy: DeliverPolicy.All,
       filter_subject: this.subjects.welcomes,
     });
-    const consumer = await this.js.consumers.get(stream, durable);
-    this.messages = await consumer.consume({ max_messages: 16 });
-    void (async () => {
-      for await (const m of this.messages!) await this.process(m);
-    })().catch((error: unknown) => {
-      if (!this.stopped) this.report(`the Welcome finisher stopped: ${(error as Error).message}`);
-    });
+    void this.run();
+  }
+
+  private get durable(): string {
+    return `${this.subjects.streams.welcomes}_finisher`;
+  }
+
+  /** Consumes the work queue for as long as the node runs, starting again whenever the client gives the consumer up. */
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const consumer = await this.js.consumers.get(this.subjects.streams.welcomes, this.durable);
+        // Short heartbeats: a consumer lost with a NATS server is noticed within seconds.
+        this.messages = await consumer.consume({ max_messages: 16, expires: 4000 });
+        for await (const m of this.messages) await this.process(m);
+      } catch (error) {
+        if (!this.stopped) this.report(`the Welcome finisher paused: ${(error as Error).message}`);
+      }
+      if (!this.stopped) await sleep(RETRY_MS);
+    }
   }
 
   private async process(m: JsMsg): Promise<void> {
