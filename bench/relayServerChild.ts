@@ -1,16 +1,19 @@
 // A relay under test for bench/relay.bench.ts, in its own process: "baseline" is a plain
 // WebSocket broadcast relay (no encryption, no padding, no storage ordering); "off" and "poisson"
-// are the skytale relay with that cover mode. Prints {"port": N} once listening; answers "mem"
+// are the skytale relay with that cover mode (a JSON second argument overrides config fields: a
+// JetStream store for bench/cluster.bench.ts). Prints {"port": N} once listening; answers "mem"
 // on stdin with its memory after a full GC, and "cpu" with the CPU time it has used (µs).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { WebSocketServer, type WebSocket } from "ws";
-import { DEFAULT_LIMITS } from "../src/relay/config.js";
+import { DEFAULT_LIMITS, type RelayConfig } from "../src/relay/config.js";
 import { Relay } from "../src/relay/relayServer.js";
 
 const kind = process.argv[2] as "baseline" | "off" | "poisson";
+/** Optional: JSON of RelayConfig fields to override (the store and key file of a JetStream node, for bench/cluster.bench.ts). */
+const overrides = process.argv[3] === undefined ? {} : (JSON.parse(process.argv[3]) as Partial<RelayConfig>);
 const dir = mkdtempSync(join(tmpdir(), "skytale-bench-relay-"));
 
 async function startBaseline(): Promise<number> {
@@ -44,6 +47,7 @@ async function startSkytale(): Promise<{ port: number; relay: Relay }> {
     maxChannelBytes: 1 << 30,
     durability: "normal",
     limits: { ...DEFAULT_LIMITS, maxConnections: 20_000, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30 },
+    ...overrides,
   });
   return { port: relay.port, relay };
 }

@@ -49,8 +49,14 @@ export class StoreUnavailable extends Error {
   override readonly name = "StoreUnavailable";
 }
 
-/** A write that was not carried out: `unavailable` (retry), or `failed` (a bug while handling this one write). */
-export type WriteFailure = { readonly kind: "unavailable"; readonly reason: string } | { readonly kind: "failed"; readonly error: Error };
+/**
+ * A write that was not carried out: `unavailable` (retry), `too_large` (more than the store takes in
+ * one message; refused for good), or `failed` (a bug while handling this one write).
+ */
+export type WriteFailure =
+  | { readonly kind: "unavailable"; readonly reason: string }
+  | { readonly kind: "too_large"; readonly reason: string }
+  | { readonly kind: "failed"; readonly error: Error };
 
 export type AppendResult = { readonly kind: "stored"; readonly seq: bigint; readonly duplicate: boolean };
 

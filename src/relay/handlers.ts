@@ -147,6 +147,7 @@ export class RelayHandlers {
   /** A write the log did not carry out. */
   private failed(conn: RelayConnection, e: Envelope, failure: WriteFailure): void {
     if (failure.kind === "unavailable") return conn.error(e.id, "internal", failure.reason);
+    if (failure.kind === "too_large") return conn.error(e.id, "too_large", failure.reason);
     this.refuse(conn, e, failure.error);
   }
 
@@ -459,5 +460,5 @@ export class RelayHandlers {
 
 function isFailure(result: unknown): result is WriteFailure {
   const kind = (result as { kind?: unknown }).kind;
-  return kind === "unavailable" || kind === "failed";
+  return kind === "unavailable" || kind === "failed" || kind === "too_large";
 }

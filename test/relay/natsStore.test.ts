@@ -84,6 +84,17 @@ describe("a relay node on JetStream", () => {
     await expect(open([nats.url], other)).rejects.toThrow(/stream \w+_CH exists but max_age is set: the relay prunes by itself/);
   });
 
+  it("refuses a frame larger than NATS takes in one message as too_large, and goes on", async () => {
+    const relay = await Relay.start(parseRelayConfig(["--port", "0", "--cover", "off", "--nats", nats.url, "--nats-prefix", `N${randomBytes(4).toString("hex")}`, "--key-file", keyFile(), "--data-dir", tempDir()], {}), { log: () => {} });
+    cleanups.push(() => relay.close());
+    const l = await TestLink.connect(relay.url, relay.relayKey.publicKey, "alice");
+    cleanups.push(async () => l.close());
+    const channel = new Uint8Array(randomBytes(12));
+    // The test server keeps NATS's default max_payload, 1 MiB: the record limit is below it.
+    expect(await l.request({ type: "Msg", id: 0n, body: mlsMessage(channel, 0n, 1, 1_000_000) }, 20_000)).toMatchObject({ type: "Error", code: "too_large", message: expect.stringMatching(/max_payload/) });
+    expect(await l.request({ type: "Msg", id: 0n, body: mlsMessage(channel, 0n, 1, 900_000) }, 20_000)).toMatchObject({ type: "Ack", seq: 1n });
+  });
+
   it("reports NATS in /healthz and /metrics; while NATS is down writes are answered 'retry', and the same ones go through after", async () => {
     const server = await NatsServer.single();
     const relay = await Relay.start(parseRelayConfig(["--port", "0", "--cover", "off", "--nats", server.url, "--key-file", keyFile(), "--data-dir", tempDir()], {}), { log: () => {} });

@@ -21,7 +21,11 @@ export function spawnRelay(args: string[], logFile?: string): Promise<RelayProce
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start: ${err}`)), 20_000);
+    // A relay that does not start in time is killed: left running, it would take its port later.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`relay did not start: ${err}`));
+    }, 60_000);
     void exited.then(({ code }) => {
       clearTimeout(timer);
       reject(Object.assign(new Error(`relay exited with ${code}: ${err}`), { stderr: err, code }));

@@ -17,6 +17,8 @@ type Result = MessageResult | AppendResult | HandshakeResult | WriteFailure;
 
 /** Frames in one record at most: a turn's worth of one channel's writes. */
 const MAX_RECORD_FRAMES = 256;
+/** Room for the intent's own header beside a commit and its Welcome (welcomes.ts). */
+const INTENT_ROOM = 4096;
 /** How long a publish whose outcome is unknown (NATS unreachable) is retried before its writes are answered "unavailable". */
 const PUBLISH_PATIENCE_MS = 8000;
 
@@ -60,7 +62,9 @@ export class ChannelChain {
   private ready = false;
   /** Records that came by while the chain was loading, applied once it is. */
   private held: ChannelRecord[] = [];
-  private catching: Promise<void> | undefined;
+  /** The catch-up passes, one after the other, and the one waiting to start. */
+  private passes: Promise<void> = Promise.resolve();
+  private nextPass: Promise<void> | undefined;
   private readonly queue: ChannelWrite[] = [];
   private pumping = false;
   private inFlight: InFlight | undefined;
@@ -164,12 +168,21 @@ export class ChannelChain {
     if (last !== undefined && last.seq > this.lastStreamSeq) await this.catchUp();
   }
 
-  /** Reads the records after the last one applied, up to the chain's end now, and applies them (once at a time). */
+  /**
+   * Reads the records after the last one applied, up to the chain's end, and applies them. Passes
+   * run one at a time; the promise is of a pass that starts after this call (one not yet started
+   * serves every call made before it starts), so what was stored before the call is applied when
+   * it resolves.
+   */
   catchUp(): Promise<void> {
-    this.catching ??= this.doCatchUp().finally(() => {
-      this.catching = undefined;
+    if (this.nextPass !== undefined) return this.nextPass;
+    const pass = this.passes.then(() => {
+      this.nextPass = undefined;
+      return this.doCatchUp();
     });
-    return this.catching;
+    this.nextPass = pass;
+    this.passes = pass.catch(() => undefined);
+    return pass;
   }
 
   private async doCatchUp(): Promise<void> {
@@ -210,11 +223,13 @@ export class ChannelChain {
     try {
       await this.drain();
     } catch (error) {
-      // A bug must cost the writes it met, not the node.
+      // Whatever went wrong (NATS, or a bug) costs the writes it met, not the node; they may retry.
       this.ctx.report(`a channel's writes failed: ${(error as Error).message}`);
-      this.fail(this.queue.length, error);
+      this.fail(this.queue.length, this.ctx.unavailable("publish", error));
     } finally {
       this.pumping = false;
+      // Writes queued while the last step was being left behind would wait for the next write.
+      if (this.queue.length > 0) void this.pump();
     }
   }
 
@@ -334,9 +349,11 @@ export class ChannelChain {
             continue;
           }
         }
-        if (w.delivery.length > this.ctx.recordBytes) {
+        // The Welcome's intent carries the commit and the Welcome in one message.
+        const welcomeBytes = isCommit && w.welcome !== undefined ? w.welcome.envelope(0n).length + INTENT_ROOM : 0;
+        if (w.delivery.length + welcomeBytes > this.ctx.recordBytes) {
           writes.push(w);
-          results.push({ kind: "failed", error: new RangeError(`this commit is too large for the store (${this.ctx.recordBytes} bytes at most)`) });
+          results.push({ kind: "too_large", reason: `a commit and its Welcome may take ${this.ctx.recordBytes} bytes in this relay's store (NATS max_payload less headers)` });
           continue;
         }
         const after = isCommit ? w.epoch + 1n : w.epoch;
@@ -365,7 +382,7 @@ export class ChannelChain {
       if (bytes + w.delivery.length > this.ctx.recordBytes) {
         if (frames.length > 0) break;
         writes.push(w);
-        results.push({ kind: "failed", error: new RangeError(`this message is too large for the store (${this.ctx.recordBytes} bytes at most)`) });
+        results.push({ kind: "too_large", reason: `a frame may take ${this.ctx.recordBytes} bytes in this relay's store (NATS max_payload less headers)` });
         continue;
       }
       writes.push(w);
@@ -411,34 +428,28 @@ export class ChannelChain {
     try {
       for (let attempt = 0; ; attempt++) {
         const started = performance.now();
+        let error: unknown;
         try {
           const ack = await this.ctx.js.publish(this.subject, body, { headers, expect: { lastSubjectSequence: record.prev }, timeout: 4000 });
           this.ctx.metrics.observe("publish", (performance.now() - started) / 1000);
           // Seen already if the live consumer brought it first; otherwise it follows the last one applied.
           if (!own.landed) this.apply({ ...record, streamSeq: ack.seq });
-          if (!own.landed) {
-            // Something else was applied at its place: cannot be, since the compare-and-set passed.
+        } catch (e) {
+          error = e;
+        }
+        if (error !== undefined && this.ctx.isRefusal(error)) {
+          this.ctx.metrics.error("publish", "refused");
+          if (intent !== undefined) this.ctx.welcomes.settled(intent, "lost");
+          return { kind: "too_large", reason: `the store refused this as too large: ${(error as Error).message}` };
+        }
+        const conflict = error !== undefined && this.ctx.isConflict(error);
+        if (conflict) this.ctx.metrics.error("publish", "conflict");
+        if (!own.landed && (error === undefined || conflict)) {
+          // Whether the place went to this record (an earlier try whose answer was lost) or another: the chain says.
+          try {
             await this.catchUp();
-          }
-        } catch (error) {
-          if (this.ctx.isConflict(error)) {
-            this.ctx.metrics.error("publish", "conflict");
-            await this.catchUp();
-            if (!own.landed) {
-              if (intent !== undefined) this.ctx.welcomes.settled(intent, "lost");
-              return "conflict";
-            }
-          } else if (this.ctx.isRefusal(error)) {
-            this.ctx.metrics.error("publish", "refused");
-            if (intent !== undefined) this.ctx.welcomes.settled(intent, "lost");
-            return { kind: "failed", error: error as Error };
-          } else {
-            this.ctx.metrics.error("publish", "unavailable");
-            if (Date.now() > deadline) return this.failure(this.ctx.unavailable("publish", error));
-            // The record may have landed: the same record at the same place again is recognised
-            // (its compare-and-set fails and the chain shows it, or the dedup window answers).
-            await sleep(Math.min(1000, 50 * 2 ** attempt));
-            continue;
+          } catch (e) {
+            error = e;
           }
         }
         if (own.landed) {
@@ -448,6 +459,15 @@ export class ChannelChain {
           }
           return "landed";
         }
+        if (conflict && error !== undefined && this.ctx.isConflict(error)) {
+          if (intent !== undefined) this.ctx.welcomes.settled(intent, "lost");
+          return "conflict";
+        }
+        // The outcome is unknown (NATS failing over): the same record at the same place again is
+        // recognised, by its compare-and-set failing while the chain shows it.
+        this.ctx.metrics.error("publish", "unavailable");
+        if (Date.now() > deadline) return this.failure(this.ctx.unavailable("publish", error ?? new Error("the record was not seen in the chain")));
+        await sleep(Math.min(1000, 50 * 2 ** attempt));
       }
     } finally {
       if (this.inFlight === own) this.inFlight = undefined;
