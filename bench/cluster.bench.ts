@@ -3,7 +3,7 @@
 // cluster (streams with three replicas). 1 KiB messages, 1 and 10 subscribers: msgs/s, latency,
 // the commit compare-and-set, and relay (and NATS) CPU per delivery, as ratios to SQLite. Writes
 // its table into docs/benchmarks.md between the bench:cluster markers.
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { NatsServer, stopAll } from "../test/fixtures/natsProcess.js";
 import { connectClient, messageBody, type BenchClient } from "./relayBenchClient.js";
-import type { ChildReport } from "./relayClientChild.js";
+import { clientProcess as startClients } from "./relayClientProcess.js";
 import { machineLine, median, replaceSection } from "./report.js";
 
 type SetupKind = "sqlite" | "jetstream" | "cluster";
@@ -101,27 +101,9 @@ async function setup(kind: SetupKind): Promise<Setup> {
   };
 }
 
-/** A client process (bench/relayClientChild.ts) and the reports it sends. */
+/** A client process of `s` at the relay node `url`. */
 function clientProcess(s: Setup, url: string, role: "pub" | "subs", count: number, messages: number) {
-  const args = [role, "off", url, Buffer.from(s.key).toString("base64url"), GROUP_ID.toString("hex"), String(count), String(messages)];
-  const child: ChildProcess = fork(join(import.meta.dirname, "relayClientChild.ts"), args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const reports: ChildReport[] = [];
-  const waiters: (() => void)[] = [];
-  child.on("message", (m) => {
-    reports.push(m as ChildReport);
-    waiters.splice(0).forEach((w) => w());
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  return {
-    child,
-    reported: (what: ChildReport) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => (reports.includes(what) ? resolve() : waiters.push(check));
-        child.once("exit", (code) => reject(new Error(`client process (${role}) exited with ${code} before '${what}'`)));
-        check();
-      }),
-    end: () => (child.disconnect(), exited),
-  };
+  return startClients({ kind: "off", url, key: s.key, channel: GROUP_ID }, role, count, messages);
 }
 
 interface Throughput {

@@ -9,7 +9,6 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_LIMITS } from "../../src/relay/config.js";
 import { NatsChannelLog } from "../../src/relay/jetstream/natsChannelLog.js";
 import { RelayMetrics } from "../../src/relay/metrics.js";
 import { Relay } from "../../src/relay/relayServer.js";
@@ -17,6 +16,8 @@ import type { Envelope, EnvelopeOf } from "../../src/wire/envelope.js";
 import { NatsServer } from "../fixtures/natsServer.js";
 import { groupOf, openAgent, tempDir } from "../helpers.js";
 import { mlsMessage } from "../transport/helpers.js";
+import { expectOneWinnerAndConvergence } from "./raceCheck.js";
+import { testRelayConfig } from "./relayConfig.js";
 import { TestLink } from "./testLink.js";
 
 const CHANNEL = "acme/relay/cluster";
@@ -30,22 +31,11 @@ async function startNode(): Promise<Relay> {
   const urls = servers.map((s) => s.url);
   const metrics = new RelayMetrics();
   const channelLog = await NatsChannelLog.open({ servers: urls, prefix: PREFIX, replicas: 3, credsFile: undefined }, { metrics: metrics.store, report: () => {}, welcomeGraceMs: 1000 });
-  return Relay.start(
-    {
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: tempDir("skytale-node-"),
-      authSecret: undefined,
-      cover: { mode: "off", rate: 0 },
-      retentionDays: 7,
-      maxChannelBytes: 64 * 1024 * 1024,
-      durability: "normal",
-      limits: DEFAULT_LIMITS,
-      store: { kind: "nats", servers: urls, prefix: PREFIX, replicas: 3, credsFile: undefined },
-      keyFile,
-    },
-    { channelLog, metrics, log: () => {} },
-  );
+  return Relay.start(testRelayConfig(tempDir("skytale-node-"), { store: { kind: "nats", servers: urls, prefix: PREFIX, replicas: 3, credsFile: undefined }, keyFile }), {
+    channelLog,
+    metrics,
+    log: () => {},
+  });
 }
 
 beforeAll(async () => {
@@ -112,21 +102,7 @@ describe("three relay nodes on a three-server NATS cluster", () => {
     await Promise.all(racers.map((l) => l.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 1n })));
     const commits = await Promise.all(agents.map((a) => a.mls.selfUpdate(CHANNEL)));
     const replies = await Promise.all(commits.map((c, i) => racers[i]!.request({ type: "GroupCommit", id: 0n, commit: c.commit, welcome: undefined })));
-    const acked = replies.flatMap((r, i) => (r.type === "GroupAck" ? [i] : []));
-    expect(acked).toHaveLength(1);
-    expect(replies.filter((r) => r.type === "GroupNack" && r.winningSeq === 1n && r.epoch === 2n)).toHaveLength(19);
-    const winner = acked[0]!;
-    await agents[winner]!.mls.confirmCommit(CHANNEL);
-    for (const [i, agent] of agents.entries()) {
-      if (i !== winner) await agent.mls.discardCommit(CHANNEL);
-      await racers[i]!.waitFor((p) => p.length >= 1);
-      const delivered = racers[i]!.pushed[0] as EnvelopeOf<"GroupCommit">;
-      const [outcome] = await agent.mls.receive(CHANNEL, delivered.commit, Number(delivered.id));
-      expect(outcome?.kind).toBe(i === winner ? "own" : "commit");
-    }
-    const infos = await Promise.all(agents.map((a) => a.mls.channelInfo(CHANNEL)));
-    expect(new Set(infos.map((i) => i.epoch))).toEqual(new Set([2n]));
-    expect(new Set(infos.map((i) => Buffer.from(i.epochAuthenticator).toString("hex"))).size).toBe(1);
+    await expectOneWinnerAndConvergence(CHANNEL, agents, racers, replies);
   });
 });
 

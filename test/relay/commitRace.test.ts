@@ -1,6 +1,6 @@
-import { expect, it } from "vitest";
-import type { Envelope } from "../../src/wire/envelope.js";
+import { it } from "vitest";
 import { groupOf } from "../helpers.js";
+import { expectOneWinnerAndConvergence } from "./raceCheck.js";
 import { eachStore, link, startRelay } from "./relayFixture.js";
 
 const CHANNEL = "acme/relay/race";
@@ -18,21 +18,6 @@ eachStore("commit ordering under contention", (store) => {
     const replies = await Promise.all(
       commits.map((c, i) => links[i]!.request({ type: "GroupCommit", id: 0n, commit: c.commit, welcome: undefined })),
     );
-    const acked = replies.flatMap((r, i) => (r.type === "GroupAck" ? [i] : []));
-    expect(acked).toHaveLength(1);
-    expect(replies.filter((r) => r.type === "GroupNack" && r.winningSeq === 1n && r.epoch === 2n)).toHaveLength(19);
-
-    const winner = acked[0]!;
-    await agents[winner]!.mls.confirmCommit(CHANNEL);
-    for (const [i, agent] of agents.entries()) {
-      if (i !== winner) await agent.mls.discardCommit(CHANNEL); // the nack
-      await links[i]!.waitFor((p) => p.length >= 1);
-      const delivered = links[i]!.pushed[0] as Extract<Envelope, { type: "GroupCommit" }>;
-      const [outcome] = await agent.mls.receive(CHANNEL, delivered.commit, Number(delivered.id));
-      expect(outcome?.kind).toBe(i === winner ? "own" : "commit");
-    }
-    const infos = await Promise.all(agents.map((a) => a.mls.channelInfo(CHANNEL)));
-    expect(new Set(infos.map((i) => i.epoch))).toEqual(new Set([2n]));
-    expect(new Set(infos.map((i) => Buffer.from(i.epochAuthenticator).toString("hex"))).size).toBe(1);
+    await expectOneWinnerAndConvergence(CHANNEL, agents, links, replies);
   });
 });

@@ -2,10 +2,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe } from "vitest";
-import { DEFAULT_LIMITS, type RelayConfig } from "../../src/relay/config.js";
+import type { RelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
 import { NatsServer } from "../fixtures/natsServer.js";
 import { tempDir } from "../helpers.js";
+import { testRelayConfig } from "./relayConfig.js";
 import { TestLink } from "./testLink.js";
 
 const running: Relay[] = [];
@@ -37,19 +38,7 @@ let nats: NatsServer | undefined;
 export async function startRelay(overrides: Partial<RelayConfig> = {}, store: StoreKind = "sqlite"): Promise<Relay> {
   const dataDir = overrides.dataDir ?? tempDir("skytale-relay-");
   if (store === "jetstream" && nats === undefined) throw new Error("call natsForFile() in the describe block of a JetStream test");
-  const relay = await Relay.start({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir,
-    authSecret: undefined,
-    cover: { mode: "off", rate: 0 },
-    retentionDays: 7,
-    maxChannelBytes: 64 * 1024 * 1024,
-    durability: "normal",
-    limits: DEFAULT_LIMITS,
-    ...(store === "jetstream" ? natsStoreFor(dataDir, [nats!.url]) : {}),
-    ...overrides,
-  }, { log: (line) => (line.startsWith("created stream") ? undefined : process.stderr.write(`relay: ${line}\n`)) });
+  const relay = await Relay.start(testRelayConfig(dataDir, { ...(store === "jetstream" ? natsStoreFor(dataDir, [nats!.url]) : {}), ...overrides }), { log: (line) => (line.startsWith("created stream") ? undefined : process.stderr.write(`relay: ${line}\n`)) });
   running.push(relay);
   return relay;
 }
