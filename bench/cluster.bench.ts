@@ -180,23 +180,26 @@ async function main(): Promise<void> {
   const kinds: SetupKind[] = ["sqlite", "jetstream", "cluster"];
   const setups: Setup[] = [];
   try {
-    // One setup at a time: on two cores, idle NATS servers and relays of the others would only add noise.
+    // Every setup runs from the start and the rounds take them in turn (round 1: each case on each
+    // setup, then round 2, ...), so that load from elsewhere on the machine falls on all of them alike.
+    for (const kind of kinds) setups.push(await setup(kind));
+    const rounds = new Map<SetupKind, Throughput[][]>(kinds.map((k) => [k, PLAN.map(() => [])]));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [i, [subs, messages]] of PLAN.entries()) {
+        for (const s of setups) rounds.get(s.kind)![i]!.push(await throughput(s, subs, messages));
+      }
+    }
     const results = new Map<SetupKind, { t: Throughput[]; p50: number; p99: number; commit: number; processes: string }>();
-    for (const kind of kinds) {
-      const s = await setup(kind);
-      setups.push(s);
-      const rounds = PLAN.map(() => [] as Throughput[]);
-      for (let r = 0; r < ROUNDS; r++) for (const [i, [subs, messages]] of PLAN.entries()) rounds[i]!.push(await throughput(s, subs, messages));
-      const t = rounds.map((samples) => ({
+    for (const s of setups) {
+      const t = rounds.get(s.kind)!.map((samples) => ({
         msgsPerSecond: median(samples.map((x) => x.msgsPerSecond)),
         relayCpu: median(samples.map((x) => x.relayCpu)),
         natsCpu: median(samples.map((x) => x.natsCpu)),
       }));
       const lat = await latency(s, quick ? 200 : 1000);
       const commit = await commitCas(s, quick ? 100 : 500);
-      results.set(kind, { t, ...lat, commit, processes: s.processes });
-      console.error(`${kind}: ${JSON.stringify(results.get(kind))} rounds: ${JSON.stringify(rounds.map((r) => r.map((x) => Math.round(x.msgsPerSecond))))}`);
-      await s.stop();
+      results.set(s.kind, { t, ...lat, commit, processes: s.processes });
+      console.error(`${s.kind}: ${JSON.stringify(results.get(s.kind))} rounds: ${JSON.stringify(rounds.get(s.kind)!.map((r) => r.map((x) => Math.round(x.msgsPerSecond))))}`);
     }
     const base = results.get("sqlite")!;
     const ratio = (v: number, b: number) => `${(v / b).toFixed(2)}×`;
@@ -216,7 +219,7 @@ async function main(): Promise<void> {
       `Command: \`npm run bench:cluster\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()} Load average (1 min) ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end.`,
       "",
       "1 KiB messages (2020-byte MLS bodies), one publisher with 64 in flight, cover off, the clients of bench:relay",
-      "(bench/relayBenchClient.ts). Each setup runs alone: SQLite is one relay process; \"1 relay node\" is one relay",
+      "(bench/relayBenchClient.ts). All setups run from the start and take turns within each round: SQLite is one relay process; \"1 relay node\" is one relay",
       "process and one nats-server; the cluster is three relay processes and three nats-servers (streams with three",
       "replicas, file storage). The publisher connects to the first relay node and the subscribers (spread over two",
       "processes) to the other two, so that in the cluster every delivery crosses nodes through NATS. Every process,",

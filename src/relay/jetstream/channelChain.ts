@@ -121,6 +121,11 @@ export class ChannelChain {
     for (const record of held) this.offer(record);
   }
 
+  /** Whether the record at stream seq `seq` is applied already (the node's own records come back through its consumer). */
+  holds(seq: number): boolean {
+    return this.ready && seq <= this.lastStreamSeq;
+  }
+
   /** A record of this channel from the node's live consumer. */
   offer(record: ChannelRecord): void {
     if (!this.ready) {

@@ -175,7 +175,8 @@ export class NatsChannelLog implements ChannelLog {
   private onChannelRecord(m: JsMsg): void {
     const channel = this.subjects.channelOf(m.subject);
     const chain = channel === undefined ? undefined : this.chains.get(hex(channel));
-    if (chain === undefined) return;
+    // Not decoded when it is known: most records a busy node sees are its own, applied at their ack.
+    if (chain === undefined || chain.holds(m.seq)) return;
     chain.offer(decodeRecord(m.seq, m.headers, m.data));
   }
 
