@@ -171,6 +171,16 @@ async function commitCas(s: Setup, rounds: number): Promise<number> {
   return percentile(samples, 0.5);
 }
 
+/** The issue's goals against this run: one JetStream node at least half SQLite's msgs/s, commit CAS p50 under 5 ms on the cluster. */
+function goals(nodeRatios: number[], clusterCommitMs: number): string {
+  const half = nodeRatios.every((r) => r >= 0.5);
+  const fast = clusterCommitMs < 5;
+  return (
+    `Goals: one JetStream node at least half the SQLite relay's msgs/s (${nodeRatios.map((r) => `${r.toFixed(2)}×`).join(", ")}: ${half ? "met" : "not met"}); ` +
+    `commit CAS p50 under 5 ms on the three-server cluster (${clusterCommitMs.toFixed(2)} ms: ${fast ? "met" : "not met"}).`
+  );
+}
+
 function table(headers: string[], rows: string[][]): string {
   return [`| ${headers.join(" | ")} |`, `|${headers.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
@@ -242,6 +252,8 @@ async function main(): Promise<void> {
       ),
       "",
       `Processes: ${kinds.map((k) => `${LABEL[k]}: ${results.get(k)!.processes}`).join("; ")}; plus the publisher, the subscriber processes and this script.`,
+      "",
+      goals(results.get("jetstream")!.t.map((t, i) => t.msgsPerSecond / base.t[i]!.msgsPerSecond), results.get("cluster")!.commit),
     ].join("\n");
     console.log(text);
     replaceSection("bench:cluster", "## Relay on NATS JetStream (`npm run bench:cluster`)", text);
