@@ -15,7 +15,9 @@ import { Agent } from "../src/agent/agent.js";
 import { DEFAULT_LIMITS } from "../src/relay/config.js";
 import { Relay } from "../src/relay/relayServer.js";
 import { DEFAULT_COVER } from "../src/wire/cover.js";
+import { testChannel, testIdentity } from "../test/identity.js";
 import { TestLink } from "../test/relay/testLink.js";
+import { mlsMessage } from "../test/transport/helpers.js";
 import { loadLine, machineLine, replaceSection } from "./report.js";
 import { exitIfStuck, mib, quick, table } from "./scaleKit.js";
 
@@ -63,16 +65,10 @@ export async function measureAgentChannels(channels: number, dir: string): Promi
   }
 }
 
-/** A body the relay archives as an MLS application message of `groupId` (its cleartext header). */
+/** A body the relay archives as an MLS application message of `groupId` (its cleartext header), made unique by `n`. */
 function body(groupId: Buffer, n: number): Uint8Array {
-  const b = Buffer.alloc(228, n & 0xff);
-  b.writeUInt16BE(1, 0);
-  b.writeUInt16BE(2, 2);
-  b[4] = groupId.length;
-  groupId.copy(b, 5);
-  b.writeBigUInt64BE(0n, 17);
-  b[25] = 1;
-  b.writeUInt32BE(n, 26);
+  const b = Buffer.from(mlsMessage(groupId, 0n, 1, 210, n & 0xff));
+  b.writeUInt32BE(n, b.length - 4);
   return b;
 }
 
@@ -80,10 +76,16 @@ function body(groupId: Buffer, n: number): Uint8Array {
 export async function measureRelayChannels(channels: number, perChannel: number, dir: string): Promise<ReopenResult & { fillMs: number }> {
   const dataDir = join(dir, "relay");
   const relay = await startRelay(dataDir);
-  const groupId = (i: number) => Buffer.from(`chan${String(i).padStart(8, "0")}`);
+  // Channels opened by their creator, as the relay accepts nothing on a channel before.
+  const made = Array.from({ length: channels }, (_, i) => testChannel(testIdentity("filler"), `chan ${i}`));
+  const groupId = (i: number) => Buffer.from(made[i]!.channel);
   const t0 = performance.now();
   try {
     const link = await TestLink.connect(relay.url, relay.relayKey.publicKey, "filler");
+    for (const { opening } of made) {
+      const opened = await link.request({ type: "ChannelOpen", id: 0n, ...opening });
+      if (opened.type !== "Ack") throw new Error(`opening refused: ${opened.type}`);
+    }
     const total = channels * perChannel;
     const inFlight = new Set<Promise<unknown>>();
     for (let n = 0; n < total; n++) {

@@ -28,11 +28,12 @@ export async function subscribesSeen(metricsUrl: string): Promise<number> {
 }
 
 async function agent(dataDir: string, url: string, key: string, channels: number, metricsUrl: string): Promise<void> {
+  // Counted before the agent opens: its Subscribes may all be in by the time open() returns.
+  const seenBefore = await subscribesSeen(metricsUrl);
   const before = heap();
   const t0 = performance.now();
   const opened = await Agent.open({ name: "many", dataDir, relayUrl: url, relayKey: new Uint8Array(Buffer.from(key, "base64")), cover: DEFAULT_COVER.off, log: () => undefined });
   const startMs = performance.now() - t0;
-  const seenBefore = await subscribesSeen(metricsUrl);
   while ((await subscribesSeen(metricsUrl)) < seenBefore + channels && performance.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 5));
   const readyMs = performance.now() - t0;
   const heapBytes = heap() - before;

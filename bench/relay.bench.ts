@@ -3,12 +3,12 @@
 // link carries what its slots carry and no more: that cost is measured by bench:cover.) Each relay
 // runs in its own process (bench/relayServerChild.ts); clients run in this one. Writes its table
 // into docs/benchmarks.md between the bench:relay markers.
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { BENCH_CHANNEL, connectClient, messageBody, openBenchChannel, type BenchClient, type RelayKind as Kind } from "./relayBenchClient.js";
-import type { ChildReport } from "./relayClientChild.js";
+import { clientProcess as startClients } from "./relayClientProcess.js";
 import { machineLine, median, replaceSection } from "./report.js";
 
 const LABEL: Record<Kind, string> = { baseline: "plain WebSocket relay (baseline)", off: "skytale, cover off" };
@@ -74,28 +74,10 @@ async function startServer(kind: Kind): Promise<Server> {
 
 const connect = (server: Server, kind: Kind, agent: string) => connectClient(kind, server.url, server.key, agent, GROUP_ID);
 
-/** A client process (bench/relayClientChild.ts) and the reports it sends. */
+/** A client process (bench/relayClientChild.ts) of `server`. */
 function clientProcess(server: Server, kind: Kind, role: "pub" | "subs", count: number, messages: number) {
-  const args = [role, kind, server.url, Buffer.from(server.key).toString("base64url"), GROUP_ID.toString("hex"), String(count), String(messages)];
   const profile = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", join(profileDir, `${kind}-${role}`)];
-  const child = fork(join(import.meta.dirname, "relayClientChild.ts"), args, { execArgv: [...profile, "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const reports: ChildReport[] = [];
-  const waiters: (() => void)[] = [];
-  child.on("message", (m) => {
-    reports.push(m as ChildReport);
-    waiters.splice(0).forEach((w) => w());
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  return {
-    child,
-    reported: (what: ChildReport) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => (reports.includes(what) ? resolve() : waiters.push(check));
-        child.once("exit", (code) => reject(new Error(`client process (${role}) exited with ${code} before '${what}'`)));
-        check();
-      }),
-    end: () => (child.disconnect(), exited),
-  };
+  return startClients({ kind, url: server.url, key: server.key, channel: GROUP_ID }, role, count, messages, profile);
 }
 
 interface Throughput {

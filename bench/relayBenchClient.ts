@@ -4,6 +4,7 @@
 // the benchmark measures the relay and not the client.
 import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
+import type { CommitProof } from "../src/wire/commitProof.js";
 import type { EnvelopeOf } from "../src/wire/envelope.js";
 import { ClientHandshake } from "../src/wire/handshake.js";
 import { LinkCodec } from "../src/wire/link.js";
@@ -18,14 +19,14 @@ export const BODY_BYTES = 2020;
 const PLAIN_ACK_BYTES = 8;
 
 /** A body the relay accepts as an MLS PrivateMessage (its cleartext header) with random content. */
-export function messageBody(groupId: Uint8Array): Uint8Array {
-  const b = randomBytes(BODY_BYTES);
+export function messageBody(groupId: Uint8Array, epoch = 0n, contentType: 1 | 3 = 1, size = BODY_BYTES): Uint8Array {
+  const b = randomBytes(size);
   b.writeUInt16BE(1, 0);
   b.writeUInt16BE(2, 2);
   b[4] = groupId.length;
   b.set(groupId, 5);
-  b.writeBigUInt64BE(0n, 17);
-  b[25] = 1;
+  b.writeBigUInt64BE(epoch, 5 + groupId.length);
+  b[13 + groupId.length] = contentType;
   return b;
 }
 
@@ -33,6 +34,8 @@ export interface BenchClient {
   /** Opens a channel this client's agent created (a skytale relay accepts nothing on it before). */
   open(opening: EnvelopeOf<"ChannelOpen">): Promise<void>;
   subscribe(): Promise<void>;
+  /** Sends a GroupCommit with its proof (skytale only); resolves on the relay's answer. */
+  commit(body: Uint8Array, proof: CommitProof): Promise<void>;
   /** Publishes all bodies with at most `window` unacknowledged; resolves when all are acknowledged. */
   publish(bodies: readonly Uint8Array[], window: number): Promise<void>;
   /** Messages delivered to this client so far. */
@@ -95,6 +98,7 @@ export async function plainClient(url: string): Promise<BenchClient> {
       onAck = w.acked;
       return w.done;
     },
+    commit: () => Promise.reject(new Error("the plain relay knows no commits")),
     received: () => got,
     onReceive: (fn) => listeners.push(fn),
     close: () => ws.close(),
@@ -149,6 +153,7 @@ export async function skytaleClient(url: string, relayKey: Uint8Array, agent: st
       onReply = w.acked;
       return w.done;
     },
+    commit: (body, proof) => request({ type: "GroupCommit", id: nextId++, commit: body, welcome: undefined, proof }),
     received: () => got,
     onReceive: (fn) => listeners.push(fn),
     close: () => ws.close(),

@@ -1,6 +1,7 @@
 // A relay under test for the benchmarks, in its own process: "baseline" is a plain WebSocket
 // broadcast relay (no encryption, no padding, no storage ordering); "off" is the skytale relay
-// with cover off, and a JSON CoverConfig (argv[3], with argv[2] "skytale") one with that cover.
+// with cover off (a JSON second argument overrides config fields: a JetStream store for
+// bench/cluster.bench.ts), and "skytale" one with the JSON CoverConfig of the second argument.
 // Prints {"port": N} once listening; answers "mem" on stdin with its memory after a full GC, and
 // "cpu" with the CPU time it has used (µs).
 import { mkdtempSync, rmSync } from "node:fs";
@@ -8,13 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { WebSocketServer, type WebSocket } from "ws";
-import { DEFAULT_LIMITS } from "../src/relay/config.js";
+import { DEFAULT_LIMITS, type RelayConfig } from "../src/relay/config.js";
 import { Relay } from "../src/relay/relayServer.js";
 import { coverProblem, DEFAULT_COVER, type CoverConfig } from "../src/wire/cover.js";
 
 const kind = process.argv[2] as "baseline" | "off" | "skytale";
 const cover: CoverConfig = kind === "skytale" ? (JSON.parse(process.argv[3] ?? "{}") as CoverConfig) : DEFAULT_COVER.off;
 if (coverProblem(cover) !== undefined) throw new Error(`bad cover for the relay: ${coverProblem(cover)}`);
+/** With "off": JSON of RelayConfig fields to override (the store and key file of a JetStream node, for bench/cluster.bench.ts). */
+const overrides = kind === "off" && process.argv[3] !== undefined ? (JSON.parse(process.argv[3]) as Partial<RelayConfig>) : {};
 const dir = mkdtempSync(join(tmpdir(), "skytale-bench-relay-"));
 
 async function startBaseline(): Promise<number> {
@@ -48,6 +51,7 @@ async function startSkytale(): Promise<{ port: number; relay: Relay }> {
     maxChannelBytes: 1 << 30,
     durability: "normal",
     limits: { ...DEFAULT_LIMITS, maxConnections: 20_000, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30 },
+    ...overrides,
   });
   return { port: relay.port, relay };
 }

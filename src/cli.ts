@@ -18,6 +18,7 @@ import { HttpConfigError, runHttpServer } from "./mcp/http.js";
 import { runStdioServer } from "./mcp/stdio.js";
 import { MlsError } from "./mls/errors.js";
 import { ConfigError, parseRelayConfig, RELAY_USAGE } from "./relay/config.js";
+import { NatsSetupError } from "./relay/jetstream/streams.js";
 import { Relay } from "./relay/relayServer.js";
 import { RevocationError } from "./relay/revocations.js";
 import { StoreError } from "./store/errors.js";
@@ -144,6 +145,7 @@ async function runRelay(args: string[]): Promise<number> {
   }
   const relay = await Relay.start(parseRelayConfig(args));
   console.error(`skytale relay listening on ${relay.url}`);
+  console.error(`storage: ${relay.storage}`);
   console.error(`relay key (SKYTALE_RELAY_KEY): ${relay.publicKeyBase64}`);
   console.error(`auth: ${relay.config.authSecret ? "bearer tokens required" : "open (loopback only)"}; cover: ${relay.config.cover.mode}`);
   await new Promise<void>((resolve) => {
@@ -157,6 +159,10 @@ async function runRelay(args: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
+    if (error instanceof NatsSetupError) {
+      console.error(`skytale-mcp: ${error.message}`);
+      process.exit(1);
+    }
     const usage = error instanceof ConfigError || error instanceof HttpConfigError || error instanceof RevocationError || (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"));
     if (usage) {
       console.error(`skytale-mcp: ${error.message}`);

@@ -77,9 +77,10 @@ export function identityFromEnv(env: NodeJS.ProcessEnv = process.env): string {
 /** The agent's configuration from SKYTALE_* variables (what an MCP host passes in `env`). */
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentConfig & { readonly dataDir: string } {
   const name = identityFromEnv(env);
-  const relayUrl = env.SKYTALE_RELAY?.trim() || undefined;
-  if (relayUrl !== undefined && !/^wss?:\/\/[^\s]+$/.test(relayUrl)) {
-    throw new AgentError("bad_request", `SKYTALE_RELAY must be a ws:// or wss:// URL, got '${relayUrl}'`);
+  // One relay: a URL, or its nodes' URLs separated by commas (the client fails over between them).
+  const relayUrl = env.SKYTALE_RELAY?.split(",").map((u) => u.trim()).filter(Boolean).join(",") || undefined;
+  if (relayUrl !== undefined && !relayUrl.split(",").every((u) => /^wss?:\/\/[^\s]+$/.test(u))) {
+    throw new AgentError("bad_request", `SKYTALE_RELAY must be a ws:// or wss:// URL, or several separated by commas, got '${relayUrl}'`);
   }
   const dataDir = resolveDataDir(name, env);
   const keyText = env.SKYTALE_RELAY_KEY?.trim();

@@ -4,7 +4,7 @@ import { bytesEqual, parseCredential } from "../mls/identity.js";
 import { decodeKeyPackageMessage } from "../mls/messages.js";
 import type { StoredInvite } from "../store/agentStore.js";
 import { RELAY_KEY_PIN_FILE, RelayKeyPins } from "../transport/relayKeyPin.js";
-import { relayBase } from "../transport/relayUrl.js";
+import { relayBases, sameRelay } from "../transport/relayEndpoints.js";
 import type { CommitIntents } from "./commitIntents.js";
 import type { Contacts } from "./contacts.js";
 import { hex, type Core } from "./core.js";
@@ -50,7 +50,7 @@ export class InviteFlow {
     if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 1000) throw new AgentError("bad_request", "max_uses must be 1-1000");
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 60 || ttlSeconds > 30 * 24 * 3600) throw new AgentError("bad_request", "ttl_seconds must be 60 s to 30 days");
     const info = await mls.channelInfo(channel);
-    const relayKey = config.relayKey ?? this.pins().get(relayBase(this.relayUrl));
+    const relayKey = config.relayKey ?? relayBases(this.relayUrl).map((base) => this.pins().get(base)).find((key) => key !== undefined);
     if (relayKey === undefined) throw new AgentError("relay_unreachable", "the relay's key is not known yet (never connected); try again once connected");
     const id = new Uint8Array(randomBytes(16));
     const secret = new Uint8Array(randomBytes(32));
@@ -59,7 +59,7 @@ export class InviteFlow {
     await withTimeout(relay.sendMessage(await this.encryptControl(channel, inviteNotice(invite, 0))), sendTimeoutMs, "the invite is queued for the other members");
     store.saveInvite(invite);
     const inviter = { name: config.name, key: mls.identity.signaturePublicKey };
-    const token = encodeInvite({ channel: info.name, groupId: info.groupId, relayUrl: relayBase(this.relayUrl), relayKey, inviter, creator: info.creator?.key, id, secret, expiresAt });
+    const token = encodeInvite({ channel: info.name, groupId: info.groupId, relayUrl: relayBases(this.relayUrl).join(","), relayKey, inviter, creator: info.creator?.key, id, secret, expiresAt });
     return { invite: token, expiresAt: new Date(expiresAt * 1000) };
   }
 
@@ -73,8 +73,8 @@ export class InviteFlow {
     const invite = decodeInvite(token);
     const groupHex = hex(invite.groupId);
     if (invite.expiresAt < this.nowSeconds()) throw new AgentError("invite_expired", "this invite has expired; ask a member for a new one");
-    if (invite.relayUrl !== relayBase(this.relayUrl)) {
-      throw new AgentError("invite_invalid", `this invite is for the relay ${invite.relayUrl}, but this agent uses ${relayBase(this.relayUrl)}; set SKYTALE_RELAY to it`);
+    if (!sameRelay(invite.relayUrl, this.relayUrl)) {
+      throw new AgentError("invite_invalid", `this invite is for the relay ${invite.relayUrl}, but this agent uses ${this.relayUrl}; set SKYTALE_RELAY to it`);
     }
     const held = channels.channelOf(groupHex);
     if (held !== undefined) {
@@ -127,7 +127,7 @@ export class InviteFlow {
   private async sendJoinRequest(invite: InviteToken): Promise<string | undefined> {
     const { mls, relay, config, sendTimeoutMs } = this.core;
     this.contacts.assertNotConflicting(invite.inviter.name, invite.inviter.key, "the inviter");
-    if (config.relayKey === undefined) this.pins().record(invite.relayUrl, invite.relayKey);
+    if (config.relayKey === undefined) for (const base of relayBases(invite.relayUrl)) this.pins().record(base, invite.relayKey);
     const keyPackage = await mls.createKeyPackage();
     const mac = joinMac(invite.secret, invite.id, keyPackage, config.name);
     const groupHex = hex(invite.groupId);

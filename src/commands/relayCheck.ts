@@ -6,7 +6,7 @@ import { TransportError } from "../transport/errors.js";
 import { RelayClient, type RelayClientOptions } from "../transport/relayClient.js";
 import { RELAY_KEY_PIN_FILE, RelayKeyPins } from "../transport/relayKeyPin.js";
 import { probeRelay, type RelayProbe } from "../transport/relayProbe.js";
-import { relayBase } from "../transport/relayUrl.js";
+import { relayBases } from "../transport/relayEndpoints.js";
 
 /** Where the key an agent expects of its relay comes from. */
 export type KeySource = "SKYTALE_RELAY_KEY" | "recorded" | "published";
@@ -38,7 +38,8 @@ const CHECK_TIMEOUT_MS = 8000;
 export async function checkRelay(config: AgentConfig & { readonly dataDir: string }, prover: LinkProver | undefined, unchecked = "no identity key to prove it with"): Promise<RelayCheck> {
   const local = config.relayUrl === undefined;
   const url = config.relayUrl ?? config.localRelay?.url ?? "";
-  const base = relayBase(url);
+  // Of a clustered relay's nodes, the first is probed; the link below fails over like the agent's.
+  const base = relayBases(url)[0]!;
   const probe = await probeRelay(base);
   if (probe.kind !== "relay") return { url, local, probe, connected: false, problem: `relay_unreachable: ${unreachable(config, base, probe)}` };
 

@@ -36,7 +36,8 @@ environment (the agent: serve, doctor, whoami, key-package):
                        the local relay in <home>/relay
   SKYTALE_DATA_DIR     this agent's data dir (default <SKYTALE_HOME>/<identity>); set alone, the
                        local relay keeps its data in <SKYTALE_DATA_DIR>/local-relay
-  SKYTALE_RELAY        relay URL, ws:// or wss:// (default: the local relay, started on demand)
+  SKYTALE_RELAY        relay URL, ws:// or wss://, or a clustered relay's node URLs separated by commas
+                       (default: the local relay, started on demand)
   SKYTALE_LOCAL_RELAY_PORT
                        port of the local relay on 127.0.0.1 (default 8787); the same for every agent
                        that should meet there
@@ -54,6 +55,8 @@ environment (the agent: serve, doctor, whoami, key-package):
 
 environment (relay, as defaults for its flags):
   SKYTALE_RELAY_HOST, SKYTALE_RELAY_PORT, SKYTALE_RELAY_DATA_DIR (default <SKYTALE_HOME>/relay),
-  SKYTALE_RELAY_SECRET, SKYTALE_RELAY_REVOCATIONS, SKYTALE_RELAY_METRICS_SECRET, SKYTALE_RELAY_COVER
+  SKYTALE_RELAY_SECRET, SKYTALE_RELAY_REVOCATIONS, SKYTALE_RELAY_METRICS_SECRET, SKYTALE_RELAY_COVER,
+  SKYTALE_RELAY_NATS, SKYTALE_RELAY_NATS_PREFIX, SKYTALE_RELAY_NATS_REPLICAS, SKYTALE_RELAY_NATS_CREDS,
+  SKYTALE_RELAY_KEY_FILE
 
 ${RELAY_USAGE}`;

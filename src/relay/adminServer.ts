@@ -20,7 +20,7 @@ const HEADER_TIMEOUT_MS = 5_000;
 export class AdminServer {
   private constructor(private readonly http: Server) {}
 
-  static async start(config: AdminConfig, render: () => string): Promise<AdminServer> {
+  static async start(config: AdminConfig, render: () => Promise<string>): Promise<AdminServer> {
     const secret = config.secret === undefined ? undefined : digest(config.secret);
     const http = createServer({ headersTimeout: HEADER_TIMEOUT_MS, requestTimeout: HEADER_TIMEOUT_MS }, (req, res) => serve(req, res, secret, render));
     await new Promise<void>((resolve, reject) => {
@@ -41,7 +41,7 @@ export class AdminServer {
   }
 }
 
-function serve(req: IncomingMessage, res: ServerResponse, secret: Buffer | undefined, render: () => string): void {
+function serve(req: IncomingMessage, res: ServerResponse, secret: Buffer | undefined, render: () => Promise<string>): void {
   const reply = (status: number, body: string, type = "text/plain; charset=utf-8") => {
     res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
     res.end(body);
@@ -53,5 +53,8 @@ function serve(req: IncomingMessage, res: ServerResponse, secret: Buffer | undef
   }
   if (req.method !== "GET") return reply(405, "method not allowed\n");
   if (req.url !== "/metrics") return reply(404, "not found\n");
-  reply(200, render(), "text/plain; version=0.0.4");
+  render().then(
+    (text) => reply(200, text, "text/plain; version=0.0.4"),
+    () => reply(500, "metrics are unavailable\n"),
+  );
 }

@@ -6,6 +6,8 @@ import { BUCKETS } from "../wire/buckets.js";
 import { cellOf, COVER_MODES, coverProblem, DEFAULT_COVER, type CoverConfig, type CoverMode } from "../wire/cover.js";
 import type { AdminConfig } from "./adminServer.js";
 import { readSecretFile, SECRET_ADVICE, secretWeakness } from "./authSecret.js";
+import type { NatsOptions } from "./jetstream/streams.js";
+import { PREFIX_PATTERN } from "./jetstream/subjects.js";
 
 export interface RelayLimits {
   readonly maxConnections: number;
@@ -22,10 +24,17 @@ export interface RelayLimits {
   readonly httpHeadersTimeoutMs: number;
 }
 
+/** Where the relay keeps its archive: an embedded SQLite file, or NATS JetStream shared by relay nodes. */
+export type StoreConfig = { readonly kind: "sqlite" } | ({ readonly kind: "nats" } & NatsOptions);
+
 export interface RelayConfig {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  /** Default: SQLite in the data dir. */
+  readonly store?: StoreConfig;
+  /** The relay's static key from this file (32 bytes, shared by every node of one relay); default: made in the data dir. */
+  readonly keyFile?: string | undefined;
   /** Signs and checks bearer tokens; strong (authSecret.ts) when set. */
   readonly authSecret: string | undefined;
   /** Revoked tokens (revocations.ts), read on start and whenever the file changes. */
@@ -80,6 +89,14 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --retention-days N      archive retention (default 7)
   --max-channel-mb N      archive size cap per channel (default 64)
   --durability MODE       normal | full: fsync every append with full (default normal)
+  --nats URLS             keep the archive in NATS JetStream instead of SQLite, e.g.
+                          nats://h1:4222,nats://h2:4222 (env SKYTALE_RELAY_NATS): any number of
+                          relay nodes on one NATS cluster act as one relay (nats-server 2.10+)
+  --nats-replicas N       replicas of the streams the relay creates (default 3 on a cluster, else 1)
+  --nats-prefix NAME      names of the streams and subjects (default SKYTALE)
+  --nats-creds FILE       NATS credentials file, if the servers require one
+  --key-file FILE         the relay's static key (32 bytes), the same file on every node; required
+                          with --nats (env SKYTALE_RELAY_KEY_FILE; default: relay.key in the data dir)
   --max-connections N     (default ${DEFAULT_LIMITS.maxConnections})
   --max-channels N        channels per connection (default ${DEFAULT_LIMITS.maxChannelsPerConnection})
   --frames-per-second N   per connection, counting each envelope of a frame (default ${DEFAULT_LIMITS.framesPerSecond})
@@ -90,6 +107,31 @@ function positive(name: string, value: string | undefined, fallback: number, all
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) throw new ConfigError(`${name} must be a ${allowZero ? "non-negative" : "positive"} number, got '${value}'`);
   return n;
+}
+
+/** The store from --nats and its options (or their environment equivalents); SQLite without them. */
+function storeConfig(values: Record<string, string | undefined>, env: NodeJS.ProcessEnv): StoreConfig {
+  const urls = values.nats ?? (env.SKYTALE_RELAY_NATS?.trim() || undefined);
+  const prefix = values["nats-prefix"] ?? env.SKYTALE_RELAY_NATS_PREFIX ?? "SKYTALE";
+  const replicasText = values["nats-replicas"] ?? env.SKYTALE_RELAY_NATS_REPLICAS;
+  const credsFile = values["nats-creds"] ?? (env.SKYTALE_RELAY_NATS_CREDS?.trim() || undefined);
+  if (urls === undefined) {
+    if (values["nats-replicas"] !== undefined || values["nats-prefix"] !== undefined || values["nats-creds"] !== undefined) {
+      throw new ConfigError("--nats-replicas, --nats-prefix and --nats-creds need --nats");
+    }
+    return { kind: "sqlite" };
+  }
+  const servers = urls.split(",").map((u) => u.trim());
+  for (const server of servers) {
+    if (!/^(nats|tls):\/\/[^\s/?#]+$/.test(server)) throw new ConfigError(`--nats takes nats:// (or tls://) URLs separated by commas, got '${server}'`);
+  }
+  if (!PREFIX_PATTERN.test(prefix)) throw new ConfigError(`--nats-prefix must be 1-32 letters, digits, '-' or '_', got '${prefix}'`);
+  let replicas: number | undefined;
+  if (replicasText !== undefined) {
+    replicas = Number(replicasText);
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new ConfigError("--nats-replicas must be 1-5 (JetStream's limit)");
+  }
+  return { kind: "nats", servers, prefix, replicas, credsFile };
 }
 
 export function isLoopback(host: string): boolean {
@@ -121,6 +163,11 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       "max-channels": { type: "string" },
       "frames-per-second": { type: "string" },
       "max-inbox": { type: "string" },
+      nats: { type: "string" },
+      "nats-replicas": { type: "string" },
+      "nats-prefix": { type: "string" },
+      "nats-creds": { type: "string" },
+      "key-file": { type: "string" },
     },
   });
   const host = values.host ?? env.SKYTALE_RELAY_HOST ?? "127.0.0.1";
@@ -144,10 +191,17 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   if (durability !== "normal" && durability !== "full") throw new ConfigError("--durability must be normal or full");
   const port = positive("--port", values.port ?? env.SKYTALE_RELAY_PORT, 8787, true);
   if (!Number.isInteger(port) || port > 65535) throw new ConfigError("--port must be 0-65535");
+  const keyFile = values["key-file"] ?? (env.SKYTALE_RELAY_KEY_FILE?.trim() || undefined);
+  const store = storeConfig(values, env);
+  if (store.kind === "nats" && keyFile === undefined) {
+    throw new ConfigError("with --nats every relay node must present the same key: give each the same --key-file (32 random bytes, e.g. made with: umask 077; head -c 32 /dev/urandom > relay.key)");
+  }
   return {
     host,
     port,
     dataDir: values["data-dir"] ?? env.SKYTALE_RELAY_DATA_DIR ?? join(env.SKYTALE_HOME?.trim() || join(homedir(), ".skytale"), "relay"),
+    store,
+    keyFile,
     authSecret,
     revocationsFile,
     metrics: metricsConfig(values["metrics-port"], values["metrics-host"], values["metrics-secret-file"], env),

@@ -4,23 +4,24 @@ import { readMlsRouting, type MlsRouting } from "../wire/mlsHeader.js";
 import { channelOpenValid } from "../wire/channelOpen.js";
 import { commitProofValid } from "../wire/commitProof.js";
 import { linkAuthValid } from "../wire/linkAuth.js";
-import type { ChannelFrame, ChannelLog } from "./channelLog.js";
+import { MAX_KEY_PACKAGES, StoreUnavailable, type ChannelFrame, type ChannelLog, type ChannelWrite, type InboxItem, type WriteFailure } from "./channelLog.js";
 import type { RelayConfig } from "./config.js";
 import type { RelayConnection } from "./connection.js";
 import type { RelayMetrics } from "./metrics.js";
-import type { SendGate } from "./sendGate.js";
+import { OrderedFeed } from "./orderedFeed.js";
 import type { Revocations } from "./revocations.js";
+import type { SendGate } from "./sendGate.js";
 import { checkToken, type TokenClaims } from "./token.js";
 
 /** Archive frames read per query while replaying a subscription. */
 const REPLAY_BATCH = 512;
-/** Key packages one agent may keep in the directory. */
-const MAX_KEY_PACKAGES = 100;
 
 /** A view, not a copy: the fan-out computes this once per message. */
 const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 /** A principal (hex) as the identity key it names. */
 const keyOf = (principal: string) => new Uint8Array(Buffer.from(principal, "hex"));
+/** A principal as error messages show it: enough to tell agents apart, not the whole key. */
+const shortAgent = (principal: string) => `agent ${principal.slice(0, 16)}…`;
 
 /** Sequence numbers and epochs are stored as SQLite integers (signed 64-bit). */
 const MAX_STORED_INTEGER = 2n ** 63n - 1n;
@@ -40,6 +41,19 @@ class Refusal extends Error {
   }
 }
 
+/** One link following one channel. */
+interface ChannelSubscription {
+  readonly conn: RelayConnection;
+  readonly channel: Uint8Array;
+  readonly feed: OrderedFeed<ChannelFrame>;
+}
+
+/** One link following its principal's inbox. */
+interface InboxSubscription {
+  readonly conn: RelayConnection;
+  readonly feed: OrderedFeed<InboxItem>;
+}
+
 /**
  * What the relay does with each envelope: authentication (of identity keys; names are labels
  * bound to keys by the name registry), channel openings, the sequencer (through ChannelLog's
@@ -47,11 +61,19 @@ class Refusal extends Error {
  * principal (the identity key in hex). It never reads an MLS message beyond its cleartext header.
  */
 export class RelayHandlers {
-  private readonly subscribers = new Map<string, Set<RelayConnection>>();
-  private readonly inboxReaders = new Map<string, Set<RelayConnection>>();
+  /** Channel (hex) → its subscriptions on this relay. */
+  private readonly subscribers = new Map<string, Set<ChannelSubscription>>();
+  /** Link → its channel subscriptions by channel (hex). */
+  private readonly followed = new Map<RelayConnection, Map<string, ChannelSubscription>>();
+  private readonly inboxReaders = new Map<string, Set<InboxSubscription>>();
+  private readonly inboxOf = new Map<RelayConnection, InboxSubscription>();
   private queue: [RelayConnection, string, Envelope, Uint8Array][] = [];
-  /** The Msg acks of the batch being stored, per link: each list goes out as one frame (see ack()). */
+  /** The Msg acks of the writes being settled, per link: each list goes out as one frame (see ack()). */
   private readonly batchAcks = new Map<RelayConnection, AckEntry[]>();
+  /** The links answered by the writes being settled: they get their frames before the fan-out to others. */
+  private settling: Set<RelayConnection> | undefined;
+  /** Links whose Auth is being checked (the name registry is asked): nothing else is taken from them meanwhile. */
+  private readonly authenticating = new WeakSet<RelayConnection>();
 
   constructor(
     private readonly log: ChannelLog,
@@ -61,14 +83,20 @@ export class RelayHandlers {
     private readonly report: (line: string) => void,
     private readonly revocations: Revocations,
     private readonly gate: SendGate<RelayConnection>,
-  ) {}
+  ) {
+    log.listen({
+      frames: (channel, frames) => frames.forEach((f) => this.fanOut(channel, f)),
+      inbox: (principal, item) => this.inboxReaders.get(principal)?.forEach((r) => r.feed.offer(item)),
+    });
+  }
 
   /**
-   * Requests are queued and handled together at the end of this turn of the event loop, as one
-   * storage transaction (group commit); replies wait in the SendGate until it is committed. Then
-   * the links that made requests get their frames first, in order, and those are on their way
-   * before the fan-out to the other links is sealed (once per subscriber, the bulk of the work):
-   * a publisher hears its acks without waiting for every subscriber's copy.
+   * Requests are queued and handled together at the end of this turn of the event loop: their
+   * channel writes go to the log as one batch (SQLite: one transaction, group commit). The log
+   * settles writes in groups; the replies and fan-out of a group are held in the SendGate while
+   * its `done`s run, then the links that made requests get their frames first, in order, and
+   * those are on their way before the fan-out to the other links is sealed (once per subscriber,
+   * the bulk of the work): a publisher hears its acks without waiting for every subscriber's copy.
    * `bytes` is `e` as it arrived, encoded: a Msg is fanned out from them.
    */
   handle(conn: RelayConnection, e: Envelope, bytes: Uint8Array): void {
@@ -81,49 +109,83 @@ export class RelayHandlers {
   private flush(): void {
     const batch = this.queue;
     this.queue = [];
+    const writes: ChannelWrite[] = [];
+    for (const [conn, agent, e, bytes] of batch) {
+      try {
+        this.dispatch(conn, agent, e, bytes, writes);
+      } catch (error) {
+        this.refuse(conn, e, error);
+      }
+    }
+    if (writes.length === 0) return;
     try {
-      const requesters = new Set(batch.map(([conn]) => conn));
-      this.gate.batch(
-        () => {
-          try {
-            this.log.atomically(() => batch.forEach(([conn, agent, e, bytes]) => this.handleOne(conn, agent, e, bytes)));
-          } finally {
-            this.batchAcks.clear();
-          }
-        },
-        (conn) => requesters.has(conn),
-        () => requesters.forEach((conn) => conn.flushWrites()),
-      );
+      this.log.write(writes, this.settle);
     } catch (error) {
-      this.report(`storage failed, ${batch.length} requests refused: ${(error as Error).message}`);
-      for (const [conn, , e] of batch) conn.error(e.id, "internal", "the relay could not store this; retry");
+      // A bug in the store must cost these requests, not the relay.
+      this.report(`storage failed, ${writes.length} requests refused: ${(error as Error).message}`);
+      for (const w of writes) (w.done as (r: WriteFailure) => void)({ kind: "unavailable", reason: "the relay could not store this; retry" });
     }
   }
 
-  private handleOne(conn: RelayConnection, agent: string, e: Envelope, bytes: Uint8Array): void {
-    try {
-      this.dispatch(conn, agent, e, bytes);
-    } catch (error) {
-      if (error instanceof Refusal) return conn.error(e.id, error.code, error.message);
-      if (error instanceof WireError) return conn.error(e.id, "bad_request", error.message);
-      // A failed write may have left this batch's transaction half done: fail the whole batch.
-      if (isStorageFailure(error)) throw error;
-      // A bug must cost one request, not the relay: report it without the request's contents.
-      this.report(`internal error handling ${e.type}: ${(error as Error).message}`);
-      conn.error(e.id, "internal", "the relay failed to handle this request");
-    }
+  /** How the log hands back a group of finished writes: their replies and fan-out go out together. */
+  private readonly settle = (run: () => void): void => {
+    const answered = new Set<RelayConnection>();
+    this.settling = answered;
+    this.gate.batch(
+      () => {
+        try {
+          run();
+        } finally {
+          this.batchAcks.clear();
+          this.settling = undefined;
+        }
+      },
+      (conn) => answered.has(conn),
+      () => answered.forEach((conn) => conn.flushWrites()),
+    );
+  };
+
+  /** Answers a request that failed: a refusal, bad input, an unavailable store, or our bug. */
+  private refuse(conn: RelayConnection, e: Envelope, error: unknown): void {
+    if (error instanceof Refusal) return conn.error(e.id, error.code, error.message);
+    if (error instanceof WireError) return conn.error(e.id, "bad_request", error.message);
+    if (error instanceof StoreUnavailable) return conn.error(e.id, "internal", `${error.message.replace(/; retry$/, "")}; retry`);
+    // A bug must cost one request, not the relay: report it without the request's contents.
+    this.report(`internal error handling ${e.type}: ${(error as Error).message}`);
+    conn.error(e.id, "internal", "the relay failed to handle this request");
+  }
+
+  /** A write the log did not carry out. */
+  private failed(conn: RelayConnection, e: Envelope, failure: WriteFailure): void {
+    if (failure.kind === "unavailable") return conn.error(e.id, "internal", failure.reason);
+    if (failure.kind === "too_large") return conn.error(e.id, "too_large", failure.reason);
+    this.refuse(conn, e, failure.error);
+  }
+
+  /** Runs a request's asynchronous part and answers its failure. */
+  private later(conn: RelayConnection, e: Envelope, work: Promise<void>): void {
+    work.catch((error: unknown) => {
+      if (this.connections.has(conn)) this.refuse(conn, e, error);
+    });
   }
 
   /** Drops a closed connection from every subscription. */
   forget(conn: RelayConnection): void {
-    for (const key of conn.subscriptions) this.subscribers.get(key)?.delete(conn);
+    for (const sub of this.followed.get(conn)?.values() ?? []) this.dropSubscription(sub);
+    this.followed.delete(conn);
+    const inbox = this.inboxOf.get(conn);
     const agent = conn.agent;
-    if (agent !== undefined) this.inboxReaders.get(agent)?.delete(conn);
+    if (inbox !== undefined && agent !== undefined) {
+      inbox.feed.close();
+      this.inboxReaders.get(agent)?.delete(inbox);
+      if (this.inboxReaders.get(agent)?.size === 0) this.inboxReaders.delete(agent);
+    }
+    this.inboxOf.delete(conn);
   }
 
   private authenticate(conn: RelayConnection, e: Envelope): void {
-    if (e.type !== "Auth") {
-      conn.error(e.id, "not_authenticated", "send Auth first");
+    if (e.type !== "Auth" || this.authenticating.has(conn)) {
+      conn.error(e.id, "not_authenticated", "send Auth first, and nothing else until AuthOk");
       return conn.close(1008, "not authenticated");
     }
     const refuse = (why: string) => {
@@ -154,45 +216,59 @@ export class RelayHandlers {
       token = check.claims;
     }
     // Without a token, a name belongs to the first key that claims it; a token the operator signed binds it.
-    if (!this.log.claimName(e.agent, principal, secret !== undefined)) {
-      return refuse(`the name '${e.agent}' belongs to another identity key on this relay; choose another name, or use the data dir that holds that key`);
-    }
-    conn.authenticated(principal, e.agent, token);
-    conn.send({ type: "AuthOk", id: e.id, agent: e.agent, key: e.key });
+    this.authenticating.add(conn);
+    this.log.claimName(e.agent, principal, secret !== undefined).then(
+      (bound) => {
+        this.authenticating.delete(conn);
+        if (!this.connections.has(conn)) return;
+        if (!bound) {
+          return refuse(`the name '${e.agent}' belongs to another identity key on this relay; choose another name, or use the data dir that holds that key`);
+        }
+        conn.authenticated(principal, e.agent, token);
+        conn.send({ type: "AuthOk", id: e.id, agent: e.agent, key: e.key });
+      },
+      (error: unknown) => {
+        this.authenticating.delete(conn);
+        if (!this.connections.has(conn)) return;
+        this.refuse(conn, e, error);
+        conn.close(1011, "store unavailable");
+      },
+    );
   }
 
-  private dispatch(conn: RelayConnection, agent: string, e: Envelope, bytes: Uint8Array): void {
+  private dispatch(conn: RelayConnection, agent: string, e: Envelope, bytes: Uint8Array, writes: ChannelWrite[]): void {
     switch (e.type) {
       case "Msg":
-        return this.message(conn, agent, e, bytes);
+        return this.message(conn, agent, e, bytes, writes);
       case "GroupProposal":
       case "GroupCommit":
-        return this.handshake(conn, agent, e);
+        return this.handshake(conn, agent, e, writes);
       case "Subscribe":
         return this.subscribe(conn, e);
       case "Unsubscribe":
-        this.subscribers.get(hex(e.channel))?.delete(conn);
-        conn.subscriptions.delete(hex(e.channel));
-        return conn.send({ type: "Ack", id: e.id, seq: 0n });
+        return this.unsubscribe(conn, e);
       case "InboxSubscribe":
         return this.subscribeInbox(conn, agent, e.id, storable(e.fromSeq, "fromSeq"));
-      case "InboxAck":
-        this.log.ackInbox(agent, storable(e.upToSeq, "upToSeq"));
-        return conn.send({ type: "Ack", id: e.id, seq: e.upToSeq });
+      case "InboxAck": {
+        const upTo = storable(e.upToSeq, "upToSeq");
+        return this.later(conn, e, this.log.ackInbox(agent, upTo).then(() => conn.send({ type: "Ack", id: e.id, seq: upTo })));
+      }
       case "KeyPackagePublish":
         return this.publishKeyPackage(conn, agent, e);
       case "KeyPackageFetch":
-        return conn.send({ type: "KeyPackageReply", id: e.id, key: e.key, keyPackage: this.log.takeKeyPackage(hex(e.key)) });
-      case "NameLookup": {
-        const owner = this.log.nameOwner(e.agent);
-        return conn.send({ type: "NameReply", id: e.id, agent: e.agent, key: owner === undefined ? undefined : keyOf(owner) });
-      }
+        return this.later(conn, e, this.log.takeKeyPackage(hex(e.key)).then((keyPackage) => conn.send({ type: "KeyPackageReply", id: e.id, key: e.key, keyPackage })));
+      case "NameLookup":
+        return this.later(
+          conn,
+          e,
+          this.log.nameOwner(e.agent).then((owner) => conn.send({ type: "NameReply", id: e.id, agent: e.agent, key: owner === undefined ? undefined : keyOf(owner) })),
+        );
       case "ChannelOpen":
-        return this.openChannel(conn, agent, e);
+        return this.openChannel(conn, agent, e, writes);
       case "Ping":
         return conn.send({ type: "Pong", id: e.id });
       default:
-        if (isRelayThrough(e)) return this.relayThrough(conn, agent, e);
+        if (isRelayThrough(e)) return this.relayThrough(conn, agent, e, writes);
         throw new Refusal("bad_request", `${e.type} is not a request a client sends`);
     }
   }
@@ -203,26 +279,50 @@ export class RelayHandlers {
     return routing;
   }
 
+  /**
+   * Calls a write's answer with the link marked as answered in this settle (its frames go before
+   * the fan-out to others); a bug in it costs that request only.
+   */
+  private answer<R>(conn: RelayConnection, e: Envelope, fn: (result: R) => void): (result: R | WriteFailure) => void {
+    return (result) => {
+      this.settling?.add(conn);
+      try {
+        if (isFailure(result)) this.failed(conn, e, result);
+        else fn(result as R);
+      } catch (error) {
+        this.refuse(conn, e, error);
+      }
+    };
+  }
+
   /** `bytes`: the request as it arrived; the delivery differs only in its id, so they become it. */
-  private message(conn: RelayConnection, agent: string, e: EnvelopeOf<"Msg">, bytes: Uint8Array): void {
+  private message(conn: RelayConnection, agent: string, e: EnvelopeOf<"Msg">, bytes: Uint8Array, writes: ChannelWrite[]): void {
     const { groupId, epoch } = this.routing(e.body, "application");
-    const result = this.log.appendMessage(groupId, e.body, agent, epoch);
-    if (result.kind === "unknown") throw unknownChannel();
-    if (result.kind === "stale") {
-      throw new Refusal("stale_epoch", `the channel is at epoch ${result.epoch}; no member can read epoch ${epoch} any more: encrypt it again`);
-    }
-    if (result.kind === "ahead") throw new Refusal("bad_request", `the channel is at epoch ${result.epoch}, not ${epoch}`);
-    const { seq, duplicate } = result;
-    this.ack(conn, e.id, seq);
-    if (!duplicate) this.fanOut(groupId, "Msg", setEnvelopeId(bytes, seq));
+    writes.push({
+      op: "message",
+      channel: groupId,
+      body: e.body,
+      from: agent,
+      epoch,
+      delivery: bytes,
+      done: this.answer(conn, e, (result) => {
+        if (result.kind === "unknown") throw unknownChannel();
+        if (result.kind === "stale") {
+          throw new Refusal("stale_epoch", `the channel is at epoch ${result.epoch}; no member can read epoch ${epoch} any more: encrypt it again`);
+        }
+        if (result.kind === "ahead") throw new Refusal("bad_request", `the channel is at epoch ${result.epoch}, not ${epoch}`);
+        this.ack(conn, e.id, result.seq);
+        if (!result.duplicate) this.fanOut(groupId, { seq: result.seq, kind: "Msg", envelope: bytes });
+      }),
+    });
   }
 
   /**
-   * Acknowledges a request of the batch being stored (only called inside flush's store step).
-   * The acks of one link share a frame, sent at the place of the first of them in the link's
-   * order, once the batch is committed like every reply: one seal at the relay and one open at the
-   * client instead of one per message. A list holds at most MAX_ACKS; an id it holds already (a
-   * client reusing request ids) or 0 gets a frame of its own, since Acks refuses both.
+   * Acknowledges a Msg while its write is settled. The acks of one link share a frame, sent at the
+   * place of the first of them in the link's order, once the group is released like every reply:
+   * one seal at the relay and one open at the client instead of one per message. A list holds at
+   * most MAX_ACKS; an id it holds already (a client reusing request ids) or 0 gets a frame of its
+   * own, since Acks refuses both.
    */
   private ack(conn: RelayConnection, id: bigint, seq: bigint): void {
     if (id === 0n) return conn.send({ type: "Ack", id, seq });
@@ -236,150 +336,201 @@ export class RelayHandlers {
     conn.sendAcks(fresh);
   }
 
-  private handshake(conn: RelayConnection, agent: string, e: EnvelopeOf<"GroupProposal" | "GroupCommit">): void {
+  private handshake(conn: RelayConnection, agent: string, e: EnvelopeOf<"GroupProposal" | "GroupCommit">, writes: ChannelWrite[]): void {
     const isCommit = e.type === "GroupCommit";
     const body = isCommit ? e.commit : e.body;
     const { groupId, epoch } = this.routing(body, isCommit ? "commit" : "proposal");
     storable(epoch + 1n, "epoch");
     const welcome = isCommit ? e.welcome : undefined;
     const proof = isCommit ? e.proof : undefined;
-    const recipients = welcome?.recipients.map(hex);
-    if (recipients !== undefined) {
-      const full = recipients.find((r) => this.log.inboxSize(r) >= this.config.limits.maxInboxItems);
-      if (full !== undefined) throw new Refusal("limit_exceeded", `the inbox of agent ${full.slice(0, 16)}… is full`);
-    }
-    const result = this.log.appendHandshake(
-      groupId,
-      e.type,
+    const delivery = encodeEnvelope(isCommit ? { type: "GroupCommit", id: 0n, commit: body, welcome: undefined } : { type: "GroupProposal", id: 0n, body });
+    writes.push({
+      op: "handshake",
+      kind: e.type,
+      channel: groupId,
       body,
-      agent,
+      from: agent,
       epoch,
-      welcome && recipients && {
-        recipients,
+      delivery,
+      welcome: welcome && {
+        recipients: welcome.recipients.map(hex),
         envelope: (commitSeq) => encodeEnvelope({ type: "GroupWelcome", id: 0n, channel: groupId, commitSeq, welcome: welcome.welcome }),
+        maxInboxItems: this.config.limits.maxInboxItems,
       },
-      proof && { verify: (key) => commitProofValid(groupId, epoch, body, proof, key), nextKey: proof.nextKey },
-    );
-    if (result.kind === "unknown") throw unknownChannel();
-    if (result.kind === "unauthorized") {
-      this.metrics.nacks++;
-      throw new Refusal("forbidden", "this commit is not signed with the channel's current epoch key: the sender is not in the current epoch");
-    }
-    if (result.kind === "stale") {
-      this.metrics.nacks++;
-      return conn.send({ type: "GroupNack", id: e.id, channel: groupId, epoch: result.epoch, winningSeq: result.winningSeq });
-    }
-    this.metrics.acks++;
-    conn.send({ type: "GroupAck", id: e.id, channel: groupId, epoch: result.epoch, seq: result.seq });
-    if (result.duplicate) return;
-    const delivered: Envelope = isCommit
-      ? { type: "GroupCommit", id: result.seq, commit: body, welcome: undefined }
-      : { type: "GroupProposal", id: result.seq, body };
-    this.fanOut(groupId, e.type, encodeEnvelope(delivered));
-    for (const recipient of new Set(recipients ?? [])) this.deliverInbox(recipient);
+      authorization: proof && { verify: (key) => commitProofValid(groupId, epoch, body, proof, key), nextKey: proof.nextKey },
+      done: this.answer(conn, e, (result) => {
+        switch (result.kind) {
+          case "unknown":
+            throw unknownChannel();
+          case "inbox_full":
+            throw new Refusal("limit_exceeded", `the inbox of ${shortAgent(result.recipient)} is full`);
+          case "unauthorized":
+            this.metrics.nacks++;
+            throw new Refusal("forbidden", "this commit is not signed with the channel's current epoch key: the sender is not in the current epoch");
+          case "stale":
+            this.metrics.nacks++;
+            return conn.send({ type: "GroupNack", id: e.id, channel: groupId, epoch: result.epoch, winningSeq: result.winningSeq });
+          case "accepted":
+            this.metrics.acks++;
+            conn.send({ type: "GroupAck", id: e.id, channel: groupId, epoch: result.epoch, seq: result.seq });
+            if (!result.duplicate) this.fanOut(groupId, { seq: result.seq, kind: e.type, envelope: delivery });
+        }
+      }),
+    });
   }
 
-  private relayThrough(conn: RelayConnection, agent: string, e: EnvelopeOf<RelayThroughType>): void {
+  private relayThrough(conn: RelayConnection, agent: string, e: EnvelopeOf<RelayThroughType>, writes: ChannelWrite[]): void {
     const target = e.target;
-    const from = keyOf(agent);
+    const envelope = encodeEnvelope({ ...e, id: 0n, from: keyOf(agent) });
     if (target.kind === "channel") {
-      const result = this.log.append(target.channel, e.type, e.payload, agent);
-      if (result.kind === "unknown") throw unknownChannel();
-      conn.send({ type: "Ack", id: e.id, seq: result.seq });
-      if (!result.duplicate) this.fanOut(target.channel, e.type, encodeEnvelope({ ...e, id: result.seq, from }));
+      writes.push({
+        op: "through",
+        kind: e.type,
+        channel: target.channel,
+        body: e.payload,
+        from: agent,
+        delivery: envelope,
+        done: this.answer(conn, e, (result) => {
+          if (result.kind === "unknown") throw unknownChannel();
+          conn.send({ type: "Ack", id: e.id, seq: result.seq });
+          if (!result.duplicate) this.fanOut(target.channel, { seq: result.seq, kind: e.type, envelope });
+        }),
+      });
       return;
     }
+    // The inbox's readers hear of the item from the log, wherever they are connected.
     const recipient = hex(target.key);
-    if (this.log.inboxSize(recipient) >= this.config.limits.maxInboxItems) {
-      throw new Refusal("limit_exceeded", `the inbox of agent ${recipient.slice(0, 16)}… is full`);
-    }
-    const seq = this.log.appendInbox(recipient, encodeEnvelope({ ...e, id: 0n, from }));
-    conn.send({ type: "Ack", id: e.id, seq });
-    this.deliverInbox(recipient);
+    const stored = this.log.appendInbox(recipient, envelope, this.config.limits.maxInboxItems).then((result) => {
+      if (result.kind === "full") throw new Refusal("limit_exceeded", `the inbox of ${shortAgent(recipient)} is full`);
+      conn.send({ type: "Ack", id: e.id, seq: result.seq });
+    });
+    this.later(conn, e, stored);
   }
 
   /** The creator opens its channel: the id must be made from its key, the opening signed by it. */
-  private openChannel(conn: RelayConnection, agent: string, e: EnvelopeOf<"ChannelOpen">): void {
+  private openChannel(conn: RelayConnection, agent: string, e: EnvelopeOf<"ChannelOpen">, writes: ChannelWrite[]): void {
     if (!channelOpenValid(e.channel, e.nonce, e.commitKey, keyOf(agent), e.signature)) {
       throw new Refusal("forbidden", "this channel id is not made from the sender's identity key, or the opening is not signed by it");
     }
-    if (this.log.openChannel(e.channel, agent, e.commitKey) === "taken") throw new Refusal("forbidden", "this channel is open already, opened by another agent");
-    conn.send({ type: "Ack", id: e.id, seq: 0n });
+    writes.push({
+      op: "open",
+      channel: e.channel,
+      from: agent,
+      commitKey: e.commitKey,
+      done: this.answer(conn, e, (result) => {
+        if (result === "taken") throw new Refusal("forbidden", "this channel is open already, opened by another agent");
+        conn.send({ type: "Ack", id: e.id, seq: 0n });
+      }),
+    });
   }
 
   private publishKeyPackage(conn: RelayConnection, agent: string, e: EnvelopeOf<"KeyPackagePublish">): void {
     if (e.keyPackage.length === 0 || e.keyPackage.length > 16384) throw new Refusal("bad_request", "a key package is 1-16384 bytes");
-    if (!e.lastResort && this.log.keyPackageCount(agent) >= MAX_KEY_PACKAGES) {
-      throw new Refusal("limit_exceeded", `at most ${MAX_KEY_PACKAGES} key packages per agent`);
+    const stored = this.log.publishKeyPackage(agent, e.keyPackage, e.lastResort).then((result) => {
+      if (result === "full") throw new Refusal("limit_exceeded", `at most ${MAX_KEY_PACKAGES} key packages per agent`);
+      conn.send({ type: "Ack", id: e.id, seq: 0n });
+    });
+    this.later(conn, e, stored);
+  }
+
+  /**
+   * Acknowledges with the channel's last seq, then replays from `fromSeq` and goes on live: the
+   * link's OrderedFeed sends every frame once, in order, wherever it comes from. Sent again for a
+   * channel already followed, it replays from `fromSeq` again.
+   */
+  private subscribe(conn: RelayConnection, e: EnvelopeOf<"Subscribe">): void {
+    const key = hex(e.channel);
+    const fromSeq = storable(e.fromSeq, "fromSeq");
+    let subs = this.followed.get(conn);
+    let sub = subs?.get(key);
+    if (sub === undefined && conn.subscriptions.size >= this.config.limits.maxChannelsPerConnection) {
+      throw new Refusal("limit_exceeded", `at most ${this.config.limits.maxChannelsPerConnection} channels per connection`);
     }
-    this.log.publishKeyPackage(agent, e.keyPackage, e.lastResort);
+    const isNew = sub === undefined;
+    if (sub === undefined) {
+      const channel = e.channel.slice();
+      const feed: OrderedFeed<ChannelFrame> = new OrderedFeed<ChannelFrame>({
+        read: (from) => this.log.read(channel, from, REPLAY_BATCH),
+        send: (frame) => conn.sendEncoded(frame.kind, frame.envelope),
+        open: () => this.connections.has(conn),
+        failed: (error) => this.report(`replay of a channel failed, retrying: ${(error as Error).message}`),
+      });
+      sub = { conn, channel, feed };
+      conn.subscriptions.add(key);
+      if (subs === undefined) this.followed.set(conn, (subs = new Map()));
+      subs.set(key, sub);
+      let set = this.subscribers.get(key);
+      if (set === undefined) this.subscribers.set(key, (set = new Set()));
+      // Registered before the store is asked, so that what arrives meanwhile extends the replay.
+      set.add(sub);
+    }
+    const current = sub;
+    const last = isNew ? this.log.watch(current.channel) : this.log.lastSeq(current.channel);
+    const started = last.then(
+      (lastSeq) => {
+        if (this.followed.get(conn)?.get(key) !== current) return;
+        conn.send({ type: "Ack", id: e.id, seq: lastSeq });
+        current.feed.start(fromSeq, lastSeq);
+      },
+      (error: unknown) => {
+        if (isNew) this.dropSubscription(current);
+        throw error;
+      },
+    );
+    this.later(conn, e, started);
+  }
+
+  private unsubscribe(conn: RelayConnection, e: EnvelopeOf<"Unsubscribe">): void {
+    const sub = this.followed.get(conn)?.get(hex(e.channel));
+    if (sub !== undefined) this.dropSubscription(sub);
     conn.send({ type: "Ack", id: e.id, seq: 0n });
   }
 
-  private subscribe(conn: RelayConnection, e: EnvelopeOf<"Subscribe">): void {
-    const key = hex(e.channel);
-    storable(e.fromSeq, "fromSeq");
-    if (!conn.subscriptions.has(key) && conn.subscriptions.size >= this.config.limits.maxChannelsPerConnection) {
-      throw new Refusal("limit_exceeded", `at most ${this.config.limits.maxChannelsPerConnection} channels per connection`);
-    }
-    conn.send({ type: "Ack", id: e.id, seq: this.log.lastSeq(e.channel) });
-    // Replay and registration happen in one turn of the event loop, so no live frame can slip
-    // between the last replayed one and the first live one, and none comes twice.
-    for (let from = e.fromSeq > 0n ? e.fromSeq : 1n; ; ) {
-      const batch = this.log.read(e.channel, from, REPLAY_BATCH);
-      for (const frame of batch) conn.sendEncoded(frame.kind, encodeEnvelope(delivered(e.channel, frame)));
-      if (batch.length < REPLAY_BATCH) break;
-      from = (batch.at(-1) as ChannelFrame).seq + 1n;
-    }
-    conn.subscriptions.add(key);
-    let set = this.subscribers.get(key);
-    if (set === undefined) this.subscribers.set(key, (set = new Set()));
-    set.add(conn);
+  private dropSubscription(sub: ChannelSubscription): void {
+    const key = hex(sub.channel);
+    if (this.followed.get(sub.conn)?.get(key) !== sub) return;
+    sub.feed.close();
+    this.followed.get(sub.conn)?.delete(key);
+    sub.conn.subscriptions.delete(key);
+    const set = this.subscribers.get(key);
+    set?.delete(sub);
+    if (set?.size === 0) this.subscribers.delete(key);
+    this.log.unwatch(sub.channel);
   }
 
   private subscribeInbox(conn: RelayConnection, agent: string, id: bigint, fromSeq: bigint): void {
-    conn.send({ type: "Ack", id, seq: this.log.lastInboxSeq(agent) });
-    this.sendInbox(conn, agent, fromSeq > 0n ? fromSeq : 1n);
-    conn.inboxSubscribed = true;
-    let set = this.inboxReaders.get(agent);
-    if (set === undefined) this.inboxReaders.set(agent, (set = new Set()));
-    set.add(conn);
-  }
-
-  private sendInbox(conn: RelayConnection, agent: string, fromSeq: bigint): void {
-    for (const item of this.log.readInbox(agent, fromSeq, this.config.limits.maxInboxItems)) {
-      const bytes = item.envelope.slice();
-      new DataView(bytes.buffer).setBigUint64(2, item.seq); // the envelope id field
-      conn.sendEncoded("inbox", bytes);
+    let sub = this.inboxOf.get(conn);
+    if (sub === undefined) {
+      const feed = new OrderedFeed<InboxItem>({
+        read: (from) => this.log.readInbox(agent, from, this.config.limits.maxInboxItems),
+        send: (item) => {
+          const bytes = item.envelope.slice();
+          conn.sendEncoded("inbox", setEnvelopeId(bytes, item.seq));
+        },
+        open: () => this.connections.has(conn),
+        failed: (error) => this.report(`replay of an inbox failed, retrying: ${(error as Error).message}`),
+      });
+      sub = { conn, feed };
+      this.inboxOf.set(conn, sub);
+      let set = this.inboxReaders.get(agent);
+      if (set === undefined) this.inboxReaders.set(agent, (set = new Set()));
+      set.add(sub);
+      conn.inboxSubscribed = true;
     }
+    const current = sub;
+    const started = this.log.lastInboxSeq(agent).then((lastSeq) => {
+      if (this.inboxOf.get(conn) !== current) return;
+      conn.send({ type: "Ack", id, seq: lastSeq });
+      current.feed.start(fromSeq, lastSeq);
+    });
+    this.later(conn, { type: "InboxSubscribe", id, fromSeq }, started);
   }
 
-  /** Pushes an agent's newest inbox item to its online readers. */
-  private deliverInbox(agent: string): void {
-    const readers = this.inboxReaders.get(agent);
-    if (readers === undefined || readers.size === 0) return;
-    const last = this.log.lastInboxSeq(agent);
-    for (const conn of readers) this.sendInbox(conn, agent, last);
-  }
-
-  private fanOut(channel: Uint8Array, type: string, bytes: Uint8Array): void {
-    for (const conn of this.subscribers.get(hex(channel)) ?? []) {
-      if (this.connections.has(conn)) conn.sendEncoded(type, bytes);
+  /** A new frame of a channel, from this relay's writes or from the log: each subscription sends it when it is next. */
+  private fanOut(channel: Uint8Array, frame: ChannelFrame): void {
+    for (const sub of this.subscribers.get(hex(channel)) ?? []) {
+      if (this.connections.has(sub.conn)) sub.feed.offer(frame);
     }
-  }
-}
-
-/** The envelope a subscriber receives for an archived frame. */
-function delivered(channel: Uint8Array, frame: ChannelFrame): Envelope {
-  switch (frame.kind) {
-    case "Msg":
-    case "GroupProposal":
-      return { type: frame.kind, id: frame.seq, body: frame.body };
-    case "GroupCommit":
-      return { type: "GroupCommit", id: frame.seq, commit: frame.body, welcome: undefined };
-    default:
-      // Frames archived before senders were keys name an agent instead: they go out without a sender.
-      return { type: frame.kind, id: frame.seq, target: { kind: "channel", channel }, from: /^[0-9a-f]{64}$/.test(frame.from) ? keyOf(frame.from) : new Uint8Array(0), payload: frame.body };
   }
 }
 
@@ -387,7 +538,8 @@ function unknownChannel(): Refusal {
   return new Refusal("unknown_channel", "no channel with this id is open on this relay: its creator opens it first");
 }
 
-/** SQLite's own errors (a full disk, a read-only or damaged file), as opposed to our bugs. */
-function isStorageFailure(error: unknown): boolean {
-  return String((error as { code?: unknown } | undefined)?.code ?? "").startsWith("SQLITE_");
+function isFailure(result: unknown): result is WriteFailure {
+  if (typeof result !== "object" || result === null) return false;
+  const kind = (result as { kind?: unknown }).kind;
+  return kind === "unavailable" || kind === "failed" || kind === "too_large";
 }

@@ -13,8 +13,9 @@ import { RelayMetrics } from "./metrics.js";
 import { AdminServer } from "./adminServer.js";
 import { Revocations } from "./revocations.js";
 import { SendGate } from "./sendGate.js";
+import { NatsChannelLog } from "./jetstream/natsChannelLog.js";
 import { SqliteChannelLog } from "./sqliteChannelLog.js";
-import { loadOrCreateRelayKey } from "./staticKey.js";
+import { loadOrCreateRelayKey, loadRelayKeyFile } from "./staticKey.js";
 
 export const LINK_PATH = "/v1/link";
 export const KEY_PATH = "/v1/key";
@@ -28,8 +29,10 @@ export interface RelayRuntime {
   readonly random?: () => number;
   /** Where the relay reports what it does (never payloads, keys or tokens); stderr by default. */
   readonly log?: (line: string) => void;
-  /** Storage; SqliteChannelLog in the data dir by default. */
+  /** Storage; by default what the config says (SQLite in the data dir, or NATS JetStream). */
   readonly channelLog?: ChannelLog;
+  /** The counters /metrics shows (a channelLog made outside reports into their `store`). */
+  readonly metrics?: RelayMetrics;
 }
 
 /**
@@ -49,6 +52,7 @@ export class Relay {
     private readonly connections: Set<RelayConnection>,
     private readonly revocations: Revocations,
     private readonly admin: AdminServer | undefined,
+    private readonly report: (line: string) => void,
   ) {
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
@@ -58,27 +62,36 @@ export class Relay {
   static async start(config: RelayConfig, runtime: RelayRuntime = {}): Promise<Relay> {
     if (config.authSecret !== undefined) assertStrongSecret(config.authSecret);
     const report = runtime.log ?? ((line: string) => process.stderr.write(`skytale relay: ${line}\n`));
+    const store = config.store ?? { kind: "sqlite" };
+    if (store.kind === "sqlite" || config.keyFile === undefined) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const relayKey = config.keyFile === undefined ? loadOrCreateRelayKey(config.dataDir) : loadRelayKeyFile(config.keyFile, report);
+    const metrics = runtime.metrics ?? new RelayMetrics();
+    const channelLog =
+      runtime.channelLog ??
+      (store.kind === "nats" ? await NatsChannelLog.open(store, { metrics: metrics.store, report }) : new SqliteChannelLog(config.dataDir, { durability: config.durability }));
     const connections = new Set<RelayConnection>();
-    const revocations = Revocations.open(config.revocationsFile, report, () => Relay.dropRevoked(connections, revocations, report));
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    const relayKey = loadOrCreateRelayKey(config.dataDir);
-    const channelLog = runtime.channelLog ?? new SqliteChannelLog(config.dataDir, { durability: config.durability });
-    const metrics = new RelayMetrics();
+    let revocations: Revocations;
+    try {
+      revocations = Revocations.open(config.revocationsFile, report, () => Relay.dropRevoked(connections, revocations, report));
+    } catch (error) {
+      if (runtime.channelLog === undefined) await channelLog.close();
+      throw error;
+    }
+    let admin: AdminServer | undefined;
+    try {
+      admin = config.metrics === undefined ? undefined : await AdminServer.start(config.metrics, () => Relay.renderMetrics(metrics, channelLog));
+    } catch (error) {
+      revocations.close();
+      if (runtime.channelLog === undefined) await channelLog.close();
+      throw error;
+    }
     const now = runtime.now ?? (() => performance.now());
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     // Sockets that never finish their headers (a half-sent upgrade) go after a few seconds, not
     // Node's 60; the check runs every second instead of every 30.
     const headersTimeout = config.limits.httpHeadersTimeoutMs;
     const http = createServer({ headersTimeout, requestTimeout: headersTimeout * 2, connectionsCheckingInterval: Math.min(1000, headersTimeout) });
-    let admin: AdminServer | undefined;
-    try {
-      admin = config.metrics === undefined ? undefined : await AdminServer.start(config.metrics, () => metrics.render(channelLog.stats()));
-    } catch (error) {
-      revocations.close();
-      if (runtime.channelLog === undefined) channelLog.close();
-      throw error;
-    }
-    const relay = new Relay(http, wss, channelLog, relayKey, metrics, config, connections, revocations, admin);
+    const relay = new Relay(http, wss, channelLog, relayKey, metrics, config, connections, revocations, admin, report);
     const gate = new SendGate<RelayConnection>();
     const handlers = new RelayHandlers(channelLog, config, metrics, connections, report, revocations, gate);
     http.on("request", (req, res) => relay.serveHttp(req, res));
@@ -127,10 +140,11 @@ export class Relay {
       });
     } catch (error) {
       // A port in use must not leave the archive open or the revocation file watched.
+      clearInterval(relay.pruneTimer);
       revocations.close();
       await admin?.close();
       wss.close();
-      if (runtime.channelLog === undefined) channelLog.close();
+      if (runtime.channelLog === undefined) await channelLog.close();
       throw error;
     }
     return relay;
@@ -151,6 +165,11 @@ export class Relay {
     return `ws://${host}:${this.port}`;
   }
 
+  /** Where the relay keeps its archive, for the operator. */
+  get storage(): string {
+    return this.log.description;
+  }
+
   get publicKeyBase64(): string {
     return Buffer.from(this.relayKey.publicKey).toString("base64url");
   }
@@ -165,7 +184,15 @@ export class Relay {
     this.wss.close();
     this.http.closeAllConnections();
     await closed;
-    this.log.close();
+    await this.log.close();
+  }
+
+  /** GET /metrics, also while the store is down (that is when it is needed), then without the archive's gauges. */
+  private static renderMetrics(metrics: RelayMetrics, log: ChannelLog): Promise<string> {
+    return log.stats().then(
+      (stats) => metrics.render(stats, log.health().ok),
+      () => metrics.render(undefined, false),
+    );
   }
 
   /** Drops the links whose token the revocation file now revokes (they are refused on reconnect). */
@@ -179,7 +206,9 @@ export class Relay {
   }
 
   private prune(): void {
-    this.log.prune(Date.now(), this.config.retentionDays * 24 * 3600 * 1000, this.config.maxChannelBytes);
+    this.log.prune(Date.now(), this.config.retentionDays * 24 * 3600 * 1000, this.config.maxChannelBytes).catch((error: unknown) => {
+      this.report(`retention pass failed (the next one runs in an hour): ${(error as Error).message}`);
+    });
   }
 
   private serveHttp(req: IncomingMessage, res: ServerResponse): void {
@@ -189,8 +218,10 @@ export class Relay {
     };
     if (req.method !== "GET") return reply(405, "method not allowed\n");
     switch (req.url) {
-      case "/healthz":
-        return reply(200, "ok\n");
+      case "/healthz": {
+        const health = this.log.health();
+        return reply(health.ok ? 200 : 503, `${health.ok ? "ok" : "unavailable"}\n${health.detail}\n`);
+      }
       case KEY_PATH:
         return reply(200, `${this.publicKeyBase64}\n`);
       default:

@@ -1,409 +1,168 @@
-import { hash } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
-import { join } from "node:path";
-import Database from "better-sqlite3";
-import { BACKSTOP_CHECKPOINT_BYTES, BackgroundCheckpointer } from "./checkpointer.js";
-import {
-  MSG_EPOCH_SLACK,
-  type AppendResult,
-  type ChannelFrame,
-  type ChannelLog,
-  type CommitAuthorization,
-  type HandshakeResult,
-  type InboxItem,
-  type MessageResult,
-  type OpenResult,
-  type StoredKind,
+import { setEnvelopeId } from "../wire/envelope.js";
+import type {
+  AppendResult,
+  ChannelFrame,
+  ChannelLog,
+  ChannelWrite,
+  HandshakeResult,
+  InboxItem,
+  MessageResult,
+  OpenResult,
+  StoreHealth,
+  StoreListener,
+  StoreStats,
+  WriteFailure,
 } from "./channelLog.js";
-import { RecentFrames, RecentFramesCache } from "./recentFrames.js";
+import { StoreUnavailable } from "./channelLog.js";
+import { encodeDelivery } from "./deliveries.js";
+import { SqliteArchive } from "./sqliteArchive.js";
 
-export const RELAY_DATABASE_FILE = "relay.db";
+type SqliteOptions = ConstructorParameters<typeof SqliteArchive>[1];
 
-/*
- * The frames table is a rowid table: its rows carry whole MLS messages (2 KiB and more), which in
- * a WITHOUT ROWID table spill into an overflow page each. Databases made before keep their
- * WITHOUT ROWID frames table; every statement here works on both layouts.
- *
- * Retries are found by message id in memory (RecentFrames), not through a unique index on
- * (channel, msg_id): inserting random ids into that index dirtied many pages per batch. msg_id is
- * still stored, to fill the window again after a restart. channels.last_seq is only a floor (it
- * keeps a pruned channel's seq from going back); a channel's last seq is the larger of it and
- * its newest frame's seq. A channel has its row from the moment its creator opens it (`creator`,
- * its principal); rows from before openings have no creator and count as open.
- */
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS channels (
-    id BLOB PRIMARY KEY,
-    epoch INTEGER,
-    epoch_seq INTEGER NOT NULL DEFAULT 0,
-    last_seq INTEGER NOT NULL DEFAULT 0,
-    commit_key BLOB,
-    creator TEXT
-  );
-  CREATE TABLE IF NOT EXISTS names (name TEXT PRIMARY KEY, principal TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS frames (
-    channel BLOB NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    msg_id BLOB NOT NULL,
-    body BLOB NOT NULL,
-    sender TEXT NOT NULL,
-    epoch_after INTEGER,
-    stored_at INTEGER NOT NULL,
-    PRIMARY KEY (channel, seq)
-  );
-  DROP INDEX IF EXISTS frames_msg_id;
-  CREATE TABLE IF NOT EXISTS inbox_heads (agent TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
-  CREATE TABLE IF NOT EXISTS inbox (
-    agent TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    envelope BLOB NOT NULL,
-    PRIMARY KEY (agent, seq)
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS key_packages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    agent TEXT NOT NULL,
-    body BLOB NOT NULL,
-    last_resort INTEGER NOT NULL
-  );
-  CREATE INDEX IF NOT EXISTS key_packages_agent ON key_packages (agent, last_resort, id);
-`;
-
-/** Message ids: the relay drops a body it has archived before (a client's retry). */
-function msgId(body: Uint8Array): Buffer {
-  return hash("sha256", body, "buffer").subarray(0, 16);
+/** SQLite's own errors (a full disk, a read-only or damaged file), as opposed to our bugs. */
+function isSqliteError(error: unknown): boolean {
+  return String((error as { code?: unknown } | undefined)?.code ?? "").startsWith("SQLITE_");
 }
 
-/** A retry is recognised if its first copy is among the channel's last this many frames. */
-export const DEDUP_WINDOW_FRAMES = 4096;
-/**
- * Channels whose windows are held in memory (at most ~280 KiB each when full); a channel beyond
- * them reads its window back from the database when next used (a few ms).
- */
-export const DEDUP_WINDOW_CHANNELS = 128;
-
-interface ChannelRow {
-  epoch: number | null;
-  epoch_seq: number;
-  commit_key: Buffer | null;
-  creator: string | null;
+/** What the client hears when the disk refuses: the code only, never a row's contents. */
+function unavailable(error: unknown): StoreUnavailable {
+  return new StoreUnavailable(`the relay could not store this (${String((error as { code?: unknown }).code)}); retry`, { cause: error });
 }
 
-/** A principal is the hex of a 32-byte identity key. */
-const PRINCIPAL_LENGTH = 64;
-
-/** SQLite's default checkpoint threshold (1,000 pages of 4 KiB), used again if the background thread fails. */
-const DEFAULT_CHECKPOINT_BYTES = 1000 * 4096;
-/**
- * Page size of new relay databases. A 2 KiB message with its row is just over half a 4 KiB page,
- * so each took a page of its own (written to the log, then again to the database file); three fit
- * in 8 KiB. Databases made before keep their page size (SQLite cannot change it in WAL mode).
- */
-const NEW_DATABASE_PAGE_SIZE = 8192;
+/** Runs a synchronous archive call as the seam's asynchronous one, SQLite failures as StoreUnavailable. */
+function settled<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(isSqliteError(error) ? unavailable(error) : error);
+  }
+}
 
 /**
- * The embedded ChannelLog: one SQLite file in WAL mode. Every append is one transaction, so a
- * frame acknowledged to a client survives a crash of the relay process. `synchronous=NORMAL`
- * (default) may lose the last transactions on a power cut; `durability: "full"` fsyncs each one.
- * Checkpoints (copying the log into the database file) run on a background thread.
+ * The embedded store: SqliteArchive behind the ChannelLog seam. A batch of writes is one SQLite
+ * transaction (group commit: one per turn of the relay's event loop), and every `done` is called
+ * synchronously once it has committed, so the relay answers in the same turn as before; the
+ * asynchronous calls are synchronous underneath and settle at once.
  */
 export class SqliteChannelLog implements ChannelLog {
-  private readonly db: Database.Database;
-  private readonly stmt;
-  private readonly checkpointer: BackgroundCheckpointer;
+  readonly archive: SqliteArchive;
+  readonly description: string;
+  private listener: StoreListener | undefined;
 
-  constructor(dataDir: string, options: { durability?: "normal" | "full"; now?: () => number; dedupWindow?: { frames: number; channels: number } } = {}) {
-    const path = join(dataDir, RELAY_DATABASE_FILE);
-    closeSync(openSync(path, "a", 0o600));
-    this.db = new Database(path);
-    this.db.pragma(`page_size = ${NEW_DATABASE_PAGE_SIZE}`);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
-    this.db.exec(SCHEMA);
-    upgrade(this.db);
-    const pageSize = this.db.pragma("page_size", { simple: true }) as number;
-    this.db.pragma(`wal_autocheckpoint = ${Math.ceil(BACKSTOP_CHECKPOINT_BYTES / pageSize)}`);
-    this.checkpointer = new BackgroundCheckpointer(path, () => {
-      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${Math.ceil(DEFAULT_CHECKPOINT_BYTES / pageSize)}`);
-    });
-    this.windowFrames = options.dedupWindow?.frames ?? DEDUP_WINDOW_FRAMES;
-    this.recent = new RecentFramesCache(options.dedupWindow?.channels ?? DEDUP_WINDOW_CHANNELS);
-    const now = options.now ?? Date.now;
-    this.now = now;
-    const db = this.db;
-    this.stmt = {
-      channel: db.prepare("SELECT epoch, epoch_seq, commit_key, creator FROM channels WHERE id = ?"),
-      openChannel: db.prepare("INSERT INTO channels (id, epoch, epoch_seq, last_seq, commit_key, creator) VALUES (?, 0, 0, 0, ?, ?)"),
-      claimName: db.prepare("INSERT INTO names (name, principal) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
-      bindName: db.prepare("INSERT INTO names (name, principal) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET principal = excluded.principal"),
-      nameOwner: db.prepare("SELECT principal FROM names WHERE name = ?"),
-      seqFloor: db.prepare("SELECT last_seq, epoch FROM channels WHERE id = ?"),
-      recentIds: db.prepare("SELECT seq, msg_id FROM frames WHERE channel = ? ORDER BY seq DESC LIMIT ?"),
-      epochAfter: db.prepare("SELECT epoch_after FROM frames WHERE channel = ? AND seq = ?"),
-      keepSeqFloors: db.prepare(
-        "UPDATE channels SET last_seq = newest FROM (SELECT channel, max(seq) AS newest FROM frames GROUP BY channel) WHERE id = channel AND last_seq < newest",
-      ),
-      setCommitKey: db.prepare("UPDATE channels SET commit_key = ? WHERE id = ?"),
-      setEpoch: db.prepare("UPDATE channels SET epoch = ?, epoch_seq = ? WHERE id = ?"),
-      insertFrame: db.prepare(
-        "INSERT INTO frames (channel, seq, kind, msg_id, body, sender, epoch_after, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      ),
-      read: db.prepare("SELECT seq, kind, body, sender FROM frames WHERE channel = ? AND seq >= ? ORDER BY seq LIMIT ?"),
-      inboxHead: db.prepare("SELECT last_seq FROM inbox_heads WHERE agent = ?"),
-      bumpInbox: db.prepare(
-        "INSERT INTO inbox_heads (agent, last_seq) VALUES (?, 1) ON CONFLICT (agent) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
-      ),
-      insertInbox: db.prepare("INSERT INTO inbox (agent, seq, envelope) VALUES (?, ?, ?)"),
-      readInbox: db.prepare("SELECT seq, envelope FROM inbox WHERE agent = ? AND seq >= ? ORDER BY seq LIMIT ?"),
-      ackInbox: db.prepare("DELETE FROM inbox WHERE agent = ? AND seq <= ?"),
-      inboxSize: db.prepare("SELECT count(*) AS n FROM inbox WHERE agent = ?"),
-      publishKp: db.prepare("INSERT INTO key_packages (agent, body, last_resort) VALUES (?, ?, ?)"),
-      dropLastResort: db.prepare("DELETE FROM key_packages WHERE agent = ? AND last_resort = 1"),
-      nextKp: db.prepare("SELECT id, body, last_resort FROM key_packages WHERE agent = ? ORDER BY last_resort, id LIMIT 1"),
-      deleteKp: db.prepare("DELETE FROM key_packages WHERE id = ?"),
-      countKp: db.prepare("SELECT count(*) AS n FROM key_packages WHERE agent = ? AND last_resort = 0"),
-      pruneOld: db.prepare("DELETE FROM frames WHERE stored_at < ?"),
-      channelBytes: db.prepare("SELECT channel, sum(length(body)) AS bytes FROM frames GROUP BY channel HAVING bytes > ?"),
-      oldestFrames: db.prepare("SELECT seq, length(body) AS size FROM frames WHERE channel = ? ORDER BY seq"),
-      deleteUpTo: db.prepare("DELETE FROM frames WHERE channel = ? AND seq <= ?"),
-      stats: db.prepare("SELECT (SELECT count(*) FROM channels) AS channels, (SELECT coalesce(sum(length(body)), 0) FROM frames) AS bytes"),
-    };
+  constructor(dataDir: string, options: SqliteOptions = {}) {
+    this.archive = new SqliteArchive(dataDir, options);
+    this.description = `SQLite in ${dataDir}`;
   }
 
-  private readonly now: () => number;
-  private readonly recent: RecentFramesCache;
-  private readonly windowFrames: number;
+  listen(listener: StoreListener): void {
+    this.listener = listener;
+  }
 
-  /**
-   * Runs `fn` in a transaction (a savepoint inside another). If it rolls back, the windows in
-   * memory may hold frames that are gone: all are dropped and read back from the database, whose
-   * state (this transaction's own writes included) is what they mirror.
-   */
-  private transaction<T>(fn: () => T): T {
+  write(batch: readonly ChannelWrite[], settle: (run: () => void) => void): void {
+    const results: (MessageResult | AppendResult | HandshakeResult | OpenResult | WriteFailure)[] = [];
     try {
-      return this.db.transaction(fn)();
+      this.archive.atomically(() => batch.forEach((w) => results.push(this.apply(w))));
     } catch (error) {
-      this.recent.clear();
-      throw error;
+      if (!isSqliteError(error)) throw error;
+      // The whole transaction rolled back: nothing of the batch is stored.
+      const failure: WriteFailure = { kind: "unavailable", reason: unavailable(error).message };
+      settle(() => batch.forEach((w) => (w.done as (r: WriteFailure) => void)(failure)));
+      return;
+    }
+    settle(() => batch.forEach((w, i) => (w.done as (r: (typeof results)[number]) => void)(results[i]!)));
+    this.announceInbox();
+  }
+
+  /** One write inside the batch's transaction. A bug costs that write only; SQLite's errors fail the batch. */
+  private apply(w: ChannelWrite): MessageResult | AppendResult | HandshakeResult | OpenResult | WriteFailure {
+    try {
+      if (w.op === "open") return this.archive.openChannel(w.channel, w.from, w.commitKey);
+      const result =
+        w.op === "message"
+          ? this.archive.appendMessage(w.channel, w.body, w.from, w.epoch)
+          : w.op === "through"
+            ? this.archive.append(w.channel, w.kind, w.body, w.from)
+            : this.archive.appendHandshake(w.channel, w.kind, w.body, w.from, w.epoch, w.welcome, w.authorization);
+      if ((result.kind === "stored" || result.kind === "accepted") && !result.duplicate) setEnvelopeId(w.delivery, result.seq);
+      return result;
+    } catch (error) {
+      if (isSqliteError(error)) throw error;
+      return { kind: "failed", error: error as Error };
     }
   }
 
-  /** The channel's window, read from the database on first use. */
-  private window(channel: Uint8Array): RecentFrames {
-    return this.recent.get(channel, () => {
-      const floor = this.stmt.seqFloor.get(channel) as { last_seq: number; epoch: number | null } | undefined;
-      const rows = this.stmt.recentIds.all(channel, this.windowFrames) as { seq: number; msg_id: Buffer }[];
-      const epoch = floor?.epoch == null ? null : BigInt(floor.epoch);
-      const frames = new RecentFrames(this.windowFrames, Math.max(floor?.last_seq ?? 0, rows[0]?.seq ?? 0), floor !== undefined, epoch);
-      for (let i = rows.length - 1; i >= 0; i--) frames.remember(rows[i]!.seq, rows[i]!.msg_id.toString("latin1"));
-      return frames;
-    });
+  /** Hands the inbox items just committed to the relay, which pushes them to their readers. */
+  private announceInbox(): void {
+    for (const [principal, item] of this.archive.takeNewInboxItems()) this.listener?.inbox(principal, item);
   }
 
-  /** `id` is the message id, `idKey` the same as a latin1 string (the window's key); the channel is open. */
-  private store(frames: RecentFrames, channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, id: Buffer, idKey: string, epochAfter: bigint | null): bigint {
-    const seq = frames.lastSeq + 1;
-    this.stmt.insertFrame.run(channel, seq, kind, id, body, from, epochAfter, this.now());
-    frames.add(seq, idKey);
-    return BigInt(seq);
+  read(channel: Uint8Array, fromSeq: bigint, limit: number): Promise<ChannelFrame[]> {
+    return settled(() =>
+      this.archive.read(channel, fromSeq, limit).map((f) => ({ seq: f.seq, kind: f.kind, envelope: encodeDelivery(channel, f.kind, f.body, f.from, f.seq) })),
+    );
   }
 
-  atomically(fn: () => void): void {
-    this.transaction(fn);
+  watch(channel: Uint8Array): Promise<bigint> {
+    return this.lastSeq(channel);
   }
 
-  openChannel(channel: Uint8Array, creator: string, commitKey: Uint8Array): OpenResult {
-    return this.transaction((): OpenResult => {
-      const frames = this.window(channel);
-      if (frames.stored) {
-        const row = this.stmt.channel.get(channel) as ChannelRow | undefined;
-        return row?.creator === creator ? "reopened" : "taken";
-      }
-      this.stmt.openChannel.run(channel, commitKey, creator);
-      frames.stored = true;
-      frames.epoch = 0n;
-      return "opened";
-    });
+  unwatch(): void {
+    // Every frame of this relay goes through its own writes: there is nothing to follow.
   }
 
-  append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): AppendResult {
-    const run = (): AppendResult => {
-      const id = msgId(body);
-      const idKey = id.toString("latin1");
-      const frames = this.window(channel);
-      const seen = frames.seqOf(idKey);
-      if (seen !== undefined) return { kind: "stored", seq: BigInt(seen), duplicate: true };
-      if (!frames.stored) return { kind: "unknown" };
-      return { kind: "stored", seq: this.store(frames, channel, kind, body, from, id, idKey, null), duplicate: false };
-    };
-    // Inside a batch (group commit) the batch's transaction already makes this atomic; a savepoint
-    // per message would cost more than the insert itself.
-    return this.db.inTransaction ? run() : this.transaction(run);
+  lastSeq(channel: Uint8Array): Promise<bigint> {
+    return settled(() => this.archive.lastSeq(channel));
   }
 
-  appendMessage(channel: Uint8Array, body: Uint8Array, from: string, epoch: bigint): MessageResult {
-    const run = (): MessageResult => {
-      const id = msgId(body);
-      const idKey = id.toString("latin1");
-      const frames = this.window(channel);
-      const seen = frames.seqOf(idKey);
-      if (seen !== undefined) return { kind: "stored", seq: BigInt(seen), duplicate: true };
-      if (!frames.stored) return { kind: "unknown" };
-      if (frames.epoch !== null && epoch + MSG_EPOCH_SLACK < frames.epoch) return { kind: "stale", epoch: frames.epoch };
-      if (frames.epoch !== null && epoch > frames.epoch) return { kind: "ahead", epoch: frames.epoch };
-      return { kind: "stored", seq: this.store(frames, channel, "Msg", body, from, id, idKey, null), duplicate: false };
-    };
-    return this.db.inTransaction ? run() : this.transaction(run);
+  async appendInbox(principal: string, envelope: Uint8Array, maxItems: number): Promise<{ kind: "stored"; seq: bigint } | { kind: "full" }> {
+    const seq = await settled(() => this.archive.appendInbox(principal, envelope, maxItems));
+    if (seq === undefined) return { kind: "full" };
+    this.announceInbox();
+    return { kind: "stored", seq };
   }
 
-  appendHandshake(
-    channel: Uint8Array,
-    kind: "GroupProposal" | "GroupCommit",
-    body: Uint8Array,
-    from: string,
-    epoch: bigint,
-    welcome: { recipients: readonly string[]; envelope: (commitSeq: bigint) => Uint8Array } | undefined,
-    authorization?: CommitAuthorization,
-  ): HandshakeResult {
-    return this.transaction((): HandshakeResult => {
-      const id = msgId(body);
-      const idKey = id.toString("latin1");
-      const frames = this.window(channel);
-      const seen = frames.seqOf(idKey);
-      if (seen !== undefined) {
-        const stored = this.stmt.epochAfter.get(channel, seen) as { epoch_after: number | null } | undefined;
-        return { kind: "accepted", seq: BigInt(seen), epoch: BigInt(stored?.epoch_after ?? epoch), duplicate: true };
-      }
-      const row = this.stmt.channel.get(channel) as ChannelRow | undefined;
-      if (row === undefined) return { kind: "unknown" };
-      if (row.epoch != null && BigInt(row.epoch) !== epoch) {
-        return { kind: "stale", epoch: BigInt(row.epoch), winningSeq: BigInt(row.epoch_seq) };
-      }
-      const key = row.commit_key;
-      if (kind === "GroupCommit" && key !== null && !(authorization?.verify(new Uint8Array(key)) ?? false)) return { kind: "unauthorized" };
-      const after = kind === "GroupCommit" ? epoch + 1n : epoch;
-      const seq = this.store(frames, channel, kind, body, from, id, idKey, after);
-      if (kind === "GroupCommit" && authorization !== undefined) this.stmt.setCommitKey.run(authorization.nextKey, channel);
-      if (kind === "GroupCommit" || row.epoch == null) {
-        this.stmt.setEpoch.run(after, kind === "GroupCommit" ? seq : row.epoch_seq, channel);
-        frames.epoch = after;
-      }
-      if (kind === "GroupCommit" && welcome !== undefined) {
-        const envelope = welcome.envelope(seq);
-        for (const agent of new Set(welcome.recipients)) this.insertInbox(agent, envelope);
-      }
-      return { kind: "accepted", seq, epoch: after, duplicate: false };
-    });
+  readInbox(principal: string, fromSeq: bigint, limit: number): Promise<InboxItem[]> {
+    return settled(() => this.archive.readInbox(principal, fromSeq, limit));
   }
 
-  read(channel: Uint8Array, fromSeq: bigint, limit: number): ChannelFrame[] {
-    const rows = this.stmt.read.all(channel, fromSeq, limit) as { seq: number; kind: StoredKind; body: Buffer; sender: string }[];
-    return rows.map((r) => ({ seq: BigInt(r.seq), kind: r.kind, body: new Uint8Array(r.body), from: r.sender }));
+  ackInbox(principal: string, upToSeq: bigint): Promise<void> {
+    return settled(() => this.archive.ackInbox(principal, upToSeq));
   }
 
-  lastSeq(channel: Uint8Array): bigint {
-    return BigInt(this.window(channel).lastSeq);
+  lastInboxSeq(principal: string): Promise<bigint> {
+    return settled(() => this.archive.lastInboxSeq(principal));
   }
 
-  private insertInbox(agent: string, envelope: Uint8Array): bigint {
-    const { last_seq } = this.stmt.bumpInbox.get(agent) as { last_seq: number };
-    this.stmt.insertInbox.run(agent, last_seq, envelope);
-    return BigInt(last_seq);
+  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<"stored" | "full"> {
+    return settled(() => this.archive.publishKeyPackage(principal, keyPackage, lastResort));
   }
 
-  appendInbox(agent: string, envelope: Uint8Array): bigint {
-    return this.db.transaction(() => this.insertInbox(agent, envelope))();
+  takeKeyPackage(principal: string): Promise<Uint8Array | undefined> {
+    return settled(() => this.archive.takeKeyPackage(principal));
   }
 
-  readInbox(agent: string, fromSeq: bigint, limit: number): InboxItem[] {
-    const rows = this.stmt.readInbox.all(agent, fromSeq, limit) as { seq: number; envelope: Buffer }[];
-    return rows.map((r) => ({ seq: BigInt(r.seq), envelope: new Uint8Array(r.envelope) }));
+  claimName(name: string, principal: string, authoritative: boolean): Promise<boolean> {
+    return settled(() => this.archive.claimName(name, principal, authoritative));
   }
 
-  ackInbox(agent: string, upToSeq: bigint): void {
-    this.stmt.ackInbox.run(agent, upToSeq);
+  nameOwner(name: string): Promise<string | undefined> {
+    return settled(() => this.archive.nameOwner(name));
   }
 
-  lastInboxSeq(agent: string): bigint {
-    return BigInt((this.stmt.inboxHead.get(agent) as { last_seq: number } | undefined)?.last_seq ?? 0);
+  prune(nowMs: number, olderThanMs: number, maxBytesPerChannel: number): Promise<number> {
+    return settled(() => this.archive.prune(nowMs, olderThanMs, maxBytesPerChannel));
   }
 
-  inboxSize(agent: string): number {
-    return (this.stmt.inboxSize.get(agent) as { n: number }).n;
+  stats(): Promise<StoreStats> {
+    return settled(() => this.archive.stats());
   }
 
-  publishKeyPackage(agent: string, keyPackage: Uint8Array, lastResort: boolean): void {
-    this.db.transaction(() => {
-      if (lastResort) this.stmt.dropLastResort.run(agent);
-      this.stmt.publishKp.run(agent, keyPackage, lastResort ? 1 : 0);
-    })();
+  health(): StoreHealth {
+    return { ok: true, detail: "storage: sqlite" };
   }
 
-  keyPackageCount(agent: string): number {
-    return (this.stmt.countKp.get(agent) as { n: number }).n;
+  close(): Promise<void> {
+    this.archive.close();
+    return Promise.resolve();
   }
-
-  takeKeyPackage(agent: string): Uint8Array | undefined {
-    return this.db.transaction(() => {
-      const row = this.stmt.nextKp.get(agent) as { id: number; body: Buffer; last_resort: number } | undefined;
-      if (row === undefined) return undefined;
-      if (row.last_resort === 0) this.stmt.deleteKp.run(row.id);
-      return new Uint8Array(row.body);
-    })();
-  }
-
-  claimName(name: string, principal: string, authoritative: boolean): boolean {
-    (authoritative ? this.stmt.bindName : this.stmt.claimName).run(name, principal);
-    return this.nameOwner(name) === principal;
-  }
-
-  nameOwner(name: string): string | undefined {
-    return (this.stmt.nameOwner.get(name) as { principal: string } | undefined)?.principal;
-  }
-
-  prune(nowMs: number, olderThanMs: number, maxBytesPerChannel: number): number {
-    return this.transaction(() => {
-      this.stmt.keepSeqFloors.run();
-      let removed = this.stmt.pruneOld.run(nowMs - olderThanMs).changes;
-      const big = this.stmt.channelBytes.all(maxBytesPerChannel) as { channel: Buffer; bytes: number }[];
-      for (const { channel, bytes } of big) {
-        let excess = bytes - maxBytesPerChannel;
-        let upTo = 0;
-        for (const f of this.stmt.oldestFrames.iterate(channel) as Iterable<{ seq: number; size: number }>) {
-          if (excess <= 0) break;
-          excess -= f.size;
-          upTo = f.seq;
-        }
-        removed += this.stmt.deleteUpTo.run(channel, upTo).changes;
-      }
-      return removed;
-    });
-  }
-
-  stats(): { channels: number; archiveBytes: number } {
-    const row = this.stmt.stats.get() as { channels: number; bytes: number };
-    return { channels: row.channels, archiveBytes: row.bytes };
-  }
-
-  close(): void {
-    this.checkpointer.stop();
-    this.db.close();
-  }
-}
-
-/**
- * Brings a relay database from an earlier release up to date (SQLite has no ADD COLUMN IF NOT
- * EXISTS): commit keys, then channel creators. Inboxes and key packages were keyed by agent name
- * before agents were their keys; nobody can read those rows any more, so they go.
- */
-function upgrade(db: Database.Database): void {
-  const columns = new Set((db.prepare("SELECT name FROM pragma_table_info('channels')").all() as { name: string }[]).map((c) => c.name));
-  if (!columns.has("commit_key")) db.exec("ALTER TABLE channels ADD COLUMN commit_key BLOB");
-  if (columns.has("creator")) return;
-  db.transaction(() => {
-    db.exec("ALTER TABLE channels ADD COLUMN creator TEXT");
-    db.prepare("DELETE FROM inbox WHERE length(agent) <> ?").run(PRINCIPAL_LENGTH);
-    db.prepare("DELETE FROM inbox_heads WHERE length(agent) <> ?").run(PRINCIPAL_LENGTH);
-    db.prepare("DELETE FROM key_packages WHERE length(agent) <> ?").run(PRINCIPAL_LENGTH);
-  })();
 }

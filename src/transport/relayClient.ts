@@ -10,15 +10,19 @@ import { ED25519_SIGNATURE_BYTES } from "../wire/ed25519.js";
 import { MemoryOutbox, type Outbox } from "./outbox.js";
 import { RelayKeyPins } from "./relayKeyPin.js";
 import { chooseRelayKey, type RelayKeySource } from "./relayKeySource.js";
+import { RelayEndpoints, relayBases } from "./relayEndpoints.js";
 import { RelayLink } from "./relayLink.js";
-import { linkUrl, relayBase } from "./relayUrl.js";
+import { linkUrl } from "./relayUrl.js";
 import { RequestTracker } from "./requestTracker.js";
 import { REPLY_TYPES, type ReplyOf, type RelayRequest } from "./requests.js";
 import { IGNORE_REPLY, Session } from "./session.js";
 import { SubscriptionTable } from "./subscriptionTable.js";
 
 export interface RelayClientOptions {
-  /** The relay, `ws://host:port` or `wss://host:port` (the `/v1/link` path is added). */
+  /**
+   * The relay, `ws://host:port` or `wss://host:port` (the `/v1/link` path is added), or the nodes
+   * of one clustered relay separated by commas: the client fails over from one to the next.
+   */
   readonly url: string;
   /** This agent's name, as the relay binds it to its key. */
   readonly agent: string;
@@ -97,7 +101,7 @@ const refTimers: Timers = {
  * (and, with a persistent outbox, restarts) until the relay answers them.
  */
 export class RelayClient {
-  private readonly base: string;
+  private readonly endpoints: RelayEndpoints;
   private readonly keySource: RelayKeySource;
   private readonly cover: CoverConfig;
   private readonly timers: Timers;
@@ -126,7 +130,6 @@ export class RelayClient {
   private readonly connectWaiters = new Set<Deferred<void>>();
 
   constructor(private readonly options: RelayClientOptions) {
-    this.base = relayBase(options.url);
     this.keySource = keySourceOf(options);
     try {
       // Decoding applies the relay's own checks to the agent id and token size.
@@ -141,6 +144,7 @@ export class RelayClient {
     this.timers = options.timers ?? refTimers;
     this.now = options.now ?? (() => performance.now());
     this.random = options.random ?? Math.random;
+    this.endpoints = new RelayEndpoints(relayBases(options.url), this.random);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
     this.pingIntervalMs = options.pingIntervalMs ?? 15_000;
@@ -325,9 +329,10 @@ export class RelayClient {
     this.keyFetch = keyFetch;
     let session: Session | undefined;
     try {
-      const relay = await chooseRelayKey(this.base, this.keySource, keyFetch.signal);
+      const base = this.endpoints.current;
+      const relay = await chooseRelayKey(this.endpoints.all, base, this.keySource, keyFetch.signal);
       if (this.stopped) return;
-      session = new Session(this.timers, () => this.nextRequestId++, (s) => this.openLink(s, relay.key, relay.mismatch));
+      session = new Session(this.timers, () => this.nextRequestId++, (s) => this.openLink(s, base, relay.key, relay.mismatch));
       this.session = session;
       await session.link.ready;
       relay.record?.();
@@ -341,9 +346,9 @@ export class RelayClient {
     }
   }
 
-  private openLink(session: Session, relayKey: Uint8Array, mismatchMessage: string): RelayLink {
+  private openLink(session: Session, base: string, relayKey: Uint8Array, mismatchMessage: string): RelayLink {
     return new RelayLink({
-      url: linkUrl(this.base),
+      url: linkUrl(base),
       relayKey,
       mismatchMessage,
       cover: this.cover,
@@ -382,6 +387,7 @@ export class RelayClient {
     }
     session.authenticated = true;
     this.failedAttempts = 0;
+    this.endpoints.succeeded();
     this.setState("connected", undefined);
     for (const waiter of this.connectWaiters) waiter.resolve();
     this.connectWaiters.clear();
@@ -459,7 +465,8 @@ export class RelayClient {
   }
 
   private scheduleAttempt(): void {
-    const delay = backoffDelay(this.failedAttempts++, this.random, this.options.backoff ?? DEFAULT_BACKOFF);
+    // The next node of a clustered relay is tried at once; only a whole round of failures backs off.
+    const delay = this.endpoints.advance() ? backoffDelay(this.failedAttempts++, this.random, this.options.backoff ?? DEFAULT_BACKOFF) : 0;
     this.retryTimer = this.timers.setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.stopped) this.startAttempt();

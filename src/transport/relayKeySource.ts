@@ -1,3 +1,4 @@
+import { TransportError } from "./errors.js";
 import { fetchRelayKey, type RelayKeyPins } from "./relayKeyPin.js";
 import { keyUrl } from "./relayUrl.js";
 
@@ -12,10 +13,11 @@ export interface RelayKeyChoice {
 }
 
 /**
- * The configured key; else the recorded one; else (first use) the key the relay publishes,
- * recorded only after the relay has proved in the handshake that it holds it.
+ * The key to pin for a link to `base`, one of the relay's nodes `bases` (one relay, one key): the
+ * configured key; else the one recorded for any of the nodes; else (first use) the key `base`
+ * publishes, recorded for every node only after it has proved in the handshake that it holds it.
  */
-export async function chooseRelayKey(base: string, source: RelayKeySource, signal: AbortSignal): Promise<RelayKeyChoice> {
+export async function chooseRelayKey(bases: readonly string[], base: string, source: RelayKeySource, signal: AbortSignal): Promise<RelayKeyChoice> {
   if (source.kind === "configured") {
     return {
       key: source.key,
@@ -25,10 +27,22 @@ export async function chooseRelayKey(base: string, source: RelayKeySource, signa
     };
   }
   const pins = source.pins;
-  const recorded = pins.get(base);
+  const known = bases.flatMap((b) => {
+    const key = pins.get(b);
+    return key === undefined ? [] : [{ base: b, key }];
+  });
+  if (new Set(known.map((k) => Buffer.from(k.key).toString("base64url"))).size > 1) {
+    throw new TransportError(
+      "relay_key_mismatch",
+      `the relay URLs ${bases.join(", ")} have different keys recorded in ${pins.file}: they are not one relay. Someone may be intercepting a connection; check with the relay's operator. Not connecting.`,
+    );
+  }
+  const recorded = known[0]?.key;
   if (recorded !== undefined) {
     return {
       key: recorded,
+      // The other nodes of the list are the same relay: they must hold the same key.
+      record: () => bases.forEach((b) => pins.record(b, recorded)),
       mismatch:
         `THE RELAY KEY CHANGED: the relay at ${base} does not hold the key recorded in ${pins.file} when this agent ` +
         "first connected. Someone may be intercepting the connection. If the relay was re-keyed on purpose, confirm the " +
@@ -39,6 +53,6 @@ export async function chooseRelayKey(base: string, source: RelayKeySource, signa
   return {
     key: fetched,
     mismatch: `the relay at ${base} does not hold the key it publishes at /v1/key; not recording it`,
-    record: () => pins.record(base, fetched),
+    record: () => bases.forEach((b) => pins.record(b, fetched)),
   };
 }

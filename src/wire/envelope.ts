@@ -421,6 +421,11 @@ export function setEnvelopeId(bytes: Uint8Array, id: bigint): Uint8Array {
   return bytes;
 }
 
+/** The type of an encoded envelope, read from its header only (undefined for an unknown code). */
+export function envelopeTypeOf(bytes: Uint8Array): EnvelopeType | undefined {
+  return bytes.length < ENVELOPE_HEADER_BYTES ? undefined : TYPES_BY_CODE.get(bytes[1]!);
+}
+
 /** True for the types the relay forwards opaque. */
 export function isRelayThrough(e: Envelope): e is EnvelopeOf<RelayThroughType> {
   return (RELAY_THROUGH_TYPES as readonly string[]).includes(e.type);

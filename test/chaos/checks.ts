@@ -29,7 +29,7 @@ export interface ChaosRecords {
 }
 
 export interface Violation {
-  readonly kind: "lost" | "duplicate" | "unknown" | "reused_generation" | "membership_disagrees" | "epoch_differs" | "not_in_archive";
+  readonly kind: "lost" | "duplicate" | "unknown" | "reused_generation" | "membership_disagrees" | "epoch_differs" | "not_in_archive" | "archives_differ";
   readonly detail: string;
 }
 

@@ -1,5 +1,6 @@
-// The processes of a chaos run: one relay on one data dir (SIGKILLed and restarted on the same
-// port) and agent drivers on their own data dirs (SIGKILLed and restarted on the same dir).
+// The processes of a chaos run: the relay (one process on one data dir, or relay nodes on a
+// NATS cluster: relayFleet.ts), SIGKILLed and restarted on the same port, and agent drivers on
+// their own data dirs (SIGKILLed and restarted on the same dir).
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { spawnRelay, type RelayProcess } from "../relay/relayProcess.js";
@@ -7,13 +8,27 @@ import type { DriverReply, DriverRequest } from "./protocol.js";
 
 const DRIVER = join(import.meta.dirname, "agentDriver.ts");
 
-export class RelayHandle {
+/** What agents are pointed at: one relay URL, or the nodes' URLs separated by commas, and the relay's key. */
+export interface RelayAddress {
+  readonly url: string;
+  readonly key: Uint8Array;
+}
+
+export class RelayHandle implements RelayAddress {
   private process: RelayProcess | undefined;
   private port = 0;
   key: Uint8Array = new Uint8Array();
   kills = 0;
 
-  constructor(private readonly dataDir: string) {}
+  /** `args`: more relay flags (a node of a cluster: --nats ..., --key-file ...); `logFile` gets its stderr; `port`: 0 picks one. */
+  constructor(
+    private readonly dataDir: string,
+    private readonly args: readonly string[] = [],
+    private readonly logFile?: string,
+    port = 0,
+  ) {
+    this.port = port;
+  }
 
   get url(): string {
     return `ws://127.0.0.1:${this.port}`;
@@ -27,10 +42,10 @@ export class RelayHandle {
     // A port just freed by a killed relay is normally free again at once; retry briefly if not.
     for (let attempt = 0; ; attempt++) {
       try {
-        this.process = await spawnRelay(["--port", String(this.port), "--data-dir", this.dataDir, "--cover", "off"]);
+        this.process = await spawnRelay(["--port", String(this.port), "--data-dir", this.dataDir, "--cover", "off", ...this.args], this.logFile);
         break;
       } catch (error) {
-        if (attempt >= 20) throw error;
+        if (attempt >= 100) throw error;
         await sleep(100);
       }
     }
@@ -70,7 +85,7 @@ export class DriverHandle {
     readonly name: string,
     private readonly dataDir: string,
     private readonly logDir: string,
-    private readonly relay: RelayHandle,
+    private readonly relay: RelayAddress,
     /** Every agent of the run: they are each other's contacts. */
     private readonly peers: readonly string[],
   ) {}

@@ -8,7 +8,8 @@ import { decodeMessage } from "../../src/mls/messages.js";
 import { readMlsRouting } from "../../src/wire/mlsHeader.js";
 import { TestLink } from "../relay/testLink.js";
 import { checkRun, type ArchiveFrame, type ChaosReport, type SendRecord } from "./checks.js";
-import { DriverGone, DriverHandle, RelayHandle, sleep } from "./cluster.js";
+import { DriverGone, DriverHandle, sleep } from "./cluster.js";
+import { ClusterRelay, SingleRelay, type RelayFleet } from "./relayFleet.js";
 import type { DriverReply, DriverRequest, FinalState, ReceivedRecord, SeenRecord } from "./protocol.js";
 import { mulberry32 } from "../../analysis/prng.js";
 
@@ -18,8 +19,13 @@ export interface ChaosOptions {
   /** Acknowledged messages to reach before the faults stop. */
   readonly messages: number;
   readonly agents: number;
-  /** The relay is killed after a pause drawn from this range (ms), and is down for up to `downMs`. */
+  /** The relay (a relay node) is killed after a pause drawn from this range (ms), and is down for up to `downMs`. */
   readonly relayKillMs: readonly [number, number];
+  /**
+   * Three relay nodes on a three-server NATS cluster instead of one relay on SQLite; one NATS
+   * server is killed after a pause drawn from `natsKillMs`, and down for up to `downMs`.
+   */
+  readonly cluster?: { readonly natsKillMs: readonly [number, number] };
   readonly agentKillMs: readonly [number, number];
   readonly membershipMs: readonly [number, number];
   readonly downMs: number;
@@ -40,6 +46,7 @@ export interface ChaosStats {
   /** Acked sends that shared their MLS message (their seq) with another acked send: packed. */
   readonly packed: number;
   readonly relayKills: number;
+  readonly natsKills: number;
   readonly agentKills: number;
   readonly killsDuringOps: number;
   readonly membershipChanges: number;
@@ -51,17 +58,17 @@ export interface ChaosStats {
 const CHANNEL = "chaos/run/main";
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosStats> {
-  const relay = new RelayHandle(join(options.root, "relay"));
+  const relay: RelayFleet = options.cluster === undefined ? new SingleRelay(options.root) : new ClusterRelay(join(options.root, "cluster"));
   const drivers: DriverHandle[] = [];
   try {
     return await run(options, relay, drivers);
   } finally {
     // A failed run leaves no process behind.
-    await Promise.all([relay.kill(), ...drivers.map((d) => d.kill())]);
+    await Promise.all([relay.stop(), ...drivers.map((d) => d.kill())]);
   }
 }
 
-async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHandle[]): Promise<ChaosStats> {
+async function run(options: ChaosOptions, relay: RelayFleet, drivers: DriverHandle[]): Promise<ChaosStats> {
   const started = Date.now();
   const rng = mulberry32(options.seed);
   const between = ([lo, hi]: readonly [number, number]) => lo + rng() * (hi - lo);
@@ -102,6 +109,8 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
     }
   }
   log(`setup done in ${Date.now() - started} ms`);
+  // Pacing and the faults' deadline count from here: a slow setup (a NATS cluster forming) takes none of their time.
+  const sending = Date.now();
 
   let members = new Set(drivers.map((d) => d.name));
   const sends: SendRecord[] = [];
@@ -111,10 +120,7 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
   let killsDuringOps = 0;
   let membershipChanges = 0;
   const restarting = new Set<string>();
-  // The fault window and the pacing count from the end of setup, which a loaded machine can stretch
-  // over most of maxMs (5 processes starting, 4 adds).
-  const faultsFrom = Date.now();
-  const faultsUntil = faultsFrom + options.maxMs;
+  const faultsUntil = sending + options.maxMs;
   const faultsOn = () => faulting && acked < options.messages && Date.now() < faultsUntil;
 
   const refreshMembers = async () => {
@@ -137,7 +143,7 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
         continue;
       }
       // Pace: the k-th acknowledged message is not sent before k/messages of minMs has passed.
-      const due = faultsFrom + ((options.minMs ?? 0) * acked) / options.messages;
+      const due = sending + ((options.minMs ?? 0) * acked) / options.messages;
       if (Date.now() < due) {
         await sleep(Math.min(50, due - Date.now()));
         continue;
@@ -171,10 +177,19 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
     for (;;) {
       await sleep(between(options.relayKillMs));
       if (!faultsOn()) return;
-      await relay.kill();
-      await sleep(rng() * options.downMs);
-      await relay.start();
-      log(`relay killed and restarted (${relay.kills})`);
+      const which = await relay.killRelay(pick, rng() * options.downMs);
+      log(`${which} killed and restarted (${relay.kills})`);
+    }
+  })();
+
+  const natsFaults = (async () => {
+    const kill = relay.killNats;
+    for (;;) {
+      if (options.cluster === undefined || kill === undefined) return;
+      await sleep(between(options.cluster.natsKillMs));
+      if (!faultsOn()) return;
+      const which = await kill(pick, rng() * options.downMs);
+      log(`${which} killed and restarted (${relay.natsKills})`);
     }
   })();
 
@@ -224,10 +239,10 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
     }
   })();
 
-  await Promise.all([...senders, relayFaults, agentFaults, membership]);
+  await Promise.all([...senders, relayFaults, natsFaults, agentFaults, membership]);
   faulting = false;
   log(`faults stopped: ${acked} acked, ${relay.kills} relay kills`);
-  if (!relay.up) await relay.start();
+  await relay.restore();
   await Promise.all(drivers.filter((d) => !d.up).map((d) => d.start()));
   restarting.clear();
 
@@ -251,8 +266,10 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
   const finals = new Map<string, FinalState>();
   for (const d of drivers) finals.set(d.name, (await must(d, { op: "final", channel: CHANNEL })) as FinalState);
   const groupId = [...finals.values()].find((f) => f.member)?.groupId;
-  const archive = groupId === undefined ? [] : await readArchive(relay, groupId);
-  await relay.kill();
+  const archive = groupId === undefined ? [] : await readArchive(relay.urls[0]!, relay.key, groupId);
+  // Every node of a cluster serves the same archive.
+  const otherNodes = groupId === undefined ? [] : await Promise.all(relay.urls.slice(1).map((url) => readArchive(url, relay.key, groupId)));
+  await relay.stop();
 
   const readLines = <T>(file: string): T[] => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as T) : []);
   const received = new Map(drivers.map((d) => [d.name, readLines<ReceivedRecord>(join(logDir, `${d.name}.received.jsonl`))]));
@@ -261,12 +278,17 @@ async function run(options: ChaosOptions, relay: RelayHandle, drivers: DriverHan
   // Kept beside the logs, so a failing run can be checked again (CHAOS_ROOT keeps the dir).
   writeFileSync(join(options.root, "records.json"), JSON.stringify({ ...records, received: [...received], seen: [...seen], finals: [...finals] }));
   const report = checkRun(records);
+  const digestsOf = (frames: readonly ArchiveFrame[]) => frames.map((f) => `${f.seq}:${f.type}:${f.digest ?? ""}`).join(",");
+  otherNodes.forEach((frames, i) => {
+    if (digestsOf(frames) !== digestsOf(archive)) report.violations.push({ kind: "archives_differ", detail: `relay node ${i + 1} serves another archive than node 0 (${frames.length} and ${archive.length} frames)` });
+  });
   return {
     seed: options.seed,
     acked,
     attempted: sends.length,
     packed: packedSends(sends),
-    relayKills: relay.kills - 1,
+    relayKills: relay.kills,
+    natsKills: relay.natsKills,
     agentKills: drivers.reduce((sum, d) => sum + d.kills, 0),
     killsDuringOps,
     membershipChanges,
@@ -282,13 +304,18 @@ function packedSends(sends: readonly { acked: boolean; seq: number | undefined }
   return [...perSeq.values()].filter((n) => n > 1).reduce((sum, n) => sum + n, 0);
 }
 
-/** The channel's whole archive, read by an outside observer from seq 0. */
-async function readArchive(relay: RelayHandle, groupIdHex: string): Promise<ArchiveFrame[]> {
-  const link = await TestLink.connect(relay.url, relay.key, "observer");
+/** The channel's whole archive, read by an outside observer from seq 0 at the relay (node) at `url`. */
+async function readArchive(url: string, key: Uint8Array, groupIdHex: string): Promise<ArchiveFrame[]> {
+  const link = await TestLink.connect(url, key, "observer");
   try {
     const channel = new Uint8Array(Buffer.from(groupIdHex, "hex"));
-    const ack = await link.request({ type: "Subscribe", id: 0n, channel, fromSeq: 0n });
-    if (ack.type !== "Ack") throw new Error(`subscribe refused: ${ack.type}`);
+    let ack = await link.request({ type: "Subscribe", id: 0n, channel, fromSeq: 0n });
+    // "internal" means retry (a relay node whose NATS connection is still coming back, say).
+    for (let i = 0; i < 40 && ack.type === "Error" && ack.code === "internal"; i++) {
+      await sleep(500);
+      ack = await link.request({ type: "Subscribe", id: 0n, channel, fromSeq: 0n });
+    }
+    if (ack.type !== "Ack") throw new Error(`subscribe refused: ${JSON.stringify(ack, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
     const last = ack.seq;
     await link.waitFor((pushed) => pushed.some((e) => e.id >= last), 30_000);
     return link.pushed.map((e) => {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { RELAY_DATABASE_FILE } from "../../src/relay/sqliteChannelLog.js";
+import { RELAY_DATABASE_FILE } from "../../src/relay/sqliteArchive.js";
 import { openedLog } from "./logFixture.js";
 import { tempDir } from "../helpers.js";
 

@@ -1,18 +1,18 @@
 // The relay acknowledges the Msgs of one stored batch with one frame per link (Acks), and fans
 // each Msg out from the bytes it arrived in, relabelled with its seq.
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import WebSocket from "ws";
 import { BUCKETS } from "../../src/wire/buckets.js";
 import type { Envelope, EnvelopeOf } from "../../src/wire/envelope.js";
 import { LINK_REVISION, LINK_REVISION_HEADER } from "../../src/wire/linkRevision.js";
 import { mlsMessage } from "../transport/helpers.js";
-import { link, openedChannel, startRelay } from "./relayFixture.js";
+import { eachStore, link, openedChannel, startRelay } from "./relayFixture.js";
 
 const N = 64;
 
-describe("relay: coalesced acks", () => {
+eachStore("relay: coalesced acks", (store) => {
   it("a burst of N messages is acknowledged in fewer than N frames: every id, dense seqs in send order", async () => {
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const pub = await link(relay, "alice");
     const { channel } = await openedChannel(pub);
     const sub = await link(relay, "bob");
@@ -31,7 +31,7 @@ describe("relay: coalesced acks", () => {
   });
 
   it("a link that reuses a request id, or sends id 0, still gets one valid ack per message", async () => {
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const pub = await link(relay, "alice");
     const { channel } = await openedChannel(pub);
     const ids = [5n, 5n, 0n, 6n];
@@ -52,7 +52,7 @@ describe("relay: coalesced acks", () => {
   });
 
   it("announces its link revision in the WebSocket upgrade", async () => {
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const ws = new WebSocket(`${relay.url}/v1/link`, { headers: { [LINK_REVISION_HEADER]: String(LINK_REVISION) } });
     const announced = await new Promise<string | string[] | undefined>((resolve, reject) => {
       ws.once("upgrade", (res) => resolve(res.headers[LINK_REVISION_HEADER]));
@@ -63,7 +63,7 @@ describe("relay: coalesced acks", () => {
   });
 
   it("refuses a client that announces an older revision (one that would trust names): 426 with the reason", async () => {
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     for (const revision of [undefined, "2"]) {
       const ws = new WebSocket(`${relay.url}/v1/link`, revision === undefined ? {} : { headers: { [LINK_REVISION_HEADER]: revision } });
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {

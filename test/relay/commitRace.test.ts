@@ -1,16 +1,16 @@
-import { describe, expect, it } from "vitest";
-import type { Envelope } from "../../src/wire/envelope.js";
+import { it } from "vitest";
 import { groupOf } from "../helpers.js";
-import { link, openAtRelay, startRelay } from "./relayFixture.js";
+import { expectOneWinnerAndConvergence } from "./raceCheck.js";
+import { eachStore, link, openAtRelay, startRelay } from "./relayFixture.js";
 
 const CHANNEL = "acme/relay/race";
 
-describe("commit ordering under contention", () => {
+eachStore("commit ordering under contention", (store) => {
   it("20 clients race commits on one epoch: one ack, 19 nacks, and everyone converges", async () => {
     const names = Array.from({ length: 20 }, (_, i) => `agent${i}`);
     const [agents, stream] = await groupOf(CHANNEL, ...names);
     const groupId = (await agents[0]!.mls.channelInfo(CHANNEL)).groupId;
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const links = await Promise.all(agents.map((a) => link(relay, a.name)));
     await openAtRelay(links[0]!, stream); // seq 1: the commit that added the others
     await Promise.all(links.map((l) => l.request({ type: "Subscribe", id: 0n, channel: groupId, fromSeq: 2n })));
@@ -19,21 +19,6 @@ describe("commit ordering under contention", () => {
     const replies = await Promise.all(
       commits.map((c, i) => links[i]!.request({ type: "GroupCommit", id: 0n, commit: c.commit, welcome: undefined, proof: c.proof })),
     );
-    const acked = replies.flatMap((r, i) => (r.type === "GroupAck" ? [i] : []));
-    expect(acked).toHaveLength(1);
-    expect(replies.filter((r) => r.type === "GroupNack" && r.winningSeq === 2n && r.epoch === 2n)).toHaveLength(19);
-
-    const winner = acked[0]!;
-    await agents[winner]!.mls.confirmCommit(CHANNEL);
-    for (const [i, agent] of agents.entries()) {
-      if (i !== winner) await agent.mls.discardCommit(CHANNEL); // the nack
-      await links[i]!.waitFor((p) => p.length >= 1);
-      const delivered = links[i]!.pushed[0] as Extract<Envelope, { type: "GroupCommit" }>;
-      const [outcome] = await agent.mls.receive(CHANNEL, delivered.commit, Number(delivered.id));
-      expect(outcome?.kind).toBe(i === winner ? "own" : "commit");
-    }
-    const infos = await Promise.all(agents.map((a) => a.mls.channelInfo(CHANNEL)));
-    expect(new Set(infos.map((i) => i.epoch))).toEqual(new Set([2n]));
-    expect(new Set(infos.map((i) => Buffer.from(i.epochAuthenticator).toString("hex"))).size).toBe(1);
+    await expectOneWinnerAndConvergence(CHANNEL, agents, links, replies);
   });
 });

@@ -1,18 +1,18 @@
 // Several envelopes per link frame at a real relay: what one turn sends shares frames both ways,
 // order and seqs are kept, and the frames/s limit counts envelopes, not frames.
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../src/relay/config.js";
 import { BUCKETS } from "../../src/wire/buckets.js";
 import type { Envelope, EnvelopeOf } from "../../src/wire/envelope.js";
 import { mlsMessage } from "../transport/helpers.js";
-import { link, openedChannel, startRelay } from "./relayFixture.js";
+import { eachStore, link, openedChannel, startRelay } from "./relayFixture.js";
 
 const N = 40;
 const isBucket = (s: number) => (BUCKETS as readonly number[]).includes(s);
 
-describe("relay: packed frames", () => {
+eachStore("relay: packed frames", (store) => {
   it("a burst of N small messages sent packed reaches a subscriber in fewer than N frames, in order, with dense seqs", async () => {
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const pub = await link(relay, "alice");
     const { channel } = await openedChannel(pub);
     const sub = await link(relay, "bob");
@@ -35,7 +35,7 @@ describe("relay: packed frames", () => {
   });
 
   it("constant cover: a slot carries every queued envelope that fits one frame", async () => {
-    const relay = await startRelay({ cover: { mode: "constant", rate: 50 } });
+    const relay = await startRelay({ cover: { mode: "constant", rate: 50 } }, store);
     const pub = await link(relay, "alice");
     const { channel } = await openedChannel(pub);
     const sub = await link(relay, "bob");
@@ -53,7 +53,7 @@ describe("relay: packed frames", () => {
   });
 
   it("the frames/s limit counts every envelope of a packed frame", async () => {
-    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, framesPerSecond: 10 } });
+    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, framesPerSecond: 10 } }, store);
     const l = await link(relay, "alice");
     // 20 requests in one frame need 20 tokens; fewer than 10 are left after Auth: all are refused.
     const refused = await Promise.all(l.requestPacked(Array.from({ length: 20 }, (): Envelope => ({ type: "Ping", id: 0n }))));
@@ -65,7 +65,7 @@ describe("relay: packed frames", () => {
   });
 
   it("a frame packed with requests over the limit draws at most 100 refusals, then the link is closed", async () => {
-    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, framesPerSecond: 10 } });
+    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, framesPerSecond: 10 } }, store);
     const l = await link(relay, "alice");
     l.sendPacked(Array.from({ length: 1_000 }, (_, i): Envelope => ({ type: "Ping", id: BigInt(i + 1) })));
     await l.waitFor(() => l.closed !== undefined);

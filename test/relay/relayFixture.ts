@@ -1,8 +1,13 @@
-import { afterEach } from "vitest";
-import { DEFAULT_LIMITS, type RelayConfig } from "../../src/relay/config.js";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeAll, describe } from "vitest";
+import type { RelayConfig } from "../../src/relay/config.js";
 import { Relay } from "../../src/relay/relayServer.js";
+import { NatsServer } from "../fixtures/natsServer.js";
 import { tempDir, type ChannelStream } from "../helpers.js";
 import { testChannel, testIdentity } from "../identity.js";
+import { testRelayConfig } from "./relayConfig.js";
 import { bigintJson, TestLink, type TestLinkOptions } from "./testLink.js";
 
 const running: Relay[] = [];
@@ -12,22 +17,48 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((r) => r.close()));
 });
 
-/** A relay on 127.0.0.1, a free port and a temp data dir, closed after each test. */
-export async function startRelay(overrides: Partial<RelayConfig> = {}): Promise<Relay> {
-  const relay = await Relay.start({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: tempDir("skytale-relay-"),
-    authSecret: undefined,
-    cover: { mode: "off", rate: 0 },
-    retentionDays: 7,
-    maxChannelBytes: 64 * 1024 * 1024,
-    durability: "normal",
-    limits: DEFAULT_LIMITS,
-    ...overrides,
-  });
+/** The relay's two stores: the embedded SQLite archive, and NATS JetStream (a real single nats-server). */
+export type StoreKind = "sqlite" | "jetstream";
+export const STORES: readonly StoreKind[] = ["sqlite", "jetstream"];
+
+/**
+ * Where a JetStream relay of `dataDir` keeps its streams: the same prefix for the same data dir,
+ * so that a test restarting a relay on its data dir finds its archive again, and a key file in
+ * the data dir (one relay, one key).
+ */
+export function natsStoreFor(dataDir: string, servers: readonly string[], replicas = 1): Pick<RelayConfig, "store" | "keyFile"> {
+  const keyFile = join(dataDir, "node-shared.key");
+  if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
+  const prefix = `T${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`;
+  return { store: { kind: "nats", servers, prefix, replicas, credsFile: undefined }, keyFile };
+}
+
+let nats: NatsServer | undefined;
+
+/** A relay on 127.0.0.1, a free port and a temp data dir, on `store`, closed after each test. */
+export async function startRelay(overrides: Partial<RelayConfig> = {}, store: StoreKind = "sqlite"): Promise<Relay> {
+  const dataDir = overrides.dataDir ?? tempDir("skytale-relay-");
+  if (store === "jetstream" && nats === undefined) throw new Error("call natsForFile() in the describe block of a JetStream test");
+  const relay = await Relay.start(testRelayConfig(dataDir, { ...(store === "jetstream" ? natsStoreFor(dataDir, [nats!.url]) : {}), ...overrides }), { log: (line) => (line.startsWith("created stream") ? undefined : process.stderr.write(`relay: ${line}\n`)) });
   running.push(relay);
   return relay;
+}
+
+/** Starts one nats-server for this file's JetStream tests (call at the top of a describe). */
+export function natsForFile(): void {
+  beforeAll(async () => {
+    nats ??= await NatsServer.single();
+  });
+}
+
+/** The relay behaviour tests, once per store: `body` gets the store its relays use. */
+export function eachStore(title: string, body: (store: StoreKind) => void): void {
+  for (const store of STORES) {
+    describe(`${title} (${store})`, () => {
+      if (store === "jetstream") natsForFile();
+      body(store);
+    });
+  }
 }
 
 /** A TestLink to `relay`, closed after each test. */

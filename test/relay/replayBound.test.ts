@@ -1,13 +1,13 @@
 // The slow-reader bound (maxBufferedBytes) holds within one turn: a replay larger than it is cut
 // off once that much is written, instead of every frame of the turn being sealed and buffered first;
 // and a paced link whose queue (bounded the same) overflows is dropped, not left with a hole in its stream.
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../../src/relay/config.js";
 import type { Relay } from "../../src/relay/relayServer.js";
 import { BUCKETS } from "../../src/wire/buckets.js";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { mlsMessage } from "../transport/helpers.js";
-import { link, openedChannel, startRelay } from "./relayFixture.js";
+import { eachStore, link, openedChannel, startRelay } from "./relayFixture.js";
 
 const LARGEST = BUCKETS[BUCKETS.length - 1] as number;
 const BOUND = 128 * 1024;
@@ -18,9 +18,9 @@ function bytesOut(relay: Relay): number {
   return total;
 }
 
-describe("relay: the slow-reader bound within one turn", () => {
+eachStore("relay: the slow-reader bound within one turn", (store) => {
   it("a replay of far more than maxBufferedBytes stops being sealed once the bound is passed", async () => {
-    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, maxBufferedBytes: BOUND } });
+    const relay = await startRelay({ limits: { ...DEFAULT_LIMITS, maxBufferedBytes: BOUND } }, store);
     const pub = await link(relay, "alice");
     const { channel } = await openedChannel(pub);
     // 2 MiB in the archive: 256 messages of 8 KiB, sent 16 at a time.
@@ -38,7 +38,7 @@ describe("relay: the slow-reader bound within one turn", () => {
   });
 
   it("paced cover: a link whose queue of waiting bytes passes maxBufferedBytes is dropped, not left with a hole", async () => {
-    const relay = await startRelay({ cover: { mode: "constant", rate: 10 }, limits: { ...DEFAULT_LIMITS, framesPerSecond: 100_000, maxBufferedBytes: BOUND } });
+    const relay = await startRelay({ cover: { mode: "constant", rate: 10 }, limits: { ...DEFAULT_LIMITS, framesPerSecond: 100_000, maxBufferedBytes: BOUND } }, store);
     const l = await link(relay, "alice");
     // Ten 1 KiB slots a second cannot carry the answers to 15,000 requests (180 KB of Pongs) at
     // once: past the bound the link is closed, as a reader whose socket backs up would be.

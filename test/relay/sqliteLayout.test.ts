@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { RELAY_DATABASE_FILE, SqliteChannelLog } from "../../src/relay/sqliteChannelLog.js";
+import { RELAY_DATABASE_FILE, SqliteArchive } from "../../src/relay/sqliteArchive.js";
 import { tempDir } from "../helpers.js";
 
 const ch = new Uint8Array([4, 5, 6]);
@@ -22,11 +22,11 @@ describe("relay databases made before frames became a rowid table", () => {
     old.prepare("INSERT INTO channels (id) VALUES (?)").run(ch);
     old.close();
     const first = randomBytes(2020);
-    const log = new SqliteChannelLog(dir);
+    const log = new SqliteArchive(dir);
     expect(log.append(ch, "Msg", first, "a")).toEqual({ kind: "stored", seq: 1n, duplicate: false });
     log.close();
 
-    const again = new SqliteChannelLog(dir);
+    const again = new SqliteArchive(dir);
     const second = randomBytes(2020);
     expect(again.append(ch, "Msg", second, "b")).toEqual({ kind: "stored", seq: 2n, duplicate: false });
     expect(again.append(ch, "Msg", first, "a")).toEqual({ kind: "stored", seq: 1n, duplicate: true });
@@ -44,7 +44,7 @@ describe("relay databases made before frames became a rowid table", () => {
 
   it("new databases use 8 KiB pages (three 2 KiB messages a page); old ones keep 4 KiB and lose the msg_id index", () => {
     const fresh = tempDir();
-    new SqliteChannelLog(fresh).close();
+    new SqliteArchive(fresh).close();
     const dir = tempDir();
     const old = new Database(join(dir, RELAY_DATABASE_FILE));
     old.pragma("journal_mode = WAL");
@@ -54,7 +54,7 @@ describe("relay databases made before frames became a rowid table", () => {
       CREATE UNIQUE INDEX frames_msg_id ON frames (channel, msg_id);
     `);
     old.close();
-    new SqliteChannelLog(dir).close();
+    new SqliteArchive(dir).close();
     const pages = (d: string) => {
       const db = new Database(join(d, RELAY_DATABASE_FILE), { readonly: true });
       const result = [db.pragma("page_size", { simple: true }), db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'frames_msg_id'").get()];

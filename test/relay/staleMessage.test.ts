@@ -1,17 +1,17 @@
 // An application message for an epoch no member keeps keys for (it waited in a client's outbox
 // while the channel moved on) is refused instead of archived, so its sender encrypts it again; a
 // retry of a message archived in time still gets its first seq.
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { Envelope } from "../../src/wire/envelope.js";
 import { groupOf, text } from "../helpers.js";
-import { link, openAtRelay, startRelay } from "./relayFixture.js";
+import { eachStore, link, openAtRelay, startRelay } from "./relayFixture.js";
 
 const CHANNEL = "acme/relay/stale";
 
-describe("relay: messages too old to read", () => {
+eachStore("relay: messages too old to read", (store) => {
   it("refuses a Msg more than two epochs behind the channel, but answers a retry of one stored in time", async () => {
     const [[alice, bob], stream] = await groupOf(CHANNEL, "alice", "bob");
-    const relay = await startRelay();
+    const relay = await startRelay({}, store);
     const a = await link(relay, "alice");
     await openAtRelay(a, stream); // seq 1: the commit that added bob
     const b = await link(relay, "bob");
@@ -43,7 +43,7 @@ describe("relay: messages too old to read", () => {
 
     // After a restart the relay reads the channel's epoch back from disk.
     await relay.close();
-    const again = await startRelay({ dataDir: relay.config.dataDir });
+    const again = await startRelay({ dataDir: relay.config.dataDir }, store);
     const late = await link(again, "alice");
     expect(await late.request({ type: "Msg", id: 0n, body: held }).catch((error: { answer: Envelope }) => error.answer)).toMatchObject({ type: "Error", code: "stale_epoch" });
   });

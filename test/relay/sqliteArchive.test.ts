@@ -1,15 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { SqliteChannelLog } from "../../src/relay/sqliteChannelLog.js";
+import { SqliteArchive } from "../../src/relay/sqliteArchive.js";
 import { tempDir } from "../helpers.js";
 import { openedLog, signed } from "./logFixture.js";
 
 const ch = new Uint8Array([1, 2, 3]);
 const body = (n: number, size = 10) => new Uint8Array(size).fill(n);
-const opened = (dir = tempDir(), options: ConstructorParameters<typeof SqliteChannelLog>[1] = {}) => openedLog(dir, options, ch);
+const opened = (dir = tempDir(), options: ConstructorParameters<typeof SqliteArchive>[1] = {}) => openedLog(dir, options, ch);
 
-describe("SqliteChannelLog", () => {
+describe("SqliteArchive", () => {
   it("accepts nothing on a channel before it is opened, and one opening only (its creator's retry answers the same)", () => {
-    const log = new SqliteChannelLog(tempDir());
+    const log = new SqliteArchive(tempDir());
     expect(log.append(ch, "JoinRequest", body(1), "a")).toEqual({ kind: "unknown" });
     expect(log.appendMessage(ch, body(1), "a", 0n)).toEqual({ kind: "unknown" });
     expect(log.appendHandshake(ch, "GroupProposal", body(1), "a", 0n, undefined)).toEqual({ kind: "unknown" });
@@ -33,7 +33,7 @@ describe("SqliteChannelLog", () => {
   });
 
   it("names belong to the first principal that claims them, unless a token binds them", () => {
-    const log = new SqliteChannelLog(tempDir());
+    const log = new SqliteArchive(tempDir());
     expect(log.claimName("bob", "k1", false)).toBe(true);
     expect(log.claimName("bob", "k2", false)).toBe(false);
     expect(log.nameOwner("bob")).toBe("k1");
@@ -60,7 +60,7 @@ describe("SqliteChannelLog", () => {
     log.append(ch, "Msg", body(1), "a");
     log.appendHandshake(ch, "GroupCommit", body(2), "a", 0n, undefined, signed);
     log.close();
-    const again = new SqliteChannelLog(dir);
+    const again = new SqliteArchive(dir);
     expect(again.lastSeq(ch)).toBe(2n);
     expect(again.appendHandshake(ch, "GroupCommit", body(3), "a", 0n, undefined, signed)).toMatchObject({ kind: "stale", epoch: 1n });
     expect(again.openChannel(ch, "a", new Uint8Array(32))).toBe("reopened");
