@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { DEFAULT_LIMITS, type RelayLimits } from "../../src/relay/config.js";
+import { ConfigError, DEFAULT_LIMITS, parseRelayConfig, type RelayLimits } from "../../src/relay/config.js";
 import type { Relay } from "../../src/relay/relayServer.js";
 import { RelayClient } from "../../src/transport/relayClient.js";
 import { fragment } from "../../src/wire/fragments.js";
@@ -77,6 +77,13 @@ const CELL_CAPACITY = 1024 - 16;
 const limits = (l: Partial<RelayLimits>): RelayLimits => ({ ...DEFAULT_LIMITS, ...l });
 
 describe("relay: sockets before authentication", () => {
+  it("--max-preauth and --auth-timeout-ms set the pre-auth budget and deadline (512 and 3 s by default)", () => {
+    const limitsOf = (...flags: string[]) => parseRelayConfig(["--data-dir", "/tmp/unused", ...flags], {}).limits;
+    expect(limitsOf()).toMatchObject({ maxPreAuthLinks: 512, authTimeoutMs: 3_000, maxConnections: 10_000 });
+    expect(limitsOf("--max-preauth", "64", "--auth-timeout-ms", "1500")).toMatchObject({ maxPreAuthLinks: 64, authTimeoutMs: 1_500 });
+    for (const flags of [["--max-preauth", "0"], ["--auth-timeout-ms=-1"], ["--auth-timeout-ms", "soon"]]) expect(() => limitsOf(...flags)).toThrow(ConfigError);
+  });
+
   it("closes half-sent HTTP upgrades after the header timeout, not Node's 60 s, and serves real clients meanwhile", async () => {
     const relay = await startRelay({ limits: limits({ httpHeadersTimeoutMs: 300 }) });
     const sockets = await Promise.all(Array.from({ length: 200 }, () => halfSentUpgrade(relay.port)));
