@@ -1,6 +1,7 @@
 import { join } from "node:path";
-import { assertAgentName } from "../mls/identity.js";
+import { assertAgentName, type MemberIdentity } from "../mls/identity.js";
 import { MlsAgent, type ReceiveOutcome } from "../mls/mlsAgent.js";
+import { MAX_PAYLOAD_BYTES } from "../mls/receiving.js";
 import { AgentStore } from "../store/agentStore.js";
 import { resolveDataDir } from "../store/dataDir.js";
 import { TransportError } from "../transport/errors.js";
@@ -20,7 +21,7 @@ import { KeyPackageSupply, PUBLISHED_KEY_PACKAGES } from "./keyPackageSupply.js"
 import { Leaving } from "./leaving.js";
 import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
 import { MemberChanges } from "./memberChanges.js";
-import { decodeControl, isUserText } from "./messageCodec.js";
+import { decodeControl, isUserText, MAX_TEXT_BYTES } from "./messageCodec.js";
 import { Offers } from "./offers.js";
 import { OutboundSends } from "./outboundSends.js";
 import { PendingJoins } from "./pendingJoins.js";
@@ -234,6 +235,7 @@ export class Agent implements ChannelService {
     for (const o of outcomes) {
       if (o.kind === "application" || o.kind === "proposal" || (o.kind === "commit" && !o.own)) this.joins.confirm(channel);
       if (o.kind === "application") {
+        for (const bytes of o.oversized) this.oversized(channel, o.sender, bytes, o.seq);
         for (const payload of o.payloads) {
           const notice = decodeControl(payload);
           if (notice !== undefined) this.invites.remember(channel, notice);
@@ -251,6 +253,13 @@ export class Agent implements ChannelService {
       }
     }
     this.core.progress.wake();
+  }
+
+  /** A member's message over the bound was dropped where it was decrypted: say so, by sender, never with its text. */
+  private oversized(channel: string, sender: MemberIdentity, bytes: number, seq: number | undefined): void {
+    const who = `'${sender.name}' (${sender.did})`;
+    this.core.log(`dropped a message of ${bytes} bytes from ${who} on ${channel}: members' messages carry at most ${MAX_PAYLOAD_BYTES} bytes`);
+    this.core.warnings.warn(channel, "message_too_large", `a message of ${bytes} bytes from ${who} was dropped unread: a message carries at most ${MAX_TEXT_BYTES} bytes of text`, seq);
   }
 
   /** The channel's group is gone (removed, split, replaced): every part forgets it. */

@@ -5,6 +5,13 @@ import type { Rotation } from "./rotation.js";
 import { AgentError, type ChannelWarning, type ReceivedMessage, type ReceiveOptions } from "./types.js";
 
 /**
+ * Bytes of messages one receive returns at most, always at least one message: three of the
+ * largest size. The rest stay for the next call, so that a backlog of large messages cannot make
+ * one answer of many MiB.
+ */
+export const MAX_RECEIVE_BYTES = 256 * 1024;
+
+/**
  * What `receive` reads: the inbox rows the stream stored, each handed out once, with the
  * warnings gathered meanwhile; it long-polls on the stream's progress. Owns the listeners told
  * of each new message.
@@ -30,7 +37,7 @@ export class InboxReader {
 
   async receive(options: ReceiveOptions): Promise<{ messages: ReceivedMessage[]; timedOut: boolean; warnings?: ChannelWarning[] }> {
     const { mls, store, warnings, progress } = this.core;
-    const { channel, waitMs = 0, maxMessages = 100, signal } = options;
+    const { channel, waitMs = 0, maxMessages = 100, maxBytes = MAX_RECEIVE_BYTES, signal } = options;
     const known = channel === undefined || mls.channels().includes(channel) || store.countUndelivered(channel) > 0 || warnings.has(channel);
     if (!known) {
       throw new AgentError("not_found", `no channel '${channel}' on this agent; create it or join it first`);
@@ -39,7 +46,7 @@ export class InboxReader {
     for (;;) {
       // A cancelled call gets no answer at all: consuming messages for it would lose them.
       if (signal?.aborted) return { messages: [], timedOut: true };
-      const rows = store.undelivered(channel, maxMessages);
+      const rows = store.undelivered(channel, maxMessages, maxBytes);
       const waited = Date.now() - started;
       if (rows.length > 0 || warnings.has(channel) || waited >= waitMs || progress.closed) {
         store.markDelivered(rows.map((r) => r.id));

@@ -12,6 +12,8 @@
  *
  * Kinds stay below 0xFF, the first byte of a packed message (mls/packedPayloads.ts).
  */
+import { MAX_PAYLOAD_BYTES } from "../mls/receiving.js";
+
 const USER_TEXT = 0;
 const CONTROL = 1;
 const TIMED_TEXT = 2;
@@ -20,6 +22,10 @@ const TIME_BYTES = 8;
 const MAX_DATE_MS = 8.64e15;
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The longest text a message carries, in UTF-8 bytes (the MCP tools' bound too): encoded, it is within MAX_PAYLOAD_BYTES, over which members drop it. */
+export const MAX_TEXT_BYTES = 64 * 1024;
+if (1 + TIME_BYTES + MAX_TEXT_BYTES > MAX_PAYLOAD_BYTES) throw new Error("MAX_TEXT_BYTES does not fit the payload bound");
 
 /** An invite's details, sent to every member so that any of them can admit its holder. */
 export interface InviteNotice {

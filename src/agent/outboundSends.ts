@@ -5,7 +5,7 @@ import type { CommitIntents } from "./commitIntents.js";
 import type { Core } from "./core.js";
 import { guarded, toAgentError } from "./errors.js";
 import type { Leaving } from "./leaving.js";
-import { encodeText } from "./messageCodec.js";
+import { encodeText, MAX_TEXT_BYTES } from "./messageCodec.js";
 import { QueuedTexts, type OutgoingText } from "./queuedTexts.js";
 import { isQueued, relayCodeOf, withTimeout } from "./relayAnswers.js";
 import type { Rotation } from "./rotation.js";
@@ -42,6 +42,9 @@ export class OutboundSends {
   async send(channel: string, message: string, sentAt = this.core.config.clock?.() ?? Date.now()): Promise<SendResult> {
     const { channels, mls, log, sendTimeoutMs } = this.core;
     if (this.leaving.has(channel)) throw new AgentError("not_member", `this agent asked to leave '${channel}'; it can no longer send there`);
+    if (Buffer.byteLength(message, "utf8") > MAX_TEXT_BYTES) {
+      throw new AgentError("bad_request", `a message is at most ${MAX_TEXT_BYTES} bytes of UTF-8 (members drop longer ones); split it into several messages`);
+    }
     const text = { text: message, sentAt };
     for (let attempt = 1; ; attempt++) {
       await this.caughtUp(channel);

@@ -177,7 +177,9 @@ export type ChannelWarningCode =
   | "half_joined"
   | "message_not_delivered"
   | "identity_conflict"
-  | "channel_not_delivered";
+  | "channel_not_delivered"
+  /** A member sent a message over the bound (mls/receiving.ts, MAX_PAYLOAD_BYTES): dropped, never shown. */
+  | "message_too_large";
 
 export interface ChannelWarning {
   readonly channel: string;
@@ -192,6 +194,8 @@ export interface ReceiveOptions {
   /** How long to wait for a first message when none is waiting (0 = do not wait). */
   readonly waitMs?: number;
   readonly maxMessages?: number;
+  /** At most about this many bytes of messages per call (default MAX_RECEIVE_BYTES, at least one message); the rest stay for the next. */
+  readonly maxBytes?: number;
   readonly signal?: AbortSignal;
   /** Called about once a second while waiting (for progress notifications). */
   readonly onWait?: (waitedMs: number) => void;

@@ -6,11 +6,12 @@
 import { z } from "zod";
 // The channel manager's own name rules, checked in the schema so the model sees them up front.
 import { AGENT_NAME, CHANNEL_HANDLE, type AgentView, type ChannelState } from "../agent/types.js";
+import { MAX_TEXT_BYTES } from "../agent/messageCodec.js";
 
 /** Longest wait a tool accepts: below every host's tool-call timeout seen in practice (~30-60 s). */
 export const MAX_WAIT_MS = 25_000;
-/** Largest message, in UTF-8 bytes. */
-const MAX_MESSAGE_BYTES = 64 * 1024;
+/** Largest message, in UTF-8 bytes: what members accept (messageCodec.ts). */
+const MAX_MESSAGE_BYTES = MAX_TEXT_BYTES;
 /** Largest Welcome: the wire's largest envelope (src/wire/envelope.ts); a big group's tree is large. */
 export const MAX_WELCOME_BYTES = 1 << 20;
 /** Key packages are a few hundred bytes; this leaves room for extensions without admitting junk. */

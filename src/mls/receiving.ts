@@ -13,6 +13,14 @@ import type { ReceiveOutcome } from "./outcomes.js";
 import { unpackPayloads } from "./packedPayloads.js";
 import type { SentEchoes } from "./sentEchoes.js";
 
+/**
+ * The most bytes one payload of a member's application message may carry: 64 KiB of text, as the
+ * MCP tools take, and room for the few bytes the layers above put before it (its kind, its sent
+ * time). Anything longer is dropped where it is decrypted, so that no member can fill another's
+ * inbox, or one receive, with messages of up to a relay frame's 1 MiB.
+ */
+export const MAX_PAYLOAD_BYTES = 64 * 1024 + 64;
+
 /** Proposal types a skytale channel uses; others (PSK, ReInit, extension changes) are refused. */
 const ALLOWED_PROPOSALS = new Set(["add", "remove", "update"]);
 
@@ -179,13 +187,15 @@ export class Receiver {
     if (forbidden !== undefined) throw new MlsError("bad_message", `'${forbidden}' proposals are not allowed in skytale channels`);
     if (result.kind === "applicationMessage") {
       if (sender === undefined) throw new MlsError("decryption_failure", "application message without a verified sender");
-      const payloads = unpackPayloads(result.message);
+      const all = unpackPayloads(result.message);
+      const payloads = all.filter((p) => p.length <= MAX_PAYLOAD_BYTES);
+      const oversized = all.filter((p) => p.length > MAX_PAYLOAD_BYTES).map((p) => p.length);
       const receivedAt = this.options.clock();
       const inbox = payloads.filter(this.options.keepInInbox).map((plaintext) => ({
         channel, seq, epoch: pm.epoch, sender: sender.name, senderDid: sender.did, plaintext, receivedAt,
       }));
       this.groups.persist(entry, { state: result.newState, cursor, inbox, bufferRemove }, result.consumed);
-      return { kind: "application", channel, seq, epoch: pm.epoch, sender, payloads };
+      return { kind: "application", channel, seq, epoch: pm.epoch, sender, payloads, oversized };
     }
     if (pm.contentType === "proposal") {
       this.groups.apply({ channel, state: stateRecord(result.newState), cursor, bufferRemove });

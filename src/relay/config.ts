@@ -10,7 +10,10 @@ import type { NatsOptions } from "./jetstream/streams.js";
 import { PREFIX_PATTERN } from "./jetstream/subjects.js";
 
 export interface RelayLimits {
+  /** Authenticated links; a link takes one at Auth (linkSlots.ts). */
   readonly maxConnections: number;
+  /** Links that have not authenticated yet, a budget of their own: the oldest makes room for a new one. */
+  readonly maxPreAuthLinks: number;
   readonly maxChannelsPerConnection: number;
   /** Per connection; a frame costs one per envelope piece it carries (cover frames cost one). */
   readonly framesPerSecond: number;
@@ -18,7 +21,7 @@ export interface RelayLimits {
   readonly maxInboxItems: number;
   /** Bytes waiting in a socket's send buffer before a slow reader is dropped (it resumes later). */
   readonly maxBufferedBytes: number;
-  /** Handshake and Auth must complete within this. */
+  /** Handshake and Auth must complete within this, or the link is closed. */
   readonly authTimeoutMs: number;
   /** An HTTP request's headers (a WebSocket upgrade's too) must arrive within this. */
   readonly httpHeadersTimeoutMs: number;
@@ -50,12 +53,13 @@ export interface RelayConfig {
 
 export const DEFAULT_LIMITS: RelayLimits = {
   maxConnections: 10_000,
+  maxPreAuthLinks: 512,
   maxChannelsPerConnection: 4_096,
   framesPerSecond: 5_000,
   bytesPerSecond: 64 * 1024 * 1024,
   maxInboxItems: 1_000,
   maxBufferedBytes: 16 * 1024 * 1024,
-  authTimeoutMs: 10_000,
+  authTimeoutMs: 3_000,
   httpHeadersTimeoutMs: 5_000,
 };
 
@@ -97,7 +101,10 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --nats-creds FILE       NATS credentials file, if the servers require one
   --key-file FILE         the relay's static key (32 bytes), the same file on every node; required
                           with --nats (env SKYTALE_RELAY_KEY_FILE; default: relay.key in the data dir)
-  --max-connections N     (default ${DEFAULT_LIMITS.maxConnections})
+  --max-connections N     authenticated links (default ${DEFAULT_LIMITS.maxConnections})
+  --max-preauth N         links still in their handshake or Auth, apart from those; when full,
+                          the oldest is closed to make room (default ${DEFAULT_LIMITS.maxPreAuthLinks})
+  --auth-timeout-ms MS    a link must authenticate within this, or it is closed (default ${DEFAULT_LIMITS.authTimeoutMs})
   --max-channels N        channels per connection (default ${DEFAULT_LIMITS.maxChannelsPerConnection})
   --frames-per-second N   per connection, counting each envelope of a frame (default ${DEFAULT_LIMITS.framesPerSecond})
   --max-inbox N           pending inbox items per agent (default ${DEFAULT_LIMITS.maxInboxItems})`;
@@ -160,6 +167,8 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       "max-channel-mb": { type: "string" },
       durability: { type: "string" },
       "max-connections": { type: "string" },
+      "max-preauth": { type: "string" },
+      "auth-timeout-ms": { type: "string" },
       "max-channels": { type: "string" },
       "frames-per-second": { type: "string" },
       "max-inbox": { type: "string" },
@@ -212,6 +221,8 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     limits: {
       ...DEFAULT_LIMITS,
       maxConnections: positive("--max-connections", values["max-connections"], DEFAULT_LIMITS.maxConnections),
+      maxPreAuthLinks: positive("--max-preauth", values["max-preauth"], DEFAULT_LIMITS.maxPreAuthLinks),
+      authTimeoutMs: positive("--auth-timeout-ms", values["auth-timeout-ms"], DEFAULT_LIMITS.authTimeoutMs),
       maxChannelsPerConnection: positive("--max-channels", values["max-channels"], DEFAULT_LIMITS.maxChannelsPerConnection),
       framesPerSecond: positive("--frames-per-second", values["frames-per-second"], DEFAULT_LIMITS.framesPerSecond),
       maxInboxItems: positive("--max-inbox", values["max-inbox"], DEFAULT_LIMITS.maxInboxItems),

@@ -4,10 +4,12 @@ import { type AckEntry, type Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { respondToHello } from "../wire/handshake.js";
 import { LinkCodec } from "../wire/link.js";
+import { MAX_AUTH_ENVELOPE_BYTES } from "../wire/linkAuth.js";
 import { LinkPacer } from "../wire/linkPacer.js";
 import type { StaticKeyPair } from "../wire/x25519.js";
 import type { TokenClaims } from "./token.js";
 import type { RelayLimits } from "./config.js";
+import type { LinkSlots } from "./linkSlots.js";
 import type { RelayMetrics } from "./metrics.js";
 import type { SendGate } from "./sendGate.js";
 import { TokenBucket } from "./rateLimit.js";
@@ -57,6 +59,8 @@ export interface ConnectionContext {
   readonly cover: CoverConfig;
   readonly metrics: RelayMetrics;
   readonly gate: SendGate<RelayConnection>;
+  /** Slots: the budget of links that have not authenticated, with their deadline, and those of authenticated ones. */
+  readonly slots: LinkSlots;
   /** A monotonic clock, ms: rate limits, reassembly timeouts and cover slots. */
   readonly now: () => number;
   /** Whether the client announced that it paces: then every frame from it is a cell. */
@@ -104,6 +108,7 @@ export class RelayConnection {
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
     ws.on("close", () => this.closed());
     ws.on("error", () => this.closed());
+    ctx.slots.admit(this);
   }
 
   /** The authenticated agent's identity key (hex), once Auth succeeded. */
@@ -130,9 +135,14 @@ export class RelayConnection {
     return this.state.phase === "ready" ? this.state.token : undefined;
   }
 
-  /** Marks the link authenticated as the holder of identity key `agent` (hex), called `name`. */
+  /**
+   * Marks the link authenticated as the holder of identity key `agent` (hex), called `name`, in a
+   * slot of its own; with every such slot taken, closes it instead ("relay full").
+   */
   authenticated(agent: string, name: string, token: TokenClaims | undefined): void {
     if (this.state.phase !== "auth") return;
+    if (!this.ctx.slots.promote(this)) return this.close(1013, "relay full");
+    this.state.codec.limitIncoming(undefined);
     this.state = { phase: "ready", codec: this.state.codec, agent, name, token };
   }
 
@@ -204,6 +214,7 @@ export class RelayConnection {
   private closed(): void {
     if (this.state.phase === "closed") return;
     this.state = { phase: "closed" };
+    this.ctx.slots.release(this);
     this.pacer?.stop();
     this.handlers.onClose(this);
   }
@@ -279,6 +290,7 @@ export class RelayConnection {
     const limited = !this.frames.take(1) || !this.bytes.take(frame.length);
     try {
       this.handleFrame(frame, limited);
+      if (this.state.phase === "auth") this.ctx.slots.holding(this, this.state.codec.bufferedBytes);
     } catch (error) {
       if (error instanceof WireError) return this.protocolError(error.message);
       // Never let one link's surprise take the relay down: drop that link only.
@@ -295,6 +307,8 @@ export class RelayConnection {
     if (this.state.phase === "handshake") {
       const { reply, keys } = respondToHello(frame, this.ctx.relayKey);
       const codec = new LinkCodec(keys, this.ctx.now, this.ctx.peerSendsCells ?? false);
+      // Until Auth, nothing but one Auth: no fragments, no longer record, so nothing to hold.
+      codec.limitIncoming(MAX_AUTH_ENVELOPE_BYTES);
       this.state = { phase: "auth", codec, binding: keys.binding };
       this.ws.send(reply);
       this.startPacer(codec);

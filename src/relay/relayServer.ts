@@ -9,6 +9,7 @@ import type { ChannelLog } from "./channelLog.js";
 import { assertStrongSecret, type RelayConfig } from "./config.js";
 import { RelayConnection } from "./connection.js";
 import { RelayHandlers } from "./handlers.js";
+import { LinkSlots } from "./linkSlots.js";
 import { RelayMetrics } from "./metrics.js";
 import { AdminServer } from "./adminServer.js";
 import { Revocations } from "./revocations.js";
@@ -41,6 +42,8 @@ export interface RelayRuntime {
  */
 export class Relay {
   private readonly pruneTimer: NodeJS.Timeout;
+  /** Link slots: the budget of links that have not authenticated (what they hold), and authenticated ones. */
+  readonly slots: LinkSlots;
 
   private constructor(
     private readonly http: Server,
@@ -56,6 +59,7 @@ export class Relay {
   ) {
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
+    this.slots = new LinkSlots(config.limits);
   }
 
   /** Opens storage, loads (or makes) the relay key and starts listening. */
@@ -93,6 +97,7 @@ export class Relay {
     const http = createServer({ headersTimeout, requestTimeout: headersTimeout * 2, connectionsCheckingInterval: Math.min(1000, headersTimeout) });
     const relay = new Relay(http, wss, channelLog, relayKey, metrics, config, connections, revocations, admin, report);
     const gate = new SendGate<RelayConnection>();
+    const slots = relay.slots;
     const handlers = new RelayHandlers(channelLog, config, metrics, connections, report, revocations, gate);
     http.on("request", (req, res) => relay.serveHttp(req, res));
     wss.on("headers", (headers) => {
@@ -112,12 +117,12 @@ export class Relay {
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        if (relay.connections.size >= config.limits.maxConnections) {
+        if (slots.full) {
           ws.close(1013, "relay full");
           return;
         }
         const link = { peerSendsCells: peerSendsCells(revision, req.headers[LINK_CELLS_HEADER]) };
-        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, now, ...link, ...optional(runtime) }, {
+        const conn = new RelayConnection(ws, socket, { relayKey, limits: config.limits, cover: config.cover, metrics, gate, slots, now, ...link, ...optional(runtime) }, {
           onEnvelope: (c, e, bytes) => handlers.handle(c, e, bytes),
           onClose: (c) => {
             relay.connections.delete(c);
@@ -127,10 +132,6 @@ export class Relay {
         });
         relay.connections.add(conn);
         metrics.connections = relay.connections.size;
-        const deadline = setTimeout(() => {
-          if (!conn.ready) conn.close(1008, "handshake and auth must finish within the time limit");
-        }, config.limits.authTimeoutMs);
-        deadline.unref();
       });
     });
     try {

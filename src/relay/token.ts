@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { MAX_AUTH_TOKEN_BYTES } from "../wire/linkAuth.js";
 
 /**
  * Bearer tokens: HS256 JWTs (RFC 7519) with `sub` (the agent's name), `key` (its identity key,
@@ -21,7 +22,7 @@ export interface TokenClaims {
 export const DEFAULT_TOKEN_TTL_SECONDS = 7 * 24 * 3600;
 
 const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
-const MAX_TOKEN_LENGTH = 4096;
+const MAX_TOKEN_LENGTH = MAX_AUTH_TOKEN_BYTES;
 
 function sign(secret: string, signingInput: string): Buffer {
   return createHmac("sha256", secret).update(signingInput).digest();

@@ -374,14 +374,20 @@ export class AgentStore implements MlsStatePort {
   }
 
   /** Undelivered inbox messages, oldest first, optionally of one channel. */
-  undelivered(channel: string | undefined, limit: number): InboxEntry[] {
+  /**
+   * The oldest unread messages (of one channel, or all), in order: at most `limit` of them, and
+   * no more than `maxBytes` of plaintext together, but always the first. Only those are read.
+   */
+  undelivered(channel: string | undefined, limit: number, maxBytes = Number.POSITIVE_INFINITY): InboxEntry[] {
     return guarded("read the inbox", () => {
       const rows = (
         channel === undefined
-          ? this.sql("SELECT * FROM inbox WHERE delivered = 0 ORDER BY id LIMIT ?").all(limit)
-          : this.sql("SELECT * FROM inbox WHERE delivered = 0 AND channel = ? ORDER BY id LIMIT ?").all(channel, limit)
-      ) as InboxRow[];
-      return rows.map((r) => {
+          ? this.sql("SELECT * FROM inbox WHERE delivered = 0 ORDER BY id LIMIT ?").iterate(limit)
+          : this.sql("SELECT * FROM inbox WHERE delivered = 0 AND channel = ? ORDER BY id LIMIT ?").iterate(channel, limit)
+      ) as IterableIterator<InboxRow>;
+      const entries: InboxEntry[] = [];
+      let bytes = 0;
+      for (const r of rows) {
         const meta = {
           channel: r.channel,
           seq: r.seq ?? undefined,
@@ -390,8 +396,12 @@ export class AgentStore implements MlsStatePort {
           senderDid: r.sender_fingerprint,
           receivedAt: r.received_at,
         };
-        return { id: r.id, ...meta, plaintext: new Uint8Array(this.cipher.open(r.body, inboxContext(meta))) };
-      });
+        const plaintext = new Uint8Array(this.cipher.open(r.body, inboxContext(meta)));
+        bytes += plaintext.length;
+        if (entries.length > 0 && bytes > maxBytes) break;
+        entries.push({ id: r.id, ...meta, plaintext });
+      }
+      return entries;
     });
   }
 

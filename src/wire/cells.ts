@@ -75,13 +75,18 @@ export class CellReader {
   private chunks: Uint8Array[] = [];
   private have = 0;
 
+  /** Bytes of the partial record held until the rest of it arrives. */
+  get buffered(): number {
+    return this.have;
+  }
+
   /**
    * The pieces that a cell's plaintext completes, in order, each a copy the caller may keep, and
    * whether the cell carried any stream at all (a cover cell does not). Strict: a length over
-   * MAX_FRAME_ENVELOPE, or fill that is not zeros, is a bad frame. Views of `plaintext` are kept
-   * until its last record is whole: do not change it.
+   * `maxRecord` (at most MAX_FRAME_ENVELOPE), or fill that is not zeros, is a bad frame. Views of
+   * `plaintext` are kept until its last record is whole: do not change it.
    */
-  push(plaintext: Uint8Array): { pieces: Uint8Array[]; carried: boolean } {
+  push(plaintext: Uint8Array, maxRecord = MAX_FRAME_ENVELOPE): { pieces: Uint8Array[]; carried: boolean } {
     const pieces: Uint8Array[] = [];
     let at = 0;
     while (at < plaintext.length) {
@@ -91,7 +96,7 @@ export class CellReader {
           if (!isZeros(plaintext.subarray(at))) throw new WireError("bad_frame", "cell has bytes after its fill started");
           return { pieces, carried: at > 0 };
         }
-        if (length > MAX_FRAME_ENVELOPE) throw new WireError("bad_frame", "cell stream record length out of range");
+        if (length > Math.min(maxRecord, MAX_FRAME_ENVELOPE)) throw new WireError("bad_frame", "cell stream record length out of range");
         this.length = length;
         at += LENGTH_BYTES;
         continue;

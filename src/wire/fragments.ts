@@ -34,6 +34,11 @@ export class Reassembler {
     private readonly now: () => number,
   ) {}
 
+  /** Bytes of the partial message held until its last fragment arrives. */
+  get buffered(): number {
+    return this.partial?.bytes ?? 0;
+  }
+
   /** The whole envelope once its last fragment arrives, otherwise undefined. */
   push(f: Extract<Envelope, { type: "Fragment" }>): Envelope | undefined {
     return this.pushEncoded(f)?.envelope;

@@ -1,6 +1,7 @@
 import { BUCKETS, bucketFor, LINK_FRAME_OVERHEAD } from "./buckets.js";
 import { CellReader } from "./cells.js";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "./envelope.js";
+import { WireError } from "./errors.js";
 import { fragment, Reassembler } from "./fragments.js";
 import { framedBytes, FrameOpener, FrameSealer, MAX_FRAME_ENVELOPE, PIECE_OVERHEAD } from "./frames.js";
 import type { LinkKeys } from "./handshake.js";
@@ -55,6 +56,8 @@ export class LinkCodec {
   private readonly reassembler: Reassembler;
   private readonly cells = new CellReader();
   private nextMessage = 0;
+  /** While set, the largest piece the peer may send, and no fragments (limitIncoming). */
+  private maxIncomingPiece: number | undefined;
 
   /**
    * `peerSendsCells`: whether every frame from the peer is a cell (it announced that it paces its
@@ -113,6 +116,20 @@ export class LinkCodec {
     return this.sealer.sealCell(plaintext, size);
   }
 
+  /**
+   * Until called again with undefined, takes from the peer only pieces of at most `maxPiece`
+   * bytes and no fragments: a relay's link that has not authenticated holds nothing for its peer
+   * beyond one Auth (linkAuth.ts, MAX_AUTH_ENVELOPE_BYTES). Anything more is a WireError.
+   */
+  limitIncoming(maxPiece: number | undefined): void {
+    this.maxIncomingPiece = maxPiece;
+  }
+
+  /** Bytes held for the peer until more of its frames arrive: a partial cell record, a partial fragmented message. */
+  get bufferedBytes(): number {
+    return this.cells.buffered + this.reassembler.buffered;
+  }
+
   /** The envelopes a frame completes, in order: none for cover frames and non-final fragments. */
   read(frame: Uint8Array): Envelope[] {
     return this.readEncoded(frame).envelopes.map((r) => r.envelope);
@@ -126,8 +143,9 @@ export class LinkCodec {
   readEncoded(frame: Uint8Array): { cover: boolean; pieces: number; envelopes: ReadEnvelope[] } {
     let pieces: Uint8Array[];
     let cover: boolean;
+    const limit = this.maxIncomingPiece;
     if (this.peerSendsCells) {
-      const cell = this.cells.push(this.opener.openCell(frame));
+      const cell = this.cells.push(this.opener.openCell(frame), limit);
       pieces = cell.pieces;
       cover = !cell.carried;
     } else {
@@ -136,7 +154,9 @@ export class LinkCodec {
     }
     const envelopes: ReadEnvelope[] = [];
     for (const piece of pieces) {
+      if (limit !== undefined && piece.length > limit) throw new WireError("too_large", `at most ${limit} bytes may arrive in a piece here`);
       const envelope = decodeEnvelope(piece);
+      if (limit !== undefined && envelope.type === "Fragment") throw new WireError("fragment_error", "no fragments may arrive here (before Auth)");
       const whole = envelope.type === "Fragment" ? this.reassembler.pushEncoded(envelope) : { envelope, bytes: piece };
       if (whole !== undefined) envelopes.push(whole);
     }

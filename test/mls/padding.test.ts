@@ -41,7 +41,8 @@ describe("bucket padding inside MLS", () => {
     expect(bucketFor(delivered.length + LINK_FRAME_OVERHEAD)).toBe(sent.length + LINK_FRAME_OVERHEAD);
     await stream.publish(update.commit, [bob, alice]);
 
-    const sizes = [0, 1, 50, 86, 87, 100, 200, 500, 1000, 1024, 3000, 8000, 16000, 30000, 40000, 100_000];
+    // Up to the largest a member accepts (MAX_PAYLOAD_BYTES): several fragments' worth.
+    const sizes = [0, 1, 50, 86, 87, 100, 200, 500, 1000, 1024, 3000, 8000, 16000, 30000, 40000, 65_000];
     const seen = new Map<number, number>();
     for (const size of sizes) {
       const body = "x".repeat(size);

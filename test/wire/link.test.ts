@@ -8,6 +8,7 @@ import { fragment, Reassembler } from "../../src/wire/fragments.js";
 import { FrameOpener, FrameSealer } from "../../src/wire/frames.js";
 import { ClientHandshake, HANDSHAKE_BYTES, respondToHello } from "../../src/wire/handshake.js";
 import { LinkCodec } from "../../src/wire/link.js";
+import { MAX_AUTH_ENVELOPE_BYTES, MAX_AUTH_TOKEN_BYTES } from "../../src/wire/linkAuth.js";
 import { generateStaticKeyPair } from "../../src/wire/x25519.js";
 
 function linkedPair() {
@@ -128,6 +129,21 @@ describe("link codec", () => {
     r.push(parts[0]!);
     now = 5000;
     expect(() => r.push(parts[1]!)).toThrow(expect.objectContaining({ code: "fragment_error" }));
+  });
+
+  it("limited to one Auth (before a relay's link authenticates): the largest Auth passes, fragments and longer pieces do not, and nothing is held", () => {
+    const largest = encodeEnvelope({ type: "Auth", id: 1n, agent: "a".repeat(64), key: new Uint8Array(32).fill(1), signature: new Uint8Array(64), token: "t".repeat(MAX_AUTH_TOKEN_BYTES) });
+    expect(largest.length).toBe(MAX_AUTH_ENVELOPE_BYTES);
+    const { client, relay } = linkedPair();
+    relay.limitIncoming(MAX_AUTH_ENVELOPE_BYTES);
+    expect(relay.read(client.seal(largest))).toMatchObject([{ type: "Auth", agent: "a".repeat(64) }]);
+    const start = encodeEnvelope({ type: "Fragment", id: 0n, message: 1, part: 0, count: 40, chunk: randomBytes(1_000) });
+    expect(() => relay.read(client.seal(start))).toThrow(expect.objectContaining({ code: "fragment_error" }));
+    expect(relay.bufferedBytes).toBe(0);
+    const long = encodeEnvelope({ type: "Msg", id: 3n, body: randomBytes(MAX_AUTH_ENVELOPE_BYTES) });
+    expect(() => relay.read(client.seal(long))).toThrow(expect.objectContaining({ code: "too_large" }));
+    relay.limitIncoming(undefined);
+    expect(relay.read(client.seal(long))).toMatchObject([{ type: "Msg", id: 3n }]);
   });
 
   it("random frames only ever give a WireError", () => {

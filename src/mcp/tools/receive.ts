@@ -1,5 +1,6 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
+import { MAX_RECEIVE_BYTES } from "../../agent/inboxReader.js";
 import type { ReceivedMessage } from "../../agent/types.js";
 import type { ToolContext } from "../context.js";
 import { respond } from "../results.js";
@@ -19,7 +20,7 @@ const inputSchema = z
     ).default(0),
     max_messages: integer("max_messages", 1, 1000, "messages")
       .default(DEFAULT_MAX_MESSAGES)
-      .describe(`Return at most this many messages (default ${DEFAULT_MAX_MESSAGES}); the rest stay for the next receive`),
+      .describe(`Return at most this many messages (default ${DEFAULT_MAX_MESSAGES}), and at most ${MAX_RECEIVE_BYTES / 1024} KiB of them; the rest stay for the next receive`),
   })
   .strict();
 const messageOutput = z.object({
