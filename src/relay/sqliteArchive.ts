@@ -269,18 +269,7 @@ export class SqliteArchive {
 
   /** Archives a frame that needs no ordering check; a repeated body returns its first seq. */
   append(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string): AppendResult {
-    const run = (): AppendResult => {
-      const id = msgId(body);
-      const idKey = id.toString("latin1");
-      const frames = this.window(channel);
-      const seen = frames.seqOf(idKey);
-      if (seen !== undefined) return { kind: "stored", seq: BigInt(seen), duplicate: true };
-      if (!frames.stored) return { kind: "unknown" };
-      return { kind: "stored", seq: this.store(frames, channel, kind, body, from, id, idKey, null), duplicate: false };
-    };
-    // Inside a batch (group commit) the batch's transaction already makes this atomic; a savepoint
-    // per message would cost more than the insert itself.
-    return this.db.inTransaction ? run() : this.transaction(run);
+    return this.archiveOnce(channel, kind, body, from, () => undefined) as AppendResult;
   }
 
   /**
@@ -289,6 +278,15 @@ export class SqliteArchive {
    * or ahead of it (a repeated body still returns its first seq, whatever the epoch is now).
    */
   appendMessage(channel: Uint8Array, body: Uint8Array, from: string, epoch: bigint): MessageResult {
+    return this.archiveOnce(channel, "Msg", body, from, (current) => {
+      if (current === null) return undefined;
+      if (epoch + MSG_EPOCH_SLACK < current) return { kind: "stale", epoch: current };
+      return epoch > current ? { kind: "ahead", epoch: current } : undefined;
+    });
+  }
+
+  /** Archives a body once per channel, if the channel is open and `refusal` (given its epoch) has none. */
+  private archiveOnce(channel: Uint8Array, kind: StoredKind, body: Uint8Array, from: string, refusal: (epoch: bigint | null) => MessageResult | undefined): MessageResult {
     const run = (): MessageResult => {
       const id = msgId(body);
       const idKey = id.toString("latin1");
@@ -296,10 +294,10 @@ export class SqliteArchive {
       const seen = frames.seqOf(idKey);
       if (seen !== undefined) return { kind: "stored", seq: BigInt(seen), duplicate: true };
       if (!frames.stored) return { kind: "unknown" };
-      if (frames.epoch !== null && epoch + MSG_EPOCH_SLACK < frames.epoch) return { kind: "stale", epoch: frames.epoch };
-      if (frames.epoch !== null && epoch > frames.epoch) return { kind: "ahead", epoch: frames.epoch };
-      return { kind: "stored", seq: this.store(frames, channel, "Msg", body, from, id, idKey, null), duplicate: false };
+      return refusal(frames.epoch) ?? { kind: "stored", seq: this.store(frames, channel, kind, body, from, id, idKey, null), duplicate: false };
     };
+    // Inside a batch (group commit) the batch's transaction already makes this atomic; a savepoint
+    // per message would cost more than the insert itself.
     return this.db.inTransaction ? run() : this.transaction(run);
   }
 
