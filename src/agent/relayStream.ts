@@ -280,6 +280,7 @@ export class RelayStream {
     if (verdict.confirmed && atOurEpoch) {
       await this.hooks.forkEvidence(channel, seq, commit);
     } else {
+      log(`skipped frame ${seq} of ${channel}: ${code}, also when fetched again`);
       warnings.warn(channel, "frame_rejected", `frame ${seq} of this channel did not verify (${code}), even when fetched again; it was skipped`, seq);
     }
     return true;
