@@ -2,9 +2,10 @@
 // broadcast relay (no encryption, no padding, no storage ordering); "off" is the skytale relay
 // with cover off (a JSON second argument overrides config fields: a JetStream store for
 // bench/cluster.bench.ts), and "skytale" one with the JSON CoverConfig of the second argument.
-// Prints {"port": N} once listening; answers "mem" on stdin with its memory after a full GC, and
-// "cpu" with the CPU time it has used (µs).
-import { mkdtempSync, rmSync } from "node:fs";
+// Prints {"port": N} once listening; answers "mem" on stdin with its memory after a full GC,
+// "cpu" with the CPU time it has used (µs), "peak" with its peak and current RSS (VmHWM and VmRSS,
+// bytes, no GC) and "replays" with what the relay's replays hold (Relay.replays.stats).
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -57,9 +58,20 @@ async function startSkytale(): Promise<{ port: number; relay: Relay }> {
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
-const port = kind === "baseline" ? await startBaseline() : (await startSkytale()).port;
+const skytale = kind === "baseline" ? undefined : await startSkytale();
+const port = skytale?.port ?? (await startBaseline());
 process.stdout.write(`${JSON.stringify({ port })}\n`);
+/** A line of /proc/self/status in bytes (Linux). */
+const status = (field: string) => Number(/(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith(`${field}:`)) ?? "")?.[1] ?? NaN) * 1024;
 createInterface({ input: process.stdin }).on("line", (line) => {
+  if (line === "peak") {
+    process.stdout.write(`${JSON.stringify({ peak: status("VmHWM"), rss: status("VmRSS") })}\n`);
+    return;
+  }
+  if (line === "replays") {
+    process.stdout.write(`${JSON.stringify(skytale?.relay.replays.stats() ?? {})}\n`);
+    return;
+  }
   if (line === "cpu") {
     const { user, system } = process.cpuUsage();
     process.stdout.write(`${JSON.stringify({ cpu: user + system })}\n`);

@@ -179,8 +179,11 @@ export interface ChannelLog {
    * `done` or to the listener, and before any later one: handlers may fan out from there.
    */
   write(batch: readonly ChannelWrite[], settle: (run: () => void) => void): void;
-  /** Frames with seq ≥ fromSeq, oldest first, at most `limit` (fewer once the end is reached). */
-  read(channel: Uint8Array, fromSeq: bigint, limit: number): Promise<ChannelFrame[]>;
+  /**
+   * Frames with seq ≥ fromSeq, oldest first, at most `limit` of them and, past the first, of at
+   * most `maxBytes` in all (fewer once the end is reached). What is read beyond that is not held.
+   */
+  read(channel: Uint8Array, fromSeq: bigint, limit: number, maxBytes?: number): Promise<ChannelFrame[]>;
   /**
    * Starts (or keeps) following a channel for the listener; resolves with its last seq. Every
    * frame after that seq reaches the listener (or a write's `done`) once the promise resolves.
@@ -195,7 +198,8 @@ export interface ChannelLog {
 
   /** Puts an envelope (id 0) into a principal's inbox, unless it holds `maxItems` already. */
   appendInbox(principal: string, envelope: Uint8Array, maxItems: number): Promise<{ readonly kind: "stored"; readonly seq: bigint } | { readonly kind: "full" }>;
-  readInbox(principal: string, fromSeq: bigint, limit: number): Promise<InboxItem[]>;
+  /** Items with seq ≥ fromSeq, oldest first, bounded like read()'s frames. */
+  readInbox(principal: string, fromSeq: bigint, limit: number, maxBytes?: number): Promise<InboxItem[]>;
   /** Deletes the items up to `upToSeq`; the inbox's seqs go on from its last one. */
   ackInbox(principal: string, upToSeq: bigint): Promise<void>;
   lastInboxSeq(principal: string): Promise<bigint>;

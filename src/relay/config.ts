@@ -25,6 +25,12 @@ export interface RelayLimits {
   readonly authTimeoutMs: number;
   /** An HTTP request's headers (a WebSocket upgrade's too) must arrive within this. */
   readonly httpHeadersTimeoutMs: number;
+  /** Bytes all replays (channels and inboxes) may hold at once: read, and not yet out of the relay's buffers. */
+  readonly maxReplayBytes: number;
+  /** Bytes one replay batch reads (a link replays one batch at a time); at most a quarter of maxBufferedBytes. */
+  readonly replayBatchBytes: number;
+  /** A replay batch that has not left the relay's buffers for its link within this drops the link as too slow. */
+  readonly replayStallMs: number;
 }
 
 /** Where the relay keeps its archive: an embedded SQLite file, or NATS JetStream shared by relay nodes. */
@@ -61,6 +67,9 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxBufferedBytes: 16 * 1024 * 1024,
   authTimeoutMs: 3_000,
   httpHeadersTimeoutMs: 5_000,
+  maxReplayBytes: 32 * 1024 * 1024,
+  replayBatchBytes: 1024 * 1024,
+  replayStallMs: 30_000,
 };
 
 export class ConfigError extends Error {
@@ -107,7 +116,9 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --auth-timeout-ms MS    a link must authenticate within this, or it is closed (default ${DEFAULT_LIMITS.authTimeoutMs})
   --max-channels N        channels per connection (default ${DEFAULT_LIMITS.maxChannelsPerConnection})
   --frames-per-second N   per connection, counting each envelope of a frame (default ${DEFAULT_LIMITS.framesPerSecond})
-  --max-inbox N           pending inbox items per agent (default ${DEFAULT_LIMITS.maxInboxItems})`;
+  --max-inbox N           pending inbox items per agent (default ${DEFAULT_LIMITS.maxInboxItems})
+  --max-replay-mb N       bytes all replays of channels and inboxes may hold at once, read and not
+                          yet sent; each link replays one batch of at most 1 MiB at a time (default ${DEFAULT_LIMITS.maxReplayBytes / 1024 / 1024})`;
 
 function positive(name: string, value: string | undefined, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
@@ -172,6 +183,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       "max-channels": { type: "string" },
       "frames-per-second": { type: "string" },
       "max-inbox": { type: "string" },
+      "max-replay-mb": { type: "string" },
       nats: { type: "string" },
       "nats-replicas": { type: "string" },
       "nats-prefix": { type: "string" },
@@ -226,6 +238,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       maxChannelsPerConnection: positive("--max-channels", values["max-channels"], DEFAULT_LIMITS.maxChannelsPerConnection),
       framesPerSecond: positive("--frames-per-second", values["frames-per-second"], DEFAULT_LIMITS.framesPerSecond),
       maxInboxItems: positive("--max-inbox", values["max-inbox"], DEFAULT_LIMITS.maxInboxItems),
+      maxReplayBytes: positive("--max-replay-mb", values["max-replay-mb"], DEFAULT_LIMITS.maxReplayBytes / 1024 / 1024) * 1024 * 1024,
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { WebSocket } from "ws";
-import { realTimers, type CoverConfig, type Timers } from "../wire/cover.js";
+import { coverBudget, realTimers, type CoverConfig, type Timers } from "../wire/cover.js";
 import { type AckEntry, type Envelope } from "../wire/envelope.js";
 import { WireError } from "../wire/errors.js";
 import { respondToHello } from "../wire/handshake.js";
@@ -11,6 +11,7 @@ import type { TokenClaims } from "./token.js";
 import type { RelayLimits } from "./config.js";
 import type { LinkSlots } from "./linkSlots.js";
 import type { RelayMetrics } from "./metrics.js";
+import type { ReplayTurn } from "./replayBudget.js";
 import type { SendGate } from "./sendGate.js";
 import { TokenBucket } from "./rateLimit.js";
 
@@ -39,6 +40,15 @@ const MAX_BREACHES = 100;
 const SEAL_CHUNK = 256 * 1024;
 /** Frames of what is still queued that a paced link sends at once when it closes (an Error saying why). */
 const CLOSE_DRAIN_FRAMES = 8;
+/**
+ * A replay batch has drained once no more than this waits for the link (above the socket's own
+ * high-water mark, so that a link that is keeping up never waits).
+ */
+const REPLAY_LOW_WATER = 64 * 1024;
+/** How often a replay waiting for its link to drain looks again. */
+const DRAIN_POLL_MS = 20;
+/** A paced link's replay batch: what its slots carry in this many seconds. */
+const PACED_BATCH_SECONDS = 2;
 
 type LinkState =
   | { phase: "handshake" }
@@ -276,6 +286,41 @@ export class RelayConnection {
   /** Lets the frames held back so far go now, when the rest of the turn has more work to do. */
   flushWrites(): void {
     this.uncork();
+  }
+
+  /** Bytes waiting to go out on this link: this turn's, the socket's buffer and the pacer's queue. */
+  get outgoingBytes(): number {
+    return this.pendingBytes + this.ws.bufferedAmount + (this.pacer?.queuedBytes ?? 0);
+  }
+
+  /**
+   * How a replay batch is sized and paced on this link (replayBudget.ts): at most a quarter of
+   * maxBufferedBytes, and on a paced link what its slots carry in a few seconds. The batch has
+   * drained once no more than a low-water mark waits; one that has not within replayStallMs
+   * drops the link as too slow (it resumes from its cursor), so that a link that stops reading
+   * cannot keep a share of the relay-wide budget.
+   */
+  replayTurn(): ReplayTurn {
+    const limits = this.ctx.limits;
+    const paced = this.pacer === undefined ? Number.POSITIVE_INFINITY : coverBudget(this.ctx.cover) * PACED_BATCH_SECONDS;
+    const batchBytes = Math.max(1, Math.floor(Math.min(limits.replayBatchBytes, limits.maxBufferedBytes / 4, paced)));
+    const lowWater = Math.min(REPLAY_LOW_WATER, batchBytes);
+    return {
+      batchBytes,
+      drained: () =>
+        new Promise<void>((resolve) => {
+          const deadline = this.ctx.now() + limits.replayStallMs;
+          const check = () => {
+            if (this.isClosed || this.outgoingBytes <= lowWater) return resolve();
+            if (this.ctx.now() >= deadline) {
+              this.close(1008, "too slow: reconnect and resume");
+              return resolve();
+            }
+            setTimeout(check, DRAIN_POLL_MS).unref();
+          };
+          check();
+        }),
+    };
   }
 
   /** A reader too slow to keep up is dropped; it resumes from its cursor when it reconnects. */

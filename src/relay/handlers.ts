@@ -9,11 +9,12 @@ import type { RelayConfig } from "./config.js";
 import type { RelayConnection } from "./connection.js";
 import type { RelayMetrics } from "./metrics.js";
 import { OrderedFeed } from "./orderedFeed.js";
+import type { ReplayBudget } from "./replayBudget.js";
 import type { Revocations } from "./revocations.js";
 import type { SendGate } from "./sendGate.js";
 import { checkToken, type TokenClaims } from "./token.js";
 
-/** Archive frames read per query while replaying a subscription. */
+/** Archive frames read per query while replaying a subscription (and at most replayBatchBytes of them). */
 const REPLAY_BATCH = 512;
 
 /** A view, not a copy: the fan-out computes this once per message. */
@@ -83,6 +84,8 @@ export class RelayHandlers {
     private readonly report: (line: string) => void,
     private readonly revocations: Revocations,
     private readonly gate: SendGate<RelayConnection>,
+    /** Replays stream through it: one batch per link at a time, within a relay-wide budget of bytes. */
+    private readonly replays: ReplayBudget<RelayConnection>,
   ) {
     log.listen({
       frames: (channel, frames) => frames.forEach((f) => this.fanOut(channel, f)),
@@ -450,8 +453,10 @@ export class RelayHandlers {
     if (sub === undefined) {
       const channel = e.channel.slice();
       const feed: OrderedFeed<ChannelFrame> = new OrderedFeed<ChannelFrame>({
-        read: (from) => this.log.read(channel, from, REPLAY_BATCH),
+        read: (from, maxBytes) => this.log.read(channel, from, REPLAY_BATCH, maxBytes),
         send: (frame) => conn.sendEncoded(frame.kind, frame.envelope),
+        size: (frame) => frame.envelope.length,
+        turn: (batch) => this.replays.turn(conn, conn.replayTurn(), batch),
         open: () => this.connections.has(conn),
         failed: (error) => this.report(`replay of a channel failed, retrying: ${(error as Error).message}`),
       });
@@ -502,11 +507,13 @@ export class RelayHandlers {
     let sub = this.inboxOf.get(conn);
     if (sub === undefined) {
       const feed = new OrderedFeed<InboxItem>({
-        read: (from) => this.log.readInbox(agent, from, this.config.limits.maxInboxItems),
+        read: (from, maxBytes) => this.log.readInbox(agent, from, this.config.limits.maxInboxItems, maxBytes),
         send: (item) => {
           const bytes = item.envelope.slice();
           conn.sendEncoded("inbox", setEnvelopeId(bytes, item.seq));
         },
+        size: (item) => item.envelope.length,
+        turn: (batch) => this.replays.turn(conn, conn.replayTurn(), batch),
         open: () => this.connections.has(conn),
         failed: (error) => this.report(`replay of an inbox failed, retrying: ${(error as Error).message}`),
       });

@@ -1,12 +1,21 @@
+import type { BatchRoom } from "./replayBudget.js";
+
 /** Something with a place in a stream of dense seqs. */
 export interface Sequenced {
   readonly seq: bigint;
 }
 
 export interface FeedIo<T extends Sequenced> {
-  /** Items with seq ≥ fromSeq from the store, oldest first (a batch of them; fewer once the end is reached). */
-  read(fromSeq: bigint): Promise<readonly T[]>;
+  /**
+   * Items with seq ≥ fromSeq from the store, oldest first: a batch of them, of at most `maxBytes`
+   * (but at least one item), fewer once the end is reached.
+   */
+  read(fromSeq: bigint, maxBytes: number): Promise<readonly T[]>;
   send(item: T): void;
+  /** The bytes an item holds while it waits to be sent. */
+  size(item: T): number;
+  /** Runs one replay batch (its read and its sends) when the link and the relay have room for it (replayBudget.ts). */
+  turn(batch: (room: BatchRoom) => Promise<void>): Promise<void>;
   /** False once the link is gone: the feed stops. */
   open(): boolean;
   /** A read failed (the store was unavailable); the feed tries again after a pause. */
@@ -21,9 +30,10 @@ const EMPTY_READS = 2;
 /**
  * One link's place in one ordered stream (a channel it follows, or its inbox): every item from
  * the start seq on goes out exactly once, in seq order, whether it comes from the store (a replay,
- * read in batches, one after the other) or live. While a replay runs, live items are not sent but
- * extend how far the replay must read; once it has read past everything known to exist, live
- * items go out as they come. A live item past a gap starts a replay from the gap.
+ * read in batches, one after the other, each when the replay budget gives its link a turn) or
+ * live. While a replay runs, live items are not sent but extend how far the replay must read;
+ * once it has read past everything known to exist, live items go out as they come. A live item
+ * past a gap starts a replay from the gap.
  */
 export class OrderedFeed<T extends Sequenced> {
   private next = 1n;
@@ -80,25 +90,36 @@ export class OrderedFeed<T extends Sequenced> {
         this.live = true;
         return;
       }
-      let items: readonly T[];
-      try {
-        items = await this.io.read(this.next);
-      } catch (error) {
+      let outcome: "stopped" | "failed" | "sent" | "empty" = "stopped";
+      await this.io.turn(async (room) => {
+        // A later start (or the close) may have come while this batch waited for its turn.
         if (!this.current(run)) return;
-        this.io.failed(error);
+        let items: readonly T[];
+        try {
+          items = await this.io.read(this.next, room.maxBytes);
+        } catch (error) {
+          if (!this.current(run)) return;
+          this.io.failed(error);
+          outcome = "failed";
+          return;
+        }
+        room.hold(items.reduce((n, item) => n + this.io.size(item), 0));
+        if (!this.current(run)) return;
+        outcome = "empty";
+        for (const item of items) {
+          if (item.seq < this.next) continue;
+          this.next = item.seq + 1n;
+          outcome = "sent";
+          this.io.send(item);
+          if (!this.current(run)) return;
+        }
+      });
+      if (outcome === "stopped" || !this.current(run)) return;
+      if (outcome === "failed") {
         await sleep(RETRY_MS);
         continue;
       }
-      if (!this.current(run)) return;
-      let sent = false;
-      for (const item of items) {
-        if (item.seq < this.next) continue;
-        this.next = item.seq + 1n;
-        sent = true;
-        this.io.send(item);
-        if (!this.current(run)) return;
-      }
-      if (sent) {
+      if (outcome === "sent") {
         empty = 0;
         continue;
       }

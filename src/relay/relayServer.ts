@@ -12,6 +12,7 @@ import { RelayHandlers } from "./handlers.js";
 import { LinkSlots } from "./linkSlots.js";
 import { RelayMetrics } from "./metrics.js";
 import { AdminServer } from "./adminServer.js";
+import { ReplayBudget } from "./replayBudget.js";
 import { Revocations } from "./revocations.js";
 import { SendGate } from "./sendGate.js";
 import { NatsChannelLog } from "./jetstream/natsChannelLog.js";
@@ -44,6 +45,8 @@ export class Relay {
   private readonly pruneTimer: NodeJS.Timeout;
   /** Link slots: the budget of links that have not authenticated (what they hold), and authenticated ones. */
   readonly slots: LinkSlots;
+  /** What replays hold (stats(): bytes now and at the peak, in all and per link), within a relay-wide budget. */
+  readonly replays: ReplayBudget<RelayConnection>;
 
   private constructor(
     private readonly http: Server,
@@ -60,6 +63,7 @@ export class Relay {
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
     this.slots = new LinkSlots(config.limits);
+    this.replays = new ReplayBudget(config.limits.maxReplayBytes);
   }
 
   /** Opens storage, loads (or makes) the relay key and starts listening. */
@@ -98,7 +102,7 @@ export class Relay {
     const relay = new Relay(http, wss, channelLog, relayKey, metrics, config, connections, revocations, admin, report);
     const gate = new SendGate<RelayConnection>();
     const slots = relay.slots;
-    const handlers = new RelayHandlers(channelLog, config, metrics, connections, report, revocations, gate);
+    const handlers = new RelayHandlers(channelLog, config, metrics, connections, report, revocations, gate, relay.replays);
     http.on("request", (req, res) => relay.serveHttp(req, res));
     wss.on("headers", (headers) => {
       headers.push(`${LINK_REVISION_HEADER}: ${LINK_REVISION}`);

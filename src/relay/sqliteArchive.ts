@@ -348,10 +348,10 @@ export class SqliteArchive {
     });
   }
 
-  /** Frames with seq ≥ fromSeq, oldest first, at most `limit`. */
-  read(channel: Uint8Array, fromSeq: bigint, limit: number): ArchivedFrame[] {
-    const rows = this.stmt.read.all(channel, fromSeq, limit) as { seq: number; kind: StoredKind; body: Buffer; sender: string }[];
-    return rows.map((r) => ({ seq: BigInt(r.seq), kind: r.kind, body: new Uint8Array(r.body), from: r.sender }));
+  /** Frames with seq ≥ fromSeq, oldest first, at most `limit` and, past the first, `maxBytes` of bodies. */
+  read(channel: Uint8Array, fromSeq: bigint, limit: number, maxBytes = Number.POSITIVE_INFINITY): ArchivedFrame[] {
+    const rows = this.stmt.read.iterate(channel, fromSeq, limit) as IterableIterator<{ seq: number; kind: StoredKind; body: Buffer; sender: string }>;
+    return upTo(rows, maxBytes, (r) => r.body.length).map((r) => ({ seq: BigInt(r.seq), kind: r.kind, body: new Uint8Array(r.body), from: r.sender }));
   }
 
   lastSeq(channel: Uint8Array): bigint {
@@ -371,9 +371,10 @@ export class SqliteArchive {
     return this.transaction(() => (this.inboxSize(agent) >= maxItems ? undefined : this.insertInbox(agent, envelope)));
   }
 
-  readInbox(agent: string, fromSeq: bigint, limit: number): InboxItem[] {
-    const rows = this.stmt.readInbox.all(agent, fromSeq, limit) as { seq: number; envelope: Buffer }[];
-    return rows.map((r) => ({ seq: BigInt(r.seq), envelope: new Uint8Array(r.envelope) }));
+  /** Items with seq ≥ fromSeq, oldest first, at most `limit` and, past the first, `maxBytes`. */
+  readInbox(agent: string, fromSeq: bigint, limit: number, maxBytes = Number.POSITIVE_INFINITY): InboxItem[] {
+    const rows = this.stmt.readInbox.iterate(agent, fromSeq, limit) as IterableIterator<{ seq: number; envelope: Buffer }>;
+    return upTo(rows, maxBytes, (r) => r.envelope.length).map((r) => ({ seq: BigInt(r.seq), envelope: new Uint8Array(r.envelope) }));
   }
 
   ackInbox(agent: string, upToSeq: bigint): void {
@@ -474,4 +475,22 @@ function upgrade(db: Database.Database): void {
     db.prepare("DELETE FROM inbox_heads WHERE length(agent) <> ?").run(PRINCIPAL_LENGTH);
     db.prepare("DELETE FROM key_packages WHERE length(agent) <> ?").run(PRINCIPAL_LENGTH);
   })();
+}
+
+/**
+ * The rows of a query, from the first on, while they fit in `maxBytes` (the first always does);
+ * the statement is stopped there, so that what lies beyond is never read into memory.
+ */
+function upTo<R>(rows: IterableIterator<R>, maxBytes: number, size: (row: R) => number): R[] {
+  const taken: R[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    bytes += size(row);
+    if (taken.length > 0 && bytes > maxBytes) {
+      rows.return?.();
+      break;
+    }
+    taken.push(row);
+  }
+  return taken;
 }

@@ -96,9 +96,9 @@ export class SqliteChannelLog implements ChannelLog {
     for (const [principal, item] of this.archive.takeNewInboxItems()) this.listener?.inbox(principal, item);
   }
 
-  read(channel: Uint8Array, fromSeq: bigint, limit: number): Promise<ChannelFrame[]> {
+  read(channel: Uint8Array, fromSeq: bigint, limit: number, maxBytes?: number): Promise<ChannelFrame[]> {
     return settled(() =>
-      this.archive.read(channel, fromSeq, limit).map((f) => ({ seq: f.seq, kind: f.kind, envelope: encodeDelivery(channel, f.kind, f.body, f.from, f.seq) })),
+      this.archive.read(channel, fromSeq, limit, maxBytes).map((f) => ({ seq: f.seq, kind: f.kind, envelope: encodeDelivery(channel, f.kind, f.body, f.from, f.seq) })),
     );
   }
 
@@ -121,8 +121,8 @@ export class SqliteChannelLog implements ChannelLog {
     return { kind: "stored", seq };
   }
 
-  readInbox(principal: string, fromSeq: bigint, limit: number): Promise<InboxItem[]> {
-    return settled(() => this.archive.readInbox(principal, fromSeq, limit));
+  readInbox(principal: string, fromSeq: bigint, limit: number, maxBytes?: number): Promise<InboxItem[]> {
+    return settled(() => this.archive.readInbox(principal, fromSeq, limit, maxBytes));
   }
 
   ackInbox(principal: string, upToSeq: bigint): Promise<void> {

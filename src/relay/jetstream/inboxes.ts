@@ -111,7 +111,8 @@ export class NatsInboxes {
     return first !== undefined && readInboxRecord(first).marker ? count - 1 : count;
   }
 
-  async read(principal: string, fromSeq: bigint, limit: number): Promise<InboxItem[]> {
+  /** Items with seq ≥ fromSeq, oldest first, at most `limit` and, past the first, `maxBytes`. */
+  async read(principal: string, fromSeq: bigint, limit: number, maxBytes = Number.POSITIVE_INFINITY): Promise<InboxItem[]> {
     const subject = this.subjects.inbox(principal);
     const last = await this.reader.last(subject);
     if (last === undefined) return [];
@@ -126,9 +127,13 @@ export class NatsInboxes {
     }
     if (start === undefined) return [];
     const items: InboxItem[] = [];
+    let bytes = 0;
     for await (const m of this.reader.range(subject, start, last.seq)) {
       const record = readInboxRecord(m);
-      if (!record.marker && record.seq >= fromSeq) items.push({ seq: record.seq, envelope: m.data });
+      if (record.marker || record.seq < fromSeq) continue;
+      bytes += m.data.length;
+      if (items.length > 0 && bytes > maxBytes) break;
+      items.push({ seq: record.seq, envelope: m.data });
       if (items.length >= limit) break;
     }
     return items;

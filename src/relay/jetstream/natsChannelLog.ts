@@ -255,7 +255,7 @@ export class NatsChannelLog implements ChannelLog {
     for (const list of byChannel.values()) this.chain(list[0]!.channel).write(list);
   }
 
-  read(channel: Uint8Array, fromSeq: bigint, limit: number): Promise<ChannelFrame[]> {
+  read(channel: Uint8Array, fromSeq: bigint, limit: number, maxBytes = Number.POSITIVE_INFINITY): Promise<ChannelFrame[]> {
     return this.guarded("read", async () => {
       const subject = this.subjects.channel(channel);
       const last = await this.channels.last(subject);
@@ -263,13 +263,17 @@ export class NatsChannelLog implements ChannelLog {
       if (fromSeq > decodeRecord(last.seq, last.header, undefined).state.lastSeq) return [];
       const start = this.chains.get(hex(channel))?.locate(fromSeq) ?? (await this.locate(subject, fromSeq, last.seq));
       const frames: ChannelFrame[] = [];
-      for await (const m of this.channels.range(subject, start, last.seq)) {
+      let bytes = 0;
+      // A record holds many frames: the batch stops at the frame that would pass either bound.
+      reading: for await (const m of this.channels.range(subject, start, last.seq)) {
         const record = decodeRecord(m.seq, m.header, m.data);
-        record.frames.forEach((envelope, i) => {
+        for (const [i, envelope] of record.frames.entries()) {
           const seq = record.first + BigInt(i);
-          if (seq >= fromSeq) frames.push(frameOf(envelope, seq));
-        });
-        if (frames.length >= limit) break;
+          if (seq < fromSeq) continue;
+          bytes += envelope.length;
+          if (frames.length >= limit || (frames.length > 0 && bytes > maxBytes)) break reading;
+          frames.push(frameOf(envelope, seq));
+        }
       }
       return frames;
     });
@@ -333,8 +337,8 @@ export class NatsChannelLog implements ChannelLog {
     return this.guarded("inbox_append", () => this.inboxes.append(principal, envelope, { maxItems }));
   }
 
-  readInbox(principal: string, fromSeq: bigint, limit: number): Promise<InboxItem[]> {
-    return this.guarded("inbox_read", () => this.inboxes.read(principal, fromSeq, limit));
+  readInbox(principal: string, fromSeq: bigint, limit: number, maxBytes?: number): Promise<InboxItem[]> {
+    return this.guarded("inbox_read", () => this.inboxes.read(principal, fromSeq, limit, maxBytes));
   }
 
   ackInbox(principal: string, upToSeq: bigint): Promise<void> {

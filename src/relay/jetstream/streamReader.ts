@@ -15,6 +15,11 @@ export interface StoredMessage {
 
 /** Messages a range read fetches one by one before it opens a consumer for the rest. */
 const ONE_BY_ONE = 4;
+/**
+ * What a range read's consumer may fetch ahead of what was taken: past the largest record (the
+ * server's max_payload, 1 MiB by default, at most 8 MiB as NATS advises), and no more.
+ */
+const RANGE_PREFETCH_BYTES = 8 * 1024 * 1024;
 /** A range read that gets no message for this long gives up. */
 const RANGE_IDLE_MS = 10_000;
 
@@ -76,7 +81,7 @@ export class StreamReader {
     if (at > to) return;
     const started = performance.now();
     const consumer = await this.js.consumers.get(this.stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: at, headers_only: headersOnly });
-    const messages = await consumer.consume({ max_messages: 256, expires: 4000 });
+    const messages = await consumer.consume({ max_bytes: RANGE_PREFETCH_BYTES, expires: 4000 });
     this.metrics.observe("consumer", (performance.now() - started) / 1000);
     // A read that stops getting messages (a server lost under it for long) fails instead of hanging.
     let idle = false;
