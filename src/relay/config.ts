@@ -8,6 +8,7 @@ import type { AdminConfig } from "./adminServer.js";
 import { readSecretFile, SECRET_ADVICE, secretWeakness } from "./authSecret.js";
 import type { NatsOptions } from "./jetstream/streams.js";
 import { PREFIX_PATTERN } from "./jetstream/subjects.js";
+import type { QuotaLimits } from "./quotas.js";
 
 export interface RelayLimits {
   /** Authenticated links; a link takes one at Auth (linkSlots.ts). */
@@ -25,6 +26,8 @@ export interface RelayLimits {
   readonly authTimeoutMs: number;
   /** An HTTP request's headers (a WebSocket upgrade's too) must arrive within this. */
   readonly httpHeadersTimeoutMs: number;
+  /** Per authenticated identity, per period, per relay node (quotas.ts). */
+  readonly quotas: QuotaLimits;
 }
 
 /** Where the relay keeps its archive: an embedded SQLite file, or NATS JetStream shared by relay nodes. */
@@ -61,6 +64,15 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxBufferedBytes: 16 * 1024 * 1024,
   authTimeoutMs: 3_000,
   httpHeadersTimeoutMs: 5_000,
+  quotas: {
+    periodMs: 3_600_000,
+    channelsOpened: 500,
+    archiveBytes: 256 * 1024 * 1024,
+    inboxItems: 1_000,
+    inboxBytes: 64 * 1024 * 1024,
+    welcomeRecipients: 2_000,
+    keyPackagesTaken: 1_000,
+  },
 };
 
 export class ConfigError extends Error {
@@ -107,7 +119,15 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --auth-timeout-ms MS    a link must authenticate within this, or it is closed (default ${DEFAULT_LIMITS.authTimeoutMs})
   --max-channels N        channels per connection (default ${DEFAULT_LIMITS.maxChannelsPerConnection})
   --frames-per-second N   per connection, counting each envelope of a frame (default ${DEFAULT_LIMITS.framesPerSecond})
-  --max-inbox N           pending inbox items per agent (default ${DEFAULT_LIMITS.maxInboxItems})`;
+  --max-inbox N           pending inbox items per agent (default ${DEFAULT_LIMITS.maxInboxItems})
+  quotas per authenticated identity, counted by each relay node apart, reset every period:
+  --quota-period-s N      the period (default ${DEFAULT_LIMITS.quotas.periodMs / 1000})
+  --quota-channels N      channels opened (default ${DEFAULT_LIMITS.quotas.channelsOpened})
+  --quota-archive-mb N    MiB archived, a Welcome counted once per recipient (default ${DEFAULT_LIMITS.quotas.archiveBytes / 1024 / 1024})
+  --quota-inbox-items N   relay-through items sent to other agents' inboxes (default ${DEFAULT_LIMITS.quotas.inboxItems})
+  --quota-inbox-mb N      MiB of those items (default ${DEFAULT_LIMITS.quotas.inboxBytes / 1024 / 1024})
+  --quota-welcomes N      recipients named by Welcomes (default ${DEFAULT_LIMITS.quotas.welcomeRecipients})
+  --quota-key-packages N  key packages taken from other agents' directories (default ${DEFAULT_LIMITS.quotas.keyPackagesTaken})`;
 
 function positive(name: string, value: string | undefined, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
@@ -177,6 +197,13 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       "nats-prefix": { type: "string" },
       "nats-creds": { type: "string" },
       "key-file": { type: "string" },
+      "quota-period-s": { type: "string" },
+      "quota-channels": { type: "string" },
+      "quota-archive-mb": { type: "string" },
+      "quota-inbox-items": { type: "string" },
+      "quota-inbox-mb": { type: "string" },
+      "quota-welcomes": { type: "string" },
+      "quota-key-packages": { type: "string" },
     },
   });
   const host = values.host ?? env.SKYTALE_RELAY_HOST ?? "127.0.0.1";
@@ -226,7 +253,23 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       maxChannelsPerConnection: positive("--max-channels", values["max-channels"], DEFAULT_LIMITS.maxChannelsPerConnection),
       framesPerSecond: positive("--frames-per-second", values["frames-per-second"], DEFAULT_LIMITS.framesPerSecond),
       maxInboxItems: positive("--max-inbox", values["max-inbox"], DEFAULT_LIMITS.maxInboxItems),
+      quotas: quotaLimits(values),
     },
+  };
+}
+
+/** The quota flags over their defaults (quotas.ts). */
+function quotaLimits(values: Record<string, string | undefined>): QuotaLimits {
+  const q = DEFAULT_LIMITS.quotas;
+  const MiB = 1024 * 1024;
+  return {
+    periodMs: positive("--quota-period-s", values["quota-period-s"], q.periodMs / 1000) * 1000,
+    channelsOpened: positive("--quota-channels", values["quota-channels"], q.channelsOpened),
+    archiveBytes: positive("--quota-archive-mb", values["quota-archive-mb"], q.archiveBytes / MiB) * MiB,
+    inboxItems: positive("--quota-inbox-items", values["quota-inbox-items"], q.inboxItems),
+    inboxBytes: positive("--quota-inbox-mb", values["quota-inbox-mb"], q.inboxBytes / MiB) * MiB,
+    welcomeRecipients: positive("--quota-welcomes", values["quota-welcomes"], q.welcomeRecipients),
+    keyPackagesTaken: positive("--quota-key-packages", values["quota-key-packages"], q.keyPackagesTaken),
   };
 }
 
