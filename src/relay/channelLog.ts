@@ -37,6 +37,18 @@ export interface InboxItem {
   readonly envelope: Uint8Array;
 }
 
+/**
+ * How full an inbox may be for a relay-through item to go in. Its sender is stored with it, so
+ * that one sender's flood fills only its own share of someone's inbox (Welcomes are stored
+ * without a sender, and are bounded by the whole inbox only).
+ */
+export interface InboxBound {
+  readonly maxItems: number;
+  readonly sender?: { readonly principal: string; readonly maxItems: number };
+}
+
+export type InboxAppendResult = { readonly kind: "stored"; readonly seq: bigint } | { readonly kind: "full" } | { readonly kind: "sender_full" };
+
 /** How many epochs an application message may be behind its channel's: members keep two past epochs' keys. */
 export const MSG_EPOCH_SLACK = 2n;
 /** Single-use key packages one principal may keep in the directory (the last-resort one not counted). */
@@ -193,8 +205,11 @@ export interface ChannelLog {
   /** Sets who hears of frames and inbox items (once, before the first write). */
   listen(listener: StoreListener): void;
 
-  /** Puts an envelope (id 0) into a principal's inbox, unless it holds `maxItems` already. */
-  appendInbox(principal: string, envelope: Uint8Array, maxItems: number): Promise<{ readonly kind: "stored"; readonly seq: bigint } | { readonly kind: "full" }>;
+  /**
+   * Puts an envelope (id 0) into a principal's inbox, unless it holds `bound.maxItems` already
+   * (`full`), or `bound.sender.maxItems` items of that sender (`sender_full`).
+   */
+  appendInbox(principal: string, envelope: Uint8Array, bound: InboxBound): Promise<InboxAppendResult>;
   readInbox(principal: string, fromSeq: bigint, limit: number): Promise<InboxItem[]>;
   /** Deletes the items up to `upToSeq`; the inbox's seqs go on from its last one. */
   ackInbox(principal: string, upToSeq: bigint): Promise<void>;

@@ -28,6 +28,10 @@ export interface RelayLimits {
   readonly httpHeadersTimeoutMs: number;
   /** Per authenticated identity, per period, per relay node (quotas.ts). */
   readonly quotas: QuotaLimits;
+  /** Of maxInboxItems, the places relay-through items never take: kept for Welcomes. */
+  readonly inboxWelcomeReserve: number;
+  /** Relay-through items of one sender that may wait in one inbox at once. */
+  readonly maxInboxPerSender: number;
 }
 
 /** Where the relay keeps its archive: an embedded SQLite file, or NATS JetStream shared by relay nodes. */
@@ -73,6 +77,8 @@ export const DEFAULT_LIMITS: RelayLimits = {
     welcomeRecipients: 2_000,
     keyPackagesTaken: 1_000,
   },
+  inboxWelcomeReserve: 250,
+  maxInboxPerSender: 50,
 };
 
 export class ConfigError extends Error {
@@ -127,7 +133,11 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --quota-inbox-items N   relay-through items sent to other agents' inboxes (default ${DEFAULT_LIMITS.quotas.inboxItems})
   --quota-inbox-mb N      MiB of those items (default ${DEFAULT_LIMITS.quotas.inboxBytes / 1024 / 1024})
   --quota-welcomes N      recipients named by Welcomes (default ${DEFAULT_LIMITS.quotas.welcomeRecipients})
-  --quota-key-packages N  key packages taken from other agents' directories (default ${DEFAULT_LIMITS.quotas.keyPackagesTaken})`;
+  --quota-key-packages N  key packages taken from other agents' directories (default ${DEFAULT_LIMITS.quotas.keyPackagesTaken})
+  --inbox-reserve N       places of an inbox kept for Welcomes: relay-through items (join
+                          requests and replies...) never take them (default ${DEFAULT_LIMITS.inboxWelcomeReserve},
+                          or a quarter of --max-inbox if less)
+  --max-inbox-per-sender N  relay-through items of one sender waiting in one inbox (default ${DEFAULT_LIMITS.maxInboxPerSender})`;
 
 function positive(name: string, value: string | undefined, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
@@ -204,6 +214,8 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       "quota-inbox-mb": { type: "string" },
       "quota-welcomes": { type: "string" },
       "quota-key-packages": { type: "string" },
+      "inbox-reserve": { type: "string" },
+      "max-inbox-per-sender": { type: "string" },
     },
   });
   const host = values.host ?? env.SKYTALE_RELAY_HOST ?? "127.0.0.1";
@@ -232,6 +244,9 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   if (store.kind === "nats" && keyFile === undefined) {
     throw new ConfigError("with --nats every relay node must present the same key: give each the same --key-file (32 random bytes, e.g. made with: umask 077; head -c 32 /dev/urandom > relay.key)");
   }
+  const maxInboxItems = positive("--max-inbox", values["max-inbox"], DEFAULT_LIMITS.maxInboxItems);
+  const inboxWelcomeReserve = positive("--inbox-reserve", values["inbox-reserve"], Math.min(DEFAULT_LIMITS.inboxWelcomeReserve, Math.floor(maxInboxItems / 4)), true);
+  if (inboxWelcomeReserve >= maxInboxItems) throw new ConfigError(`--inbox-reserve must be below --max-inbox (${maxInboxItems})`);
   return {
     host,
     port,
@@ -252,8 +267,10 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       authTimeoutMs: positive("--auth-timeout-ms", values["auth-timeout-ms"], DEFAULT_LIMITS.authTimeoutMs),
       maxChannelsPerConnection: positive("--max-channels", values["max-channels"], DEFAULT_LIMITS.maxChannelsPerConnection),
       framesPerSecond: positive("--frames-per-second", values["frames-per-second"], DEFAULT_LIMITS.framesPerSecond),
-      maxInboxItems: positive("--max-inbox", values["max-inbox"], DEFAULT_LIMITS.maxInboxItems),
+      maxInboxItems,
       quotas: quotaLimits(values),
+      inboxWelcomeReserve,
+      maxInboxPerSender: positive("--max-inbox-per-sender", values["max-inbox-per-sender"], DEFAULT_LIMITS.maxInboxPerSender),
     },
   };
 }

@@ -421,8 +421,12 @@ export class RelayHandlers {
     // The inbox's readers hear of the item from the log, wherever they are connected.
     const recipient = hex(target.key);
     this.charge(agent, { inbox_items: 1, inbox_bytes: envelope.length });
-    const stored = this.log.appendInbox(recipient, envelope, this.config.limits.maxInboxItems).then((result) => {
+    // One sender's items fill only its share of an inbox, and all senders' leave a reserve for Welcomes.
+    const { maxInboxItems, inboxWelcomeReserve, maxInboxPerSender } = this.config.limits;
+    const bound = { maxItems: Math.max(1, maxInboxItems - inboxWelcomeReserve), sender: { principal: agent, maxItems: maxInboxPerSender } };
+    const stored = this.log.appendInbox(recipient, envelope, bound).then((result) => {
       if (result.kind === "full") throw new Refusal("limit_exceeded", `the inbox of ${shortAgent(recipient)} is full`);
+      if (result.kind === "sender_full") throw new Refusal("limit_exceeded", `the inbox of ${shortAgent(recipient)} holds ${maxInboxPerSender} items from this agent already; send more once it has read them`);
       conn.send({ type: "Ack", id: e.id, seq: result.seq });
     });
     this.later(conn, e, stored);

@@ -5,6 +5,8 @@ import type {
   ChannelLog,
   ChannelWrite,
   HandshakeResult,
+  InboxAppendResult,
+  InboxBound,
   InboxItem,
   MessageResult,
   OpenResult,
@@ -114,11 +116,10 @@ export class SqliteChannelLog implements ChannelLog {
     return settled(() => this.archive.lastSeq(channel));
   }
 
-  async appendInbox(principal: string, envelope: Uint8Array, maxItems: number): Promise<{ kind: "stored"; seq: bigint } | { kind: "full" }> {
-    const seq = await settled(() => this.archive.appendInbox(principal, envelope, maxItems));
-    if (seq === undefined) return { kind: "full" };
-    this.announceInbox();
-    return { kind: "stored", seq };
+  async appendInbox(principal: string, envelope: Uint8Array, bound: InboxBound): Promise<InboxAppendResult> {
+    const result = await settled(() => this.archive.appendInbox(principal, envelope, bound));
+    if (result.kind === "stored") this.announceInbox();
+    return result;
   }
 
   readInbox(principal: string, fromSeq: bigint, limit: number): Promise<InboxItem[]> {

@@ -117,3 +117,11 @@ it("quota flags: each sets its quota, the defaults hold without them, and bad va
   expect(quotasOf(...flags)).toEqual({ periodMs: 60_000, channelsOpened: 3, archiveBytes: 2 * 1024 * KiB, inboxItems: 4, inboxBytes: 1024 * KiB, welcomeRecipients: 5, keyPackagesTaken: 6 });
   for (const bad of [["--quota-channels", "0"], ["--quota-archive-mb", "lots"], ["--quota-period-s=-5"]]) expect(() => quotasOf(...bad)).toThrow(ConfigError);
 });
+
+it("inbox flags: the Welcome reserve (250, at most a quarter of --max-inbox by default) and one sender's share (50)", () => {
+  const limitsOf = (...argv: string[]) => parseRelayConfig(argv, {}).limits;
+  expect(limitsOf()).toMatchObject({ maxInboxItems: 1_000, inboxWelcomeReserve: 250, maxInboxPerSender: 50 });
+  expect(limitsOf("--max-inbox", "100")).toMatchObject({ inboxWelcomeReserve: 25 });
+  expect(limitsOf("--inbox-reserve", "0", "--max-inbox-per-sender", "5")).toMatchObject({ inboxWelcomeReserve: 0, maxInboxPerSender: 5 });
+  expect(() => limitsOf("--max-inbox", "10", "--inbox-reserve", "10")).toThrow(/below --max-inbox/);
+});

@@ -5,6 +5,8 @@ import {
   type ChannelFrame,
   type ChannelLog,
   type ChannelWrite,
+  type InboxAppendResult,
+  type InboxBound,
   type InboxItem,
   type StoreHealth,
   type StoreListener,
@@ -329,8 +331,8 @@ export class NatsChannelLog implements ChannelLog {
     });
   }
 
-  appendInbox(principal: string, envelope: Uint8Array, maxItems: number): Promise<{ kind: "stored"; seq: bigint } | { kind: "full" }> {
-    return this.guarded("inbox_append", () => this.inboxes.append(principal, envelope, { maxItems }));
+  appendInbox(principal: string, envelope: Uint8Array, bound: InboxBound): Promise<InboxAppendResult> {
+    return this.guarded("inbox_append", () => this.inboxes.append(principal, envelope, bound));
   }
 
   readInbox(principal: string, fromSeq: bigint, limit: number): Promise<InboxItem[]> {
