@@ -49,6 +49,8 @@ export interface InboxBound {
 
 export type InboxAppendResult = { readonly kind: "stored"; readonly seq: bigint } | { readonly kind: "full" } | { readonly kind: "sender_full" };
 
+export type KeyPackagePublished = { readonly kind: "stored"; readonly held: number } | { readonly kind: "full" };
+
 /** How many epochs an application message may be behind its channel's: members keep two past epochs' keys. */
 export const MSG_EPOCH_SLACK = 2n;
 /** Single-use key packages one principal may keep in the directory (the last-resort one not counted). */
@@ -215,8 +217,12 @@ export interface ChannelLog {
   ackInbox(principal: string, upToSeq: bigint): Promise<void>;
   lastInboxSeq(principal: string): Promise<bigint>;
 
-  /** Adds a key package: single use (at most MAX_KEY_PACKAGES kept), or the one last-resort package, which replaces the previous. */
-  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<"stored" | "full">;
+  /**
+   * Adds a key package: single use (at most MAX_KEY_PACKAGES kept), or the one last-resort package,
+   * which replaces the previous. `held`: the single-use packages the principal has now, so that
+   * its agent knows how many to top up.
+   */
+  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<KeyPackagePublished>;
   /** Removes and returns one single-use key package, oldest first; else returns the last-resort one and keeps it. */
   takeKeyPackage(principal: string): Promise<Uint8Array | undefined>;
 

@@ -453,8 +453,9 @@ export class RelayHandlers {
   private publishKeyPackage(conn: RelayConnection, agent: string, e: EnvelopeOf<"KeyPackagePublish">): void {
     if (e.keyPackage.length === 0 || e.keyPackage.length > 16384) throw new Refusal("bad_request", "a key package is 1-16384 bytes");
     const stored = this.log.publishKeyPackage(agent, e.keyPackage, e.lastResort).then((result) => {
-      if (result === "full") throw new Refusal("limit_exceeded", `at most ${MAX_KEY_PACKAGES} key packages per agent`);
-      conn.send({ type: "Ack", id: e.id, seq: 0n });
+      if (result.kind === "full") throw new Refusal("limit_exceeded", `at most ${MAX_KEY_PACKAGES} key packages per agent`);
+      // The Ack tells the owner how many single-use packages it has here, to top them up.
+      conn.send({ type: "Ack", id: e.id, seq: BigInt(result.held) });
     });
     this.later(conn, e, stored);
   }

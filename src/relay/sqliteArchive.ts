@@ -12,6 +12,7 @@ import {
   type InboxAppendResult,
   type InboxBound,
   type InboxItem,
+  type KeyPackagePublished,
   type MessageResult,
   type OpenResult,
   type StoredKind,
@@ -400,12 +401,13 @@ export class SqliteArchive {
   }
 
   /** Adds a single-use key package (at most MAX_KEY_PACKAGES), or replaces the last-resort one. */
-  publishKeyPackage(agent: string, keyPackage: Uint8Array, lastResort: boolean): "stored" | "full" {
-    return this.db.transaction(() => {
-      if (!lastResort && this.keyPackageCount(agent) >= MAX_KEY_PACKAGES) return "full";
+  publishKeyPackage(agent: string, keyPackage: Uint8Array, lastResort: boolean): KeyPackagePublished {
+    return this.db.transaction((): KeyPackagePublished => {
+      const held = this.keyPackageCount(agent);
+      if (!lastResort && held >= MAX_KEY_PACKAGES) return { kind: "full" };
       if (lastResort) this.stmt.dropLastResort.run(agent);
       this.stmt.publishKp.run(agent, keyPackage, lastResort ? 1 : 0);
-      return "stored";
+      return { kind: "stored", held: lastResort ? held : held + 1 };
     })();
   }
 

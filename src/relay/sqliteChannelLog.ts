@@ -8,6 +8,7 @@ import type {
   InboxAppendResult,
   InboxBound,
   InboxItem,
+  KeyPackagePublished,
   MessageResult,
   OpenResult,
   StoreHealth,
@@ -134,7 +135,7 @@ export class SqliteChannelLog implements ChannelLog {
     return settled(() => this.archive.lastInboxSeq(principal));
   }
 
-  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<"stored" | "full"> {
+  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<KeyPackagePublished> {
     return settled(() => this.archive.publishKeyPackage(principal, keyPackage, lastResort));
   }
 

@@ -252,13 +252,16 @@ for (const kind of STORES) {
 
     it("key packages: single use oldest first, at most the limit, one last-resort package kept", async () => {
       const { log } = await openFor();
-      for (const [n, lastResort] of [[1, false], [2, false], [8, true], [9, true]] as const) expect(await log.publishKeyPackage("alice", body(n), lastResort)).toBe("stored");
+      const held = [];
+      for (const [n, lastResort] of [[1, false], [2, false], [8, true], [9, true]] as const) held.push(await log.publishKeyPackage("alice", body(n), lastResort));
+      // Each publish says how many single-use packages the principal has now.
+      expect(held).toEqual([1, 2, 2, 2].map((n) => ({ kind: "stored", held: n })));
       const taken = [];
       for (let i = 0; i < 4; i++) taken.push((await log.takeKeyPackage("alice"))?.[0]);
       expect(taken).toEqual([1, 2, 9, 9]);
       for (let i = 0; i < MAX_KEY_PACKAGES; i++) await log.publishKeyPackage("carol", body(i % 200), false);
-      expect(await log.publishKeyPackage("carol", body(1), false)).toBe("full");
-      expect(await log.publishKeyPackage("carol", body(1), true)).toBe("stored");
+      expect(await log.publishKeyPackage("carol", body(1), false)).toEqual({ kind: "full" });
+      expect(await log.publishKeyPackage("carol", body(1), true)).toEqual({ kind: "stored", held: MAX_KEY_PACKAGES });
       expect(await log.takeKeyPackage("nobody")).toBeUndefined();
     });
 

@@ -8,6 +8,7 @@ import {
   type InboxAppendResult,
   type InboxBound,
   type InboxItem,
+  type KeyPackagePublished,
   type StoreHealth,
   type StoreListener,
   type StoreStats,
@@ -347,7 +348,7 @@ export class NatsChannelLog implements ChannelLog {
     return this.guarded("inbox_read", () => this.inboxes.lastSeq(principal));
   }
 
-  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<"stored" | "full"> {
+  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<KeyPackagePublished> {
     return this.guarded("key_package_publish", () => this.directory.publish(principal, keyPackage, lastResort));
   }
 
