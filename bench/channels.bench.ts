@@ -37,12 +37,12 @@ async function child(args: string[]): Promise<ReopenResult> {
   return JSON.parse(stdout.trim().split("\n").at(-1)!) as ReopenResult;
 }
 
-/** Default limits (at most 1,000 channels per connection) except the per-connection rates, which the fill exceeds. */
+/** Default limits (at most 1,000 channels per connection) except the per-connection rates and the channels-opened quota, which the fill exceeds. */
 function startRelay(dataDir: string): Promise<Relay> {
   return Relay.start({
     host: "127.0.0.1", port: 0, dataDir, authSecret: undefined, cover: DEFAULT_COVER.off, retentionDays: 7,
     maxChannelBytes: 1 << 30, durability: "normal",
-    limits: { ...DEFAULT_LIMITS, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30 },
+    limits: { ...DEFAULT_LIMITS, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30, quotas: { ...DEFAULT_LIMITS.quotas, channelsOpened: 1e9 } },
     metrics: { host: "127.0.0.1", port: 0, secret: undefined },
   });
 }

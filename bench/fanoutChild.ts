@@ -35,7 +35,7 @@ async function runRelay(): Promise<void> {
   const relay = await Relay.start({
     host: "127.0.0.1", port: 0, dataDir: dir, authSecret: undefined, cover: { mode: "off", rate: 0 },
     retentionDays: 7, maxChannelBytes: 1 << 30, durability: "normal",
-    limits: { ...DEFAULT_LIMITS, maxConnections: 20_000, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30 },
+    limits: { ...DEFAULT_LIMITS, maxConnections: 20_000, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30, quotas: { ...DEFAULT_LIMITS.quotas, archiveBytes: 2 ** 50, welcomeRecipients: 1e9 } },
   });
   out({ port: relay.port, key: b64(relay.relayKey.publicKey) });
   process.stdin.resume();

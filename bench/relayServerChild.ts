@@ -51,7 +51,7 @@ async function startSkytale(): Promise<{ port: number; relay: Relay }> {
     retentionDays: 7,
     maxChannelBytes: 1 << 30,
     durability: "normal",
-    limits: { ...DEFAULT_LIMITS, maxConnections: 20_000, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30 },
+    limits: { ...DEFAULT_LIMITS, maxConnections: 20_000, framesPerSecond: 1_000_000, bytesPerSecond: 1 << 30, quotas: { ...DEFAULT_LIMITS.quotas, archiveBytes: 2 ** 50 } },
     ...overrides,
   });
   return { port: relay.port, relay };

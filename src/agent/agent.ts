@@ -17,7 +17,7 @@ import { stateOf, type Core } from "./core.js";
 import { guarded } from "./errors.js";
 import { InboxReader } from "./inboxReader.js";
 import { InviteFlow } from "./inviteFlow.js";
-import { KeyPackageSupply, PUBLISHED_KEY_PACKAGES } from "./keyPackageSupply.js";
+import { KeyPackageSupply } from "./keyPackageSupply.js";
 import { Leaving } from "./leaving.js";
 import { LOCAL_RELAY_URL, LocalRelayHost } from "./localRelay.js";
 import { MemberChanges } from "./memberChanges.js";
@@ -201,6 +201,8 @@ export class Agent implements ChannelService {
       if (request.type === "Msg") this.sends.answeredLate(request.body, error);
     });
     this.relay.on("state", ({ state }) => {
+      // Others may have taken this agent's key packages while it was away.
+      if (state === "connected") void this.keyPackages.replenish();
       // The local relay's host may have exited: whoever notices first takes over its data dir.
       if (state === "waiting" && this.localRelay !== undefined && !this.core.progress.closed) void this.localRelay.ensure().catch(() => undefined);
     });
@@ -208,14 +210,11 @@ export class Agent implements ChannelService {
       // Invites' Welcomes come through the inbox: a refusal must be heard, not swallowed.
       if (e instanceof TransportError && e.code === "rejected") log(`the relay refused this agent's inbox: ${e.message}; Welcomes will not arrive`);
     });
-    void this.relay.connect().then(
-      () => this.keyPackages.publish(PUBLISHED_KEY_PACKAGES),
-      (e: unknown) => {
-        if (this.core.progress.closed) return; // closing ends the attempt: no news
-        const fatal = e instanceof TransportError && ["auth_failed", "relay_key_mismatch", "bad_config"].includes(e.code);
-        log(fatal ? `cannot use the relay: ${(e as Error).message}` : `relay not reachable yet (${(e as Error).message}); will keep trying`);
-      },
-    );
+    void this.relay.connect().catch((e: unknown) => {
+      if (this.core.progress.closed) return; // closing ends the attempt: no news
+      const fatal = e instanceof TransportError && ["auth_failed", "relay_key_mismatch", "bad_config"].includes(e.code);
+      log(fatal ? `cannot use the relay: ${(e as Error).message}` : `relay not reachable yet (${(e as Error).message}); will keep trying`);
+    });
   }
 
   /**

@@ -26,6 +26,8 @@ export function toAgentError(error: unknown): AgentError {
   if (error instanceof MlsError) return new AgentError(error.code, error.message, { cause: error });
   if (error instanceof StoreError) return new AgentError(STORE_CODES[error.code] ?? "storage_error", error.message, { cause: error });
   if (error instanceof TransportError) {
+    // A quota is final for now: retrying before it resets is refused again, so the caller hears it.
+    if (error.code === "rejected" && error.relayCode === "quota_exceeded") return new AgentError("quota_exceeded", `the relay refused this: ${error.message}`, { cause: error });
     const code = TRANSPORT_CODES[error.code] ?? "relay_unreachable";
     return new AgentError(code, error.message, { cause: error });
   }

@@ -13,6 +13,7 @@ export type AgentErrorCode =
   | "auth_failed" // the relay refused our token
   | "relay_unreachable" // the relay cannot be reached (the request stays queued where that is safe)
   | "relay_key_mismatch" // the relay does not hold the key pinned for it
+  | "quota_exceeded" // the relay's quota for this identity (channels, bytes, Welcome recipients, key packages taken...) is used up until it resets; the message says which and when
   | "join_timeout" // a join did not finish in time (it may still finish later)
   | "invite_invalid" // an invite that is malformed for this agent: made by an older release, or for another relay
   | "invite_expired" // the invite has expired (by this agent's clock, or a member refused the join as expired)

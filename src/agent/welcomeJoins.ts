@@ -250,7 +250,7 @@ export class WelcomeJoins {
       store.setSetting(PROVISIONAL + info.channel, hex(info.keyPackageRef));
       this.stream.joinedAt(info.channel, info.epoch);
       channels.adopt(info.channel, info.groupId, commitSeq);
-      void this.keyPackages.publish(1);
+      void this.keyPackages.replenish();
       return { kind: "joined", info };
     } catch (error) {
       if (!(error instanceof MlsError)) throw error;

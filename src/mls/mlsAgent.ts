@@ -23,6 +23,9 @@ import { StoreError } from "../store/errors.js";
 import type { MlsStatePort, StoredKeyPackage } from "../store/records.js";
 import { clientConfig, loadCiphersuite } from "./suite.js";
 
+/** A last-resort key package living less than this is replaced (and published) by a fresh one. */
+const LAST_RESORT_RENEWAL_SECONDS = 7 * 24 * 3600;
+
 export type { ChannelInfo } from "./groupEntry.js";
 export type { Creator } from "./genesis.js";
 export type { OutgoingCommit } from "./commits.js";
@@ -132,6 +135,19 @@ export class MlsAgent {
   async createKeyPackage(): Promise<Uint8Array> {
     const fresh = await createKeyPackage(this.identity, this.cs, this.nowSeconds());
     this.port.saveKeyPackage(fresh.stored);
+    return fresh.stored.publicPackage;
+  }
+
+  /**
+   * This agent's last-resort key package (RFC 9420 §16.8): the one it holds while that lives at
+   * least LAST_RESORT_RENEWAL_SECONDS more, else a fresh one. A join with it keeps it (the relay
+   * hands it out again once the single-use packages are gone), so members can always add this agent.
+   */
+  async lastResortKeyPackage(): Promise<Uint8Array> {
+    const held = this.port.lastResortKeyPackage();
+    if (held !== undefined && held.notAfter - this.nowSeconds() >= LAST_RESORT_RENEWAL_SECONDS) return held.publicPackage;
+    const fresh = await createKeyPackage(this.identity, this.cs, this.nowSeconds());
+    this.port.saveKeyPackage({ ...fresh.stored, lastResort: true });
     return fresh.stored.publicPackage;
   }
 

@@ -37,6 +37,20 @@ export interface InboxItem {
   readonly envelope: Uint8Array;
 }
 
+/**
+ * How full an inbox may be for a relay-through item to go in. Its sender is stored with it, so
+ * that one sender's flood fills only its own share of someone's inbox (Welcomes are stored
+ * without a sender, and are bounded by the whole inbox only).
+ */
+export interface InboxBound {
+  readonly maxItems: number;
+  readonly sender?: { readonly principal: string; readonly maxItems: number };
+}
+
+export type InboxAppendResult = { readonly kind: "stored"; readonly seq: bigint } | { readonly kind: "full" } | { readonly kind: "sender_full" };
+
+export type KeyPackagePublished = { readonly kind: "stored"; readonly held: number } | { readonly kind: "full" };
+
 /** How many epochs an application message may be behind its channel's: members keep two past epochs' keys. */
 export const MSG_EPOCH_SLACK = 2n;
 /** Single-use key packages one principal may keep in the directory (the last-resort one not counted). */
@@ -196,16 +210,23 @@ export interface ChannelLog {
   /** Sets who hears of frames and inbox items (once, before the first write). */
   listen(listener: StoreListener): void;
 
-  /** Puts an envelope (id 0) into a principal's inbox, unless it holds `maxItems` already. */
-  appendInbox(principal: string, envelope: Uint8Array, maxItems: number): Promise<{ readonly kind: "stored"; readonly seq: bigint } | { readonly kind: "full" }>;
+  /**
+   * Puts an envelope (id 0) into a principal's inbox, unless it holds `bound.maxItems` already
+   * (`full`), or `bound.sender.maxItems` items of that sender (`sender_full`).
+   */
+  appendInbox(principal: string, envelope: Uint8Array, bound: InboxBound): Promise<InboxAppendResult>;
   /** Items with seq ≥ fromSeq, oldest first, bounded like read()'s frames. */
   readInbox(principal: string, fromSeq: bigint, limit: number, maxBytes?: number): Promise<InboxItem[]>;
   /** Deletes the items up to `upToSeq`; the inbox's seqs go on from its last one. */
   ackInbox(principal: string, upToSeq: bigint): Promise<void>;
   lastInboxSeq(principal: string): Promise<bigint>;
 
-  /** Adds a key package: single use (at most MAX_KEY_PACKAGES kept), or the one last-resort package, which replaces the previous. */
-  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<"stored" | "full">;
+  /**
+   * Adds a key package: single use (at most MAX_KEY_PACKAGES kept), or the one last-resort package,
+   * which replaces the previous. `held`: the single-use packages the principal has now, so that
+   * its agent knows how many to top up.
+   */
+  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<KeyPackagePublished>;
   /** Removes and returns one single-use key package, oldest first; else returns the last-resort one and keeps it. */
   takeKeyPackage(principal: string): Promise<Uint8Array | undefined>;
 

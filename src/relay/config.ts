@@ -8,6 +8,7 @@ import type { AdminConfig } from "./adminServer.js";
 import { readSecretFile, SECRET_ADVICE, secretWeakness } from "./authSecret.js";
 import type { NatsOptions } from "./jetstream/streams.js";
 import { PREFIX_PATTERN } from "./jetstream/subjects.js";
+import type { QuotaLimits } from "./quotas.js";
 
 export interface RelayLimits {
   /** Authenticated links; a link takes one at Auth (linkSlots.ts). */
@@ -31,6 +32,12 @@ export interface RelayLimits {
   readonly replayBatchBytes: number;
   /** A replay batch that has not left the relay's buffers for its link within this drops the link as too slow. */
   readonly replayStallMs: number;
+  /** Per authenticated identity, per period, per relay node (quotas.ts). */
+  readonly quotas: QuotaLimits;
+  /** Of maxInboxItems, the places relay-through items never take: kept for Welcomes. */
+  readonly inboxWelcomeReserve: number;
+  /** Relay-through items of one sender that may wait in one inbox at once. */
+  readonly maxInboxPerSender: number;
 }
 
 /** Where the relay keeps its archive: an embedded SQLite file, or NATS JetStream shared by relay nodes. */
@@ -70,6 +77,17 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxReplayBytes: 32 * 1024 * 1024,
   replayBatchBytes: 1024 * 1024,
   replayStallMs: 30_000,
+  quotas: {
+    periodMs: 3_600_000,
+    channelsOpened: 500,
+    archiveBytes: 256 * 1024 * 1024,
+    inboxItems: 1_000,
+    inboxBytes: 64 * 1024 * 1024,
+    welcomeRecipients: 2_000,
+    keyPackagesTaken: 1_000,
+  },
+  inboxWelcomeReserve: 250,
+  maxInboxPerSender: 50,
 };
 
 export class ConfigError extends Error {
@@ -118,7 +136,20 @@ export const RELAY_USAGE = `usage: skytale-mcp relay [options]
   --frames-per-second N   per connection, counting each envelope of a frame (default ${DEFAULT_LIMITS.framesPerSecond})
   --max-inbox N           pending inbox items per agent (default ${DEFAULT_LIMITS.maxInboxItems})
   --max-replay-mb N       bytes all replays of channels and inboxes may hold at once, read and not
-                          yet sent; each link replays one batch of at most 1 MiB at a time (default ${DEFAULT_LIMITS.maxReplayBytes / 1024 / 1024})`;
+                          yet sent; each link replays one batch of at most 1 MiB at a time (default ${DEFAULT_LIMITS.maxReplayBytes / 1024 / 1024})
+
+  quotas per authenticated identity, counted by each relay node apart, reset every period:
+  --quota-period-s N      the period (default ${DEFAULT_LIMITS.quotas.periodMs / 1000})
+  --quota-channels N      channels opened (default ${DEFAULT_LIMITS.quotas.channelsOpened})
+  --quota-archive-mb N    MiB archived, a Welcome counted once per recipient (default ${DEFAULT_LIMITS.quotas.archiveBytes / 1024 / 1024})
+  --quota-inbox-items N   relay-through items sent to other agents' inboxes (default ${DEFAULT_LIMITS.quotas.inboxItems})
+  --quota-inbox-mb N      MiB of those items (default ${DEFAULT_LIMITS.quotas.inboxBytes / 1024 / 1024})
+  --quota-welcomes N      recipients named by Welcomes (default ${DEFAULT_LIMITS.quotas.welcomeRecipients})
+  --quota-key-packages N  key packages taken from other agents' directories (default ${DEFAULT_LIMITS.quotas.keyPackagesTaken})
+  --inbox-reserve N       places of an inbox kept for Welcomes: relay-through items (join
+                          requests and replies...) never take them (default ${DEFAULT_LIMITS.inboxWelcomeReserve},
+                          or a quarter of --max-inbox if less)
+  --max-inbox-per-sender N  relay-through items of one sender waiting in one inbox (default ${DEFAULT_LIMITS.maxInboxPerSender})`;
 
 function positive(name: string, value: string | undefined, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
@@ -189,6 +220,15 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       "nats-prefix": { type: "string" },
       "nats-creds": { type: "string" },
       "key-file": { type: "string" },
+      "quota-period-s": { type: "string" },
+      "quota-channels": { type: "string" },
+      "quota-archive-mb": { type: "string" },
+      "quota-inbox-items": { type: "string" },
+      "quota-inbox-mb": { type: "string" },
+      "quota-welcomes": { type: "string" },
+      "quota-key-packages": { type: "string" },
+      "inbox-reserve": { type: "string" },
+      "max-inbox-per-sender": { type: "string" },
     },
   });
   const host = values.host ?? env.SKYTALE_RELAY_HOST ?? "127.0.0.1";
@@ -217,6 +257,9 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   if (store.kind === "nats" && keyFile === undefined) {
     throw new ConfigError("with --nats every relay node must present the same key: give each the same --key-file (32 random bytes, e.g. made with: umask 077; head -c 32 /dev/urandom > relay.key)");
   }
+  const maxInboxItems = positive("--max-inbox", values["max-inbox"], DEFAULT_LIMITS.maxInboxItems);
+  const inboxWelcomeReserve = positive("--inbox-reserve", values["inbox-reserve"], Math.min(DEFAULT_LIMITS.inboxWelcomeReserve, Math.floor(maxInboxItems / 4)), true);
+  if (inboxWelcomeReserve >= maxInboxItems) throw new ConfigError(`--inbox-reserve must be below --max-inbox (${maxInboxItems})`);
   return {
     host,
     port,
@@ -237,9 +280,27 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv = proces
       authTimeoutMs: positive("--auth-timeout-ms", values["auth-timeout-ms"], DEFAULT_LIMITS.authTimeoutMs),
       maxChannelsPerConnection: positive("--max-channels", values["max-channels"], DEFAULT_LIMITS.maxChannelsPerConnection),
       framesPerSecond: positive("--frames-per-second", values["frames-per-second"], DEFAULT_LIMITS.framesPerSecond),
-      maxInboxItems: positive("--max-inbox", values["max-inbox"], DEFAULT_LIMITS.maxInboxItems),
+      maxInboxItems,
+      quotas: quotaLimits(values),
+      inboxWelcomeReserve,
+      maxInboxPerSender: positive("--max-inbox-per-sender", values["max-inbox-per-sender"], DEFAULT_LIMITS.maxInboxPerSender),
       maxReplayBytes: positive("--max-replay-mb", values["max-replay-mb"], DEFAULT_LIMITS.maxReplayBytes / 1024 / 1024) * 1024 * 1024,
     },
+  };
+}
+
+/** The quota flags over their defaults (quotas.ts). */
+function quotaLimits(values: Record<string, string | undefined>): QuotaLimits {
+  const q = DEFAULT_LIMITS.quotas;
+  const MiB = 1024 * 1024;
+  return {
+    periodMs: positive("--quota-period-s", values["quota-period-s"], q.periodMs / 1000) * 1000,
+    channelsOpened: positive("--quota-channels", values["quota-channels"], q.channelsOpened),
+    archiveBytes: positive("--quota-archive-mb", values["quota-archive-mb"], q.archiveBytes / MiB) * MiB,
+    inboxItems: positive("--quota-inbox-items", values["quota-inbox-items"], q.inboxItems),
+    inboxBytes: positive("--quota-inbox-mb", values["quota-inbox-mb"], q.inboxBytes / MiB) * MiB,
+    welcomeRecipients: positive("--quota-welcomes", values["quota-welcomes"], q.welcomeRecipients),
+    keyPackagesTaken: positive("--quota-key-packages", values["quota-key-packages"], q.keyPackagesTaken),
   };
 }
 

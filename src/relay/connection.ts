@@ -27,7 +27,9 @@ export type RelayErrorCode =
   | "forbidden"
   | "stale_epoch"
   /** A frame for a channel its creator has not opened (or one this relay never saw). */
-  | "unknown_channel";
+  | "unknown_channel"
+  /** One of the identity's quotas (quotas.ts) would be passed; the message names it, its limit and when it resets. */
+  | "quota_exceeded";
 
 /** Rate-limit breaches tolerated before a connection counts as abusive and is closed. */
 const MAX_BREACHES = 100;

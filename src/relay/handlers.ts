@@ -9,6 +9,7 @@ import type { RelayConfig } from "./config.js";
 import type { RelayConnection } from "./connection.js";
 import type { RelayMetrics } from "./metrics.js";
 import { OrderedFeed } from "./orderedFeed.js";
+import { describeRefusal, Quotas, type QuotaName } from "./quotas.js";
 import type { ReplayBudget } from "./replayBudget.js";
 import type { Revocations } from "./revocations.js";
 import type { SendGate } from "./sendGate.js";
@@ -35,7 +36,7 @@ function storable(n: bigint, what: string): bigint {
 /** A request refused with an Error envelope; the link stays up. */
 class Refusal extends Error {
   constructor(
-    readonly code: "bad_request" | "limit_exceeded" | "too_large" | "forbidden" | "stale_epoch" | "unknown_channel",
+    readonly code: "bad_request" | "limit_exceeded" | "too_large" | "forbidden" | "stale_epoch" | "unknown_channel" | "quota_exceeded",
     message: string,
   ) {
     super(message);
@@ -75,6 +76,8 @@ export class RelayHandlers {
   private settling: Set<RelayConnection> | undefined;
   /** Links whose Auth is being checked (the name registry is asked): nothing else is taken from them meanwhile. */
   private readonly authenticating = new WeakSet<RelayConnection>();
+  /** What each identity may have this node store or take, per period (quotas.ts). */
+  private readonly quotas: Quotas;
 
   constructor(
     private readonly log: ChannelLog,
@@ -86,7 +89,10 @@ export class RelayHandlers {
     private readonly gate: SendGate<RelayConnection>,
     /** Replays stream through it: one batch per link at a time, within a relay-wide budget of bytes. */
     private readonly replays: ReplayBudget<RelayConnection>,
+    clock: () => number = Date.now,
   ) {
+    this.quotas = new Quotas(config.limits.quotas, clock);
+    metrics.quotas = this.quotas;
     log.listen({
       frames: (channel, frames) => frames.forEach((f) => this.fanOut(channel, f)),
       inbox: (principal, item) => this.inboxReaders.get(principal)?.forEach((r) => r.feed.offer(item)),
@@ -258,8 +264,11 @@ export class RelayHandlers {
       }
       case "KeyPackagePublish":
         return this.publishKeyPackage(conn, agent, e);
-      case "KeyPackageFetch":
-        return this.later(conn, e, this.log.takeKeyPackage(hex(e.key)).then((keyPackage) => conn.send({ type: "KeyPackageReply", id: e.id, key: e.key, keyPackage })));
+      case "KeyPackageFetch": {
+        const owner = hex(e.key);
+        if (owner !== agent) this.charge(agent, { key_packages_taken: 1 });
+        return this.later(conn, e, this.log.takeKeyPackage(owner).then((keyPackage) => conn.send({ type: "KeyPackageReply", id: e.id, key: e.key, keyPackage })));
+      }
       case "NameLookup":
         return this.later(
           conn,
@@ -274,6 +283,12 @@ export class RelayHandlers {
         if (isRelayThrough(e)) return this.relayThrough(conn, agent, e, writes);
         throw new Refusal("bad_request", `${e.type} is not a request a client sends`);
     }
+  }
+
+  /** Charges a request to its identity's quotas, or refuses it (nothing charged) when one would be passed. */
+  private charge(agent: string, amounts: Partial<Record<QuotaName, number>>): void {
+    const refusal = this.quotas.charge(agent, amounts);
+    if (refusal !== undefined) throw new Refusal("quota_exceeded", describeRefusal(refusal));
   }
 
   private routing(body: Uint8Array, expected: MlsRouting["contentType"]): MlsRouting {
@@ -301,6 +316,7 @@ export class RelayHandlers {
   /** `bytes`: the request as it arrived; the delivery differs only in its id, so they become it. */
   private message(conn: RelayConnection, agent: string, e: EnvelopeOf<"Msg">, bytes: Uint8Array, writes: ChannelWrite[]): void {
     const { groupId, epoch } = this.routing(e.body, "application");
+    this.charge(agent, { archive_bytes: e.body.length });
     writes.push({
       op: "message",
       channel: groupId,
@@ -347,6 +363,9 @@ export class RelayHandlers {
     const welcome = isCommit ? e.welcome : undefined;
     const proof = isCommit ? e.proof : undefined;
     const delivery = encodeEnvelope(isCommit ? { type: "GroupCommit", id: 0n, commit: body, welcome: undefined } : { type: "GroupProposal", id: 0n, body });
+    // A Welcome is stored once per recipient: that is what it costs.
+    const recipients = welcome === undefined ? 0 : new Set(welcome.recipients.map(hex)).size;
+    this.charge(agent, { archive_bytes: body.length + recipients * (welcome?.welcome.length ?? 0), welcome_recipients: recipients });
     writes.push({
       op: "handshake",
       kind: e.type,
@@ -386,6 +405,7 @@ export class RelayHandlers {
     const target = e.target;
     const envelope = encodeEnvelope({ ...e, id: 0n, from: keyOf(agent) });
     if (target.kind === "channel") {
+      this.charge(agent, { archive_bytes: e.payload.length });
       writes.push({
         op: "through",
         kind: e.type,
@@ -403,8 +423,13 @@ export class RelayHandlers {
     }
     // The inbox's readers hear of the item from the log, wherever they are connected.
     const recipient = hex(target.key);
-    const stored = this.log.appendInbox(recipient, envelope, this.config.limits.maxInboxItems).then((result) => {
+    this.charge(agent, { inbox_items: 1, inbox_bytes: envelope.length });
+    // One sender's items fill only its share of an inbox, and all senders' leave a reserve for Welcomes.
+    const { maxInboxItems, inboxWelcomeReserve, maxInboxPerSender } = this.config.limits;
+    const bound = { maxItems: Math.max(1, maxInboxItems - inboxWelcomeReserve), sender: { principal: agent, maxItems: maxInboxPerSender } };
+    const stored = this.log.appendInbox(recipient, envelope, bound).then((result) => {
       if (result.kind === "full") throw new Refusal("limit_exceeded", `the inbox of ${shortAgent(recipient)} is full`);
+      if (result.kind === "sender_full") throw new Refusal("limit_exceeded", `the inbox of ${shortAgent(recipient)} holds ${maxInboxPerSender} items from this agent already; send more once it has read them`);
       conn.send({ type: "Ack", id: e.id, seq: result.seq });
     });
     this.later(conn, e, stored);
@@ -415,6 +440,7 @@ export class RelayHandlers {
     if (!channelOpenValid(e.channel, e.nonce, e.commitKey, keyOf(agent), e.signature)) {
       throw new Refusal("forbidden", "this channel id is not made from the sender's identity key, or the opening is not signed by it");
     }
+    this.charge(agent, { channels_opened: 1 });
     writes.push({
       op: "open",
       channel: e.channel,
@@ -430,8 +456,9 @@ export class RelayHandlers {
   private publishKeyPackage(conn: RelayConnection, agent: string, e: EnvelopeOf<"KeyPackagePublish">): void {
     if (e.keyPackage.length === 0 || e.keyPackage.length > 16384) throw new Refusal("bad_request", "a key package is 1-16384 bytes");
     const stored = this.log.publishKeyPackage(agent, e.keyPackage, e.lastResort).then((result) => {
-      if (result === "full") throw new Refusal("limit_exceeded", `at most ${MAX_KEY_PACKAGES} key packages per agent`);
-      conn.send({ type: "Ack", id: e.id, seq: 0n });
+      if (result.kind === "full") throw new Refusal("limit_exceeded", `at most ${MAX_KEY_PACKAGES} key packages per agent`);
+      // The Ack tells the owner how many single-use packages it has here, to top them up.
+      conn.send({ type: "Ack", id: e.id, seq: BigInt(result.held) });
     });
     this.later(conn, e, stored);
   }

@@ -1,4 +1,5 @@
 import { BUCKETS } from "../wire/buckets.js";
+import type { Quotas } from "./quotas.js";
 
 /** Index of each bucket size in BUCKETS, for counting link frames in arrays. */
 const BUCKET_INDEX = new Map<number, number>(BUCKETS.map((b, i) => [b, i]));
@@ -80,6 +81,8 @@ export class RelayMetrics {
   nacks = 0;
   authFailures = 0;
   protocolErrors = 0;
+  /** The relay's quota book (quotas.ts), once its handlers exist. */
+  quotas: Pick<Quotas, "charged" | "refused" | "tracked"> | undefined;
 
   countIn(type: string): void {
     this.framesIn.set(type, (this.framesIn.get(type) ?? 0) + 1);
@@ -127,6 +130,12 @@ export class RelayMetrics {
     metric("skytale_relay_group_nacks_total", "counter", "Handshakes rejected for a stale epoch.", [["", this.nacks]]);
     metric("skytale_relay_auth_failures_total", "counter", "Refused authentications.", [["", this.authFailures]]);
     metric("skytale_relay_protocol_errors_total", "counter", "Connections closed for malformed input.", [["", this.protocolErrors]]);
+    if (this.quotas !== undefined) {
+      const byQuota = (m: Map<string, number>): [string, number][] => [...m].map(([q, v]) => [`{quota="${q}"}`, v]);
+      metric("skytale_relay_quota_charged_total", "counter", "Amounts charged to identities' quotas, by quota (bytes, items, channels, recipients or key packages).", byQuota(this.quotas.charged));
+      metric("skytale_relay_quota_refusals_total", "counter", "Requests refused as quota_exceeded, by quota.", byQuota(this.quotas.refused));
+      metric("skytale_relay_quota_identities", "gauge", "Identities whose quota window this node holds.", [["", this.quotas.tracked]]);
+    }
     this.store.render(lines);
     return `${lines.join("\n")}\n`;
   }

@@ -9,7 +9,10 @@ import {
   type AppendResult,
   type CommitAuthorization,
   type HandshakeResult,
+  type InboxAppendResult,
+  type InboxBound,
   type InboxItem,
+  type KeyPackagePublished,
   type MessageResult,
   type OpenResult,
   type StoredKind,
@@ -57,6 +60,7 @@ const SCHEMA = `
     agent TEXT NOT NULL,
     seq INTEGER NOT NULL,
     envelope BLOB NOT NULL,
+    sender TEXT,
     PRIMARY KEY (agent, seq)
   ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS key_packages (
@@ -171,10 +175,11 @@ export class SqliteArchive {
       bumpInbox: db.prepare(
         "INSERT INTO inbox_heads (agent, last_seq) VALUES (?, 1) ON CONFLICT (agent) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
       ),
-      insertInbox: db.prepare("INSERT INTO inbox (agent, seq, envelope) VALUES (?, ?, ?)"),
+      insertInbox: db.prepare("INSERT INTO inbox (agent, seq, envelope, sender) VALUES (?, ?, ?, ?)"),
       readInbox: db.prepare("SELECT seq, envelope FROM inbox WHERE agent = ? AND seq >= ? ORDER BY seq LIMIT ?"),
       ackInbox: db.prepare("DELETE FROM inbox WHERE agent = ? AND seq <= ?"),
       inboxSize: db.prepare("SELECT count(*) AS n FROM inbox WHERE agent = ?"),
+      inboxFrom: db.prepare("SELECT count(*) AS n FROM inbox WHERE agent = ? AND sender = ?"),
       publishKp: db.prepare("INSERT INTO key_packages (agent, body, last_resort) VALUES (?, ?, ?)"),
       dropLastResort: db.prepare("DELETE FROM key_packages WHERE agent = ? AND last_resort = 1"),
       nextKp: db.prepare("SELECT id, body, last_resort FROM key_packages WHERE agent = ? ORDER BY last_resort, id LIMIT 1"),
@@ -358,17 +363,22 @@ export class SqliteArchive {
     return BigInt(this.window(channel).lastSeq);
   }
 
-  private insertInbox(agent: string, envelope: Uint8Array): bigint {
+  private insertInbox(agent: string, envelope: Uint8Array, sender: string | null = null): bigint {
     const { last_seq } = this.stmt.bumpInbox.get(agent) as { last_seq: number };
-    this.stmt.insertInbox.run(agent, last_seq, envelope);
+    this.stmt.insertInbox.run(agent, last_seq, envelope, sender);
     const seq = BigInt(last_seq);
     this.newInbox.push([agent, { seq, envelope }]);
     return seq;
   }
 
-  /** Puts an envelope into an agent's inbox, unless it holds `maxItems` already (undefined: full). */
-  appendInbox(agent: string, envelope: Uint8Array, maxItems = Number.POSITIVE_INFINITY): bigint | undefined {
-    return this.transaction(() => (this.inboxSize(agent) >= maxItems ? undefined : this.insertInbox(agent, envelope)));
+  /** Puts an envelope into an agent's inbox, unless it is full, or holds as many of its sender's as it may. */
+  appendInbox(agent: string, envelope: Uint8Array, bound: InboxBound = { maxItems: Number.POSITIVE_INFINITY }): InboxAppendResult {
+    return this.transaction((): InboxAppendResult => {
+      if (this.inboxSize(agent) >= bound.maxItems) return { kind: "full" };
+      const sender = bound.sender;
+      if (sender !== undefined && (this.stmt.inboxFrom.get(agent, sender.principal) as { n: number }).n >= sender.maxItems) return { kind: "sender_full" };
+      return { kind: "stored", seq: this.insertInbox(agent, envelope, sender?.principal) };
+    });
   }
 
   /** Items with seq ≥ fromSeq, oldest first, at most `limit` and, past the first, `maxBytes`. */
@@ -390,12 +400,13 @@ export class SqliteArchive {
   }
 
   /** Adds a single-use key package (at most MAX_KEY_PACKAGES), or replaces the last-resort one. */
-  publishKeyPackage(agent: string, keyPackage: Uint8Array, lastResort: boolean): "stored" | "full" {
-    return this.db.transaction(() => {
-      if (!lastResort && this.keyPackageCount(agent) >= MAX_KEY_PACKAGES) return "full";
+  publishKeyPackage(agent: string, keyPackage: Uint8Array, lastResort: boolean): KeyPackagePublished {
+    return this.db.transaction((): KeyPackagePublished => {
+      const held = this.keyPackageCount(agent);
+      if (!lastResort && held >= MAX_KEY_PACKAGES) return { kind: "full" };
       if (lastResort) this.stmt.dropLastResort.run(agent);
       this.stmt.publishKp.run(agent, keyPackage, lastResort ? 1 : 0);
-      return "stored";
+      return { kind: "stored", held: lastResort ? held : held + 1 };
     })();
   }
 
@@ -468,6 +479,9 @@ export class SqliteArchive {
 function upgrade(db: Database.Database): void {
   const columns = new Set((db.prepare("SELECT name FROM pragma_table_info('channels')").all() as { name: string }[]).map((c) => c.name));
   if (!columns.has("commit_key")) db.exec("ALTER TABLE channels ADD COLUMN commit_key BLOB");
+  const inboxColumns = new Set((db.prepare("SELECT name FROM pragma_table_info('inbox')").all() as { name: string }[]).map((c) => c.name));
+  // Items stored before senders were kept count for nobody's share.
+  if (!inboxColumns.has("sender")) db.exec("ALTER TABLE inbox ADD COLUMN sender TEXT");
   if (columns.has("creator")) return;
   db.transaction(() => {
     db.exec("ALTER TABLE channels ADD COLUMN creator TEXT");

@@ -5,7 +5,10 @@ import type {
   ChannelLog,
   ChannelWrite,
   HandshakeResult,
+  InboxAppendResult,
+  InboxBound,
   InboxItem,
+  KeyPackagePublished,
   MessageResult,
   OpenResult,
   StoreHealth,
@@ -114,11 +117,10 @@ export class SqliteChannelLog implements ChannelLog {
     return settled(() => this.archive.lastSeq(channel));
   }
 
-  async appendInbox(principal: string, envelope: Uint8Array, maxItems: number): Promise<{ kind: "stored"; seq: bigint } | { kind: "full" }> {
-    const seq = await settled(() => this.archive.appendInbox(principal, envelope, maxItems));
-    if (seq === undefined) return { kind: "full" };
-    this.announceInbox();
-    return { kind: "stored", seq };
+  async appendInbox(principal: string, envelope: Uint8Array, bound: InboxBound): Promise<InboxAppendResult> {
+    const result = await settled(() => this.archive.appendInbox(principal, envelope, bound));
+    if (result.kind === "stored") this.announceInbox();
+    return result;
   }
 
   readInbox(principal: string, fromSeq: bigint, limit: number, maxBytes?: number): Promise<InboxItem[]> {
@@ -133,7 +135,7 @@ export class SqliteChannelLog implements ChannelLog {
     return settled(() => this.archive.lastInboxSeq(principal));
   }
 
-  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<"stored" | "full"> {
+  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<KeyPackagePublished> {
     return settled(() => this.archive.publishKeyPackage(principal, keyPackage, lastResort));
   }
 

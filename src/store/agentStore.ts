@@ -42,6 +42,14 @@ interface GroupRow {
   new_state: Buffer | null;
 }
 
+interface KeyPackageRow {
+  ref: Buffer;
+  public_package: Buffer;
+  private_package: Buffer;
+  not_after: number;
+  last_resort: number;
+}
+
 interface InboxRow {
   id: number;
   channel: string;
@@ -268,24 +276,36 @@ export class AgentStore implements MlsStatePort {
   saveKeyPackage(keyPackage: StoredKeyPackage): void {
     guarded("save a key package", () => {
       this.db
-        .prepare("INSERT INTO key_packages (ref, public_package, private_package, not_after) VALUES (?, ?, ?, ?)")
-        .run(keyPackage.ref, keyPackage.publicPackage, this.cipher.seal(keyPackage.privatePackage, keyPackageContext(keyPackage.ref)), keyPackage.notAfter);
+        .prepare("INSERT INTO key_packages (ref, public_package, private_package, not_after, last_resort) VALUES (?, ?, ?, ?, ?)")
+        .run(keyPackage.ref, keyPackage.publicPackage, this.cipher.seal(keyPackage.privatePackage, keyPackageContext(keyPackage.ref)), keyPackage.notAfter, keyPackage.lastResort ? 1 : 0);
     });
   }
 
   loadKeyPackage(ref: Uint8Array): StoredKeyPackage | undefined {
     return guarded("read a key package", () => {
-      const row = this.sql("SELECT public_package, private_package, not_after FROM key_packages WHERE ref = ?").get(ref) as
-        | { public_package: Buffer; private_package: Buffer; not_after: number }
-        | undefined;
-      if (row === undefined) return undefined;
-      return {
-        ref,
-        publicPackage: new Uint8Array(row.public_package),
-        privatePackage: new Uint8Array(this.cipher.open(row.private_package, keyPackageContext(ref))),
-        notAfter: row.not_after,
-      };
+      const row = this.sql("SELECT ref, public_package, private_package, not_after, last_resort FROM key_packages WHERE ref = ?").get(ref) as KeyPackageRow | undefined;
+      return row === undefined ? undefined : this.keyPackageOf(row);
     });
+  }
+
+  lastResortKeyPackage(): StoredKeyPackage | undefined {
+    return guarded("read the last-resort key package", () => {
+      const row = this.sql("SELECT ref, public_package, private_package, not_after, last_resort FROM key_packages WHERE last_resort = 1 ORDER BY not_after DESC LIMIT 1").get() as
+        | KeyPackageRow
+        | undefined;
+      return row === undefined ? undefined : this.keyPackageOf(row);
+    });
+  }
+
+  private keyPackageOf(row: KeyPackageRow): StoredKeyPackage {
+    const ref = new Uint8Array(row.ref);
+    return {
+      ref,
+      publicPackage: new Uint8Array(row.public_package),
+      privatePackage: new Uint8Array(this.cipher.open(row.private_package, keyPackageContext(ref))),
+      notAfter: row.not_after,
+      lastResort: row.last_resort === 1,
+    };
   }
 
   listChannels(): string[] {
@@ -447,8 +467,10 @@ export class AgentStore implements MlsStatePort {
     const removeBuffered = this.sql("DELETE FROM future_epoch_buffer WHERE id = ?");
     for (const id of change.bufferRemove ?? []) removeBuffered.run(id);
     if (change.consumeKeyPackage !== undefined) {
-      const { changes } = this.sql("DELETE FROM key_packages WHERE ref = ?").run(change.consumeKeyPackage);
-      if (changes !== 1) throw new StoreError("conflict", "that key package was used already");
+      // A last-resort package stays for the next join that needs it.
+      const { changes } = this.sql("DELETE FROM key_packages WHERE ref = ? AND last_resort = 0").run(change.consumeKeyPackage);
+      const kept = changes === 0 && this.sql("SELECT 1 FROM key_packages WHERE ref = ? AND last_resort = 1").get(change.consumeKeyPackage) !== undefined;
+      if (changes !== 1 && !kept) throw new StoreError("conflict", "that key package was used already");
     }
   }
 }

@@ -19,6 +19,8 @@ export interface StoredKeyPackage {
   readonly privatePackage: Uint8Array;
   /** Unix seconds after which the package must not be used. */
   readonly notAfter: number;
+  /** Kept when a join uses it (RFC 9420 §16.8): the package the relay hands out once the single-use ones are gone. */
+  readonly lastResort?: boolean;
 }
 
 /** A commit we sent and whose fate the relay has not told yet. */
@@ -71,7 +73,7 @@ export interface GroupChange {
   readonly inbox?: readonly InboxMessage[];
   readonly bufferAdd?: readonly Omit<BufferedMessage, "id">[];
   readonly bufferRemove?: readonly number[];
-  /** A key package used up by this change (single use). */
+  /** A key package used up by this change (a last-resort one is kept). */
   readonly consumeKeyPackage?: Uint8Array;
 }
 
@@ -80,6 +82,8 @@ export interface MlsStatePort {
   saveIdentity(identity: StoredIdentity): void;
   saveKeyPackage(keyPackage: StoredKeyPackage): void;
   loadKeyPackage(ref: Uint8Array): StoredKeyPackage | undefined;
+  /** The last-resort key package that lives longest, if any. */
+  lastResortKeyPackage(): StoredKeyPackage | undefined;
   /** Handles of the channels held. */
   listChannels(): string[];
   /** The handle of the channel whose group has this id, if it is held. */

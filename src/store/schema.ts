@@ -104,6 +104,11 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE invites ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
   `,
+  // A last-resort key package (RFC 9420 §16.8) stays after a join uses it: when others have taken
+  // every single-use package from the relay's directory, members can still add this agent with it.
+  `
+  ALTER TABLE key_packages ADD COLUMN last_resort INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** The user_version of a fully migrated database. */

@@ -258,9 +258,12 @@ export class RelayClient {
     return (await this.request({ type: "NameLookup", agent })).key;
   }
 
-  /** Publishes a key package for others to add this agent with. */
-  async publishKeyPackage(keyPackage: Uint8Array, lastResort = false): Promise<void> {
-    await this.request({ type: "KeyPackagePublish", lastResort, keyPackage });
+  /**
+   * Publishes a key package for others to add this agent with (a `lastResort` one replaces the
+   * previous); resolves with the single-use packages the relay now holds for this agent.
+   */
+  async publishKeyPackage(keyPackage: Uint8Array, lastResort = false): Promise<number> {
+    return Number((await this.request({ type: "KeyPackagePublish", lastResort, keyPackage })).seq);
   }
 
   /** Takes one key package of the agent holding identity key `key`; undefined when it has none. */

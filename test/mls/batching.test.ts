@@ -21,6 +21,7 @@ function countingPort(agent: TestAgent, fail: () => boolean = () => false): MlsS
     saveIdentity: (i) => store.saveIdentity(i),
     saveKeyPackage: (k) => store.saveKeyPackage(k),
     loadKeyPackage: (r) => store.loadKeyPackage(r),
+    lastResortKeyPackage: () => store.lastResortKeyPackage(),
     listChannels: () => store.listChannels(),
     findGroup: (g) => store.findGroup(g),
     loadGroup: (c) => store.loadGroup(c),

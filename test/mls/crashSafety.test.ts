@@ -58,6 +58,7 @@ function bindAll(store: TestAgent["store"]) {
     loadIdentity: store.loadIdentity.bind(store),
     saveIdentity: store.saveIdentity.bind(store),
     saveKeyPackage: store.saveKeyPackage.bind(store),
+    lastResortKeyPackage: store.lastResortKeyPackage.bind(store),
     loadKeyPackage: store.loadKeyPackage.bind(store),
     findGroup: store.findGroup.bind(store),
     listChannels: store.listChannels.bind(store),

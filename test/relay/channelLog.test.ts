@@ -168,8 +168,8 @@ for (const kind of STORES) {
     it("a commit whose recipient's inbox is full is refused, nothing stored", async () => {
       const { log } = await openFor();
       const c = await ch();
-      expect(await log.appendInbox("full", body(1), 1)).toEqual({ kind: "stored", seq: 1n });
-      expect(await log.appendInbox("full", body(2), 1)).toEqual({ kind: "full" });
+      expect(await log.appendInbox("full", body(1), { maxItems: 1 })).toEqual({ kind: "stored", seq: 1n });
+      expect(await log.appendInbox("full", body(2), { maxItems: 1 })).toEqual({ kind: "full" });
       expect(await write(log, [hs(c, "GroupCommit", body(3), 0n, { welcome: { recipients: ["ok", "full"], envelope: () => body(4), maxInboxItems: 1 } })])).toEqual([{ kind: "inbox_full", recipient: "full" }]);
       expect(await log.lastSeq(c)).toBe(0n);
     });
@@ -209,7 +209,7 @@ for (const kind of STORES) {
       const first = await openFor();
       const c = await ch();
       await write(first.log, [msg(c, body(1)), hs(c, "GroupCommit", body(2), 0n)]);
-      await first.log.appendInbox("p", body(7), 10);
+      await first.log.appendInbox("p", body(7), { maxItems: 10 });
       const { log } = await reopen(kind, first.log, first.place);
       expect(await log.lastSeq(c)).toBe(2n);
       expect(await write(log, [msg(c, body(1))])).toEqual([{ kind: "stored", seq: 1n, duplicate: true }]);
@@ -221,25 +221,47 @@ for (const kind of STORES) {
 
     it("inboxes: dense seqs, acknowledged items go, the seqs go on after all are gone", async () => {
       const { log } = await openFor();
-      for (let i = 1; i <= 3; i++) expect(await log.appendInbox("bob", body(i), 10)).toEqual({ kind: "stored", seq: BigInt(i) });
+      for (let i = 1; i <= 3; i++) expect(await log.appendInbox("bob", body(i), { maxItems: 10 })).toEqual({ kind: "stored", seq: BigInt(i) });
       await log.ackInbox("bob", 2n);
       expect(await log.readInbox("bob", 1n, 10)).toEqual([{ seq: 3n, envelope: body(3) }]);
       await log.ackInbox("bob", 3n);
       expect(await log.readInbox("bob", 1n, 10)).toEqual([]);
       expect(await log.lastInboxSeq("bob")).toBe(3n);
-      expect(await log.appendInbox("bob", body(4), 1)).toEqual({ kind: "stored", seq: 4n });
-      expect(await log.appendInbox("bob", body(5), 1)).toEqual({ kind: "full" });
+      expect(await log.appendInbox("bob", body(4), { maxItems: 1 })).toEqual({ kind: "stored", seq: 4n });
+      expect(await log.appendInbox("bob", body(5), { maxItems: 1 })).toEqual({ kind: "full" });
+    });
+
+    it("inboxes: one sender's items stop at its share; another sender's and a Welcome still go in (issue 13, point 5)", async () => {
+      const { log } = await openFor();
+      const c = await ch();
+      const from = (principal: string) => ({ maxItems: 8, sender: { principal, maxItems: 3 } });
+      const flood = [];
+      for (let i = 1; i <= 5; i++) flood.push((await log.appendInbox("bob", body(i), from("mallory"))).kind);
+      expect(flood).toEqual(["stored", "stored", "stored", "sender_full", "sender_full"]);
+      expect(await log.appendInbox("bob", body(6), from("carol"))).toEqual({ kind: "stored", seq: 4n });
+      // A Welcome is bounded by the whole inbox only.
+      expect(await write(log, [hs(c, "GroupCommit", body(7), 0n, { welcome: { recipients: ["bob"], envelope: () => body(8), maxInboxItems: 10 } })])).toMatchObject([{ kind: "accepted" }]);
+      await until(async () => (await log.readInbox("bob", 1n, 10)).length === 5);
+      expect((await log.readInbox("bob", 5n, 10)).map((i) => i.envelope)).toEqual([body(8)]);
+      // Once bob has read some of mallory's items, she may send that many again.
+      await log.ackInbox("bob", 2n);
+      expect(await log.appendInbox("bob", body(9), from("mallory"))).toEqual({ kind: "stored", seq: 6n });
+      expect(await log.appendInbox("bob", body(10), from("mallory"))).toEqual({ kind: "stored", seq: 7n });
+      expect(await log.appendInbox("bob", body(11), from("mallory"))).toEqual({ kind: "sender_full" });
     });
 
     it("key packages: single use oldest first, at most the limit, one last-resort package kept", async () => {
       const { log } = await openFor();
-      for (const [n, lastResort] of [[1, false], [2, false], [8, true], [9, true]] as const) expect(await log.publishKeyPackage("alice", body(n), lastResort)).toBe("stored");
+      const held = [];
+      for (const [n, lastResort] of [[1, false], [2, false], [8, true], [9, true]] as const) held.push(await log.publishKeyPackage("alice", body(n), lastResort));
+      // Each publish says how many single-use packages the principal has now.
+      expect(held).toEqual([1, 2, 2, 2].map((n) => ({ kind: "stored", held: n })));
       const taken = [];
       for (let i = 0; i < 4; i++) taken.push((await log.takeKeyPackage("alice"))?.[0]);
       expect(taken).toEqual([1, 2, 9, 9]);
       for (let i = 0; i < MAX_KEY_PACKAGES; i++) await log.publishKeyPackage("carol", body(i % 200), false);
-      expect(await log.publishKeyPackage("carol", body(1), false)).toBe("full");
-      expect(await log.publishKeyPackage("carol", body(1), true)).toBe("stored");
+      expect(await log.publishKeyPackage("carol", body(1), false)).toEqual({ kind: "full" });
+      expect(await log.publishKeyPackage("carol", body(1), true)).toEqual({ kind: "stored", held: MAX_KEY_PACKAGES });
       expect(await log.takeKeyPackage("nobody")).toBeUndefined();
     });
 

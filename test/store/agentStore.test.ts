@@ -123,8 +123,8 @@ describe("the agent store", () => {
     const dir = tempDir();
     AgentStore.open(dir).close();
     const db = new Database(join(dir, DATABASE_FILE));
-    db.exec("DROP TABLE rotations; DROP TABLE contacts; DROP TABLE offers; ALTER TABLE invites DROP COLUMN revoked");
-    db.pragma(`user_version = ${SCHEMA_VERSION - 3}`);
+    db.exec("DROP TABLE rotations; DROP TABLE contacts; DROP TABLE offers; ALTER TABLE invites DROP COLUMN revoked; ALTER TABLE key_packages DROP COLUMN last_resort");
+    db.pragma(`user_version = ${SCHEMA_VERSION - 4}`);
     db.close();
     const store = AgentStore.open(dir);
     expect(store.rotatedAt("acme/agents/none")).toBeUndefined();

@@ -56,7 +56,7 @@ describe("against the real relay", () => {
     expect(await alice.sendCommit(loser, undefined, proof(loser, 0n))).toMatchObject({ kind: "nack", epoch: 1n, winningSeq: 1n });
     expect(await alice.sendMessage(mlsMessage(channel, 1n, 1, 100_000))).toBe(2n);
     expect(await alice.forward("JoinRequest", { kind: "channel", channel }, new Uint8Array([5]))).toBe(3n);
-    await alice.publishKeyPackage(new Uint8Array([1, 2]));
+    expect(await alice.publishKeyPackage(new Uint8Array([1, 2]))).toBe(1); // the real relay says how many it holds
     expect(await alice.fetchKeyPackage(testKeyOf("alice"))).toEqual(new Uint8Array([1, 2]));
     await waitFor(() => seen.length === 3 && inbox.length === 1);
     await alice.ackInbox(1n);

@@ -1,4 +1,5 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { KeyPackagePublished } from "../channelLog.js";
 import type { StoreMetrics } from "../metrics.js";
 import type { StreamReader } from "./streamReader.js";
 import type { Subjects } from "./subjects.js";
@@ -26,17 +27,24 @@ export class NatsDirectory {
     private readonly isConflict: (error: unknown) => boolean,
   ) {}
 
-  async publish(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<"stored" | "full"> {
+  async publish(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<KeyPackagePublished> {
     const subject = this.subjects.keyPackages(principal, lastResort);
     try {
       const ack = await this.js.publish(subject, keyPackage);
       // The new last-resort package is in; the old one goes.
       if (lastResort) await this.jsm.streams.purge(this.subjects.streams.keyPackages, { filter: subject, seq: ack.seq });
-      return "stored";
     } catch (error) {
-      if ((error as { code?: unknown }).code === SUBJECT_FULL) return "full";
+      if ((error as { code?: unknown }).code === SUBJECT_FULL) return { kind: "full" };
       throw error;
     }
+    return { kind: "stored", held: await this.held(principal) };
+  }
+
+  /** Single-use packages the principal has in the directory now. */
+  private async held(principal: string): Promise<number> {
+    const single = this.subjects.keyPackages(principal, false);
+    const info = await this.jsm.streams.info(this.subjects.streams.keyPackages, { subjects_filter: single });
+    return info.state.subjects?.[single] ?? 0;
   }
 
   async claimName(name: string, principal: string, authoritative: boolean): Promise<boolean> {

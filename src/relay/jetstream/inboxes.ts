@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import type { InboxItem } from "../channelLog.js";
+import type { InboxAppendResult, InboxItem } from "../channelLog.js";
 import type { StoreMetrics } from "../metrics.js";
 import type { StoredMessage, StreamReader } from "./streamReader.js";
 import type { Subjects } from "./subjects.js";
@@ -35,6 +35,8 @@ export function readInboxRecord(m: StoredMessage): { seq: bigint; marker: boolea
  */
 export class NatsInboxes {
   private readonly heads = new Map<string, Head>();
+  /** The append running per inbox on this node, each waiting for the one before: see append(). */
+  private readonly appending = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly js: JetStreamClient,
@@ -67,12 +69,35 @@ export class NatsInboxes {
   }
 
   /**
-   * Appends an item; with `maxItems`, only while the inbox holds fewer (checked just before,
-   * so concurrent appends on several nodes can pass it by a few). With `ref`, an item that is
-   * already there (by that reference) is not added again.
+   * Appends an item; with `maxItems`, only while the inbox holds fewer, and with `sender` only
+   * while it holds fewer than `sender.maxItems` of that sender's (its header Sky-From). Both are
+   * checked just before; appends to one inbox take turns on this node (a burst of requests in one
+   * frame would otherwise all pass the check together), so only appends on other nodes at the
+   * same moment can pass them, by a few. With `ref`, an item that is already there (by that
+   * reference) is not added again.
    */
-  async append(principal: string, envelope: Uint8Array, options: { maxItems?: number; ref?: string } = {}): Promise<{ kind: "stored"; seq: bigint } | { kind: "full" }> {
+  append(principal: string, envelope: Uint8Array, options: { maxItems?: number; sender?: { principal: string; maxItems: number }; ref?: string } = {}): Promise<InboxAppendResult> {
+    const before = this.appending.get(principal) ?? Promise.resolve();
+    const mine = before.then(
+      () => this.appendNow(principal, envelope, options),
+      () => this.appendNow(principal, envelope, options),
+    );
+    this.appending.set(principal, mine);
+    const done = () => {
+      if (this.appending.get(principal) === mine) this.appending.delete(principal);
+    };
+    mine.then(done, done);
+    return mine;
+  }
+
+  private async appendNow(
+    principal: string,
+    envelope: Uint8Array,
+    options: { maxItems?: number; sender?: { principal: string; maxItems: number }; ref?: string },
+  ): Promise<InboxAppendResult> {
     if (options.maxItems !== undefined && (await this.size(principal)) >= options.maxItems) return { kind: "full" };
+    const sender = options.sender;
+    if (sender !== undefined && (await this.countFrom(principal, sender.principal)) >= sender.maxItems) return { kind: "sender_full" };
     const subject = this.subjects.inbox(principal);
     const msgId = options.ref ?? randomBytes(16).toString("base64url");
     for (let tries = 0; tries < MAX_TRIES; tries++) {
@@ -80,6 +105,7 @@ export class NatsInboxes {
       const h = natsHeaders();
       h.set("Nats-Msg-Id", msgId);
       h.set("Sky-Seq", String(head.seq + 1n));
+      if (sender !== undefined) h.set("Sky-From", sender.principal);
       const started = performance.now();
       try {
         const ack = await this.js.publish(subject, envelope, { headers: h, expect: { lastSubjectSequence: head.streamSeq } });
@@ -109,6 +135,16 @@ export class NatsInboxes {
     if (count === 0) return 0;
     const first = await this.reader.next(subject, 0);
     return first !== undefined && readInboxRecord(first).marker ? count - 1 : count;
+  }
+
+  /** Items in the inbox from `sender`, read from their headers (an inbox holds a bounded number). */
+  private async countFrom(principal: string, sender: string): Promise<number> {
+    const subject = this.subjects.inbox(principal);
+    const last = await this.reader.last(subject);
+    if (last === undefined) return 0;
+    let n = 0;
+    for await (const m of this.reader.range(subject, 0, last.seq, true)) if (m.header?.get("Sky-From") === sender) n++;
+    return n;
   }
 
   /** Items with seq ≥ fromSeq, oldest first, at most `limit` and, past the first, `maxBytes`. */

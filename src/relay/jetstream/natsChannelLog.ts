@@ -5,7 +5,10 @@ import {
   type ChannelFrame,
   type ChannelLog,
   type ChannelWrite,
+  type InboxAppendResult,
+  type InboxBound,
   type InboxItem,
+  type KeyPackagePublished,
   type StoreHealth,
   type StoreListener,
   type StoreStats,
@@ -333,8 +336,8 @@ export class NatsChannelLog implements ChannelLog {
     });
   }
 
-  appendInbox(principal: string, envelope: Uint8Array, maxItems: number): Promise<{ kind: "stored"; seq: bigint } | { kind: "full" }> {
-    return this.guarded("inbox_append", () => this.inboxes.append(principal, envelope, { maxItems }));
+  appendInbox(principal: string, envelope: Uint8Array, bound: InboxBound): Promise<InboxAppendResult> {
+    return this.guarded("inbox_append", () => this.inboxes.append(principal, envelope, bound));
   }
 
   readInbox(principal: string, fromSeq: bigint, limit: number, maxBytes?: number): Promise<InboxItem[]> {
@@ -349,7 +352,7 @@ export class NatsChannelLog implements ChannelLog {
     return this.guarded("inbox_read", () => this.inboxes.lastSeq(principal));
   }
 
-  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<"stored" | "full"> {
+  publishKeyPackage(principal: string, keyPackage: Uint8Array, lastResort: boolean): Promise<KeyPackagePublished> {
     return this.guarded("key_package_publish", () => this.directory.publish(principal, keyPackage, lastResort));
   }
 
