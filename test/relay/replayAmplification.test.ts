@@ -21,7 +21,8 @@ const REQUESTS = 32;
 /** A batch reads past its bytes by at most one item, and envelopes are a little larger than bodies. */
 const ITEM = FRAME + 512;
 
-const limits = { ...DEFAULT_LIMITS, replayBatchBytes: BATCH, maxReplayBytes: BUDGET, framesPerSecond: 100_000 };
+// One sender fills the inbox here: its share of someone's inbox (maxInboxPerSender) is lifted.
+const limits = { ...DEFAULT_LIMITS, replayBatchBytes: BATCH, maxReplayBytes: BUDGET, framesPerSecond: 100_000, maxInboxPerSender: DEFAULT_LIMITS.maxInboxItems };
 
 /** An archive of FRAMES messages of FRAME bytes (1.5 MiB), sent 16 to a frame. */
 async function archive(pub: TestLink): Promise<Uint8Array> {
@@ -77,7 +78,7 @@ eachStore("relay: replays stream within a budget (issue 13, point 1)", (store) =
         from: new Uint8Array(0),
         payload: new Uint8Array(FRAME).fill(at + i),
       }));
-      await Promise.all(alice.requestPacked(sends));
+      for (const answer of await Promise.all(alice.requestPacked(sends))) expect(answer.type).toBe("Ack");
     }
     const bob = await link(relay, "bob");
     await Promise.all(bob.requestPacked(Array.from({ length: REQUESTS }, (): Envelope => ({ type: "InboxSubscribe", id: 0n, fromSeq: 1n }))));
