@@ -2,11 +2,11 @@
 // SQLite, default limits, cover off), while an honest pair of links keeps talking through it: one
 // sends a 200-byte message every 20 ms and waits for its Ack and for the other's copy. The mix,
 // what the relay now bounds or refuses:
-//   - replay amplification: an abuser fills a channel's archive (16 MiB) and its own inbox (1,000
-//     items, 15 MiB); then, round after round, 8 links send 1,000 Subscribes each for that channel
+//   - replay amplification: an abuser fills a channel's archive (16 MiB) and its own inbox (750
+//     items, 11 MiB, from 15 accomplices: the most relay-through items an inbox takes); then, round after round, 8 links send 1,000 Subscribes each for that channel
 //     and 4 links 1,000 InboxSubscribes each, packed into as few frames as the link allows;
 //   - sockets that never authenticate (300 a round, holding pre-auth slots until their deadline);
-//   - an inbox flood: 1,100 items of 15 KB at the honest receiver (past --max-inbox, refused).
+//   - an inbox flood: 850 items of 15 KB from one sender at the honest receiver (past its share, refused).
 // The same honest pair alone, on a fresh relay, is the baseline. Reports the relay's peak RSS
 // (VmHWM) in each, what its replays held (Relay.replays), and whether the honest pair was served:
 // every message acknowledged and delivered, latency p50/p99. BENCH_QUICK=1: a smaller, shorter run.
@@ -36,7 +36,12 @@ export interface AbuseSize {
   readonly honestMs: number;
 }
 
-export const FULL: AbuseSize = { archiveBytes: 16 << 20, inboxItems: 1_000, requests: 1_000, subscribers: 8, inboxSubscribers: 4, preAuthSockets: 300, honestMs: 20_000 };
+/** What one sender may have waiting in one inbox (the per-sender share): fills take several identities. */
+const SENDER_SHARE = DEFAULT_LIMITS.maxInboxPerSender;
+/** The most relay-through items an inbox takes: the rest of it is kept for Welcomes. */
+const RELAY_THROUGH_ROOM = DEFAULT_LIMITS.maxInboxItems - DEFAULT_LIMITS.inboxWelcomeReserve;
+
+export const FULL: AbuseSize = { archiveBytes: 16 << 20, inboxItems: RELAY_THROUGH_ROOM, requests: 1_000, subscribers: 8, inboxSubscribers: 4, preAuthSockets: 300, honestMs: 20_000 };
 export const QUICK: AbuseSize = { archiveBytes: 2 << 20, inboxItems: 100, requests: 200, subscribers: 2, inboxSubscribers: 1, preAuthSockets: 20, honestMs: 2_000 };
 
 const FRAME = 8_000;
@@ -131,8 +136,17 @@ async function prepare(relay: RelayChild, size: AbuseSize): Promise<{ mallory: T
     const batch = Array.from({ length: Math.min(32, frames - at) }, (): Envelope => ({ type: "Msg", id: 0n, body: messageBody(channel, 0n, 1, FRAME) }));
     await Promise.all(mallory.requestPacked(batch, 30_000));
   }
-  await fillInbox(mallory, testKeyOf("mallory"), size.inboxItems);
+  await fillFromMany(relay, testKeyOf("mallory"), size.inboxItems);
   return { mallory, channel };
+}
+
+/** Fills `key`'s inbox with `count` items from as many accomplices as the per-sender share needs. */
+async function fillFromMany(relay: RelayChild, key: Uint8Array, count: number): Promise<void> {
+  for (let k = 0; k * SENDER_SHARE < count; k++) {
+    const accomplice = await connect(relay, `filler-${k}`);
+    await fillInbox(accomplice, key, Math.min(SENDER_SHARE, count - k * SENDER_SHARE));
+    accomplice.close();
+  }
 }
 
 /** Sends `count` items of 15 KB to `key`'s inbox, 16 at a time (past the inbox's limit they are refused). */
@@ -219,7 +233,7 @@ async function main(): Promise<void> {
   const text = [
     `Command: \`npm run bench:abuse\`${quick ? " (BENCH_QUICK=1)" : ""}. ${machineLine()}`,
     "",
-    `A relay in its own process (SQLite, default limits, cover off). The mix: an abuser fills a channel's archive with ${mib(size.archiveBytes)} and its own inbox with ${size.inboxItems} items of 15 KB; then, in rounds until the honest pair stops, ${size.subscribers} new links send ${size.requests} \`Subscribe\`s each for that channel and ${size.inboxSubscribers} send ${size.requests} \`InboxSubscribe\`s each (packed, as many to a frame as fit) and read their replays, beside ${size.preAuthSockets} sockets that never authenticate; once, ${size.inboxItems + 100} items of 15 KB to the honest receiver's inbox (the last 100 refused). ${abused.abusiveRequests.toLocaleString("en")} abusive requests and ${abused.preAuthSockets.toLocaleString("en")} unauthenticated sockets in all. Meanwhile the honest pair: one link sends a 200-byte message every 20 ms for ${size.honestMs / 1000} s and waits for its Ack and the other link's copy (latency: send to both). Baseline: the honest pair alone, on a fresh relay.`,
+    `A relay in its own process (SQLite, default limits, cover off). The mix: an abuser fills a channel's archive with ${mib(size.archiveBytes)} and its own inbox with ${size.inboxItems} items of 15 KB (from ${Math.ceil(size.inboxItems / SENDER_SHARE)} identities: one sender has at most ${SENDER_SHARE} items waiting in an inbox, and relay-through items leave ${DEFAULT_LIMITS.inboxWelcomeReserve} places for Welcomes); then, in rounds until the honest pair stops, ${size.subscribers} new links send ${size.requests} \`Subscribe\`s each for that channel and ${size.inboxSubscribers} send ${size.requests} \`InboxSubscribe\`s each (packed, as many to a frame as fit) and read their replays, beside ${size.preAuthSockets} sockets that never authenticate; once, ${size.inboxItems + 100} items of 15 KB from one sender to the honest receiver's inbox (${SENDER_SHARE} taken, its share; the rest refused). ${abused.abusiveRequests.toLocaleString("en")} abusive requests and ${abused.preAuthSockets.toLocaleString("en")} unauthenticated sockets in all. Meanwhile the honest pair: one link sends a 200-byte message every 20 ms for ${size.honestMs / 1000} s and waits for its Ack and the other link's copy (latency: send to both). Baseline: the honest pair alone, on a fresh relay.`,
     "",
     "| run | relay peak RSS (VmHWM) | honest sent / acked / delivered | served throughout | honest latency p50 / p99 (ms) | replays held: peak in all / per link |",
     "| --- | --- | --- | --- | --- | --- |",
