@@ -5,7 +5,7 @@
 import { createInterface } from "node:readline";
 import { Agent } from "../src/agent/agent.js";
 import type { CoverConfig } from "../src/wire/cover.js";
-import { announceDid, peerDid } from "./peerIdentity.js";
+import { announceDid, createWithPeer } from "./peerIdentity.js";
 import { play, readNote, type Note, type Role, type TracePlan } from "./workflows.js";
 
 const [name, url, keyB64, dataDir, coverJson] = process.argv.slice(2) as [Role, string, string, string, string];
@@ -72,17 +72,7 @@ async function setup(): Promise<void> {
       await sleep(50);
     }
   } else {
-    await agent.createChannel(CHANNEL);
-    await agent.addContact("bob", { did: await peerDid(dataDir, "bob") });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await agent.addMember(CHANNEL, { agent: "bob" });
-        break;
-      } catch (error) {
-        if (attempt > 200) throw error;
-        await sleep(100);
-      }
-    }
+    await createWithPeer(agent, dataDir, CHANNEL, "bob");
   }
   void readLoop().catch((e: unknown) => process.stderr.write(`${name}: receive loop failed: ${String(e)}\n`));
 }

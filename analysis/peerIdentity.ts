@@ -3,6 +3,7 @@
 // beside the data dirs, and the adder waits for it. Shared by the analysis and the benchmarks.
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { Agent } from "../src/agent/agent.js";
 
 const fileOf = (dataDir: string, name: string) => join(dirname(dataDir), `${name}.did`);
 
@@ -21,4 +22,22 @@ export async function peerDid(dataDir: string, name: string, timeoutMs = 60_000)
     await new Promise((r) => setTimeout(r, 20));
   }
   return readFileSync(file, "utf8");
+}
+
+/**
+ * Creates `channel` on `agent` and adds `peer` by the key it announced beside `dataDir`, trying
+ * again while the peer has no key package at the relay yet (it may still be starting).
+ */
+export async function createWithPeer(agent: Agent, dataDir: string, channel: string, peer: string, attempts = 200, pauseMs = 100): Promise<void> {
+  await agent.createChannel(channel);
+  await agent.addContact(peer, { did: await peerDid(dataDir, peer) });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await agent.addMember(channel, { agent: peer });
+      return;
+    } catch (error) {
+      if (attempt > attempts) throw error;
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  }
 }

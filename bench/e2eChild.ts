@@ -6,7 +6,7 @@
 //   message bytes (default 1024)
 import { createInterface } from "node:readline";
 import WebSocket from "ws";
-import { announceDid, peerDid } from "../analysis/peerIdentity.js";
+import { announceDid, createWithPeer } from "../analysis/peerIdentity.js";
 import { Agent } from "../src/agent/agent.js";
 import { DEFAULT_COVER, type CoverConfig } from "../src/wire/cover.js";
 
@@ -59,17 +59,7 @@ function skytaleSide(): Side {
         }
         return;
       }
-      await a.createChannel(CHANNEL);
-      await a.addContact("bob", { did: await peerDid(dataDir, "bob") });
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await a.addMember(CHANNEL, { agent: "bob" });
-          return;
-        } catch (error) {
-          if (attempt > 100) throw error;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+      await createWithPeer(a, dataDir, CHANNEL, "bob", 100, 50);
     },
     async send(text) {
       const sent = await agent!.send(CHANNEL, text);
